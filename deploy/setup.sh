@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything Bulwark needs to build, and (with --tests) everything its tests need.
+# Idempotent: safe to run again; it installs only what is missing. Debian 12, run as root or
+# with passwordless sudo. Only Debian's and npm's registries are used.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+with_tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) with_tests=1 ;;
+    -h|--help) echo "usage: deploy/setup.sh [--tests]"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+
+build_packages=(build-essential cmake pkg-config libuv1-dev node-llhttp libsimdjson-dev
+                libyaml-cpp-dev prometheus-cpp-dev doctest-dev)
+# Node.js runs the demo MCP server and the test peers.
+peer_packages=(nodejs npm)
+test_packages=(curl prometheus nghttp2-client haproxy nginx-light wrk clang libclang-rt-14-dev
+               valgrind)
+
+wanted=("${build_packages[@]}")
+command -v node >/dev/null && command -v npm >/dev/null || wanted+=("${peer_packages[@]}")
+[ "$with_tests" -eq 1 ] && wanted+=("${test_packages[@]}")
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+# The npm peers (server-everything for the demo; the SDK, conformance suite and Node 22 for
+# tests) are pinned by tests/package-lock.json.
+if [ ! -f "$here/tests/node_modules/.package-lock.json" ] ||
+   [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; then
+  echo "setup: installing npm test peers"
+  (cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error)
+fi
