@@ -1,0 +1,150 @@
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include "policies/policy_table.h"
+
+using namespace bulwark::policies;
+using namespace std::chrono_literals;
+
+namespace {
+
+ToolRule tool(std::string match, Duration timeout) {
+  ToolRule r;
+  r.match = std::move(match);
+  r.policy.timeout = timeout;
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("the most specific tool rule wins") {
+  PolicySet set;
+  set.tools = {tool("*", 1s),         tool("search_*", 2s),   tool("search_web*", 3s),
+               tool("search_web", 4s), tool("search_w?b", 5s), tool("s*", 6s),
+               tool("*_web", 7s)};
+  const PolicyTable table(set);
+  struct Row {
+    const char* tool;
+    Duration timeout;
+  };
+  const Row rows[] = {
+      {"search_web", 4s},    // exact beats every glob
+      {"search_webs", 3s},   // search_web* has 10 literals
+      {"search_wab", 5s},    // search_w?b has 9 literals, beats search_* (7)
+      {"search_images", 2s}, // search_* (7) beats s* (1) and * (0)
+      {"sum", 6s},           // s* (1) beats * (0)
+      {"fetch_web", 7s},     // *_web (4)
+      {"other", 1s},         // only *
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.tool);
+    CHECK(table.policyFor("tools/call", r.tool).timeouts.timeout == r.timeout);
+  }
+}
+
+TEST_CASE("ties between globs go to the first in the file") {
+  PolicySet set;
+  set.tools = {tool("a*", 1s), tool("*b", 2s), tool("?b*", 3s)};
+  const PolicyTable table(set);
+  // "ab": a* (1 literal), *b (1 literal), ?b* (1 literal): first wins
+  CHECK(table.policyFor("tools/call", "ab").timeouts.timeout == 1s);
+  CHECK(table.policyFor("tools/call", "xb").timeouts.timeout == 2s);
+  PolicySet reversed;
+  reversed.tools = {tool("*b", 2s), tool("a*", 1s)};
+  CHECK(PolicyTable(reversed).policyFor("tools/call", "ab").timeouts.timeout == 2s);
+}
+
+TEST_CASE("merge: tool over methods[tools/call] over defaults, field by field") {
+  PolicySet set;
+  set.defaults.timeouts = {30s, 10s};
+  set.defaults.retry = RetryPolicy{3, BackoffParams{1s, 2.0, 10s}, kDefaultRetryOn};
+  MethodRule calls;
+  calls.method = "tools/call";
+  calls.policy.per_try_timeout = 8s;
+  calls.policy.retry.multiplier = 3.0;
+  MethodRule reads;
+  reads.method = "resources/read";
+  reads.policy.retry.max_attempts = 4;
+  set.methods = {calls, reads};
+  ToolRule weather;
+  weather.match = "get_weather";
+  weather.policy.idempotent = true;
+  weather.policy.timeout = 5s;
+  weather.policy.retry.max_attempts = 5;
+  weather.policy.retry.base = 50ms;
+  weather.policy.retry.max = 500ms;
+  set.tools = {weather};
+  const PolicyTable table(set);
+
+  const EffectivePolicy& w = table.policyFor("tools/call", "get_weather");
+  CHECK(w.timeouts.timeout == 5s);         // tool
+  CHECK(w.timeouts.per_try_timeout == 8s); // methods.tools/call
+  CHECK(w.retry.max_attempts == 5);
+  CHECK(w.retry.backoff.base == 50ms);
+  CHECK(w.retry.backoff.multiplier == doctest::Approx(3.0));
+  CHECK(w.retry.backoff.max == 500ms);
+  CHECK(w.retry.on == kDefaultRetryOn);
+  REQUIRE(w.idempotent.has_value());
+  CHECK(*w.idempotent);
+  CHECK(w.origin == "tools[0] get_weather");
+
+  const EffectivePolicy& other_tool = table.policyFor("tools/call", "send_mail");
+  CHECK(other_tool.origin == "methods.tools/call");
+  CHECK(other_tool.timeouts.per_try_timeout == 8s);
+  CHECK_FALSE(other_tool.idempotent.has_value());
+
+  const EffectivePolicy& read = table.policyFor("resources/read", "get_weather");
+  CHECK(read.retry.max_attempts == 4);
+  CHECK(read.timeouts.timeout == 30s);
+  CHECK(read.retry.backoff.multiplier == doctest::Approx(2.0));
+
+  const EffectivePolicy& list = table.policyFor("tools/list");
+  CHECK(&list == &table.defaults());
+  CHECK(list.origin == "defaults");
+}
+
+TEST_CASE("without a tools/call method rule, unmatched tools get the defaults") {
+  PolicySet set;
+  set.tools = {tool("get_*", 5s)};
+  const PolicyTable table(set);
+  CHECK(&table.policyFor("tools/call", "put_x") == &table.defaults());
+  CHECK(table.policyFor("tools/call", "get_x").timeouts.timeout == 5s);
+  // tool rules only apply to tools/call
+  CHECK(&table.policyFor("prompts/get", "get_x") == &table.defaults());
+}
+
+TEST_CASE("references survive moving the table") {
+  PolicySet set;
+  set.tools = {tool("a", 2s)};
+  PolicyTable table(set);
+  const EffectivePolicy* before = &table.policyFor("tools/call", "a");
+  const EffectivePolicy* defaults_before = &table.defaults();
+  PolicyTable moved(std::move(table));
+  CHECK(&moved.policyFor("tools/call", "a") == before);
+  CHECK(&moved.defaults() == defaults_before);
+}
+
+TEST_CASE("describe lists every resolved policy in resolution order") {
+  PolicySet set;
+  MethodRule reads;
+  reads.method = "resources/read";
+  reads.policy.retry.max_attempts = 4;
+  set.methods = {reads};
+  set.tools = {tool("search_*", 2s), tool("get_weather", 5s)};
+  const PolicyTable table(set);
+  const auto entries = table.entries();
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[0].selector == "defaults");
+  CHECK(entries[1].selector == "method resources/read");
+  CHECK(entries[2].selector == "tool get_weather");
+  CHECK(entries[3].selector == "tool search_*");
+  const std::string text = table.describe();
+  CHECK(text.find("method resources/read (methods.resources/read): timeout=30s "
+                  "per_try_timeout=10s max_attempts=4 backoff=1s*2^n<=10s "
+                  "on=[upstream, timeout, overload] idempotent=auto "
+                  "trust_tool_annotations=true\n") != std::string::npos);
+  CHECK(text.find("tool get_weather (tools[1] get_weather): timeout=5s") != std::string::npos);
+}
