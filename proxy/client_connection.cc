@@ -1,1 +1,321 @@
-// placeholder until the proxy lands
+#include "proxy/client_connection.h"
+
+#include <charconv>
+
+#include "proxy/json_rpc_errors.h"
+
+namespace bulwark {
+namespace {
+
+void appendHex(std::string& out, std::size_t value) {
+  char digits[20];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value, 16);
+  out.append(digits, end);
+}
+
+std::string_view reasonFor(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 202: return "Accepted";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 400: return "Bad Request";
+  case 413: return "Content Too Large";
+  case 431: return "Request Header Fields Too Large";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  default: return "Error";
+  }
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(uv_loop_t* loop, RequestHandler& handler,
+                                   DeferredQueue& deferred, const ServerLimits& limits,
+                                   ConnectionObserver& observer)
+    : TcpConnection(loop), handler_(handler), observer_(observer), deferred_(deferred),
+      limits_(limits),
+      parser_(HTTP_REQUEST, *this, limits.max_head_bytes) {}
+
+void ClientConnection::start() { startReading(); }
+
+void ClientConnection::onData(std::string_view bytes) {
+  switch (state_) {
+  case State::kReading:
+    parse(bytes);
+    return;
+  case State::kDispatched:
+    pending_input_.append(bytes);
+    // A client that pipelines without limit waits: stop reading until this request is answered.
+    if (pending_input_.size() > limits_.max_head_bytes + limits_.max_body_bytes) {
+      stopReading();
+    }
+    return;
+  case State::kClosing:
+    return;  // lingering after an error reply: read and drop so the reply is not reset away
+  }
+}
+
+void ClientConnection::parse(std::string_view bytes) {
+  while (state_ == State::kReading) {
+    const ParseOutcome outcome = parser_.execute(bytes);
+    if (outcome.status == ParseStatus::kOk) {
+      return;
+    }
+    if (outcome.status == ParseStatus::kError) {
+      if (body_too_large_) {
+        rejectRequest(413, "Content Too Large", jsonrpc::kInvalidRequest,
+                      "Request body too large",
+                      "the body exceeds the limit of " +
+                          std::to_string(limits_.max_body_bytes) + " bytes");
+      } else if (parser_.errorReason().find("header section larger") != std::string_view::npos) {
+        rejectRequest(431, "Request Header Fields Too Large", jsonrpc::kInvalidRequest,
+                      "Request header section too large", parser_.errorReason());
+      } else {
+        rejectRequest(400, "Bad Request", jsonrpc::kInvalidRequest, "Malformed HTTP request",
+                      parser_.errorReason());
+      }
+      return;
+    }
+    bytes.remove_prefix(outcome.consumed);
+    if (body_too_large_) {
+      rejectRequest(413, "Content Too Large", jsonrpc::kInvalidRequest, "Request body too large",
+                    "Content-Length exceeds the limit of " +
+                        std::to_string(limits_.max_body_bytes) + " bytes");
+      return;
+    }
+    // The parser paused at the end of a request: hand it over.
+    state_ = State::kDispatched;
+    ClientStream* stream = handler_.handle(request_, *this);
+    // A handler that answered inline has moved the state on (finishResponse); otherwise the
+    // returned stream answers later.
+    if (state_ == State::kDispatched) {
+      stream_ = stream;
+    }
+    if (state_ != State::kReading) {
+      pending_input_.append(bytes);
+      return;
+    }
+  }
+}
+
+bool ClientConnection::onHead(HttpHead& head) {
+  request_.head = std::move(head);
+  request_.body.clear();
+  request_.received_at = std::chrono::steady_clock::now();
+  const HttpHead& request = request_.head;
+  request_is_head_ = request.method == "HEAD";
+  if (request.content_length && *request.content_length > limits_.max_body_bytes) {
+    body_too_large_ = true;
+    return false;
+  }
+  if (request.content_length) {
+    request_.body.reserve(static_cast<std::size_t>(*request.content_length));
+  }
+  const HeaderField* expect = findHeader(request.headers, "expect");
+  if (expect != nullptr && equalsIgnoreCase(expect->value, "100-continue") &&
+      request.version_major == 1 && request.version_minor >= 1) {
+    // The body is read here, not by the upstream, so the interim answer is ours to give.
+    write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  return true;
+}
+
+bool ClientConnection::onBody(std::string_view bytes) {
+  if (request_.body.size() + bytes.size() > limits_.max_body_bytes) {
+    body_too_large_ = true;
+    return false;
+  }
+  request_.body.append(bytes);
+  return true;
+}
+
+bool ClientConnection::onMessageComplete() { return false; }
+
+void ClientConnection::sendResponseHead(int status, std::string_view reason,
+                                        std::string_view header_lines, BodyFraming framing,
+                                        std::uint64_t content_length) {
+  const HttpHead& request = request_.head;
+  const bool http10 = request.version_major == 1 && request.version_minor == 0;
+  keep_alive_ = request.keep_alive && !draining_;
+  framing_ = request_is_head_ ? BodyFraming::kNone : framing;
+  chunked_out_ = false;
+  response_started_ = true;
+  head_.clear();
+  head_ += "HTTP/1.1 ";
+  head_ += std::to_string(status);
+  head_.push_back(' ');
+  head_ += reason;
+  head_ += "\r\n";
+  head_ += header_lines;
+  if (framing == BodyFraming::kContentLength) {
+    head_ += "Content-Length: ";
+    head_ += std::to_string(content_length);
+    head_ += "\r\n";
+  } else if (framing == BodyFraming::kStreamed && !request_is_head_) {
+    if (http10) {
+      keep_alive_ = false;  // an HTTP/1.0 client can only learn the end from the close
+    } else {
+      head_ += "Transfer-Encoding: chunked\r\n";
+      chunked_out_ = true;
+    }
+  }
+  if (!keep_alive_) {
+    head_ += "Connection: close\r\n";
+  } else if (http10) {
+    head_ += "Connection: keep-alive\r\n";
+  }
+  head_ += "\r\n";
+  // The head waits for the first body bytes so that a small reply leaves in one write.
+}
+
+void ClientConnection::sendResponseBody(std::string_view bytes) {
+  if (framing_ == BodyFraming::kNone || bytes.empty()) {
+    return;
+  }
+  if (!chunked_out_) {
+    if (head_.empty()) {
+      write(bytes);
+      return;
+    }
+    head_.append(bytes);
+    write(head_);
+    head_.clear();
+    return;
+  }
+  head_.reserve(head_.size() + bytes.size() + 16);
+  appendHex(head_, bytes.size());
+  head_ += "\r\n";
+  head_.append(bytes);
+  head_ += "\r\n";
+  write(head_);
+  head_.clear();
+}
+
+void ClientConnection::endResponse() {
+  if (chunked_out_) {
+    head_ += "0\r\n\r\n";
+  }
+  write(head_);
+  head_.clear();
+  finishResponse();
+}
+
+void ClientConnection::sendSimpleResponse(int status, std::string_view content_type,
+                                          std::string_view body,
+                                          std::string_view extra_header_lines) {
+  std::string lines;
+  lines.reserve(64 + extra_header_lines.size());
+  if (!content_type.empty()) {
+    lines += "Content-Type: ";
+    lines += content_type;
+    lines += "\r\n";
+  }
+  lines += extra_header_lines;
+  sendResponseHead(status, reasonFor(status),
+                   lines, BodyFraming::kContentLength, body.size());
+  sendResponseBody(body);
+  endResponse();
+}
+
+void ClientConnection::abortResponse() {
+  stream_ = nullptr;
+  head_.clear();
+  state_ = State::kClosing;
+  closeAfterWrites();
+}
+
+void ClientConnection::finishResponse() {
+  stream_ = nullptr;
+  response_started_ = false;
+  if (!keep_alive_ || read_eof_) {
+    state_ = State::kClosing;
+    closeAfterWrites();
+    return;
+  }
+  state_ = State::kReading;
+  body_too_large_ = false;
+  parser_.resume();
+  if (!reading()) {
+    startReading();
+  }
+  if (!pending_input_.empty()) {
+    // Never parse the next request inside the callback chain that finished this one.
+    deferred_.schedule(*this);
+  }
+}
+
+void ClientConnection::runDeferred() {
+  if (state_ != State::kReading || closing()) {
+    return;
+  }
+  std::string input = std::move(pending_input_);
+  pending_input_.clear();
+  parse(input);
+}
+
+void ClientConnection::rejectRequest(int status, std::string_view reason, int jsonrpc_code,
+                                     std::string_view message, std::string_view detail) {
+  const std::string body =
+      jsonRpcErrorBody({}, ProxyError{jsonrpc_code, message, detail, "invalid_input"});
+  std::string response = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+                         "\r\nContent-Type: application/json\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  write(response);
+  stream_ = nullptr;
+  state_ = State::kClosing;
+  closeAfterWrites();
+}
+
+void ClientConnection::closeAfterWrites() {
+  if (queuedBytes() == 0) {
+    close();
+  } else {
+    close_after_writes_ = true;
+  }
+}
+
+void ClientConnection::drain() {
+  draining_ = true;
+  if (state_ == State::kReading && !parser_.inMessage()) {
+    state_ = State::kClosing;
+    closeAfterWrites();
+  }
+}
+
+void ClientConnection::onReadEnd(int) {
+  read_eof_ = true;
+  if (state_ == State::kDispatched) {
+    dropStream();
+  }
+  if (state_ != State::kClosing || queuedBytes() == 0) {
+    close();
+  }
+}
+
+void ClientConnection::onWriteDrained() {
+  if (close_after_writes_) {
+    close();
+    return;
+  }
+  if (stream_ != nullptr) {
+    stream_->onClientWritable();
+  }
+}
+
+void ClientConnection::dropStream() {
+  ClientStream* stream = stream_;
+  stream_ = nullptr;
+  if (stream != nullptr) {
+    stream->onClientGone();
+  }
+}
+
+void ClientConnection::onClosed() {
+  deferred_.cancel(*this);
+  dropStream();
+  observer_.connectionClosed(*this);
+}
+
+}  // namespace bulwark

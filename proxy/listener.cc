@@ -1,1 +1,87 @@
-// placeholder until the proxy lands
+#include "proxy/listener.h"
+
+#include <vector>
+
+#include "proxy/log.h"
+#include "proxy/uv_util.h"
+
+namespace bulwark {
+namespace {
+
+constexpr int kBacklog = 511;
+
+}  // namespace
+
+Listener::Listener(uv_loop_t* loop, std::string name, RequestHandler& handler,
+                   DeferredQueue& deferred, const ServerLimits& limits)
+    : loop_(loop), name_(std::move(name)), handler_(handler), deferred_(deferred),
+      limits_(limits) {}
+
+std::string Listener::listen(const HostPort& where) {
+  const std::string label = where.host + ":" + std::to_string(where.port);
+  std::string error;
+  const auto address = resolveHostPort(where, error);
+  if (!address) {
+    return "cannot listen on " + label + ": " + error;
+  }
+  int rc = uv_tcp_init(loop_, &server_);
+  if (rc != 0) {
+    return "cannot listen on " + label + ": " + uvError("uv_tcp_init", rc);
+  }
+  initialised_ = true;
+  server_.data = this;
+  rc = uv_tcp_bind(&server_, address->get(), 0);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), kBacklog, &Listener::onConnection);
+    if (rc != 0) {
+      return "cannot listen on " + label + ": " + uvError("uv_listen", rc);
+    }
+  } else {
+    return "cannot listen on " + label + ": " + uvError("uv_tcp_bind", rc);
+  }
+  sockaddr_storage bound{};
+  int length = sizeof bound;
+  rc = uv_tcp_getsockname(&server_, reinterpret_cast<sockaddr*>(&bound), &length);
+  bound_ = rc == 0 ? formatAddress(reinterpret_cast<const sockaddr*>(&bound)) : label;
+  return {};
+}
+
+void Listener::onConnection(uv_stream_t* server, int status) {
+  auto* self = static_cast<Listener*>(server->data);
+  if (status != 0) {
+    logLine(LogLevel::kWarn, "accept failed",
+            {{"listener", std::string_view(self->name_)}, {"error", uv_err_name(status)}});
+    return;
+  }
+  auto* connection =
+      new ClientConnection(self->loop_, self->handler_, self->deferred_, self->limits_, *self);
+  const int rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(connection->handle()));
+  if (rc != 0) {
+    logLine(LogLevel::kWarn, uvError("uv_accept", rc));
+    self->connections_.insert(connection);
+    connection->close();
+    return;
+  }
+  uv_tcp_nodelay(connection->handle(), 1);
+  self->connections_.insert(connection);
+  connection->start();
+}
+
+void Listener::connectionClosed(ClientConnection& connection) { connections_.erase(&connection); }
+
+void Listener::stopAccepting() {
+  if (initialised_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&server_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
+  }
+}
+
+void Listener::closeConnections() {
+  // close() only starts closing; connectionClosed() erases later, so iterate over a copy anyway
+  // in case a close hook ever runs inline.
+  const std::vector<ClientConnection*> open(connections_.begin(), connections_.end());
+  for (ClientConnection* connection : open) {
+    connection->close();
+  }
+}
+
+}  // namespace bulwark

@@ -1,1 +1,85 @@
-// placeholder until the proxy lands
+#include "proxy/upstream_pool.h"
+
+#include <algorithm>
+
+#include "proxy/log.h"
+#include "proxy/upstream_connection.h"
+#include "proxy/uv_util.h"
+
+namespace bulwark {
+namespace {
+
+constexpr std::chrono::milliseconds kSweepInterval{100};
+
+}  // namespace
+
+UpstreamPool::UpstreamPool(uv_loop_t* loop, const ResolvedAddress& address,
+                           const UpstreamPoolOptions& options)
+    : loop_(loop), address_(address), options_(options) {
+  int rc = uv_timer_init(loop_, &sweep_);
+  if (rc == 0) {
+    sweep_.data = this;
+    rc = uv_timer_start(&sweep_, &UpstreamPool::onSweep, kSweepInterval.count(),
+                        kSweepInterval.count());
+  }
+  if (rc != 0) {
+    logLine(LogLevel::kError, uvError("uv_timer_start", rc));
+  }
+  // The sweep alone must not keep the loop running at shutdown.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_));
+}
+
+UpstreamConnection& UpstreamPool::acquire(bool fresh) {
+  if (!fresh && !idle_.empty()) {
+    UpstreamConnection* connection = idle_.back();
+    idle_.pop_back();
+    return *connection;
+  }
+  auto* connection = new UpstreamConnection(loop_, *this);
+  open_.insert(connection);
+  connection->connect(address_.get(),
+                      UpstreamConnection::Clock::now() + options_.connect_timeout);
+  return *connection;
+}
+
+void UpstreamPool::returnIdle(UpstreamConnection& connection) {
+  if (closed_ || idle_.size() >= options_.max_idle) {
+    connection.close();
+    return;
+  }
+  idle_.push_back(&connection);
+}
+
+void UpstreamPool::forget(UpstreamConnection& connection) {
+  open_.erase(&connection);
+  std::erase(idle_, &connection);
+}
+
+void UpstreamPool::close() {
+  closed_ = true;
+  // Closing fires no sink callbacks synchronously; forget() runs later from close callbacks.
+  for (UpstreamConnection* connection : open_) {
+    connection->abandon();
+  }
+  idle_.clear();
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&sweep_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+  }
+}
+
+void UpstreamPool::onSweep(uv_timer_t* timer) {
+  auto* self = static_cast<UpstreamPool*>(timer->data);
+  const auto now = UpstreamConnection::Clock::now();
+  std::vector<UpstreamConnection*> expired;
+  for (UpstreamConnection* connection : self->open_) {
+    if (!connection->closing() && connection->deadline() != UpstreamConnection::Clock::time_point{} &&
+        connection->deadline() <= now && !connection->busy()) {
+      expired.push_back(connection);
+    }
+  }
+  for (UpstreamConnection* connection : expired) {
+    connection->expire();
+  }
+}
+
+}  // namespace bulwark

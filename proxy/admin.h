@@ -1,0 +1,58 @@
+// The admin port: /metrics, /healthz and /readyz, served on the same loop as the data path and
+// on a listener of its own (never the data port).
+#pragma once
+
+#include <uv.h>
+
+#include <string>
+
+#include "proxy/address.h"
+#include "proxy/client_connection.h"
+
+namespace bulwark {
+
+class Metrics;
+
+// Whether the upstream accepts TCP connections, checked every second by a connect probe.
+class UpstreamProbe {
+public:
+  UpstreamProbe(uv_loop_t* loop, const ResolvedAddress& address);
+  UpstreamProbe(const UpstreamProbe&) = delete;
+  UpstreamProbe& operator=(const UpstreamProbe&) = delete;
+
+  void start();
+  void stop();
+  bool reachable() const { return reachable_; }
+  const std::string& lastError() const { return last_error_; }
+
+private:
+  class Attempt;
+  static void onTick(uv_timer_t* timer);
+  void probe();
+  void report(int status);
+
+  uv_loop_t* loop_;
+  ResolvedAddress address_;
+  uv_timer_t timer_{};
+  Attempt* attempt_ = nullptr;
+  bool reachable_ = false;
+  bool stopped_ = false;
+  std::string last_error_ = "not probed yet";
+};
+
+struct Readiness {
+  const UpstreamProbe& probe;
+  bool draining = false;
+};
+
+class AdminHandler final : public RequestHandler {
+public:
+  AdminHandler(Metrics& metrics, Readiness& readiness) : metrics_(metrics), readiness_(readiness) {}
+  ClientStream* handle(Request& request, ClientConnection& connection) override;
+
+private:
+  Metrics& metrics_;
+  Readiness& readiness_;
+};
+
+}  // namespace bulwark

@@ -1,0 +1,148 @@
+// The downstream side: one HTTP/1.1 connection from a client. It parses requests (buffering
+// each body up to a limit), hands each complete request to a RequestHandler, and frames the
+// response the handler streams back. Requests are answered strictly in order: while one is in
+// flight the parser is paused and later pipelined bytes wait.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "proxy/deferred_queue.h"
+#include "proxy/http_message.h"
+#include "proxy/tcp_connection.h"
+
+namespace bulwark {
+
+class ClientConnection;
+
+struct ServerLimits {
+  std::size_t max_head_bytes = 64 * 1024;
+  std::size_t max_body_bytes = 4 * 1024 * 1024;
+  // Above this many queued response bytes a stream should stop feeding the client.
+  std::size_t write_high_watermark = 1024 * 1024;
+};
+
+struct Request {
+  HttpHead head;
+  std::string body;
+  std::chrono::steady_clock::time_point received_at;
+};
+
+// The handler's side of one in-flight request. The connection calls these; after either
+// returns, the connection no longer refers to the stream.
+class ClientStream {
+public:
+  // The client closed or failed before the response ended. The stream must not touch the
+  // connection again and releases whatever it holds (this is cancellation).
+  virtual void onClientGone() = 0;
+  // The connection's write queue drained below the watermark (after congested() was true).
+  virtual void onClientWritable() {}
+
+protected:
+  ~ClientStream() = default;
+};
+
+class RequestHandler {
+public:
+  // Takes a complete request. Either answers at once through `connection` (returning nullptr)
+  // or returns the stream that will answer later. Never called re-entrantly per connection.
+  virtual ClientStream* handle(Request& request, ClientConnection& connection) = 0;
+
+protected:
+  ~RequestHandler() = default;
+};
+
+// Told when a connection is gone (from its close callback, just before it is freed).
+class ConnectionObserver {
+public:
+  virtual void connectionClosed(ClientConnection& connection) = 0;
+
+protected:
+  ~ConnectionObserver() = default;
+};
+
+// How the response body is delimited towards the client.
+enum class BodyFraming : std::uint8_t {
+  kNone,           // no body (HEAD, 204, 304, or an empty reply)
+  kContentLength,  // exactly `content_length` bytes follow
+  kStreamed,       // length unknown: chunked for HTTP/1.1 clients, close-delimited for 1.0
+};
+
+class ClientConnection final : public TcpConnection, private HttpMessageSink, private Deferrable {
+public:
+  // Closes itself when the peer goes away, then tells `observer`.
+  ClientConnection(uv_loop_t* loop, RequestHandler& handler, DeferredQueue& deferred,
+                   const ServerLimits& limits, ConnectionObserver& observer);
+
+  // Begins reading after the listener accepted into handle().
+  void start();
+
+  // --- The response, called by the handler or its stream, in this order. ---
+  // `header_lines` are complete "Name: value\r\n" lines without framing or Connection fields.
+  void sendResponseHead(int status, std::string_view reason, std::string_view header_lines,
+                        BodyFraming framing, std::uint64_t content_length = 0);
+  void sendResponseBody(std::string_view bytes);
+  void endResponse();
+  // The whole response at once (for answers Bulwark makes itself).
+  void sendSimpleResponse(int status, std::string_view content_type, std::string_view body,
+                          std::string_view extra_header_lines = {});
+  // Gives up on the current response mid-stream (the upstream broke): the client sees the
+  // connection close, which is the only honest signal once a status line has gone out.
+  void abortResponse();
+
+  bool congested() const { return queuedBytes() > limits_.write_high_watermark; }
+  bool responseStarted() const { return response_started_; }
+  // The request method is HEAD: the response has no body whatever its headers say.
+  bool requestIsHead() const { return request_is_head_; }
+
+  // Stops taking new requests; closes at once if idle, else after the current response.
+  void drain();
+
+private:
+  enum class State : std::uint8_t { kReading, kDispatched, kClosing };
+
+  // TcpConnection
+  void onData(std::string_view bytes) override;
+  void onReadEnd(int status) override;
+  void onWriteDrained() override;
+  void onClosed() override;
+
+  // HttpMessageSink
+  bool onHead(HttpHead& head) override;
+  bool onBody(std::string_view bytes) override;
+  bool onMessageComplete() override;
+
+  // Deferrable
+  void runDeferred() override;
+
+  void parse(std::string_view bytes);
+  void rejectRequest(int status, std::string_view reason, int jsonrpc_code,
+                     std::string_view message, std::string_view detail);
+  void finishResponse();
+  void closeAfterWrites();
+  void dropStream();
+
+  RequestHandler& handler_;
+  ConnectionObserver& observer_;
+  DeferredQueue& deferred_;
+  const ServerLimits& limits_;
+  HttpParser parser_;
+  Request request_;
+  std::string pending_input_;  // bytes after a paused message, parsed when it is answered
+  std::string head_;  // the response head, held until the first body bytes join it
+  ClientStream* stream_ = nullptr;
+  State state_ = State::kReading;
+  BodyFraming framing_ = BodyFraming::kNone;
+  bool chunked_out_ = false;
+  bool keep_alive_ = true;
+  bool response_started_ = false;
+  bool request_is_head_ = false;
+  bool body_too_large_ = false;
+  bool close_after_writes_ = false;
+  bool draining_ = false;
+  bool read_eof_ = false;
+};
+
+}  // namespace bulwark

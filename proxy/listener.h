@@ -1,0 +1,47 @@
+// A listening socket and the client connections it accepted (tracked for shutdown).
+#pragma once
+
+#include <uv.h>
+
+#include <string>
+#include <unordered_set>
+
+#include "proxy/address.h"
+#include "proxy/client_connection.h"
+
+namespace bulwark {
+
+class Listener final : private ConnectionObserver {
+public:
+  Listener(uv_loop_t* loop, std::string name, RequestHandler& handler, DeferredQueue& deferred,
+           const ServerLimits& limits);
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds and listens. Returns an empty string, or one line saying what failed.
+  std::string listen(const HostPort& where);
+  // The address actually bound (port 0 resolved), e.g. "127.0.0.1:41234".
+  const std::string& boundAddress() const { return bound_; }
+
+  // Stops accepting; existing connections carry on.
+  void stopAccepting();
+  // Closes every connection now, cancelling whatever they were doing.
+  void closeConnections();
+  std::size_t connectionCount() const { return connections_.size(); }
+
+private:
+  static void onConnection(uv_stream_t* server, int status);
+  void connectionClosed(ClientConnection& connection) override;
+
+  uv_loop_t* loop_;
+  std::string name_;
+  RequestHandler& handler_;
+  DeferredQueue& deferred_;
+  const ServerLimits& limits_;
+  uv_tcp_t server_{};
+  bool initialised_ = false;
+  std::string bound_;
+  std::unordered_set<ClientConnection*> connections_;
+};
+
+}  // namespace bulwark
