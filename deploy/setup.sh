@@ -18,10 +18,10 @@ sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 
 build_packages=(build-essential cmake pkg-config libuv1-dev node-llhttp libsimdjson-dev
-                libyaml-cpp-dev prometheus-cpp-dev doctest-dev)
+                libyaml-cpp-dev prometheus-cpp-dev doctest-dev curl)
 # Node.js runs the demo MCP server and the test peers.
 peer_packages=(nodejs npm)
-test_packages=(curl prometheus nghttp2-client haproxy nginx-light wrk clang libclang-rt-14-dev
+test_packages=(prometheus nghttp2-client haproxy nginx-light wrk clang libclang-rt-14-dev
                valgrind)
 
 wanted=("${build_packages[@]}")
