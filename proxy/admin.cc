@@ -99,12 +99,13 @@ void UpstreamProbe::probe() {
 void UpstreamProbe::report(int status) {
   attempt_ = nullptr;
   const bool reachable = status == 0;
-  if (reachable != reachable_) {
+  if (reachable != reachable_ || !probed_) {
     logLine(reachable ? LogLevel::kInfo : LogLevel::kWarn,
             reachable ? "upstream reachable" : "upstream unreachable",
             {{"error", reachable ? "" : uv_err_name(status)}});
   }
   reachable_ = reachable;
+  probed_ = true;
   last_error_ = reachable ? std::string() : uvError("connect", status);
 }
 

@@ -36,6 +36,7 @@ private:
   uv_timer_t timer_{};
   Attempt* attempt_ = nullptr;
   bool reachable_ = false;
+  bool probed_ = false;
   bool stopped_ = false;
   std::string last_error_ = "not probed yet";
 };

@@ -68,7 +68,10 @@ ClientStream* Exchange::start(ProxyContext& context, Request& request, ClientCon
                          not_json ? "Parse error" : "Invalid Request", parsed.detail,
                          "invalid_input"});
       client.sendSimpleResponse(400, "application/json", body);
-      context.metrics.recordRequest("invalid", {}, "invalid_input", 0);
+      context.metrics.recordRequest(
+          "invalid", {}, "invalid_input",
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - request.received_at)
+              .count());
       logLine(LogLevel::kWarn, "rejected client request",
               {{"class", "invalid_input"}, {"detail", std::string_view(parsed.detail)}});
       return nullptr;

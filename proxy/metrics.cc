@@ -10,7 +10,7 @@ namespace {
 
 // The MCP methods of 2025-03-26 .. 2026-07-28; anything else is "other" so that a client
 // cannot grow the label set.
-constexpr std::array<std::string_view, 27> kKnownMethods = {
+constexpr std::array<std::string_view, 28> kKnownMethods = {
     "initialize",
     "ping",
     "server/discover",
@@ -38,6 +38,7 @@ constexpr std::array<std::string_view, 27> kKnownMethods = {
     "notifications/roots/list_changed",
     "batch",
     "response",
+    "invalid",
 };
 
 const prometheus::Histogram::BucketBoundaries kDurationBuckets = {
