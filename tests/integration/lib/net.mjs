@@ -90,3 +90,93 @@ export async function waitForHttp(url, { status = 200, timeoutMs = 15000, proc }
   throw new Error(`${url} not ready within ${timeoutMs} ms (last: ${last})` +
       (proc ? `\n${proc.describe()}` : ''));
 }
+
+// Opens a streaming request (e.g. SSE) and exposes what has arrived so far.
+// Returns {head: Promise<{status, headers}>, text(), waitFor(pattern, ms), done: Promise, destroy()}.
+export function openStream(url, { method = 'GET', headers = {}, body, agent = false } = {}) {
+  const u = new URL(url);
+  if (u.hostname !== kHost) throw new Error(`tests only talk to ${kHost}`);
+  let received = '';
+  let finished = false;
+  let failure = null;
+  let wake = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  let resolveHead;
+  let rejectHead;
+  const head = new Promise((resolve, reject) => {
+    resolveHead = resolve;
+    rejectHead = reject;
+  });
+  let resolveDone;
+  const done = new Promise((resolve) => {
+    resolveDone = resolve;
+  });
+  const req = http.request(
+    { host: kHost, port: u.port, path: u.pathname + u.search, method, headers, agent },
+    (res) => {
+      resolveHead({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders });
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        received += d;
+        notify();
+      });
+      res.on('end', () => {
+        finished = true;
+        notify();
+        resolveDone({ complete: true });
+      });
+      res.on('error', (e) => {
+        failure = e;
+        finished = true;
+        notify();
+        resolveDone({ complete: false, error: e });
+      });
+    },
+  );
+  req.on('error', (e) => {
+    failure = e;
+    finished = true;
+    rejectHead(e);
+    notify();
+    resolveDone({ complete: false, error: e });
+  });
+  head.catch(() => {});
+  if (body !== undefined) req.write(body);
+  req.end();
+  return {
+    req,
+    head,
+    done,
+    text: () => received,
+    get finished() {
+      return finished;
+    },
+    // Waits until the received text matches `pattern` (string or RegExp); bounded.
+    async waitFor(pattern, timeoutMs = 5000, what = String(pattern)) {
+      const test = (s) => (typeof pattern === 'string' ? s.includes(pattern) : pattern.test(s));
+      const deadline = Date.now() + timeoutMs;
+      for (let i = 0; i < 100000; i++) {
+        if (test(received)) return received;
+        if (finished) break;
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      if (test(received)) return received;
+      throw new Error(`stream ${method} ${url}: ${what} did not arrive within ${timeoutMs} ms ` +
+                      `(${finished ? 'stream ended' : 'stream open'}${failure ? `, ${failure.message}` : ''}; ` +
+                      `received so far: ${JSON.stringify(received.slice(-500))})`);
+    },
+    destroy: () => req.destroy(),
+  };
+}
