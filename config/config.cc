@@ -1,0 +1,84 @@
+#include "config/config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace bulwark::config {
+
+std::string ConfigError::toString() const {
+  std::string out = file;
+  if (line > 0) {
+    out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  }
+  out += ": ";
+  if (!key_path.empty()) {
+    out += key_path + ": ";
+  }
+  out += message;
+  return out;
+}
+
+std::string ConfigLoadResult::errorText() const {
+  std::string out;
+  for (const ConfigError& e : errors) {
+    out += e.toString();
+    out += '\n';
+  }
+  return out;
+}
+
+namespace {
+
+ConfigLoadResult fileError(const std::string& path, std::string message) {
+  ConfigLoadResult result;
+  result.errors.push_back({path, 0, 0, "", std::move(message)});
+  return result;
+}
+
+} // namespace
+
+ConfigLoadResult loadConfigFile(const std::string& path) noexcept {
+  try {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec); // follows symlinks (ConfigMap swaps)
+    if (ec || !std::filesystem::exists(status)) {
+      return fileError(path, "cannot read the file: it does not exist");
+    }
+    if (!std::filesystem::is_regular_file(status)) {
+      return fileError(path, "cannot read the file: not a regular file");
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return fileError(path, "cannot read the file: cannot open it");
+    }
+    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) {
+      return fileError(path, "cannot read the file: read error");
+    }
+    return loadConfigString(text, path);
+  } catch (...) {
+    return fileError(path, "cannot read the file");
+  }
+}
+
+std::string describeConfig(const Config& c) {
+  std::ostringstream out;
+  out << "source: " << c.source << "\n"
+      << "listen: " << c.listen << "\n"
+      << "admin: " << c.admin << "\n"
+      << "upstream: " << (c.upstream.url ? *c.upstream.url : "(not set)")
+      << " connect_timeout=" << policies::formatDuration(c.upstream.connect_timeout) << "\n"
+      << "retry budget: ratio=" << c.retry_budget.ratio
+      << " min_per_second=" << c.retry_budget.min_per_second
+      << " window=" << policies::formatDuration(c.retry_budget.window) << "\n"
+      << "fallback_enabled: " << (c.fallback_enabled ? "true" : "false") << "\n"
+      << "monitoring: log_errors=" << (c.monitoring.log_errors ? "true" : "false")
+      << " error_rate=" << c.monitoring.alert_error_rate
+      << " recovery_time=" << policies::formatDuration(c.monitoring.alert_recovery_time) << "\n"
+      << buildPolicyTable(c).describe();
+  return out.str();
+}
+
+} // namespace bulwark::config

@@ -1,0 +1,83 @@
+// Bulwark's configuration: YAML turned into plain, validated structs made of policies/ parameter
+// types. Loading never throws: it returns either a Config or every error found, each naming file,
+// line, column and key path. yaml-cpp stays inside config/.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policies/duration.h"
+#include "policies/policy.h"
+#include "policies/policy_table.h"
+#include "policies/retry_budget.h"
+
+namespace bulwark::config {
+
+using policies::Duration;
+
+struct UpstreamConfig {
+  // "http://host:port/path". Optional here: `bulwark --upstream URL` may supply it; the caller
+  // decides whether a missing URL is an error.
+  std::optional<std::string> url;
+  Duration connect_timeout{std::chrono::seconds(1)};
+};
+
+// The seed's `monitoring` block; thresholds for alerting, stored for the proxy and deploy/.
+struct MonitoringConfig {
+  bool log_errors = true;
+  double alert_error_rate = 0.05;                            // fraction of requests, 0..1
+  Duration alert_recovery_time{std::chrono::seconds(5)};
+};
+
+struct Config {
+  std::string source = "<defaults>"; // the file (or name) it was loaded from
+  std::string listen = "127.0.0.1:8080"; // data port, host:port (IPv6 as [::1]:8080)
+  std::string admin = "127.0.0.1:9090";  // /metrics /healthz /readyz
+  UpstreamConfig upstream;
+  // defaults (seed's error_handling folded in), methods and tools, validated.
+  policies::PolicySet policies;
+  // One budget for the upstream (defaults.retry.budget); tools and methods cannot override it.
+  policies::RetryBudgetParams retry_budget;
+  bool fallback_enabled = false; // seed: error_handling.fallback_enabled
+  MonitoringConfig monitoring;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;   // 1-based; 0 when the error is about the whole file (cannot read it)
+  int column = 0; // 1-based; 0 with line 0
+  std::string key_path; // "tools[0].retry.backoff.base"; empty for syntax and file errors
+  std::string message;
+
+  // "bulwark.yaml:12:7: tools[0].retry.backoff.base: invalid duration "5 sec" (use e.g. 250ms,
+  // 30s, 5m)"
+  std::string toString() const;
+};
+
+struct ConfigLoadResult {
+  std::optional<Config> config;    // set exactly when errors is empty
+  std::vector<ConfigError> errors; // every error found, sorted by line and column
+
+  bool ok() const { return config.has_value(); }
+  // One toString() line per error, each ending in '\n'.
+  std::string errorText() const;
+};
+
+// Reads and validates a YAML file. Never throws.
+ConfigLoadResult loadConfigFile(const std::string& path) noexcept;
+// Validates YAML text; `file_name` is used in error messages and Config::source. Never throws.
+ConfigLoadResult loadConfigString(std::string_view yaml, std::string_view file_name) noexcept;
+
+// The immutable resolver the proxy consults per request: policyFor(method, tool).
+inline policies::PolicyTable buildPolicyTable(const Config& config) {
+  return policies::PolicyTable(config.policies);
+}
+
+// A human-readable summary: addresses, upstream, budget, then every resolved policy (for
+// `--check-config` and the startup log).
+std::string describeConfig(const Config& config);
+
+} // namespace bulwark::config

@@ -1,0 +1,880 @@
+// YAML -> Config. Walks the document by hand so that every error can name the file, line, column
+// and key path, and so that all errors are collected before giving up. yaml-cpp types and
+// exceptions stay in this file.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <initializer_list>
+#include <map>
+#include <span>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+#include "policies/failure_class.h"
+
+namespace bulwark::config {
+namespace {
+
+using policies::Duration;
+using policies::EffectivePolicy;
+using policies::FailureClass;
+using policies::FailureClassSet;
+using policies::formatDuration;
+using policies::PolicyOverride;
+
+// Limits that catch typos (and keep arithmetic far from overflow).
+constexpr int kMaxAttemptsLimit = 100;
+constexpr std::string_view kDurationHint = "(use e.g. 250ms, 30s, 5m)";
+
+struct Loc {
+  int line = 0;
+  int column = 0;
+};
+
+Loc locOf(const YAML::Node& n) {
+  if (!n.IsDefined()) {
+    return {};
+  }
+  const YAML::Mark m = n.Mark();
+  if (m.is_null() || m.line < 0) {
+    return {};
+  }
+  return {m.line + 1, m.column + 1};
+}
+
+// A key and its value inside a mapping (or an element of a list), with its key path.
+struct Field {
+  YAML::Node key; // undefined for list elements and the document root
+  YAML::Node value;
+  std::string path;
+  Loc fallback{1, 1}; // where to point when neither node has a position
+
+  Loc keyLoc() const {
+    Loc l = key.IsDefined() ? locOf(key) : Loc{};
+    return l.line > 0 ? l : valueLoc();
+  }
+  // yaml-cpp places an implicit null (`key:` with nothing after it) at the next token, so point at
+  // the key in that case.
+  Loc valueLoc() const {
+    if (value.IsDefined() && !value.IsNull()) {
+      Loc l = locOf(value);
+      if (l.line > 0) {
+        return l;
+      }
+    }
+    Loc l = key.IsDefined() ? locOf(key) : locOf(value);
+    return l.line > 0 ? l : fallback;
+  }
+  bool empty() const { return !value.IsDefined() || value.IsNull(); }
+};
+
+std::string describeKind(const YAML::Node& n) {
+  switch (n.Type()) {
+  case YAML::NodeType::Scalar:
+    return "\"" + n.Scalar() + "\"";
+  case YAML::NodeType::Sequence:
+    return "a list";
+  case YAML::NodeType::Map:
+    return "a mapping";
+  case YAML::NodeType::Null:
+  case YAML::NodeType::Undefined:
+    break;
+  }
+  return "nothing";
+}
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The closest known key when it is obviously what was meant: a small edit distance, or a
+// prefix of a longer key ("per_try" -> "per_try_timeout").
+std::optional<std::string_view> closestKey(std::string_view name,
+                                           std::initializer_list<std::string_view> known) {
+  std::optional<std::string_view> best;
+  std::size_t best_distance = std::max<std::size_t>(1, name.size() / 3) + 1;
+  for (std::string_view k : known) {
+    const std::size_t d = editDistance(name, k);
+    if (d < best_distance) {
+      best = k;
+      best_distance = d;
+    }
+  }
+  if (!best && name.size() >= 3) {
+    for (std::string_view k : known) {
+      if (k.substr(0, name.size()) == name) {
+        return k;
+      }
+    }
+  }
+  return best;
+}
+
+using Hint = std::pair<std::string_view, std::string_view>;
+using Hints = std::span<const Hint>;
+
+// Keys in a policy block that belong one level down.
+constexpr std::array<Hint, 7> kPolicyHints = {{{"max_attempts", "retry.max_attempts"},
+                                {"backoff", "retry.backoff"},
+                                {"on", "retry.on"},
+                                {"budget", "retry.budget"},
+                                {"base", "retry.backoff.base"},
+                                {"multiplier", "retry.backoff.multiplier"},
+                                {"max", "retry.backoff.max"}}};
+constexpr std::array<Hint, 5> kRetryHints = {{{"base", "backoff.base"},
+                               {"multiplier", "backoff.multiplier"},
+                               {"max", "backoff.max"},
+                               {"timeout", "the timeout next to retry, not inside it"},
+                               {"per_try_timeout", "per_try_timeout next to retry, not inside it"}}};
+
+// Keys from design.md that a later version will implement.
+bool isPlannedKey(std::string_view name) {
+  return name == "circuit_breaker" || name == "cache" || name == "fallback";
+}
+
+bool validHostPort(std::string_view s) {
+  std::string_view host;
+  std::string_view port;
+  if (!s.empty() && s.front() == '[') {
+    const std::size_t close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return false;
+    }
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    const std::size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos) {
+      return false;
+    }
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return false; // a bare IPv6 address: must be bracketed
+    }
+  }
+  if (host.empty() || port.empty() || port.size() > 5) {
+    return false;
+  }
+  const bool host_ok = std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ||
+           c == ':' || c == '%';
+  });
+  if (!host_ok) {
+    return false;
+  }
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  return ec == std::errc() && ptr == port.data() + port.size() && value <= 65535;
+}
+
+// A layer of policy overrides as parsed, with where the backoff bounds were set (for the
+// cross-field check max >= base, reported where the user can fix it).
+struct Layer {
+  PolicyOverride value;
+  std::optional<Field> base_at;
+  std::optional<Field> max_at;
+  std::string name; // "defaults", "methods.tools/call", "tools[0]"
+};
+
+enum class BlockKind { kDefaults, kMethod, kTool };
+
+class Loader {
+public:
+  explicit Loader(std::string file) : file_(std::move(file)) {}
+
+  ConfigLoadResult load(std::string_view text);
+
+private:
+  void error(Loc at, std::string path, std::string message) {
+    errors_.push_back({file_, at.line, at.column, std::move(path), std::move(message)});
+  }
+
+  static std::string join(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  }
+
+  std::vector<Field> fields(const Field& at, std::initializer_list<std::string_view> known,
+                            Hints hints = {});
+  std::vector<Field> elements(const Field& at, std::string_view what);
+
+  std::optional<std::string> scalar(const Field& f, std::string_view expected);
+  std::optional<Duration> duration(const Field& f);
+  std::optional<Duration> positiveDuration(const Field& f);
+  std::optional<Duration> secondsOrDuration(const Field& f);
+  std::optional<long long> integer(const Field& f);
+  std::optional<double> number(const Field& f);
+  std::optional<bool> boolean(const Field& f);
+  std::optional<std::string> nonEmptyString(const Field& f);
+
+  void parseAddress(const Field& f, std::string& out);
+  void parseUpstream(const Field& f, UpstreamConfig& out);
+  void parseSeed(const Field& f, Layer& seed, Config& config);
+  void parseMonitoring(const Field& f, MonitoringConfig& out);
+  void parsePolicyBlock(const Field& f, BlockKind kind, Layer& layer, Config& config,
+                        std::optional<Field>* match = nullptr);
+  void parseRetry(const Field& f, BlockKind kind, Layer& layer, Config& config);
+  void parseBackoff(const Field& f, Layer& layer);
+  std::optional<FailureClassSet> parseOn(const Field& f);
+  void parseBudget(const Field& f, policies::RetryBudgetParams& out);
+
+  void checkBackoff(const EffectivePolicy& merged, const Layer& layer,
+                    std::string_view inherited_from);
+
+  std::string file_;
+  std::vector<ConfigError> errors_;
+};
+
+std::vector<Field> Loader::fields(const Field& at, std::initializer_list<std::string_view> known,
+                                  Hints hints) {
+  std::vector<Field> out;
+  if (at.empty()) {
+    return out; // `key:` with nothing: same as an empty mapping
+  }
+  if (!at.value.IsMap()) {
+    error(at.valueLoc(), at.path, "expected a mapping, got " + describeKind(at.value));
+    return out;
+  }
+  std::map<std::string, Loc> seen;
+  for (auto it = at.value.begin(); it != at.value.end(); ++it) {
+    Field f{it->first, it->second, "", at.fallback};
+    if (!f.key.IsScalar()) {
+      error(f.keyLoc(), at.path, "keys must be plain names, got " + describeKind(f.key));
+      continue;
+    }
+    const std::string name = f.key.Scalar();
+    f.path = join(at.path, name);
+    if (auto [prev, inserted] = seen.emplace(name, f.keyLoc()); !inserted) {
+      error(f.keyLoc(), f.path,
+            "duplicate key (first at line " + std::to_string(prev->second.line) + ")");
+      continue;
+    }
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::string message = "unknown key " + quoted(name);
+      const auto hint = std::find_if(hints.begin(), hints.end(),
+                                     [&](const auto& h) { return h.first == name; });
+      if (isPlannedKey(name)) {
+        message += " (not supported yet: planned for a later version)";
+      } else if (hint != hints.end()) {
+        message += " (did you mean " + std::string(hint->second) + "?)";
+      } else if (auto close = closestKey(name, known)) {
+        message += " (did you mean " + quoted(*close) + "?)";
+      } else {
+        message += " (known keys:";
+        for (std::string_view k : known) {
+          message += " " + std::string(k);
+        }
+        message += ")";
+      }
+      error(f.keyLoc(), f.path, std::move(message));
+      continue;
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<Field> Loader::elements(const Field& at, std::string_view what) {
+  std::vector<Field> out;
+  if (at.empty()) {
+    return out;
+  }
+  if (!at.value.IsSequence()) {
+    error(at.valueLoc(), at.path,
+          "expected a list of " + std::string(what) + ", got " + describeKind(at.value));
+    return out;
+  }
+  std::size_t i = 0;
+  for (auto it = at.value.begin(); it != at.value.end(); ++it, ++i) {
+    Field f{YAML::Node(YAML::NodeType::Undefined), *it,
+            at.path + "[" + std::to_string(i) + "]", at.valueLoc()};
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::optional<std::string> Loader::scalar(const Field& f, std::string_view expected) {
+  if (!f.value.IsScalar()) {
+    error(f.valueLoc(), f.path,
+          "expected " + std::string(expected) + ", got " + describeKind(f.value));
+    return std::nullopt;
+  }
+  return f.value.Scalar();
+}
+
+std::optional<Duration> Loader::duration(const Field& f) {
+  auto text = scalar(f, "a duration " + std::string(kDurationHint));
+  if (!text) {
+    return std::nullopt;
+  }
+  auto d = policies::parseDuration(*text);
+  if (!d) {
+    error(f.valueLoc(), f.path, "invalid duration " + quoted(*text) + " " +
+                                    std::string(kDurationHint));
+  }
+  return d;
+}
+
+std::optional<Duration> Loader::positiveDuration(const Field& f) {
+  auto d = duration(f);
+  if (d && d->count() <= 0) {
+    error(f.valueLoc(), f.path, "must be greater than 0");
+    return std::nullopt;
+  }
+  return d;
+}
+
+std::optional<Duration> Loader::secondsOrDuration(const Field& f) {
+  auto text = scalar(f, "a number of seconds or a duration");
+  if (!text) {
+    return std::nullopt;
+  }
+  if (auto d = policies::parseSeconds(*text)) {
+    return d;
+  }
+  if (auto d = policies::parseDuration(*text)) {
+    return d;
+  }
+  error(f.valueLoc(), f.path,
+        "invalid duration " + quoted(*text) + " (use seconds, e.g. 1 or 0.5, or 250ms, 30s, 5m)");
+  return std::nullopt;
+}
+
+std::optional<long long> Loader::integer(const Field& f) {
+  auto text = scalar(f, "a whole number");
+  if (!text) {
+    return std::nullopt;
+  }
+  long long value = 0;
+  const char* end = text->data() + text->size();
+  auto [ptr, ec] = std::from_chars(text->data(), end, value);
+  if (text->empty() || ec != std::errc() || ptr != end) {
+    error(f.valueLoc(), f.path, "expected a whole number, got " + quoted(*text));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<double> Loader::number(const Field& f) {
+  auto text = scalar(f, "a number");
+  if (!text) {
+    return std::nullopt;
+  }
+  double value = 0;
+  const char* end = text->data() + text->size();
+  auto [ptr, ec] = std::from_chars(text->data(), end, value);
+  if (text->empty() || ec != std::errc() || ptr != end || !std::isfinite(value)) {
+    error(f.valueLoc(), f.path, "expected a number, got " + quoted(*text));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<bool> Loader::boolean(const Field& f) {
+  auto text = scalar(f, "true or false");
+  if (!text) {
+    return std::nullopt;
+  }
+  if (*text == "true" || *text == "True" || *text == "TRUE") {
+    return true;
+  }
+  if (*text == "false" || *text == "False" || *text == "FALSE") {
+    return false;
+  }
+  error(f.valueLoc(), f.path, "expected true or false, got " + quoted(*text));
+  return std::nullopt;
+}
+
+std::optional<std::string> Loader::nonEmptyString(const Field& f) {
+  auto text = scalar(f, "a string");
+  if (text && text->empty()) {
+    error(f.valueLoc(), f.path, "must not be empty");
+    return std::nullopt;
+  }
+  return text;
+}
+
+void Loader::parseAddress(const Field& f, std::string& out) {
+  auto text = scalar(f, "host:port");
+  if (!text) {
+    return;
+  }
+  if (!validHostPort(*text)) {
+    error(f.valueLoc(), f.path,
+          "invalid address " + quoted(*text) + " (use host:port, e.g. 127.0.0.1:8080 or [::1]:8080)");
+    return;
+  }
+  out = *text;
+}
+
+void Loader::parseUpstream(const Field& f, UpstreamConfig& out) {
+  for (const Field& k : fields(f, {"url", "connect_timeout"})) {
+    const std::string name = k.key.Scalar();
+    if (name == "url") {
+      auto url = scalar(k, "a URL");
+      if (!url) {
+        continue;
+      }
+      std::string lower = url->substr(0, 8);
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (lower.rfind("https://", 0) == 0) {
+        error(k.valueLoc(), k.path,
+              "https upstreams are not supported (Bulwark runs next to the server: use http://)");
+        continue;
+      }
+      const bool http = lower.rfind("http://", 0) == 0;
+      const std::string_view rest = http ? std::string_view(*url).substr(7) : std::string_view();
+      const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+      if (!http || authority.empty() ||
+          (authority.find(':') != std::string_view::npos && !validHostPort(authority))) {
+        error(k.valueLoc(), k.path,
+              "invalid upstream URL " + quoted(*url) + " (use e.g. http://127.0.0.1:3000/mcp)");
+        continue;
+      }
+      out.url = *url;
+    } else if (name == "connect_timeout") {
+      if (auto d = positiveDuration(k)) {
+        out.connect_timeout = *d;
+      }
+    }
+  }
+}
+
+void Loader::parseSeed(const Field& f, Layer& seed, Config& config) {
+  for (const Field& k :
+       fields(f, {"max_retries", "retry_delay", "fallback_enabled", "timeout_seconds"})) {
+    const std::string name = k.key.Scalar();
+    if (name == "max_retries") {
+      if (auto n = integer(k)) {
+        if (*n < 0 || *n > kMaxAttemptsLimit - 1) {
+          error(k.valueLoc(), k.path,
+                "must be between 0 and " + std::to_string(kMaxAttemptsLimit - 1));
+        } else {
+          seed.value.retry.max_attempts = static_cast<int>(*n) + 1;
+        }
+      }
+    } else if (name == "retry_delay") {
+      if (auto d = secondsOrDuration(k)) {
+        seed.value.retry.base = *d;
+        seed.base_at = k;
+      }
+    } else if (name == "fallback_enabled") {
+      if (auto b = boolean(k)) {
+        config.fallback_enabled = *b;
+      }
+    } else if (name == "timeout_seconds") {
+      if (auto d = secondsOrDuration(k)) {
+        if (d->count() <= 0) {
+          error(k.valueLoc(), k.path, "must be greater than 0");
+        } else {
+          seed.value.timeout = *d;
+        }
+      }
+    }
+  }
+}
+
+void Loader::parseMonitoring(const Field& f, MonitoringConfig& out) {
+  for (const Field& k : fields(f, {"log_errors", "alert_threshold"})) {
+    const std::string name = k.key.Scalar();
+    if (name == "log_errors") {
+      if (auto b = boolean(k)) {
+        out.log_errors = *b;
+      }
+    } else if (name == "alert_threshold") {
+      for (const Field& t : fields(k, {"error_rate", "recovery_time"})) {
+        const std::string tname = t.key.Scalar();
+        if (tname == "error_rate") {
+          if (auto r = number(t)) {
+            if (*r < 0 || *r > 1) {
+              error(t.valueLoc(), t.path, "must be a fraction between 0 and 1 (0.05 = 5%)");
+            } else {
+              out.alert_error_rate = *r;
+            }
+          }
+        } else if (tname == "recovery_time") {
+          if (auto d = secondsOrDuration(t)) {
+            out.alert_recovery_time = *d;
+          }
+        }
+      }
+    }
+  }
+}
+
+void Loader::parsePolicyBlock(const Field& f, BlockKind kind, Layer& layer, Config& config,
+                              std::optional<Field>* match) {
+  std::vector<Field> keys;
+  switch (kind) {
+  case BlockKind::kDefaults:
+    keys = fields(f, {"timeout", "per_try_timeout", "retry", "trust_tool_annotations"},
+                  kPolicyHints);
+    break;
+  case BlockKind::kMethod:
+    keys = fields(f, {"timeout", "per_try_timeout", "retry", "idempotent"}, kPolicyHints);
+    break;
+  case BlockKind::kTool:
+    keys = fields(f, {"match", "timeout", "per_try_timeout", "retry", "idempotent"},
+                  kPolicyHints);
+    break;
+  }
+  for (const Field& k : keys) {
+    const std::string name = k.key.Scalar();
+    if (name == "timeout") {
+      if (auto d = positiveDuration(k)) {
+        layer.value.timeout = *d;
+      }
+    } else if (name == "per_try_timeout") {
+      if (auto d = positiveDuration(k)) {
+        layer.value.per_try_timeout = *d;
+      }
+    } else if (name == "retry") {
+      parseRetry(k, kind, layer, config);
+    } else if (name == "idempotent") {
+      if (auto b = boolean(k)) {
+        layer.value.idempotent = *b;
+      }
+    } else if (name == "trust_tool_annotations") {
+      if (auto b = boolean(k)) {
+        config.policies.defaults.trust_tool_annotations = *b;
+      }
+    } else if (name == "match" && match != nullptr) {
+      *match = k;
+    }
+  }
+}
+
+void Loader::parseRetry(const Field& f, BlockKind kind, Layer& layer, Config& config) {
+  for (const Field& k : fields(f, {"max_attempts", "backoff", "on", "budget"}, kRetryHints)) {
+    const std::string name = k.key.Scalar();
+    if (name == "max_attempts") {
+      if (auto n = integer(k)) {
+        if (*n < 1) {
+          error(k.valueLoc(), k.path, "must be at least 1 (1 = no retries), got " +
+                                          std::to_string(*n));
+        } else if (*n > kMaxAttemptsLimit) {
+          error(k.valueLoc(), k.path, "must be at most " + std::to_string(kMaxAttemptsLimit));
+        } else {
+          layer.value.retry.max_attempts = static_cast<int>(*n);
+        }
+      }
+    } else if (name == "backoff") {
+      parseBackoff(k, layer);
+    } else if (name == "on") {
+      if (auto on = parseOn(k)) {
+        layer.value.retry.on = *on;
+      }
+    } else if (name == "budget") {
+      if (kind != BlockKind::kDefaults) {
+        error(k.keyLoc(), k.path,
+              "the retry budget is shared by all requests: set it under defaults.retry.budget");
+      } else {
+        parseBudget(k, config.retry_budget);
+      }
+    }
+  }
+}
+
+void Loader::parseBackoff(const Field& f, Layer& layer) {
+  for (const Field& k : fields(f, {"base", "multiplier", "max"})) {
+    const std::string name = k.key.Scalar();
+    if (name == "base") {
+      if (auto d = duration(k)) {
+        layer.value.retry.base = *d;
+        layer.base_at = k;
+      }
+    } else if (name == "max") {
+      if (auto d = duration(k)) {
+        layer.value.retry.max = *d;
+        layer.max_at = k;
+      }
+    } else if (name == "multiplier") {
+      if (auto m = number(k)) {
+        if (*m < 1) {
+          error(k.valueLoc(), k.path, "must be at least 1 (1 = constant backoff)");
+        } else if (*m > 100) {
+          error(k.valueLoc(), k.path, "must be at most 100");
+        } else {
+          layer.value.retry.multiplier = *m;
+        }
+      }
+    }
+  }
+}
+
+std::optional<FailureClassSet> Loader::parseOn(const Field& f) {
+  if (!f.empty() && !f.value.IsSequence()) {
+    error(f.valueLoc(), f.path,
+          "expected a list of failure classes, e.g. [upstream, timeout, overload], got " +
+              describeKind(f.value));
+    return std::nullopt;
+  }
+  FailureClassSet set;
+  bool ok = true;
+  for (const Field& e : elements(f, "failure classes")) {
+    auto name = scalar(e, "a failure class");
+    if (!name) {
+      ok = false;
+      continue;
+    }
+    auto c = policies::parseFailureClass(*name);
+    if (!c || *c == FailureClass::kNone) {
+      std::string message = "unknown failure class " + quoted(*name) + " (one of:";
+      for (FailureClass known : policies::kAllFailureClasses) {
+        if (known != FailureClass::kNone && known != FailureClass::kInvalidInput &&
+            known != FailureClass::kPermission) {
+          message += " " + std::string(policies::failureClassName(known));
+        }
+      }
+      error(e.valueLoc(), e.path, message + ")");
+      ok = false;
+      continue;
+    }
+    if (*c == FailureClass::kInvalidInput || *c == FailureClass::kPermission) {
+      error(e.valueLoc(), e.path,
+            quoted(*name) + " is never retried: repeating the same request cannot succeed");
+      ok = false;
+      continue;
+    }
+    set.insert(*c);
+  }
+  return ok ? std::optional<FailureClassSet>(set) : std::nullopt;
+}
+
+void Loader::parseBudget(const Field& f, policies::RetryBudgetParams& out) {
+  for (const Field& k : fields(f, {"ratio", "min_per_second", "window"})) {
+    const std::string name = k.key.Scalar();
+    if (name == "ratio" || name == "min_per_second") {
+      if (auto v = number(k)) {
+        if (*v < 0) {
+          error(k.valueLoc(), k.path, "must not be negative");
+        } else if (*v > 1e6) {
+          error(k.valueLoc(), k.path, "must be at most 1000000");
+        } else {
+          (name == "ratio" ? out.ratio : out.min_per_second) = *v;
+        }
+      }
+    } else if (name == "window") {
+      if (auto d = positiveDuration(k)) {
+        out.window = *d;
+      }
+    }
+  }
+}
+
+void Loader::checkBackoff(const EffectivePolicy& merged, const Layer& layer,
+                          std::string_view inherited_from) {
+  const auto& b = merged.retry.backoff;
+  if (b.max >= b.base) {
+    return;
+  }
+  if (layer.max_at) {
+    error(layer.max_at->valueLoc(), layer.max_at->path,
+          "backoff max (" + formatDuration(b.max) + ") is less than base (" +
+              formatDuration(b.base) +
+              (layer.base_at ? std::string(")")
+                             : ", inherited from " + std::string(inherited_from) + ")"));
+  } else if (layer.base_at) {
+    error(layer.base_at->valueLoc(), layer.base_at->path,
+          "backoff base (" + formatDuration(b.base) + ") is greater than max (" +
+              formatDuration(b.max) + ", inherited from " + std::string(inherited_from) +
+              "): raise backoff.max too");
+  }
+}
+
+ConfigLoadResult Loader::load(std::string_view text) {
+  Config config;
+  config.source = file_;
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(text));
+  } catch (const YAML::ParserException& e) {
+    const bool has_mark = !e.mark.is_null() && e.mark.line >= 0;
+    error(has_mark ? Loc{e.mark.line + 1, e.mark.column + 1} : Loc{}, "",
+          "YAML syntax error: " + e.msg);
+    return {std::nullopt, std::move(errors_)};
+  }
+  if (documents.size() > 1) {
+    error(locOf(documents[1]), "", "expected one YAML document, found " +
+                                       std::to_string(documents.size()));
+  }
+  const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+  const Field root_field{YAML::Node(YAML::NodeType::Undefined), root, "", Loc{1, 1}};
+
+  std::map<std::string, Field> top;
+  for (Field& f : fields(root_field, {"listen", "admin", "upstream", "defaults", "tools",
+                                      "methods", "error_handling", "monitoring"})) {
+    top.emplace(f.key.Scalar(), std::move(f));
+  }
+  auto section = [&](const char* name) -> const Field* {
+    auto it = top.find(name);
+    return it == top.end() ? nullptr : &it->second;
+  };
+
+  if (auto* f = section("listen")) {
+    parseAddress(*f, config.listen);
+  }
+  if (auto* f = section("admin")) {
+    parseAddress(*f, config.admin);
+  }
+  if (auto* f = section("upstream")) {
+    parseUpstream(*f, config.upstream);
+  }
+  if (auto* f = section("monitoring")) {
+    parseMonitoring(*f, config.monitoring);
+  }
+
+  // Global defaults: built-in <- error_handling (seed) <- defaults. `defaults` wins where both
+  // say something. The seed's retry_delay raises the built-in backoff max when it exceeds it,
+  // since the seed has no notion of a cap.
+  Layer seed{{}, std::nullopt, std::nullopt, "error_handling"};
+  if (auto* f = section("error_handling")) {
+    parseSeed(*f, seed, config);
+  }
+  Layer defaults_layer{{}, std::nullopt, std::nullopt, "defaults"};
+  if (auto* f = section("defaults")) {
+    parsePolicyBlock(*f, BlockKind::kDefaults, defaults_layer, config);
+  }
+  const bool trust = config.policies.defaults.trust_tool_annotations;
+  EffectivePolicy defaults;
+  defaults.trust_tool_annotations = trust;
+  if (seed.value.retry.base && *seed.value.retry.base > defaults.retry.backoff.max) {
+    seed.value.retry.max = *seed.value.retry.base;
+  }
+  defaults = policies::applyOverride(defaults, seed.value, "defaults");
+  defaults = policies::applyOverride(defaults, defaults_layer.value, "defaults");
+  Layer combined = defaults_layer;
+  if (!combined.base_at) {
+    combined.base_at = seed.base_at;
+  }
+  checkBackoff(defaults, combined, "the built-in default");
+  config.policies.defaults = defaults;
+
+  if (auto* f = section("methods")) {
+    std::vector<Field> entries;
+    if (!f->empty() && !f->value.IsMap()) {
+      error(f->valueLoc(), f->path,
+            "expected a mapping of method names to policies, e.g. "
+            "{resources/read: {retry: {max_attempts: 4}}}, got " + describeKind(f->value));
+    } else if (!f->empty()) {
+      std::map<std::string, Loc> seen;
+      for (auto it = f->value.begin(); it != f->value.end(); ++it) {
+        Field entry{it->first, it->second, "", f->fallback};
+        if (!entry.key.IsScalar() || entry.key.Scalar().empty()) {
+          error(entry.keyLoc(), f->path, "method names must be non-empty strings");
+          continue;
+        }
+        entry.path = join(f->path, entry.key.Scalar());
+        if (auto [prev, inserted] = seen.emplace(entry.key.Scalar(), entry.keyLoc()); !inserted) {
+          error(entry.keyLoc(), entry.path,
+                "duplicate method (first at line " + std::to_string(prev->second.line) + ")");
+          continue;
+        }
+        entries.push_back(std::move(entry));
+      }
+    }
+    for (const Field& entry : entries) {
+      Layer layer{{}, std::nullopt, std::nullopt, entry.path};
+      parsePolicyBlock(entry, BlockKind::kMethod, layer, config);
+      checkBackoff(policies::applyOverride(defaults, layer.value, entry.path), layer, "defaults");
+      config.policies.methods.push_back({entry.key.Scalar(), layer.value});
+    }
+  }
+
+  // Tools inherit from methods["tools/call"] when it exists.
+  EffectivePolicy tools_base = defaults;
+  std::string tools_base_name = "defaults";
+  for (const auto& m : config.policies.methods) {
+    if (m.method == "tools/call") {
+      tools_base = policies::applyOverride(defaults, m.policy, "methods.tools/call");
+      tools_base_name = "methods.tools/call";
+    }
+  }
+  if (auto* f = section("tools")) {
+    std::map<std::string, Loc> seen;
+    for (const Field& entry : elements(*f, "tool policies")) {
+      Layer layer{{}, std::nullopt, std::nullopt, entry.path};
+      std::optional<Field> match_field;
+      if (!entry.empty() && !entry.value.IsMap()) {
+        error(entry.valueLoc(), entry.path,
+              "expected a tool policy mapping like {match: get_weather, ...}, got " +
+                  describeKind(entry.value));
+        continue;
+      }
+      parsePolicyBlock(entry, BlockKind::kTool, layer, config, &match_field);
+      std::optional<std::string> match;
+      if (!match_field) {
+        error(entry.valueLoc(), entry.path,
+              "missing key \"match\" (the tool name or a glob such as \"search_*\")");
+      } else {
+        match = nonEmptyString(*match_field);
+      }
+      if (match) {
+        if (auto [prev, inserted] = seen.emplace(*match, match_field->valueLoc()); !inserted) {
+          error(match_field->valueLoc(), match_field->path,
+                "duplicate match " + quoted(*match) + " (first at line " +
+                    std::to_string(prev->second.line) + "; only the first would ever apply)");
+          match.reset();
+        }
+      }
+      checkBackoff(policies::applyOverride(tools_base, layer.value, entry.path), layer,
+                   tools_base_name);
+      if (match) {
+        config.policies.tools.push_back({*match, layer.value});
+      }
+    }
+  }
+
+  if (!errors_.empty()) {
+    std::stable_sort(errors_.begin(), errors_.end(),
+                     [](const ConfigError& a, const ConfigError& b) {
+                       return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                     });
+    return {std::nullopt, std::move(errors_)};
+  }
+  return {std::move(config), {}};
+}
+
+} // namespace
+
+ConfigLoadResult loadConfigString(std::string_view yaml, std::string_view file_name) noexcept {
+  try {
+    Loader loader{std::string(file_name)};
+    return loader.load(yaml);
+  } catch (const std::exception& e) {
+    ConfigLoadResult result;
+    result.errors.push_back({std::string(file_name), 0, 0, "",
+                             std::string("cannot load the configuration: ") + e.what()});
+    return result;
+  } catch (...) {
+    ConfigLoadResult result;
+    result.errors.push_back(
+        {std::string(file_name), 0, 0, "", "cannot load the configuration: unknown error"});
+    return result;
+  }
+}
+
+} // namespace bulwark::config
