@@ -109,8 +109,7 @@ std::size_t editDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// The closest known key when it is obviously what was meant: a small edit distance, or a
-// prefix of a longer key ("per_try" -> "per_try_timeout").
+// The closest known key when it is obviously what was meant.
 std::optional<std::string_view> closestKey(std::string_view name,
                                            std::initializer_list<std::string_view> known) {
   std::optional<std::string_view> best;
@@ -122,14 +121,23 @@ std::optional<std::string_view> closestKey(std::string_view name,
       best_distance = d;
     }
   }
-  if (!best && name.size() >= 3) {
-    for (std::string_view k : known) {
-      if (k.substr(0, name.size()) == name) {
-        return k;
-      }
+  if (best) {
+    return best;
+  }
+  // A prefix of a longer key ("per_try" -> "per_try_timeout"), or a longer word sharing a key's
+  // first four letters ("retries" -> "retry").
+  for (std::string_view k : known) {
+    if (name.size() >= 3 && k.substr(0, name.size()) == name) {
+      return k;
     }
   }
-  return best;
+  for (std::string_view k : known) {
+    const std::size_t n = std::min<std::size_t>(4, k.size());
+    if (name.size() >= n && k.substr(0, n) == name.substr(0, n)) {
+      return k;
+    }
+  }
+  return std::nullopt;
 }
 
 using Hint = std::pair<std::string_view, std::string_view>;

@@ -1,1 +1,273 @@
 #include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+using namespace bulwark;
+
+namespace {
+
+std::vector<std::string> errorsOf(std::string_view yaml) {
+  const config::ConfigLoadResult r = config::loadConfigString(yaml, "bulwark.yaml");
+  CHECK(r.ok() == r.errors.empty());
+  std::vector<std::string> out;
+  for (const config::ConfigError& e : r.errors) {
+    out.push_back(e.toString());
+  }
+  return out;
+}
+
+struct Case {
+  const char* name;
+  const char* yaml;
+  const char* error; // the one expected error, as printed
+};
+
+// Columns are counted by hand from the YAML text (1-based).
+const Case kCases[] = {
+    {"invalid duration", "defaults:\n  retry:\n    backoff: {base: 5 sec}\n",
+     "bulwark.yaml:3:21: defaults.retry.backoff.base: invalid duration \"5 sec\" "
+     "(use e.g. 250ms, 30s, 5m)"},
+    {"plain number where a duration is needed", "defaults: {timeout: 30}\n",
+     "bulwark.yaml:1:21: defaults.timeout: invalid duration \"30\" (use e.g. 250ms, 30s, 5m)"},
+    {"duration of the wrong kind", "defaults:\n  timeout: [30s]\n",
+     "bulwark.yaml:2:12: defaults.timeout: expected a duration (use e.g. 250ms, 30s, 5m), got a "
+     "list"},
+    {"zero timeout", "defaults: {timeout: 0s}\n",
+     "bulwark.yaml:1:21: defaults.timeout: must be greater than 0"},
+    {"unknown key with a suggestion", "listne: 127.0.0.1:80\n",
+     "bulwark.yaml:1:1: listne: unknown key \"listne\" (did you mean \"listen\"?)"},
+    {"unknown key, prefix suggestion", "defaults:\n  per_try: 1s\n",
+     "bulwark.yaml:2:3: defaults.per_try: unknown key \"per_try\" (did you mean "
+     "\"per_try_timeout\"?)"},
+    {"unknown key without a suggestion", "defaults:\n  frobnicate: 1\n",
+     "bulwark.yaml:2:3: defaults.frobnicate: unknown key \"frobnicate\" (known keys: timeout "
+     "per_try_timeout retry trust_tool_annotations)"},
+    {"misplaced key", "tools:\n  - match: x\n    max_attempts: 3\n",
+     "bulwark.yaml:3:5: tools[0].max_attempts: unknown key \"max_attempts\" (did you mean "
+     "retry.max_attempts?)"},
+    {"misplaced backoff key", "defaults:\n  retry: {base: 1s}\n",
+     "bulwark.yaml:2:11: defaults.retry.base: unknown key \"base\" (did you mean backoff.base?)"},
+    {"planned key", "defaults:\n  circuit_breaker: {}\n",
+     "bulwark.yaml:2:3: defaults.circuit_breaker: unknown key \"circuit_breaker\" (not supported "
+     "yet: planned for a later version)"},
+    {"whole number expected", "defaults:\n  retry:\n    max_attempts: three\n",
+     "bulwark.yaml:3:19: defaults.retry.max_attempts: expected a whole number, got \"three\""},
+    {"attempts < 1", "defaults: {retry: {max_attempts: 0}}\n",
+     "bulwark.yaml:1:34: defaults.retry.max_attempts: must be at least 1 (1 = no retries), got 0"},
+    {"attempts too many", "defaults: {retry: {max_attempts: 1000}}\n",
+     "bulwark.yaml:1:34: defaults.retry.max_attempts: must be at most 100"},
+    {"multiplier < 1", "defaults: {retry: {backoff: {multiplier: 0.5}}}\n",
+     "bulwark.yaml:1:42: defaults.retry.backoff.multiplier: must be at least 1 (1 = constant "
+     "backoff)"},
+    {"max < base in one block", "defaults:\n  retry:\n    backoff: {base: 5s, max: 1s}\n",
+     "bulwark.yaml:3:30: defaults.retry.backoff.max: backoff max (1s) is less than base (5s)"},
+    {"tool base above the inherited max", "tools:\n  - match: slow\n    retry: {backoff: {base: "
+                                          "20s}}\n",
+     "bulwark.yaml:3:29: tools[0].retry.backoff.base: backoff base (20s) is greater than max "
+     "(10s, inherited from defaults): raise backoff.max too"},
+    {"tool max below the inherited base", "tools:\n  - match: slow\n    retry: {backoff: {max: "
+                                          "500ms}}\n",
+     "bulwark.yaml:3:28: tools[0].retry.backoff.max: backoff max (500ms) is less than base (1s, "
+     "inherited from defaults)"},
+    {"defaults max below the seed's base",
+     "error_handling: {retry_delay: 20}\ndefaults: {retry: {backoff: {max: 5s}}}\n",
+     "bulwark.yaml:2:35: defaults.retry.backoff.max: backoff max (5s) is less than base (20s)"},
+    {"ratio < 0", "defaults: {retry: {budget: {ratio: -0.1}}}\n",
+     "bulwark.yaml:1:36: defaults.retry.budget.ratio: must not be negative"},
+    {"ratio not a number", "defaults: {retry: {budget: {ratio: lots}}}\n",
+     "bulwark.yaml:1:36: defaults.retry.budget.ratio: expected a number, got \"lots\""},
+    {"budget outside defaults", "tools:\n  - match: a\n    retry: {budget: {ratio: 1}}\n",
+     "bulwark.yaml:3:13: tools[0].retry.budget: the retry budget is shared by all requests: set "
+     "it under defaults.retry.budget"},
+    {"unknown failure class", "defaults: {retry: {on: [upstream, timeuot]}}\n",
+     "bulwark.yaml:1:35: defaults.retry.on[1]: unknown failure class \"timeuot\" (one of: "
+     "upstream timeout overload resource tool_error session_lost protocol)"},
+    {"a class that is never retried", "defaults: {retry: {on: [invalid_input]}}\n",
+     "bulwark.yaml:1:25: defaults.retry.on[0]: \"invalid_input\" is never retried: repeating the "
+     "same request cannot succeed"},
+    {"on is not a list", "defaults: {retry: {on: upstream}}\n",
+     "bulwark.yaml:1:24: defaults.retry.on: expected a list of failure classes, e.g. [upstream, "
+     "timeout, overload], got \"upstream\""},
+    {"missing match", "tools:\n  - timeout: 5s\n",
+     "bulwark.yaml:2:5: tools[0]: missing key \"match\" (the tool name or a glob such as "
+     "\"search_*\")"},
+    {"empty match", "tools:\n  - match: \"\"\n",
+     "bulwark.yaml:2:12: tools[0].match: must not be empty"},
+    {"duplicate match", "tools:\n  - match: a\n  - match: a\n",
+     "bulwark.yaml:3:12: tools[1].match: duplicate match \"a\" (first at line 2; only the first "
+     "would ever apply)"},
+    {"tool entry not a mapping", "tools:\n  - get_weather\n",
+     "bulwark.yaml:2:5: tools[0]: expected a tool policy mapping like {match: get_weather, ...}, "
+     "got \"get_weather\""},
+    {"tools not a list", "tools: {match: a}\n",
+     "bulwark.yaml:1:8: tools: expected a list of tool policies, got a mapping"},
+    {"boolean expected", "tools:\n  - match: a\n    idempotent: maybe\n",
+     "bulwark.yaml:3:17: tools[0].idempotent: expected true or false, got \"maybe\""},
+    {"duplicate key", "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n",
+     "bulwark.yaml:2:1: listen: duplicate key (first at line 1)"},
+    {"duplicate method", "methods:\n  tools/list: {}\n  tools/list: {}\n",
+     "bulwark.yaml:3:3: methods.tools/list: duplicate method (first at line 2)"},
+    {"methods not a mapping", "methods: [a]\n",
+     "bulwark.yaml:1:10: methods: expected a mapping of method names to policies, e.g. "
+     "{resources/read: {retry: {max_attempts: 4}}}, got a list"},
+    {"unknown key in a method policy", "methods:\n  resources/read: {retries: 3}\n",
+     "bulwark.yaml:2:20: methods.resources/read.retries: unknown key \"retries\" (did you mean "
+     "\"retry\"?)"},
+    {"section not a mapping", "defaults: 5\n",
+     "bulwark.yaml:1:11: defaults: expected a mapping, got \"5\""},
+    {"invalid address", "listen: localhost\n",
+     "bulwark.yaml:1:9: listen: invalid address \"localhost\" (use host:port, e.g. "
+     "127.0.0.1:8080 or [::1]:8080)"},
+    {"port out of range", "admin: 127.0.0.1:70000\n",
+     "bulwark.yaml:1:8: admin: invalid address \"127.0.0.1:70000\" (use host:port, e.g. "
+     "127.0.0.1:8080 or [::1]:8080)"},
+    {"bare IPv6", "listen: \"::1:8080\"\n",
+     "bulwark.yaml:1:9: listen: invalid address \"::1:8080\" (use host:port, e.g. "
+     "127.0.0.1:8080 or [::1]:8080)"},
+    {"missing value", "listen:\n",
+     "bulwark.yaml:1:1: listen: expected host:port, got nothing"},
+    {"bad URL", "upstream: {url: ftp://x}\n",
+     "bulwark.yaml:1:17: upstream.url: invalid upstream URL \"ftp://x\" (use e.g. "
+     "http://127.0.0.1:3000/mcp)"},
+    {"https URL", "upstream:\n  url: https://example.com/mcp\n",
+     "bulwark.yaml:2:8: upstream.url: https upstreams are not supported (Bulwark runs next to "
+     "the server: use http://)"},
+    {"zero connect timeout", "upstream: {connect_timeout: 0ms}\n",
+     "bulwark.yaml:1:29: upstream.connect_timeout: must be greater than 0"},
+    {"seed max_retries negative", "error_handling: {max_retries: -1}\n",
+     "bulwark.yaml:1:31: error_handling.max_retries: must be between 0 and 99"},
+    {"seed retry_delay", "error_handling: {retry_delay: soon}\n",
+     "bulwark.yaml:1:31: error_handling.retry_delay: invalid duration \"soon\" (use seconds, "
+     "e.g. 1 or 0.5, or 250ms, 30s, 5m)"},
+    {"seed timeout zero", "error_handling: {timeout_seconds: 0}\n",
+     "bulwark.yaml:1:35: error_handling.timeout_seconds: must be greater than 0"},
+    {"seed fallback not a bool", "error_handling: {fallback_enabled: 1}\n",
+     "bulwark.yaml:1:36: error_handling.fallback_enabled: expected true or false, got \"1\""},
+    {"seed unknown key", "error_handling: {max_retry: 1}\n",
+     "bulwark.yaml:1:18: error_handling.max_retry: unknown key \"max_retry\" (did you mean "
+     "\"max_retries\"?)"},
+    {"error rate above 1", "monitoring: {alert_threshold: {error_rate: 5}}\n",
+     "bulwark.yaml:1:44: monitoring.alert_threshold.error_rate: must be a fraction between 0 and "
+     "1 (0.05 = 5%)"},
+    {"root not a mapping", "- a\n- b\n",
+     "bulwark.yaml:1:1: expected a mapping, got a list"},
+    {"two documents", "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n",
+     "bulwark.yaml:3:1: expected one YAML document, found 2"},
+};
+
+} // namespace
+
+TEST_CASE("each kind of error names file:line:column, key path and the problem") {
+  for (const Case& c : kCases) {
+    const std::string name = c.name;
+    CAPTURE(name);
+    const std::vector<std::string> errors = errorsOf(c.yaml);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0] == c.error);
+  }
+}
+
+TEST_CASE("the brief's sample error, in a tool rule") {
+  const char* yaml = R"(listen: 127.0.0.1:8080
+admin: 127.0.0.1:9090
+upstream: {url: http://127.0.0.1:3000/mcp}
+defaults:
+  timeout: 30s
+methods:
+  tools/list: {timeout: 5s}
+tools:
+  - match: get_weather
+    timeout: 5s
+  - match: "search_*"
+    retry:
+      backoff: {base: 5 sec}
+)";
+  const std::vector<std::string> errors = errorsOf(yaml);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0] == "bulwark.yaml:13:23: tools[1].retry.backoff.base: invalid duration "
+                     "\"5 sec\" (use e.g. 250ms, 30s, 5m)");
+}
+
+TEST_CASE("all errors are reported at once, in file order") {
+  const char* yaml = R"(listen: nowhere
+upstream: {url: http://127.0.0.1:3000/mcp, connect_timeout: soon}
+defaults:
+  timeout: 30 s
+  retry:
+    max_attempts: 0
+    on: [upstream, bogus]
+tools:
+  - match: a
+    idempotent: yes please
+  - timeout: 1s
+colour: blue
+)";
+  const std::vector<std::string> errors = errorsOf(yaml);
+  const std::vector<std::string> expected = {
+      "bulwark.yaml:1:9: listen: invalid address \"nowhere\" (use host:port, e.g. "
+      "127.0.0.1:8080 or [::1]:8080)",
+      "bulwark.yaml:2:61: upstream.connect_timeout: invalid duration \"soon\" (use e.g. 250ms, "
+      "30s, 5m)",
+      "bulwark.yaml:4:12: defaults.timeout: invalid duration \"30 s\" (use e.g. 250ms, 30s, 5m)",
+      "bulwark.yaml:6:19: defaults.retry.max_attempts: must be at least 1 (1 = no retries), got 0",
+      "bulwark.yaml:7:20: defaults.retry.on[1]: unknown failure class \"bogus\" (one of: upstream "
+      "timeout overload resource tool_error session_lost protocol)",
+      "bulwark.yaml:10:17: tools[0].idempotent: expected true or false, got \"yes please\"",
+      "bulwark.yaml:11:5: tools[1]: missing key \"match\" (the tool name or a glob such as "
+      "\"search_*\")",
+      "bulwark.yaml:12:1: colour: unknown key \"colour\" (known keys: listen admin upstream "
+      "defaults tools methods error_handling monitoring)",
+  };
+  CHECK(errors == expected);
+}
+
+TEST_CASE("a YAML syntax error is reported with its position") {
+  const config::ConfigLoadResult r =
+      config::loadConfigString("defaults:\n  retry: {max_attempts: [1, 2}\n", "bad.yaml");
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].file == "bad.yaml");
+  CHECK(r.errors[0].line == 2);
+  CHECK(r.errors[0].column >= 1);
+  CHECK(r.errors[0].key_path.empty());
+  CHECK(r.errors[0].message.rfind("YAML syntax error: ", 0) == 0);
+  CHECK(r.errorText().rfind("bad.yaml:2:", 0) == 0);
+}
+
+TEST_CASE("file errors: missing file and directory") {
+  const config::ConfigLoadResult missing = config::loadConfigFile("/nonexistent/bulwark.yaml");
+  REQUIRE(missing.errors.size() == 1);
+  CHECK_FALSE(missing.ok());
+  CHECK(missing.errors[0].line == 0);
+  CHECK(missing.errors[0].toString() ==
+        "/nonexistent/bulwark.yaml: cannot read the file: it does not exist");
+  const config::ConfigLoadResult dir = config::loadConfigFile(BULWARK_SOURCE_DIR "/config");
+  REQUIRE(dir.errors.size() == 1);
+  CHECK(dir.errors[0].message == "cannot read the file: not a regular file");
+}
+
+TEST_CASE("errors from a file carry its path") {
+  const auto path = std::filesystem::temp_directory_path() / "bulwark_config_errors_test.yaml";
+  {
+    std::ofstream out(path);
+    out << "defaults:\n  timeout: 5 sec\n";
+  }
+  const config::ConfigLoadResult r = config::loadConfigFile(path.string());
+  std::filesystem::remove(path);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].toString() == path.string() +
+                                      ":2:12: defaults.timeout: invalid duration \"5 sec\" "
+                                      "(use e.g. 250ms, 30s, 5m)");
+}
+
+TEST_CASE("ConfigError formatting") {
+  CHECK(config::ConfigError{"f.yaml", 3, 4, "a.b", "bad"}.toString() == "f.yaml:3:4: a.b: bad");
+  CHECK(config::ConfigError{"f.yaml", 3, 4, "", "bad"}.toString() == "f.yaml:3:4: bad");
+  CHECK(config::ConfigError{"f.yaml", 0, 0, "", "bad"}.toString() == "f.yaml: bad");
+}

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include <chrono>
 
 #include "policies/backoff.h"
@@ -117,7 +119,8 @@ TEST_CASE("Retry-After rejects malformed dates") {
       "Sun Nov  6 08:49:37 94",
   };
   for (const char* value : bad) {
-    CAPTURE(value);
+    const std::string shown = value;
+    CAPTURE(shown);
     CHECK_FALSE(parseRetryAfter(value, now).has_value());
   }
 }

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include <chrono>
 #include <optional>
 
@@ -17,7 +19,8 @@ TEST_CASE("parseDuration accepts number + unit") {
                       {"1.5s", 1500ms}, {"0s", 0ms},     {"0.25s", 250ms},  {"1.0006s", 1001ms},
                       {"90m", 90min},   {"0.5ms", 1ms}};
   for (const Row& r : rows) {
-    CAPTURE(r.text);
+    const std::string shown = r.text;
+    CAPTURE(shown);
     CHECK(parseDuration(r.text) == std::optional<Duration>(r.value));
   }
 }
@@ -26,7 +29,8 @@ TEST_CASE("parseDuration rejects everything else") {
   const char* bad[] = {"",  "5",   "5 sec", "5sec", "-1s", "+1s", ".5s", "1.5.1s",
                        "s", "1d", "1 s",   "1S",   " 1s", "1s ", "1e3ms", "99999999999h"};
   for (const char* text : bad) {
-    CAPTURE(text);
+    const std::string shown = text;
+    CAPTURE(shown);
     CHECK_FALSE(parseDuration(text).has_value());
   }
 }
@@ -48,7 +52,8 @@ TEST_CASE("formatDuration picks the shortest exact form and round-trips") {
                       {30s, "30s"},    {5min, "5m"},     {1h, "1h"},       {90s, "90s"},
                       {3601s, "3601s"}};
   for (const Row& r : rows) {
-    CAPTURE(r.text);
+    const std::string shown = r.text;
+    CAPTURE(shown);
     CHECK(formatDuration(r.value) == r.text);
     CHECK(parseDuration(formatDuration(r.value)) == std::optional<Duration>(r.value));
   }

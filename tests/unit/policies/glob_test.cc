@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "policies/glob.h"
 
 using namespace bulwark::policies;
@@ -24,8 +26,10 @@ TEST_CASE("glob matching") {
       {"**", "x", true},                     {"delete_*", "delete_user", true},
   };
   for (const Row& r : rows) {
-    CAPTURE(r.pattern);
-    CAPTURE(r.text);
+    const std::string pattern = r.pattern;
+    const std::string text = r.text;
+    CAPTURE(pattern);
+    CAPTURE(text);
     CHECK(globMatch(r.pattern, r.text) == r.match);
   }
 }

@@ -78,7 +78,8 @@ const Row kRows[] = {
 
 TEST_CASE("classify maps every signal of the design table to exactly one class") {
   for (const Row& row : kRows) {
-    CAPTURE(row.signal);
+    const std::string signal = row.signal;
+    CAPTURE(signal);
     CHECK(failureClassName(classify(row.outcome)) == failureClassName(row.expected));
   }
 }

@@ -40,7 +40,8 @@ TEST_CASE("the most specific tool rule wins") {
       {"other", 1s},         // only *
   };
   for (const Row& r : rows) {
-    CAPTURE(r.tool);
+    const std::string tool_name = r.tool;
+    CAPTURE(tool_name);
     CHECK(table.policyFor("tools/call", r.tool).timeouts.timeout == r.timeout);
   }
 }

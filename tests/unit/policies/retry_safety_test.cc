@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include <optional>
 
 #include "policies/retry_safety.h"
@@ -80,7 +82,8 @@ const Row kMatrix[] = {
 
 TEST_CASE("retry safety matrix") {
   for (const Row& row : kMatrix) {
-    CAPTURE(row.name);
+    const std::string name = row.name;
+    CAPTURE(name);
     const RetrySafety got = assessRetrySafety(row.facts);
     CHECK(retrySafetyName(got) == retrySafetyName(row.expected));
     CHECK(mayRetry(row.facts) == isSafe(row.expected));

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include <chrono>
 
 #include "policies/retry.h"
@@ -64,7 +66,8 @@ TEST_CASE("give-up reasons, one per failing check") {
       {"budget", no_budget, GiveUpReason::kBudgetExhausted},
   };
   for (const Row& r : rows) {
-    CAPTURE(r.name);
+    const std::string name = r.name;
+    CAPTURE(name);
     const RetryDecision d = decideRetry(kPolicy, r.facts);
     CHECK_FALSE(d.retry);
     CHECK(giveUpReasonName(d.reason) == giveUpReasonName(r.reason));
