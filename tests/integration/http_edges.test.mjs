@@ -736,7 +736,8 @@ describe('upstream unreachable', () => {
         body: rpc(id, 'tools/call', { name: 'echo', arguments: { message: 'x' } }),
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } });
       const err = assertJsonRpcError(res, 502, undefined, { id });
-      assert.match(err.error.message, /connect|refused/i, err.error.message);
+      assert.match(err.error.message, /connect|refused/i,
+                   `error.message should name the cause; got error ${JSON.stringify(err.error)}`);
       assert.equal(err.error.data?.class, 'upstream', `error.data: ${JSON.stringify(err.error.data)}`);
       assert.ok(Date.now() - t0 < 15000);
     }

@@ -115,7 +115,7 @@ export function withDiagnostics(procs, fn) {
       for (const p of procs()) {
         if (!p) continue;
         const text = typeof p.describe === 'function' ? p.describe() : String(p);
-        t.diagnostic(text);
+        for (const line of text.split('\n')) t.diagnostic(line);
         process.stderr.write(`\n${text}\n`);
       }
       throw e;

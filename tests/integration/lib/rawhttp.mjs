@@ -76,7 +76,9 @@ export class RawClient {
       const v = step();
       if (v !== undefined) return v;
       if (this.ended) {
-        throw new Error(`${what}: connection closed first (have ${this.buf.length} bytes: ` +
+        const how = this.error ? `connection failed first: ${this.error.code ?? this.error.message}`
+                               : 'connection closed first';
+        throw new Error(`${what}: ${how} (have ${this.buf.length} bytes: ` +
                         `${JSON.stringify(this.buf.toString('latin1').slice(0, 300))})`);
       }
       const left = deadline - Date.now();
