@@ -1,0 +1,113 @@
+// The bulwark command line: --help, --version, and one clear stderr line plus a non-zero exit for
+// every bad flag or address. Also: what it logs on stderr is JSON, one object per line.
+//
+//   BULWARK_BIN=build/dev/proxy/bulwark node --test --test-timeout=30000 tests/integration/cli.test.mjs
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { ChildProcess, withTimeout } from './lib/procs.mjs';
+import { freePort, kHost, request } from './lib/net.mjs';
+import { kBulwarkBin, kDirect, startBulwark, withDiagnostics } from './lib/peers.mjs';
+import { startRawUpstream } from './lib/raw_upstream.mjs';
+
+const skip = kDirect && 'BULWARK_BIN=direct';
+const kT = { timeout: 20000, skip };
+
+// Runs bulwark to completion (bounded); a run that does not exit in time fails the test.
+async function run(args, timeoutMs = 5000) {
+  const proc = new ChildProcess('bulwark', kBulwarkBin, args);
+  try {
+    await withTimeout(proc.exited, timeoutMs, `bulwark ${args.join(' ')} should exit`);
+  } finally {
+    await proc.stop();
+  }
+  return { code: proc.exitCode, signal: proc.signal, out: proc.out, err: proc.err, proc };
+}
+
+function oneLine(text) {
+  return text.split('\n').filter((l) => l.trim() !== '');
+}
+
+let up;
+let busy;
+let busyPort;
+
+before(async () => {
+  if (kDirect) return;
+  up = await startRawUpstream();
+  busy = net.createServer();
+  await new Promise((resolve) => busy.listen(0, kHost, resolve));
+  busyPort = busy.address().port;
+});
+after(async () => {
+  await up?.close();
+  if (busy) await new Promise((r) => busy.close(r));
+});
+
+test('--help lists the options and exits 0', kT, async () => {
+  const r = await run(['--help']);
+  assert.equal(r.code, 0, r.err);
+  const text = r.out + r.err;
+  for (const opt of ['--upstream', '--listen', '--admin', '--config', '--help', '--version']) {
+    assert.ok(text.includes(opt), `--help mentions ${opt}`);
+  }
+});
+
+test('--version prints a version and exits 0', kT, async () => {
+  const r = await run(['--version']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out + r.err, /\d+\.\d+\.\d+/);
+});
+
+test('bad flags and addresses: one clear line on stderr and a non-zero exit', kT, async () => {
+  const upstream = up.url;
+  const admin = `${kHost}:${await freePort()}`;
+  const listen = `${kHost}:${await freePort()}`;
+  const cases = [
+    ['unknown flag', ['--bogus'], /--bogus/],
+    ['flag without its value', ['--upstream'], /--upstream/],
+    ['no upstream at all', [], /upstream/i],
+    ['upstream that is not a URL', ['--upstream', 'notaurl'], /notaurl/],
+    ['listen port not a number', ['--upstream', upstream, '--listen', `${kHost}:notaport`, '--admin', admin], /notaport/],
+    ['listen port out of range', ['--upstream', upstream, '--listen', `${kHost}:70000`, '--admin', admin], /70000/],
+    ['admin without a port', ['--upstream', upstream, '--listen', listen, '--admin', 'nonsense'], /nonsense/],
+    ['listen port already in use', ['--upstream', upstream, '--listen', `${kHost}:${busyPort}`, '--admin', admin],
+     new RegExp(String(busyPort))],
+    ['admin port already in use', ['--upstream', upstream, '--listen', listen, '--admin', `${kHost}:${busyPort}`],
+     new RegExp(String(busyPort))],
+    ['listen address not on this host', ['--upstream', upstream, '--listen', '192.0.2.1:8080', '--admin', admin],
+     /192\.0\.2\.1/],
+    ['config file that does not exist', ['--config', '/nonexistent/bulwark.yaml'], /nonexistent\/bulwark\.yaml/],
+  ];
+  const problems = [];
+  for (const [what, args, mentions] of cases) {
+    const r = await run(args);
+    const lines = oneLine(r.err);
+    if (r.code === 0 || r.code === null) problems.push(`${what}: exit ${r.code} (signal ${r.signal})`);
+    if (lines.length !== 1) problems.push(`${what}: ${lines.length} stderr lines: ${JSON.stringify(r.err)}`);
+    if (!mentions.test(r.err)) problems.push(`${what}: stderr does not mention ${mentions}: ${JSON.stringify(r.err)}`);
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('stderr carries one JSON object per line, with time and level', kT, async (t) => {
+  const bw = await startBulwark(up.url);
+  t.after(() => bw.stop());
+  await withDiagnostics(() => [bw], async () => {
+    await request(bw.url, { method: 'POST', body: '{"jsonrpc":"2.0","id":1,"method":',
+                            headers: { 'content-type': 'application/json' } });
+    await request(bw.url, { method: 'POST', body: '{"jsonrpc":"2.0","id":2,"method":"ping"}',
+                            headers: { 'content-type': 'application/json' } });
+  })(t);
+  await bw.stop();
+  const lines = oneLine(bw.logs());
+  assert.ok(lines.length >= 1, 'something was logged');
+  for (const line of lines) {
+    let obj;
+    assert.doesNotThrow(() => { obj = JSON.parse(line); }, `not JSON: ${line}`);
+    assert.equal(typeof obj, 'object');
+    assert.ok(obj !== null && !Array.isArray(obj), line);
+    assert.equal(typeof obj.time, 'string', `time in ${line}`);
+    assert.equal(typeof obj.level, 'string', `level in ${line}`);
+  }
+});
