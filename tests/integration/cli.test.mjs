@@ -111,3 +111,21 @@ test('stderr carries one JSON object per line, with time and level', kT, async (
     assert.equal(typeof obj.level, 'string', `level in ${line}`);
   }
 });
+
+test('SIGTERM: exits 0 promptly, also with a client connection open', kT, async (t) => {
+  const bw = await startBulwark(up.url);
+  t.after(() => bw.stop());
+  const idle = net.connect({ host: kHost, port: bw.port });
+  await new Promise((resolve, reject) => {
+    idle.once('connect', resolve);
+    idle.once('error', reject);
+  });
+  idle.on('error', () => {});
+  t.after(() => idle.destroy());
+  const t0 = Date.now();
+  process.kill(bw.proc.pid, 'SIGTERM');
+  const { code, signal } = await withTimeout(bw.proc.exited, 10000, 'exit after SIGTERM');
+  assert.equal(signal, null, `killed by ${signal}\n${bw.describe()}`);
+  assert.equal(code, 0, bw.describe());
+  t.diagnostic(`exited ${Date.now() - t0} ms after SIGTERM`);
+});

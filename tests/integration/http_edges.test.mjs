@@ -695,6 +695,86 @@ describe('HTTP edges through Bulwark', () => {
     assert.equal((await request(`${bw.origin}/still-alive`, { timeoutMs: 5000 })).status, 200);
   }));
 
+  test('JSON-RPC batches, responses and notifications POSTed by the client are forwarded', kT,
+       withDiagnostics(procs, async () => {
+    const batchReply = '[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"result":{"tools":[]}}]';
+    const batch = `[${rpc(1, 'ping')},${rpc(2, 'tools/list')}]`;
+    up.handler = (req, res, rec) => {
+      if (rec.body.toString('utf8') === batch) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(batchReply) });
+        res.end(batchReply);
+      } else {
+        res.writeHead(202);
+        res.end();
+      }
+    };
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const b = await request(bw.url, { method: 'POST', headers, body: batch });
+    assert.equal(b.status, 200, b.body);
+    assert.equal(b.body, batchReply);
+    assert.equal(up.requests.at(-1).body.toString('utf8'), batch);
+    const bodies = [
+      '{"jsonrpc":"2.0","id":"srv-7","result":{"action":"accept","content":{}}}', // answer to a server request
+      '{"jsonrpc":"2.0","id":"srv-8","error":{"code":-1,"message":"User rejected sampling request"}}',
+      '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}}',
+      `[${'{"jsonrpc":"2.0","method":"notifications/initialized"}'}]`,
+    ];
+    for (const body of bodies) {
+      const r = await request(bw.url, { method: 'POST', headers, body });
+      assert.equal(r.status, 202, `${body}: ${r.status} ${r.body}`);
+      assert.equal(up.requests.at(-1).body.toString('utf8'), body);
+    }
+  }));
+
+  test('a pooled connection the upstream closed while idle is not reused', kProxyOnly,
+       withDiagnostics(procs, async () => {
+    const saved = up.server.keepAliveTimeout;
+    up.server.keepAliveTimeout = 300; // the upstream drops idle connections after 0.3 s
+    try {
+      const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+      const first = await request(bw.url, { method: 'POST', headers, body: rpc(1, 'tools/list') });
+      assert.equal(first.status, 200);
+      const sock = up.requests.at(-1).socket;
+      // Wait (bounded) until the upstream has closed that connection; Bulwark has seen the FIN.
+      if (!sock.destroyed) {
+        await withTimeout(new Promise((resolve) => sock.once('close', resolve)), 5000, 'upstream idle close');
+      }
+      const second = await request(bw.url, { method: 'POST', headers, body: rpc(2, 'tools/list'), timeoutMs: 5000 });
+      assert.equal(second.status, 200, `after the upstream closed the idle connection: ${second.body}`);
+      assert.equal(JSON.parse(second.body).id, 2);
+    } finally {
+      up.server.keepAliveTimeout = saved;
+    }
+  }));
+
+  test('a request lost on a reused connection before any response byte goes again on a fresh one',
+       kProxyOnly, withDiagnostics(procs, async () => {
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const warm = await request(bw.url, { method: 'POST', headers, body: rpc(1, 'tools/list') });
+    assert.equal(warm.status, 200);
+    let dropped = 0;
+    up.handler = (req, res, rec) => {
+      // The race the design notes describe: the upstream closed a kept-alive connection just as
+      // the request went out on it. Simulated once: drop it without a response byte.
+      if (rec.reused && dropped === 0) {
+        dropped++;
+        req.socket.destroy();
+        return;
+      }
+      const text = JSON.stringify({ jsonrpc: '2.0', id: 2, result: { tools: [] } });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    const before = up.requests.length;
+    const r = await request(bw.url, { method: 'POST', headers, body: rpc(2, 'tools/list'), timeoutMs: 10000 });
+    assert.equal(dropped, 1, 'the reused connection was dropped once (else the test proves nothing)');
+    assert.equal(r.status, 200, `client got ${r.status} ${r.body}`);
+    assert.equal(JSON.parse(r.body).id, 2);
+    const tries = up.requests.slice(before);
+    assert.equal(tries.length, 2, 'sent twice');
+    assert.equal(tries[1].reused, false, 'the second try used a fresh connection');
+  }));
+
   test('admin: /healthz, /readyz and /metrics', kProxyOnly, withDiagnostics(procs, async () => {
     await request(bw.url, { method: 'POST', body: rpc(1, 'tools/call', { name: 'echo', arguments: {} }),
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } });
@@ -710,6 +790,12 @@ describe('HTTP edges through Bulwark', () => {
     assert.ok(calls.length > 0 && calls.every((s) => 'tool' in s.labels && 'outcome' in s.labels),
               'bulwark_requests_total{method="tools/call",tool,outcome}');
     assert.notEqual((await request(`${bw.admin}/no-such-admin-path`)).status, 200);
+  }));
+
+  test('still alive and healthy after everything above', kProxyOnly, withDiagnostics(procs, async () => {
+    assert.ok(bw.proc.running, 'bulwark is running');
+    assert.equal((await request(`${bw.admin}/healthz`)).status, 200);
+    assert.equal((await request(`${bw.origin}/final`)).status, 200);
   }));
 });
 

@@ -171,6 +171,27 @@ describe('SDK client through Bulwark against server-everything', () => {
     await client.callTool({ name: 'toggle-simulated-logging', arguments: {} }, undefined, opts);
   }));
 
+  test('a JSON-RPC batch POSTed in the session is answered through Bulwark', { timeout: kTestTimeoutMs },
+       withDiagnostics(procs, async (t) => {
+    const { transport } = await connect(t, bw.url);
+    const res = await request(bw.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+                 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': transport.protocolVersion },
+      body: JSON.stringify([{ jsonrpc: '2.0', id: 'b1', method: 'ping' },
+                            { jsonrpc: '2.0', id: 'b2', method: 'tools/call',
+                              params: { name: 'echo', arguments: { message: 'batched' } } }]),
+      timeoutMs: kRequestTimeoutMs,
+    });
+    assert.equal(res.status, 200, res.body);
+    // SSE data lines (server-everything also sends an empty priming event for resumption).
+    const messages = res.body.split('\n').filter((l) => l.startsWith('data:') && l.slice(5).trim() !== '')
+      .flatMap((l) => [JSON.parse(l.slice(5))].flat());
+    const byId = Object.fromEntries(messages.filter((m) => 'id' in m).map((m) => [m.id, m]));
+    assert.deepEqual(byId.b1?.result, {}, res.body);
+    assert.equal(byId.b2?.result?.content?.[0]?.text, 'Echo: batched', res.body);
+  }));
+
   test('terminateSession sends DELETE through Bulwark and ends the upstream session',
        { timeout: kTestTimeoutMs }, withDiagnostics(procs, async (t) => {
     const { client, transport } = await connect(t, bw.url);

@@ -40,10 +40,15 @@ export async function startRawUpstream() {
         rawHeaders: req.rawHeaders,
         body: Buffer.concat(chunks),
         remotePort: req.socket.remotePort,
+        socket: req.socket,
+        reused: req.socket.served > 0, // an earlier request completed on this connection
         req,
         res,
       };
       up.requests.push(rec);
+      res.on('finish', () => {
+        req.socket.served++;
+      });
       Promise.resolve()
         .then(() => up.handler(req, res, rec))
         .catch((e) => {
@@ -56,8 +61,12 @@ export async function startRawUpstream() {
         });
     });
   });
-  up.server.on('connection', () => {
+  up.sockets = new Set(); // server-side sockets currently open
+  up.server.on('connection', (socket) => {
     up.connections++;
+    socket.served = 0; // requests completed on this connection
+    up.sockets.add(socket);
+    socket.on('close', () => up.sockets.delete(socket));
   });
   up.server.keepAliveTimeout = 5000;
   await new Promise((resolve, reject) => {
