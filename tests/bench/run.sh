@@ -361,6 +361,24 @@ if [ "$busy" -ge 10 ]; then
   echo "bench: WARNING: the machine was ${busy}% busy before the benchmark started; figures will be noisy" >&2
 fi
 
+# CPU used by this script's own processes (servers, h2load and the shell), in clock ticks, and
+# the machine's busy and total ticks, to tell how much of the run other processes took.
+# Sets own_ticks_now; not called as $(...), where `times` would see a subshell's children.
+own_ticks() {
+  local sum=0 pid
+  for pid in "${pids[@]}" "$nginx_worker"; do sum=$((sum + $(cpu_ticks "$pid"))); done
+  # `times`: this shell's and its reaped children's (h2load's) user and system time.
+  # Written to a file: in a pipe it would run in a subshell with no children.
+  times >"$work/times"
+  sum=$((sum + $(tr ' ' '\n' <"$work/times" | awk -v tck="$clk_tck" '
+    NF { split($1, t, "m"); s += (t[1] * 60 + t[2]) * tck } END { printf "%d", s }')))
+  own_ticks_now=$sum
+}
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+own_ticks
+own0=$own_ticks_now
+read -r busy0 all0 <<<"$(machine_ticks)"
+
 echo "bench: warm-up ($warmup requests per target and reply)"
 if [ "$warmup" -gt 0 ]; then
   for r in "${reply_list[@]}"; do
@@ -387,6 +405,12 @@ if [ "$rate" -gt 0 ]; then
     done
   done
 fi
+
+own_ticks
+own1=$own_ticks_now
+read -r busy1 all1 <<<"$(machine_ticks)"
+read -r own_pct other_pct <<<"$(awk -v o=$((own1 - own0)) -v b=$((busy1 - busy0)) -v a=$((all1 - all0)) \
+  'BEGIN { if (a <= 0) a = 1; x = b - o; if (x < 0) x = 0; printf "%d %d\n", 100 * o / a, 100 * x / a }')"
 
 # --- Report ------------------------------------------------------------------------------------
 # Medians over rounds per (phase, reply, target); CPU is the total over the measured rounds
@@ -466,6 +490,10 @@ echo "Results: medians of $rounds rounds; CPU columns are totals over the rounds
 print_phase load "Throughput: $requests requests per run, $clients connections, closed loop"
 [ "$rate" -gt 0 ] && print_phase rate "Fixed rate: $((per_client * rate_clients)) req/s over $rate_clients connections, $rate_seconds s per run"
 echo
+echo "bench: during the measurement the benchmark's processes used ${own_pct}% of the machine's CPU time, other processes ${other_pct}%"
+if [ "$other_pct" -ge 5 ]; then
+  echo "bench: WARNING: other processes took ${other_pct}% of the CPU during the run; these figures are noisy, rerun on a quiet machine" >&2
+fi
 
 if [ "$failures" -gt 0 ]; then
   echo "bench: FAILED: $failures requests failed or got a non-2xx status:" >&2
