@@ -3,16 +3,16 @@
 // line, column and key path. yaml-cpp stays inside config/.
 #pragma once
 
+#include "policies/duration.h"
+#include "policies/policy.h"
+#include "policies/policy_table.h"
+#include "policies/retry_budget.h"
+
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "policies/duration.h"
-#include "policies/policy.h"
-#include "policies/policy_table.h"
-#include "policies/retry_budget.h"
 
 namespace bulwark::config {
 
@@ -28,12 +28,12 @@ struct UpstreamConfig {
 // The seed's `monitoring` block; thresholds for alerting, stored for the proxy and deploy/.
 struct MonitoringConfig {
   bool log_errors = true;
-  double alert_error_rate = 0.05;                            // fraction of requests, 0..1
+  double alert_error_rate = 0.05; // fraction of requests, 0..1
   Duration alert_recovery_time{std::chrono::seconds(5)};
 };
 
 struct Config {
-  std::string source = "<defaults>"; // the file (or name) it was loaded from
+  std::string source = "<defaults>";     // the file (or name) it was loaded from
   std::string listen = "127.0.0.1:8080"; // data port, host:port (IPv6 as [::1]:8080)
   std::string admin = "127.0.0.1:9090";  // /metrics /healthz /readyz
   UpstreamConfig upstream;
@@ -47,8 +47,8 @@ struct Config {
 
 struct ConfigError {
   std::string file;
-  int line = 0;   // 1-based; 0 when the error is about the whole file (cannot read it)
-  int column = 0; // 1-based; 0 with line 0
+  int line = 0;         // 1-based; 0 when the error is about the whole file (cannot read it)
+  int column = 0;       // 1-based; 0 with line 0
   std::string key_path; // "tools[0].retry.backoff.base"; empty for syntax and file errors
   std::string message;
 

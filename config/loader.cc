@@ -1,7 +1,8 @@
 // YAML -> Config. Walks the document by hand so that every error can name the file, line, column
 // and key path, and so that all errors are collected before giving up. yaml-cpp types and
 // exceptions stay in this file.
-#include <yaml-cpp/yaml.h>
+#include "config/config.h"
+#include "policies/failure_class.h"
 
 #include <algorithm>
 #include <array>
@@ -15,9 +16,7 @@
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#include "config/config.h"
-#include "policies/failure_class.h"
+#include <yaml-cpp/yaml.h>
 
 namespace bulwark::config {
 namespace {
@@ -145,17 +144,18 @@ using Hints = std::span<const Hint>;
 
 // Keys in a policy block that belong one level down.
 constexpr std::array<Hint, 7> kPolicyHints = {{{"max_attempts", "retry.max_attempts"},
-                                {"backoff", "retry.backoff"},
-                                {"on", "retry.on"},
-                                {"budget", "retry.budget"},
-                                {"base", "retry.backoff.base"},
-                                {"multiplier", "retry.backoff.multiplier"},
-                                {"max", "retry.backoff.max"}}};
-constexpr std::array<Hint, 5> kRetryHints = {{{"base", "backoff.base"},
-                               {"multiplier", "backoff.multiplier"},
-                               {"max", "backoff.max"},
-                               {"timeout", "the timeout next to retry, not inside it"},
-                               {"per_try_timeout", "per_try_timeout next to retry, not inside it"}}};
+                                               {"backoff", "retry.backoff"},
+                                               {"on", "retry.on"},
+                                               {"budget", "retry.budget"},
+                                               {"base", "retry.backoff.base"},
+                                               {"multiplier", "retry.backoff.multiplier"},
+                                               {"max", "retry.backoff.max"}}};
+constexpr std::array<Hint, 5> kRetryHints = {
+    {{"base", "backoff.base"},
+     {"multiplier", "backoff.multiplier"},
+     {"max", "backoff.max"},
+     {"timeout", "the timeout next to retry, not inside it"},
+     {"per_try_timeout", "per_try_timeout next to retry, not inside it"}}};
 
 // Keys from design.md that a later version will implement.
 bool isPlannedKey(std::string_view name) {
@@ -281,8 +281,8 @@ std::vector<Field> Loader::fields(const Field& at, std::initializer_list<std::st
     }
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       std::string message = "unknown key " + quoted(name);
-      const auto hint = std::find_if(hints.begin(), hints.end(),
-                                     [&](const auto& h) { return h.first == name; });
+      const auto hint =
+          std::find_if(hints.begin(), hints.end(), [&](const auto& h) { return h.first == name; });
       if (isPlannedKey(name)) {
         message += " (not supported yet: planned for a later version)";
       } else if (hint != hints.end()) {
@@ -316,8 +316,8 @@ std::vector<Field> Loader::elements(const Field& at, std::string_view what) {
   }
   std::size_t i = 0;
   for (auto it = at.value.begin(); it != at.value.end(); ++it, ++i) {
-    Field f{YAML::Node(YAML::NodeType::Undefined), *it,
-            at.path + "[" + std::to_string(i) + "]", at.valueLoc()};
+    Field f{YAML::Node(YAML::NodeType::Undefined), *it, at.path + "[" + std::to_string(i) + "]",
+            at.valueLoc()};
     out.push_back(std::move(f));
   }
   return out;
@@ -339,8 +339,8 @@ std::optional<Duration> Loader::duration(const Field& f) {
   }
   auto d = policies::parseDuration(*text);
   if (!d) {
-    error(f.valueLoc(), f.path, "invalid duration " + quoted(*text) + " " +
-                                    std::string(kDurationHint));
+    error(f.valueLoc(), f.path,
+          "invalid duration " + quoted(*text) + " " + std::string(kDurationHint));
   }
   return d;
 }
@@ -431,7 +431,8 @@ void Loader::parseAddress(const Field& f, std::string& out) {
   }
   if (!validHostPort(*text)) {
     error(f.valueLoc(), f.path,
-          "invalid address " + quoted(*text) + " (use host:port, e.g. 127.0.0.1:8080 or [::1]:8080)");
+          "invalid address " + quoted(*text) +
+              " (use host:port, e.g. 127.0.0.1:8080 or [::1]:8080)");
     return;
   }
   out = *text;
@@ -538,15 +539,14 @@ void Loader::parsePolicyBlock(const Field& f, BlockKind kind, Layer& layer, Conf
   std::vector<Field> keys;
   switch (kind) {
   case BlockKind::kDefaults:
-    keys = fields(f, {"timeout", "per_try_timeout", "retry", "trust_tool_annotations"},
-                  kPolicyHints);
+    keys =
+        fields(f, {"timeout", "per_try_timeout", "retry", "trust_tool_annotations"}, kPolicyHints);
     break;
   case BlockKind::kMethod:
     keys = fields(f, {"timeout", "per_try_timeout", "retry", "idempotent"}, kPolicyHints);
     break;
   case BlockKind::kTool:
-    keys = fields(f, {"match", "timeout", "per_try_timeout", "retry", "idempotent"},
-                  kPolicyHints);
+    keys = fields(f, {"match", "timeout", "per_try_timeout", "retry", "idempotent"}, kPolicyHints);
     break;
   }
   for (const Field& k : keys) {
@@ -581,8 +581,8 @@ void Loader::parseRetry(const Field& f, BlockKind kind, Layer& layer, Config& co
     if (name == "max_attempts") {
       if (auto n = integer(k)) {
         if (*n < 1) {
-          error(k.valueLoc(), k.path, "must be at least 1 (1 = no retries), got " +
-                                          std::to_string(*n));
+          error(k.valueLoc(), k.path,
+                "must be at least 1 (1 = no retries), got " + std::to_string(*n));
         } else if (*n > kMaxAttemptsLimit) {
           error(k.valueLoc(), k.path, "must be at most " + std::to_string(kMaxAttemptsLimit));
         } else {
@@ -726,15 +726,15 @@ ConfigLoadResult Loader::load(std::string_view text) {
     return {std::nullopt, std::move(errors_)};
   }
   if (documents.size() > 1) {
-    error(locOf(documents[1]), "", "expected one YAML document, found " +
-                                       std::to_string(documents.size()));
+    error(locOf(documents[1]), "",
+          "expected one YAML document, found " + std::to_string(documents.size()));
   }
   const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
   const Field root_field{YAML::Node(YAML::NodeType::Undefined), root, "", Loc{1, 1}};
 
   std::map<std::string, Field> top;
-  for (Field& f : fields(root_field, {"listen", "admin", "upstream", "defaults", "tools",
-                                      "methods", "error_handling", "monitoring"})) {
+  for (Field& f : fields(root_field, {"listen", "admin", "upstream", "defaults", "tools", "methods",
+                                      "error_handling", "monitoring"})) {
     top.emplace(f.key.Scalar(), std::move(f));
   }
   auto section = [&](const char* name) -> const Field* {
@@ -786,7 +786,8 @@ ConfigLoadResult Loader::load(std::string_view text) {
     if (!f->empty() && !f->value.IsMap()) {
       error(f->valueLoc(), f->path,
             "expected a mapping of method names to policies, e.g. "
-            "{resources/read: {retry: {max_attempts: 4}}}, got " + describeKind(f->value));
+            "{resources/read: {retry: {max_attempts: 4}}}, got " +
+                describeKind(f->value));
     } else if (!f->empty()) {
       std::map<std::string, Loc> seen;
       for (auto it = f->value.begin(); it != f->value.end(); ++it) {

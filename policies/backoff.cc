@@ -22,8 +22,7 @@ Duration backoffDelay(const BackoffParams& p, int retry, double draw) {
     return Duration{0};
   }
   draw = std::min(draw, std::nextafter(1.0, 0.0));
-  auto delay = static_cast<Duration::rep>(
-      std::floor(draw * static_cast<double>(ceiling + 1)));
+  auto delay = static_cast<Duration::rep>(std::floor(draw * static_cast<double>(ceiling + 1)));
   return Duration{std::min(delay, ceiling)};
 }
 
@@ -61,8 +60,7 @@ public:
     return value;
   }
   // One of the names; returns its index.
-  template <std::size_t N>
-  std::optional<int> oneOf(const std::array<std::string_view, N>& names) {
+  template <std::size_t N> std::optional<int> oneOf(const std::array<std::string_view, N>& names) {
     for (std::size_t k = 0; k < N; ++k) {
       if (literal(names[k])) {
         return static_cast<int>(k);

@@ -2,11 +2,11 @@
 // wall-clock time are passed in.
 #pragma once
 
+#include "policies/duration.h"
+
 #include <chrono>
 #include <optional>
 #include <string_view>
-
-#include "policies/duration.h"
 
 namespace bulwark::policies {
 

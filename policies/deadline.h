@@ -2,11 +2,11 @@
 // attempt also has its own per-try timeout. Pure; `now` comes from the caller's steady clock.
 #pragma once
 
+#include "policies/duration.h"
+
 #include <chrono>
 #include <cstdint>
 #include <string_view>
-
-#include "policies/duration.h"
 
 namespace bulwark::policies {
 

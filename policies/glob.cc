@@ -9,8 +9,8 @@ bool isGlob(std::string_view pattern) {
 }
 
 int literalCount(std::string_view pattern) {
-  return static_cast<int>(std::count_if(pattern.begin(), pattern.end(),
-                                        [](char c) { return c != '*' && c != '?'; }));
+  return static_cast<int>(
+      std::count_if(pattern.begin(), pattern.end(), [](char c) { return c != '*' && c != '?'; }));
 }
 
 bool globMatch(std::string_view pattern, std::string_view text) {

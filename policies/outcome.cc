@@ -96,10 +96,9 @@ bool mayHaveReachedUpstream(const Outcome& o) { return o.kind != OutcomeKind::kC
 
 bool mentionsSession(std::string_view message) {
   constexpr std::string_view kNeedle = "session";
-  auto it = std::search(message.begin(), message.end(), kNeedle.begin(), kNeedle.end(),
-                        [](char a, char b) {
-                          return std::tolower(static_cast<unsigned char>(a)) == b;
-                        });
+  auto it =
+      std::search(message.begin(), message.end(), kNeedle.begin(), kNeedle.end(),
+                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
   return it != message.end();
 }
 

@@ -3,10 +3,10 @@
 // wire; classify() is a pure function of it.
 #pragma once
 
+#include "policies/failure_class.h"
+
 #include <cstdint>
 #include <string_view>
-
-#include "policies/failure_class.h"
 
 namespace bulwark::policies {
 

@@ -3,14 +3,14 @@
 // wins where it says something).
 #pragma once
 
-#include <optional>
-#include <string>
-#include <vector>
-
 #include "policies/deadline.h"
 #include "policies/duration.h"
 #include "policies/failure_class.h"
 #include "policies/retry.h"
+
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace bulwark::policies {
 

@@ -1,8 +1,8 @@
 #include "policies/policy_table.h"
 
-#include <algorithm>
-
 #include "policies/glob.h"
+
+#include <algorithm>
 
 namespace bulwark::policies {
 

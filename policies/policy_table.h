@@ -9,12 +9,12 @@
 //     apply to tools/call.
 #pragma once
 
+#include "policies/policy.h"
+
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include "policies/policy.h"
 
 namespace bulwark::policies {
 

@@ -3,13 +3,13 @@
 // the proxy arms the timer, records the retry in the budget and counts the metrics.
 #pragma once
 
-#include <cstdint>
-#include <optional>
-#include <string_view>
-
 #include "policies/backoff.h"
 #include "policies/duration.h"
 #include "policies/failure_class.h"
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
 
 namespace bulwark::policies {
 
@@ -39,8 +39,8 @@ std::string_view giveUpReasonName(GiveUpReason reason);
 struct RetryFacts {
   int attempt = 1; // 1-based number of the attempt that just failed
   FailureClass failure = FailureClass::kNone;
-  bool safe = false;  // mayRetry(...)
-  Duration remaining; // until the request's overall deadline (Deadline::remaining)
+  bool safe = false;                   // mayRetry(...)
+  Duration remaining;                  // until the request's overall deadline (Deadline::remaining)
   std::optional<Duration> retry_after; // parseRetryAfter() of the failed attempt's response
   bool budget_available = true;        // RetryBudget::canRetry(now)
   double draw = 0.0;                   // uniform random number in [0, 1) for the jitter

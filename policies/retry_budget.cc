@@ -5,10 +5,9 @@
 namespace bulwark::policies {
 
 RetryBudget::RetryBudget(RetryBudgetParams params)
-    : params_(params),
-      bucket_width_(std::max<Clock::duration>(
-          std::chrono::duration_cast<Clock::duration>(params.window) / kBuckets,
-          Clock::duration{1})) {}
+    : params_(params), bucket_width_(std::max<Clock::duration>(
+                           std::chrono::duration_cast<Clock::duration>(params.window) / kBuckets,
+                           Clock::duration{1})) {}
 
 std::int64_t RetryBudget::bucketIndex(TimePoint now) const {
   // Floor division, so instants before the clock's epoch (fake clocks) still bucket correctly.

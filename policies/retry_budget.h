@@ -12,11 +12,11 @@
 // Not thread-safe (one event loop). Time comes from the caller.
 #pragma once
 
+#include "policies/duration.h"
+
 #include <array>
 #include <chrono>
 #include <cstdint>
-
-#include "policies/duration.h"
 
 namespace bulwark::policies {
 

@@ -6,15 +6,22 @@
 namespace bulwark::policies {
 
 bool isSafeMethod(std::string_view method) {
-  static constexpr std::array<std::string_view, 16> kSafe = {
-      "initialize",           "ping",
-      "server/discover",      "tools/list",
-      "resources/list",       "resources/templates/list",
-      "resources/read",       "resources/subscribe",
-      "resources/unsubscribe", "prompts/list",
-      "prompts/get",          "completion/complete",
-      "logging/setLevel",     "tasks/get",
-      "tasks/list",           "tasks/result"};
+  static constexpr std::array<std::string_view, 16> kSafe = {"initialize",
+                                                             "ping",
+                                                             "server/discover",
+                                                             "tools/list",
+                                                             "resources/list",
+                                                             "resources/templates/list",
+                                                             "resources/read",
+                                                             "resources/subscribe",
+                                                             "resources/unsubscribe",
+                                                             "prompts/list",
+                                                             "prompts/get",
+                                                             "completion/complete",
+                                                             "logging/setLevel",
+                                                             "tasks/get",
+                                                             "tasks/list",
+                                                             "tasks/result"};
   return std::find(kSafe.begin(), kSafe.end(), method) != kSafe.end();
 }
 

@@ -30,11 +30,11 @@ struct RetrySafetyFacts {
 };
 
 enum class RetrySafety : std::uint8_t {
-  kNeverSent,         // safe: nothing reached the upstream, so nothing can repeat
-  kIdempotentPolicy,  // safe: the policy says idempotent: true
-  kAnnotated,         // safe: readOnlyHint or idempotentHint, and annotations are trusted
-  kSafeMethod,        // safe: a read or otherwise idempotent protocol method
-  kOneWay,            // unsafe: a notification or client response that may have arrived
+  kNeverSent,           // safe: nothing reached the upstream, so nothing can repeat
+  kIdempotentPolicy,    // safe: the policy says idempotent: true
+  kAnnotated,           // safe: readOnlyHint or idempotentHint, and annotations are trusted
+  kSafeMethod,          // safe: a read or otherwise idempotent protocol method
+  kOneWay,              // unsafe: a notification or client response that may have arrived
   kNotIdempotentPolicy, // unsafe: the policy says idempotent: false
   kUnknownSideEffects,  // unsafe: a tools/call (or unknown method) without any safety evidence
 };

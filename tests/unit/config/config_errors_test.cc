@@ -1,12 +1,11 @@
-#include <doctest/doctest.h>
+#include "config/config.h"
 
 #include <cstdio>
+#include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include "config/config.h"
 
 using namespace bulwark;
 
@@ -67,12 +66,14 @@ const Case kCases[] = {
      "backoff)"},
     {"max < base in one block", "defaults:\n  retry:\n    backoff: {base: 5s, max: 1s}\n",
      "bulwark.yaml:3:30: defaults.retry.backoff.max: backoff max (1s) is less than base (5s)"},
-    {"tool base above the inherited max", "tools:\n  - match: slow\n    retry: {backoff: {base: "
-                                          "20s}}\n",
+    {"tool base above the inherited max",
+     "tools:\n  - match: slow\n    retry: {backoff: {base: "
+     "20s}}\n",
      "bulwark.yaml:3:29: tools[0].retry.backoff.base: backoff base (20s) is greater than max "
      "(10s, inherited from defaults): raise backoff.max too"},
-    {"tool max below the inherited base", "tools:\n  - match: slow\n    retry: {backoff: {max: "
-                                          "500ms}}\n",
+    {"tool max below the inherited base",
+     "tools:\n  - match: slow\n    retry: {backoff: {max: "
+     "500ms}}\n",
      "bulwark.yaml:3:28: tools[0].retry.backoff.max: backoff max (500ms) is less than base (1s, "
      "inherited from defaults)"},
     {"defaults max below the seed's base",
@@ -130,8 +131,7 @@ const Case kCases[] = {
     {"bare IPv6", "listen: \"::1:8080\"\n",
      "bulwark.yaml:1:9: listen: invalid address \"::1:8080\" (use host:port, e.g. "
      "127.0.0.1:8080 or [::1]:8080)"},
-    {"missing value", "listen:\n",
-     "bulwark.yaml:1:1: listen: expected host:port, got nothing"},
+    {"missing value", "listen:\n", "bulwark.yaml:1:1: listen: expected host:port, got nothing"},
     {"bad URL", "upstream: {url: ftp://x}\n",
      "bulwark.yaml:1:17: upstream.url: invalid upstream URL \"ftp://x\" (use e.g. "
      "http://127.0.0.1:3000/mcp)"},
@@ -155,8 +155,7 @@ const Case kCases[] = {
     {"error rate above 1", "monitoring: {alert_threshold: {error_rate: 5}}\n",
      "bulwark.yaml:1:44: monitoring.alert_threshold.error_rate: must be a fraction between 0 and "
      "1 (0.05 = 5%)"},
-    {"root not a mapping", "- a\n- b\n",
-     "bulwark.yaml:1:1: expected a mapping, got a list"},
+    {"root not a mapping", "- a\n- b\n", "bulwark.yaml:1:1: expected a mapping, got a list"},
     {"two documents", "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n",
      "bulwark.yaml:3:1: expected one YAML document, found 2"},
 };

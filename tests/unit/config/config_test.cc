@@ -1,9 +1,8 @@
-#include <doctest/doctest.h>
+#include "config/config.h"
 
 #include <chrono>
+#include <doctest/doctest.h>
 #include <string>
-
-#include "config/config.h"
 
 using namespace bulwark;
 using namespace std::chrono_literals;
@@ -85,9 +84,9 @@ TEST_CASE("the issue's example loads exactly as written") {
 }
 
 TEST_CASE("the seed's error_handling block maps onto the defaults") {
-  const config::Config c = mustLoad(
-      "error_handling: {max_retries: 3, retry_delay: 1, fallback_enabled: true, "
-      "timeout_seconds: 30}\n");
+  const config::Config c =
+      mustLoad("error_handling: {max_retries: 3, retry_delay: 1, fallback_enabled: true, "
+               "timeout_seconds: 30}\n");
   CHECK(c.policies.defaults.retry.max_attempts == 4); // max_retries + 1
   CHECK(c.policies.defaults.retry.backoff.base == 1s);
   CHECK(c.policies.defaults.timeouts.timeout == 30s);
@@ -96,9 +95,9 @@ TEST_CASE("the seed's error_handling block maps onto the defaults") {
 }
 
 TEST_CASE("seed values: other numbers and units") {
-  const config::Config c = mustLoad(
-      "error_handling: {max_retries: 0, retry_delay: 0.25, fallback_enabled: false, "
-      "timeout_seconds: 12}\n");
+  const config::Config c =
+      mustLoad("error_handling: {max_retries: 0, retry_delay: 0.25, fallback_enabled: false, "
+               "timeout_seconds: 12}\n");
   CHECK(c.policies.defaults.retry.max_attempts == 1);
   CHECK(c.policies.defaults.retry.backoff.base == 250ms);
   CHECK(c.policies.defaults.timeouts.timeout == 12s);
@@ -114,8 +113,8 @@ defaults:
   retry: {max_attempts: 2}
   timeout: 45s
 )");
-  CHECK(c.policies.defaults.retry.max_attempts == 2); // defaults
-  CHECK(c.policies.defaults.timeouts.timeout == 45s); // defaults
+  CHECK(c.policies.defaults.retry.max_attempts == 2);  // defaults
+  CHECK(c.policies.defaults.timeouts.timeout == 45s);  // defaults
   CHECK(c.policies.defaults.retry.backoff.base == 2s); // seed only
 }
 
@@ -231,8 +230,7 @@ TEST_CASE("describeConfig summarises addresses, budget and every policy") {
   const config::Config c = mustLoad(kIssueExample);
   const std::string text = config::describeConfig(c);
   CHECK(text.find("listen: 127.0.0.1:8080\n") != std::string::npos);
-  CHECK(text.find("upstream: http://127.0.0.1:3000/mcp connect_timeout=1s\n") !=
-        std::string::npos);
+  CHECK(text.find("upstream: http://127.0.0.1:3000/mcp connect_timeout=1s\n") != std::string::npos);
   CHECK(text.find("retry budget: ratio=0.2 min_per_second=10 window=10s\n") != std::string::npos);
   CHECK(text.find("tool get_weather (tools[0] get_weather): timeout=5s per_try_timeout=10s "
                   "max_attempts=5 backoff=50ms*2^n<=500ms") != std::string::npos);

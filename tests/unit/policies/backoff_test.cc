@@ -1,10 +1,8 @@
-#include <doctest/doctest.h>
-
-#include <string>
+#include "policies/backoff.h"
 
 #include <chrono>
-
-#include "policies/backoff.h"
+#include <doctest/doctest.h>
+#include <string>
 
 using namespace bulwark::policies;
 using namespace std::chrono_literals;
@@ -38,10 +36,10 @@ TEST_CASE("full jitter: exact delays for scripted draws") {
     Duration delay;
   };
   const Row rows[] = {
-      {1, 0.0, 0ms},       {1, 0.5, 500ms},   {1, 0.25, 250ms},   {1, 0.9999999, 1000ms},
-      {2, 0.5, 1000ms},    {3, 0.5, 2000ms},  {3, 0.1, 400ms},    {4, 0.75, 6000ms},
-      {5, 0.5, 5000ms},    {9, 0.5, 5000ms},  {2, 1.0, 2000ms},   {2, 7.0, 2000ms}, // clamped
-      {2, -0.5, 0ms},      {1, 0.001, 1ms},
+      {1, 0.0, 0ms},    {1, 0.5, 500ms},  {1, 0.25, 250ms}, {1, 0.9999999, 1000ms},
+      {2, 0.5, 1000ms}, {3, 0.5, 2000ms}, {3, 0.1, 400ms},  {4, 0.75, 6000ms},
+      {5, 0.5, 5000ms}, {9, 0.5, 5000ms}, {2, 1.0, 2000ms}, {2, 7.0, 2000ms}, // clamped
+      {2, -0.5, 0ms},   {1, 0.001, 1ms},
   };
   for (const Row& r : rows) {
     CAPTURE(r.retry);

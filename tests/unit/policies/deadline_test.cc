@@ -1,8 +1,7 @@
-#include <doctest/doctest.h>
+#include "policies/deadline.h"
 
 #include <chrono>
-
-#include "policies/deadline.h"
+#include <doctest/doctest.h>
 
 using namespace bulwark::policies;
 using namespace std::chrono_literals;
@@ -15,9 +14,9 @@ TEST_CASE("effective per-try timeout is min(per_try, remaining)") {
     TimeoutKind kind;
   };
   const Row rows[] = {
-      {10s, 30s, 10s, TimeoutKind::kPerTry},     {10s, 4s, 4s, TimeoutKind::kDeadline},
-      {10s, 10s, 10s, TimeoutKind::kDeadline},   {40s, 30s, 30s, TimeoutKind::kDeadline},
-      {10s, 0s, 0s, TimeoutKind::kDeadline},     {10s, -5s, 0s, TimeoutKind::kDeadline},
+      {10s, 30s, 10s, TimeoutKind::kPerTry},       {10s, 4s, 4s, TimeoutKind::kDeadline},
+      {10s, 10s, 10s, TimeoutKind::kDeadline},     {40s, 30s, 30s, TimeoutKind::kDeadline},
+      {10s, 0s, 0s, TimeoutKind::kDeadline},       {10s, -5s, 0s, TimeoutKind::kDeadline},
       {250ms, 251ms, 250ms, TimeoutKind::kPerTry},
   };
   for (const Row& r : rows) {

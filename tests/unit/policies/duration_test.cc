@@ -1,11 +1,9 @@
-#include <doctest/doctest.h>
-
-#include <string>
+#include "policies/duration.h"
 
 #include <chrono>
+#include <doctest/doctest.h>
 #include <optional>
-
-#include "policies/duration.h"
+#include <string>
 
 using namespace bulwark::policies;
 using namespace std::chrono_literals;
@@ -15,8 +13,8 @@ TEST_CASE("parseDuration accepts number + unit") {
     const char* text;
     Duration value;
   };
-  const Row rows[] = {{"250ms", 250ms}, {"30s", 30s},    {"5m", 5min},      {"1h", 1h},
-                      {"1.5s", 1500ms}, {"0s", 0ms},     {"0.25s", 250ms},  {"1.0006s", 1001ms},
+  const Row rows[] = {{"250ms", 250ms}, {"30s", 30s},  {"5m", 5min},     {"1h", 1h},
+                      {"1.5s", 1500ms}, {"0s", 0ms},   {"0.25s", 250ms}, {"1.0006s", 1001ms},
                       {"90m", 90min},   {"0.5ms", 1ms}};
   for (const Row& r : rows) {
     const std::string shown = r.text;
@@ -26,7 +24,7 @@ TEST_CASE("parseDuration accepts number + unit") {
 }
 
 TEST_CASE("parseDuration rejects everything else") {
-  const char* bad[] = {"",  "5",   "5 sec", "5sec", "-1s", "+1s", ".5s", "1.5.1s",
+  const char* bad[] = {"",  "5",  "5 sec", "5sec", "-1s", "+1s", ".5s",   "1.5.1s",
                        "s", "1d", "1 s",   "1S",   " 1s", "1s ", "1e3ms", "99999999999h"};
   for (const char* text : bad) {
     const std::string shown = text;
@@ -48,9 +46,9 @@ TEST_CASE("formatDuration picks the shortest exact form and round-trips") {
     Duration value;
     const char* text;
   };
-  const Row rows[] = {{0ms, "0s"},     {250ms, "250ms"}, {1500ms, "1.5s"}, {1050ms, "1.05s"},
-                      {30s, "30s"},    {5min, "5m"},     {1h, "1h"},       {90s, "90s"},
-                      {3601s, "3601s"}};
+  const Row rows[] = {{0ms, "0s"},       {250ms, "250ms"}, {1500ms, "1.5s"},
+                      {1050ms, "1.05s"}, {30s, "30s"},     {5min, "5m"},
+                      {1h, "1h"},        {90s, "90s"},     {3601s, "3601s"}};
   for (const Row& r : rows) {
     const std::string shown = r.text;
     CAPTURE(shown);

@@ -1,8 +1,7 @@
-#include <doctest/doctest.h>
-
-#include <string>
-
 #include "policies/glob.h"
+
+#include <doctest/doctest.h>
+#include <string>
 
 using namespace bulwark::policies;
 
@@ -13,17 +12,27 @@ TEST_CASE("glob matching") {
     bool match;
   };
   const Row rows[] = {
-      {"get_weather", "get_weather", true}, {"get_weather", "get_weather2", false},
-      {"search_*", "search_", true},         {"search_*", "search_web", true},
-      {"search_*", "research_web", false},   {"*", "", true},
-      {"*", "anything", true},               {"?", "", false},
-      {"?", "a", true},                      {"get_?", "get_x", true},
-      {"get_?", "get_xy", false},            {"*_weather", "get_weather", true},
-      {"*_weather", "get_weather_now", false}, {"a*b*c", "aXXbYYc", true},
-      {"a*b*c", "aXXbYY", false},            {"a*b*c", "abcbc", true},
+      {"get_weather", "get_weather", true},
+      {"get_weather", "get_weather2", false},
+      {"search_*", "search_", true},
+      {"search_*", "search_web", true},
+      {"search_*", "research_web", false},
+      {"*", "", true},
+      {"*", "anything", true},
+      {"?", "", false},
+      {"?", "a", true},
+      {"get_?", "get_x", true},
+      {"get_?", "get_xy", false},
+      {"*_weather", "get_weather", true},
+      {"*_weather", "get_weather_now", false},
+      {"a*b*c", "aXXbYYc", true},
+      {"a*b*c", "aXXbYY", false},
+      {"a*b*c", "abcbc", true},
       {"*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false},
-      {"", "", true},                        {"", "x", false},
-      {"**", "x", true},                     {"delete_*", "delete_user", true},
+      {"", "", true},
+      {"", "x", false},
+      {"**", "x", true},
+      {"delete_*", "delete_user", true},
   };
   for (const Row& r : rows) {
     const std::string pattern = r.pattern;

@@ -1,8 +1,7 @@
-#include <doctest/doctest.h>
-
-#include <string>
-
 #include "policies/outcome.h"
+
+#include <doctest/doctest.h>
+#include <string>
 
 using namespace bulwark::policies;
 
@@ -18,10 +17,8 @@ struct Row {
 const Row kRows[] = {
     {"success", Outcome::success(), FailureClass::kNone},
     {"connect refused (never sent)", Outcome::connectFailed(), FailureClass::kUpstream},
-    {"reset/EOF before any response byte", Outcome::resetBeforeResponse(),
-     FailureClass::kUpstream},
-    {"reset after partial response", Outcome::resetAfterPartialResponse(),
-     FailureClass::kUpstream},
+    {"reset/EOF before any response byte", Outcome::resetBeforeResponse(), FailureClass::kUpstream},
+    {"reset after partial response", Outcome::resetAfterPartialResponse(), FailureClass::kUpstream},
     {"per-try timeout", Outcome::perTryTimeout(), FailureClass::kTimeout},
     {"overall deadline", Outcome::deadlineExceeded(), FailureClass::kTimeout},
     {"result.isError", Outcome::toolError(), FailureClass::kToolError},
@@ -65,8 +62,7 @@ const Row kRows[] = {
     {"-32000 connection closed", Outcome::jsonRpcError(-32000), FailureClass::kUpstream},
     {"-32099 server error range", Outcome::jsonRpcError(-32099), FailureClass::kUpstream},
     {"-32001 request timeout", Outcome::jsonRpcError(-32001), FailureClass::kTimeout},
-    {"-32042 URL elicitation required", Outcome::jsonRpcError(-32042),
-     FailureClass::kPermission},
+    {"-32042 URL elicitation required", Outcome::jsonRpcError(-32042), FailureClass::kPermission},
     {"-32100 reserved, undefined", Outcome::jsonRpcError(-32100), FailureClass::kProtocol},
     {"-32768 reserved, undefined", Outcome::jsonRpcError(-32768), FailureClass::kProtocol},
     {"-31999 application code", Outcome::jsonRpcError(-31999), FailureClass::kToolError},

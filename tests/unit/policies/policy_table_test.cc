@@ -1,10 +1,9 @@
-#include <doctest/doctest.h>
+#include "policies/policy_table.h"
 
 #include <chrono>
+#include <doctest/doctest.h>
 #include <string>
 #include <utility>
-
-#include "policies/policy_table.h"
 
 using namespace bulwark::policies;
 using namespace std::chrono_literals;
@@ -22,7 +21,7 @@ ToolRule tool(std::string match, Duration timeout) {
 
 TEST_CASE("the most specific tool rule wins") {
   PolicySet set;
-  set.tools = {tool("*", 1s),         tool("search_*", 2s),   tool("search_web*", 3s),
+  set.tools = {tool("*", 1s),          tool("search_*", 2s),   tool("search_web*", 3s),
                tool("search_web", 4s), tool("search_w?b", 5s), tool("s*", 6s),
                tool("*_web", 7s)};
   const PolicyTable table(set);

@@ -1,8 +1,7 @@
-#include <doctest/doctest.h>
+#include "policies/retry_budget.h"
 
 #include <chrono>
-
-#include "policies/retry_budget.h"
+#include <doctest/doctest.h>
 
 using namespace bulwark::policies;
 using namespace std::chrono_literals;

@@ -1,10 +1,8 @@
-#include <doctest/doctest.h>
-
-#include <string>
-
-#include <optional>
-
 #include "policies/retry_safety.h"
+
+#include <doctest/doctest.h>
+#include <optional>
+#include <string>
 
 using namespace bulwark::policies;
 
@@ -61,8 +59,8 @@ const Row kMatrix[] = {
     {"tools/call never sent", neverSent(call(kUnset, kUnset, kUnset)), RetrySafety::kNeverSent},
     {"tools/call never sent, policy not idempotent", neverSent(call(false, kUnset, kUnset)),
      RetrySafety::kNeverSent},
-    {"notification never sent", method("notifications/initialized", MessageKind::kNotification,
-                                       false),
+    {"notification never sent",
+     method("notifications/initialized", MessageKind::kNotification, false),
      RetrySafety::kNeverSent},
     // reads and other methods
     {"tools/list", method("tools/list"), RetrySafety::kSafeMethod},

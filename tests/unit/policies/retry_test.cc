@@ -1,10 +1,8 @@
-#include <doctest/doctest.h>
-
-#include <string>
+#include "policies/retry.h"
 
 #include <chrono>
-
-#include "policies/retry.h"
+#include <doctest/doctest.h>
+#include <string>
 
 using namespace bulwark::policies;
 using namespace std::chrono_literals;
@@ -133,8 +131,7 @@ TEST_CASE("the on list decides which classes retry") {
   CHECK(decideRetry(p, failing(FailureClass::kUpstream)).reason ==
         GiveUpReason::kNotRetryableClass);
   p.on = {};
-  CHECK(decideRetry(p, failing(FailureClass::kTimeout)).reason ==
-        GiveUpReason::kNotRetryableClass);
+  CHECK(decideRetry(p, failing(FailureClass::kTimeout)).reason == GiveUpReason::kNotRetryableClass);
 }
 
 TEST_CASE("give-up reason names") {
