@@ -23,8 +23,8 @@ enum class TimeoutKind : std::uint8_t { kPerTry, kDeadline };
 std::string_view timeoutKindName(TimeoutKind kind); // "per_try", "deadline"
 
 struct AttemptTimeout {
-  Duration timeout; // arm the attempt's timer with this (0: the deadline has already passed)
-  TimeoutKind kind; // which limit it is
+  Duration timeout{0}; // arm the attempt's timer with this (0: the deadline has already passed)
+  TimeoutKind kind = TimeoutKind::kPerTry; // which limit it is
 };
 
 // The effective per-try timeout: min(per_try, remaining). A tie counts as the deadline, since

@@ -40,7 +40,7 @@ struct RetryFacts {
   int attempt = 1; // 1-based number of the attempt that just failed
   FailureClass failure = FailureClass::kNone;
   bool safe = false;                   // mayRetry(...)
-  Duration remaining;                  // until the request's overall deadline (Deadline::remaining)
+  Duration remaining{0};               // until the request's overall deadline (Deadline::remaining)
   std::optional<Duration> retry_after; // parseRetryAfter() of the failed attempt's response
   bool budget_available = true;        // RetryBudget::canRetry(now)
   double draw = 0.0;                   // uniform random number in [0, 1) for the jitter

@@ -1,0 +1,203 @@
+// The pure pieces composed the way proxy/ drives one client request: classify the outcome, judge
+// retry safety, decide, record in the budget, arm the next attempt under the deadline. A fake
+// clock and scripted draws make every number exact.
+#include "policies/backoff.h"
+#include "policies/deadline.h"
+#include "policies/outcome.h"
+#include "policies/policy_table.h"
+#include "policies/retry.h"
+#include "policies/retry_budget.h"
+#include "policies/retry_safety.h"
+
+#include <chrono>
+#include <cstddef>
+#include <doctest/doctest.h>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace bulwark::policies;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Step {
+  Outcome outcome;
+  Duration took;                       // how long the attempt ran before this outcome
+  std::optional<Duration> retry_after; // parsed Retry-After of this attempt
+};
+
+struct Trace {
+  int attempts = 0;
+  std::vector<Duration> delays;
+  GiveUpReason reason = GiveUpReason::kNone;
+  FailureClass last_class = FailureClass::kNone;
+  std::vector<AttemptTimeout> timers;
+};
+
+// Plays `steps` (one per attempt) through the policies like the proxy would.
+Trace run(const EffectivePolicy& policy, RetryBudget& budget, TimePoint& now,
+          const std::vector<Step>& steps, std::string_view method, ToolAnnotations annotations,
+          const std::vector<double>& draws) {
+  Trace trace;
+  const Deadline deadline(now, policy.timeouts.timeout);
+  budget.recordRequest(now);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    ++trace.attempts;
+    trace.timers.push_back(deadline.nextAttempt(policy.timeouts.per_try_timeout, now));
+    now += steps[i].took;
+    const FailureClass cls = classify(steps[i].outcome);
+    trace.last_class = cls;
+    if (cls == FailureClass::kNone) {
+      return trace;
+    }
+    RetrySafetyFacts safety;
+    safety.may_have_reached_upstream = mayHaveReachedUpstream(steps[i].outcome);
+    safety.method = method;
+    safety.idempotent_override = policy.idempotent;
+    safety.annotations = annotations;
+    safety.trust_annotations = policy.trust_tool_annotations;
+    RetryFacts facts;
+    facts.attempt = trace.attempts;
+    facts.failure = cls;
+    facts.safe = mayRetry(safety);
+    facts.remaining = deadline.remaining(now);
+    facts.retry_after = steps[i].retry_after;
+    facts.budget_available = budget.canRetry(now);
+    facts.draw = draws.at(i);
+    const RetryDecision decision = decideRetry(policy.retry, facts);
+    if (!decision.retry) {
+      trace.reason = decision.reason;
+      return trace;
+    }
+    budget.recordRetry(now);
+    trace.delays.push_back(decision.delay);
+    now += decision.delay;
+  }
+  return trace;
+}
+
+EffectivePolicy readPolicy() {
+  EffectivePolicy p;
+  p.timeouts = {5s, 2s};
+  p.retry = RetryPolicy{4, BackoffParams{100ms, 2.0, 1s}, kDefaultRetryOn};
+  return p;
+}
+
+} // namespace
+
+TEST_CASE("a read survives a reset, a 503 and a 429 with Retry-After") {
+  TimePoint now = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 10, 10s});
+  const std::vector<Step> steps = {
+      {Outcome::resetBeforeResponse(), 10ms, std::nullopt},
+      {Outcome::httpStatus(503), 20ms, std::nullopt},
+      {Outcome::httpStatus(429, false, true), 5ms, Duration{1000}},
+      {Outcome::success(), 50ms, std::nullopt},
+  };
+  const Trace t = run(readPolicy(), budget, now, steps, "resources/read", {}, {0.5, 0.5, 0.5, 0.5});
+  CHECK(t.attempts == 4);
+  CHECK(t.last_class == FailureClass::kNone);
+  REQUIRE(t.delays.size() == 3);
+  CHECK(t.delays[0] == 50ms);  // ceiling 100ms, draw 0.5
+  CHECK(t.delays[1] == 100ms); // ceiling 200ms
+  CHECK(t.delays[2] == 1s);    // Retry-After 1s beats backoff 200ms
+  CHECK(budget.retriesInWindow(now) == 3);
+  // every attempt got the full per-try timeout: the deadline was never close
+  for (const AttemptTimeout& timer : t.timers) {
+    CHECK(timer.timeout == 2s);
+    CHECK(timer.kind == TimeoutKind::kPerTry);
+  }
+}
+
+TEST_CASE("a tool without hints is not repeated once it may have run") {
+  TimePoint now = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 10, 10s});
+  const std::vector<Step> steps = {{Outcome::resetBeforeResponse(), 30ms, std::nullopt}};
+  const Trace t = run(readPolicy(), budget, now, steps, "tools/call", {}, {0.5});
+  CHECK(t.attempts == 1);
+  CHECK(t.reason == GiveUpReason::kUnsafe);
+  CHECK(budget.retriesInWindow(now) == 0);
+}
+
+TEST_CASE("the same tool is retried when the connection was never made") {
+  TimePoint now = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 10, 10s});
+  const std::vector<Step> steps = {
+      {Outcome::connectFailed(), 1ms, std::nullopt},
+      {Outcome::resetBeforeResponse(), 1ms, std::nullopt},
+  };
+  const Trace t = run(readPolicy(), budget, now, steps, "tools/call", {}, {0.5, 0.5});
+  CHECK(t.attempts == 2);
+  CHECK(t.delays == std::vector<Duration>{50ms});
+  CHECK(t.reason == GiveUpReason::kUnsafe);
+}
+
+TEST_CASE("an annotated read-only tool is retried until attempts run out") {
+  TimePoint now = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 10, 10s});
+  const std::vector<Step> steps(4, Step{Outcome::httpStatus(502), 10ms, std::nullopt});
+  const Trace t = run(readPolicy(), budget, now, steps, "tools/call", {true, std::nullopt},
+                      {0.99, 0.99, 0.99, 0.99});
+  CHECK(t.attempts == 4);
+  // floor(0.99 * (ceiling + 1)) for ceilings 100, 200, 400 ms
+  CHECK(t.delays == std::vector<Duration>{99ms, 198ms, 396ms});
+  CHECK(t.reason == GiveUpReason::kAttemptsExhausted);
+}
+
+TEST_CASE("per-try timeouts until the deadline cuts the last attempt short") {
+  TimePoint now = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 10, 10s});
+  EffectivePolicy p = readPolicy(); // timeout 5s, per try 2s, 4 attempts
+  // attempt 1: 0..2s, wait 50ms; attempt 2: 2.05..4.05s, wait 100ms; attempt 3 starts at 4.15s
+  // with only 850ms left: the deadline, not the per-try timeout, ends it.
+  const std::vector<Step> steps = {
+      {Outcome::perTryTimeout(), 2s, std::nullopt},
+      {Outcome::perTryTimeout(), 2s, std::nullopt},
+      {Outcome::deadlineExceeded(), 850ms, std::nullopt},
+  };
+  const Trace t = run(p, budget, now, steps, "tools/list", {}, {0.5, 0.5, 0.5});
+  CHECK(t.attempts == 3);
+  REQUIRE(t.timers.size() == 3);
+  CHECK(t.timers[2].timeout == 850ms);
+  CHECK(t.timers[2].kind == TimeoutKind::kDeadline);
+  CHECK(t.reason == GiveUpReason::kDeadline);
+  CHECK(t.last_class == FailureClass::kTimeout);
+}
+
+TEST_CASE("a fully failing upstream: the budget caps retries, then recovers") {
+  TimePoint now = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 0, 10s});
+  EffectivePolicy p = readPolicy();
+  p.retry.backoff = {0ms, 1.0, 0ms}; // no waiting, to keep the clock in one bucket
+  int attempts = 0;
+  int budget_denials = 0;
+  for (int request = 0; request < 100; ++request) {
+    const std::vector<Step> steps(4, Step{Outcome::httpStatus(503), 0ms, std::nullopt});
+    const Trace t = run(p, budget, now, steps, "tools/list", {}, {0, 0, 0, 0});
+    attempts += t.attempts;
+    budget_denials += t.reason == GiveUpReason::kBudgetExhausted ? 1 : 0;
+  }
+  CHECK(attempts == 150); // 1.5 attempts per request, not 4
+  CHECK(budget_denials > 0);
+  now += 11s; // the window rolls over
+  const std::vector<Step> recovers = {{Outcome::httpStatus(503), 0ms, std::nullopt},
+                                      {Outcome::success(), 0ms, std::nullopt}};
+  budget.recordRequest(now); // another request earlier in this window
+  const Trace t = run(p, budget, now, recovers, "tools/list", {}, {0, 0});
+  CHECK(t.attempts == 2);
+  CHECK(t.last_class == FailureClass::kNone);
+}
+
+TEST_CASE("invalid input, permission and tool errors are answered at once") {
+  TimePoint now = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 10, 10s});
+  const Outcome once[] = {Outcome::jsonRpcError(-32602), Outcome::httpStatus(401),
+                          Outcome::toolError(), Outcome::jsonRpcError(-32601)};
+  for (const Outcome& o : once) {
+    const Trace t =
+        run(readPolicy(), budget, now, {{o, 1ms, std::nullopt}}, "tools/list", {}, {0.5});
+    CHECK(t.attempts == 1);
+    CHECK(t.reason == GiveUpReason::kNotRetryableClass);
+  }
+}
