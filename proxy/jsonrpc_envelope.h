@@ -1,5 +1,7 @@
 // The one place Bulwark reads JSON. A message is parsed once into an owned Envelope that names
 // what the proxy and its policies reason about; no simdjson type escapes jsonrpc_envelope.cc.
+// The whole text is validated (RFC 8259; numbers of any size are accepted, nesting is limited to
+// 1000 levels), not only the members read here.
 #pragma once
 
 #include <cstdint>
@@ -12,21 +14,23 @@
 namespace bulwark {
 
 enum class MessageKind : std::uint8_t {
-  kRequest,       // method and id
-  kNotification,  // method, no id
-  kResult,        // id and result
-  kError,         // id (possibly null) and error
+  kRequest,      // method and id
+  kNotification, // method, no id
+  kResult,       // id and result
+  kError,        // id (possibly null) and error
 };
 
 struct Envelope {
   MessageKind kind = MessageKind::kRequest;
-  std::string method;               // empty for responses
-  std::string id;                   // the id's JSON text (`7`, `"abc"`, `null`); empty if absent
-  std::string tool;                 // params.name of a tools/call request
-  std::string progress_token;       // params._meta.progressToken as JSON text; empty if absent
-  std::optional<std::int64_t> error_code;  // error.code of an error response
-  std::string error_message;        // error.message of an error response
-  bool is_error = false;            // result.isError of a tools/call result
+  std::string method;         // empty for responses
+  std::string id;             // the id's JSON text as sent (`7`, `"abc"`, `null`), ready to
+                              // echo; empty if absent
+  std::string tool;           // params.name of a tools/call request
+  std::string progress_token; // params._meta.progressToken of any request, as JSON text
+                              // (string or number); empty if absent
+  std::optional<std::int64_t> error_code; // error.code of an error response (always set then)
+  std::string error_message;              // error.message of an error response; may be empty
+  bool is_error = false; // result.isError of a tools/call result (true only if `true`)
 };
 
 // A POST body or an SSE event's data: a single message or a batch (array) of them.
@@ -37,18 +41,27 @@ struct ParsedMessages {
 
 enum class EnvelopeError : std::uint8_t {
   kNone,
-  kInvalidJson,     // not JSON at all: JSON-RPC -32700
-  kInvalidMessage,  // JSON, but not a JSON-RPC 2.0 message (or an empty batch): -32600
+  kInvalidJson, // not JSON at all: JSON-RPC -32700
+  // JSON, but not a JSON-RPC 2.0 message: -32600. Besides JSON-RPC's own rules this refuses an
+  // empty batch, a batch with any bad element (the whole batch fails), a request or result with a
+  // null id (MCP forbids it), and a repeated member among those read here (parsers disagree on
+  // which copy wins, and the proxy must route on the one the server will act on).
+  kInvalidMessage,
 };
 
 struct EnvelopeResult {
+  // On kInvalidJson, empty. On kInvalidMessage, one envelope per object, filled as far as it
+  // could be read (its id when that was a string, number or null) so the -32600 reply can echo
+  // the id; it must not be forwarded.
   ParsedMessages parsed;
   EnvelopeError error = EnvelopeError::kNone;
-  std::string detail;  // human-readable reason when error != kNone, e.g. "TAPE_ERROR at byte 12"
+  // Human-readable reason when error != kNone: simdjson's message and, when known, where, e.g.
+  // "Problem while parsing a number (near byte 5)", or "batch element 2 is not an object".
+  std::string detail;
 };
 
-// Reuses one simdjson parser across calls (its buffers grow to the largest message seen).
-// Not thread-safe; one per event loop.
+// Reuses one simdjson parser across calls (its buffers grow to the largest message seen and are
+// kept). Not thread-safe; one per event loop.
 class EnvelopeParser {
 public:
   EnvelopeParser();
@@ -56,8 +69,9 @@ public:
   EnvelopeParser(const EnvelopeParser&) = delete;
   EnvelopeParser& operator=(const EnvelopeParser&) = delete;
 
-  // `json` need not be padded: the parser copies into its own padded buffer when the input's
-  // capacity is unknown. Never throws; bad input is reported in the result.
+  // `json` need not be padded or outlive the call: it is copied into the parser's own padded
+  // buffer, and the result owns all its strings. Never throws; bad input is reported in the
+  // result.
   EnvelopeResult parse(std::string_view json);
 
 private:
@@ -65,4 +79,4 @@ private:
   std::unique_ptr<State> state_;
 };
 
-}  // namespace bulwark
+} // namespace bulwark

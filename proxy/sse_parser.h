@@ -12,40 +12,49 @@
 namespace bulwark {
 
 struct SseEvent {
-  std::string type;  // the `event:` field; empty means "message"
-  std::string data;  // `data:` lines joined with '\n'
-  std::optional<std::string> id;      // the `id:` field, if this event set one
-  std::optional<long long> retry_ms;  // the `retry:` field, if valid
+  std::string type;                  // the `event:` field; empty means "message"
+  std::string data;                  // `data:` lines joined with '\n'
+  std::optional<std::string> id;     // the `id:` field, if this event set one (the stream's
+                                     // last event id is left to the caller to track)
+  std::optional<long long> retry_ms; // the `retry:` field, if valid
 };
 
 class SseParser {
 public:
   using EventCallback = std::function<void(const SseEvent&)>;
 
-  // `max_event_bytes` bounds the memory one event may hold; a longer event is dropped
-  // (reported through overflowed()) and parsing resumes at the next blank line.
+  // `max_event_bytes` bounds the memory one event may hold: the line being read plus the event's
+  // data, type and id. An event that would exceed it is dropped whole (counted in overflowed())
+  // and parsing resumes after the next blank line. Comments are never stored, whatever their size.
   explicit SseParser(std::size_t max_event_bytes = 4 * 1024 * 1024);
 
   // Calls `on_event` inline, once per completed event (a blank line ends an event; an event
   // with no data lines is not dispatched, per the spec). Handles \n, \r\n and \r line ends, a
-  // leading UTF-8 BOM, and a \r\n split across two feeds.
+  // leading UTF-8 BOM, and a \r\n split across two feeds. An event is reported as soon as its
+  // blank line arrives, even if that line ends in a \r whose \n is still to come. The event is
+  // valid only during the call; `on_event` must not feed this parser.
   void feed(std::string_view bytes, const EventCallback& on_event);
 
   std::size_t overflowed() const { return overflowed_; }
   std::size_t dispatched() const { return dispatched_; }
 
 private:
+  void carryPartial(std::string_view piece);
+  void endLine(std::string_view piece, const EventCallback& on_event);
   void processLine(std::string_view line, const EventCallback& on_event);
+  void dropEvent();
+  std::size_t heldBytes() const;
 
   std::size_t max_event_bytes_;
-  std::string line_;  // a partial line carried between feeds
+  std::string line_; // a partial line carried between feeds (also a partial BOM at the start)
   SseEvent event_;
   bool has_data_ = false;
-  bool skipping_ = false;
-  bool pending_cr_ = false;
+  bool skipping_ = false;        // the current event overflowed; wait for the blank line
+  bool discarding_line_ = false; // the partial line is a comment or skipped: not carried
+  bool pending_cr_ = false;      // the last feed ended in \r; a leading \n is part of it
   bool bom_checked_ = false;
   std::size_t overflowed_ = 0;
   std::size_t dispatched_ = 0;
 };
 
-}  // namespace bulwark
+} // namespace bulwark
