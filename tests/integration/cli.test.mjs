@@ -123,6 +123,7 @@ test('SIGTERM: exits 0 promptly, also with a client connection open', kT, async 
   idle.on('error', () => {});
   t.after(() => idle.destroy());
   const t0 = Date.now();
+  bw.proc.stopRequested = true;
   process.kill(bw.proc.pid, 'SIGTERM');
   const { code, signal } = await withTimeout(bw.proc.exited, 10000, 'exit after SIGTERM');
   assert.equal(signal, null, `killed by ${signal}\n${bw.describe()}`);

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ChildProcess, withTimeout } from './lib/procs.mjs';
-import { kConformanceMain, kNode22, kTestsDir, startBulwark, startEverything, withDiagnostics }
+import { kConformanceMain, kNode22, kTestsDir, startBulwark, startEverything, stopAll, withDiagnostics }
   from './lib/peers.mjs';
 
 const kReruns = 2;
@@ -85,10 +85,11 @@ before(async () => {
 });
 
 after(async () => {
-  await bw?.stop();
-  await seProxied?.stop();
-  await seDirect?.stop();
-  if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+  try {
+    await stopAll(bw, seProxied, seDirect);
+  } finally {
+    if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+  }
 });
 
 test('conformance server scenarios: identical check statuses directly and through Bulwark',

@@ -9,7 +9,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { kDirect, startBulwark, withDiagnostics } from './lib/peers.mjs';
+import { kDirect, startBulwark, stopAll, withDiagnostics } from './lib/peers.mjs';
 import { freePort, kHost, openStream, request, waitForHttp } from './lib/net.mjs';
 import { startRawUpstream } from './lib/raw_upstream.mjs';
 import { RawClient, chunked, formatRequest } from './lib/rawhttp.mjs';
@@ -78,8 +78,7 @@ describe('HTTP edges through Bulwark', () => {
     hostHeader = ['Host', `${kHost}:${bw.port}`];
   });
   after(async () => {
-    await bw?.stop();
-    await up?.close();
+    await stopAll(bw, up && { stop: () => up.close() });
   });
   afterEach(() => up.reset());
 
@@ -810,8 +809,11 @@ describe('upstream unreachable', () => {
     bw = await startBulwark(`http://${kHost}:${deadPort}/mcp`, { name: 'bulwark-dead-upstream' });
   });
   after(async () => {
-    await bw?.stop();
-    if (revived) await new Promise((r) => revived.close(r));
+    try {
+      await bw?.stop();
+    } finally {
+      if (revived) await new Promise((r) => revived.close(r));
+    }
   });
 
   test('502 with a JSON-RPC error that echoes the id and names the cause', { ...kProxyOnly, timeout: 60000 },

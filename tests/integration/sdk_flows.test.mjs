@@ -10,7 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { kDirect, startBulwark, startEverything, startFixture, withDiagnostics } from './lib/peers.mjs';
+import { kDirect, startBulwark, startEverything, startFixture, stopAll, withDiagnostics }
+  from './lib/peers.mjs';
 import { request } from './lib/net.mjs';
 import { findSamples, sumSamples } from './lib/metrics.mjs';
 import { sleep, withTimeout } from './lib/procs.mjs';
@@ -61,8 +62,7 @@ describe('SDK client through Bulwark against server-everything', () => {
     bw = await startBulwark(se.url);
   });
   after(async () => {
-    await bw?.stop();
-    await se?.stop();
+    await stopAll(bw, se);
   });
 
   test('initialize through Bulwark yields a session and the upstream server info',
@@ -242,8 +242,7 @@ describe('SDK client through Bulwark against the stateless application/json fixt
     bw = await startBulwark(fx.url);
   });
   after(async () => {
-    await bw?.stop();
-    await fx?.stop();
+    await stopAll(bw, fx);
   });
 
   test('initialize and tools/list equal the direct answers', { timeout: kTestTimeoutMs },

@@ -21,7 +21,8 @@ export const kFixtureMain = path.resolve(here, '..', 'fixtures', 'stateless_json
 export const kBulwarkBin = process.env.BULWARK_BIN ?? '/work/main/build/dev/proxy/bulwark';
 export const kDirect = kBulwarkBin === 'direct';
 
-const kStartAttempts = 3; // a port found free may be taken before the child binds it
+const kStartAttempts = 3;
+const kSanitizerReport = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/; // a port found free may be taken before the child binds it
 
 // server-everything in streamableHttp mode on a free port. Ready when /mcp answers at all.
 export async function startEverything(name = 'server-everything') {
@@ -87,7 +88,15 @@ export async function startBulwark(upstreamUrl, { extraArgs = [], name = 'bulwar
       return {
         direct: false, origin, url: origin + up.pathname + up.search, port: listenPort,
         admin, adminPort, proc,
-        stop: () => proc.stop(),
+        // Stops Bulwark; throws if it had died on its own or a sanitizer reported anything.
+        stop: async () => {
+          const diedEarly = !proc.running && !proc.stopRequested;
+          proc.stopRequested = true;
+          const status = await proc.stop();
+          if (diedEarly) throw new Error(`${name} exited by itself (${JSON.stringify(status)})\n${proc.describe()}`);
+          if (kSanitizerReport.test(proc.err)) throw new Error(`${name}: sanitizer report\n${proc.describe(20000)}`);
+          return status;
+        },
         logs: () => proc.err,
         describe: () => proc.describe(),
         metricsText: async () => (await request(`${admin}/metrics`, { timeoutMs: 5000 })).body,
@@ -121,4 +130,19 @@ export function withDiagnostics(procs, fn) {
       throw e;
     }
   };
+}
+
+// Stops every given peer (objects with stop(), or null), in order, even when some throw; then
+// rethrows the first failure. For after() hooks.
+export async function stopAll(...peers) {
+  const errors = [];
+  for (const p of peers) {
+    if (!p) continue;
+    try {
+      await p.stop();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
 }
