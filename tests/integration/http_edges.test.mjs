@@ -607,13 +607,23 @@ describe('HTTP edges through Bulwark', () => {
   }));
 
   test('valid JSON that is not JSON-RPC: 400 with -32600', kProxyOnly, withDiagnostics(procs, async () => {
-    const bodies = ['{"foo":1}', '[]', '42', '"a string"', '{"jsonrpc":"2.0","id":1}',
-                    '{"jsonrpc":"1.0","id":1,"method":"ping"}'];
-    for (const body of bodies) {
+    // [body, ids accepted in the answer]: null when no id can be read; where the body carries a
+    // readable id, echoing it is as valid as null (JSON-RPC 2.0 section 5).
+    const cases = [['{"foo":1}', [null]], ['[]', [null]], ['42', [null]], ['"a string"', [null]],
+                   ['{"jsonrpc":"2.0","id":1}', [null, 1]],
+                   ['{"jsonrpc":"1.0","id":1,"method":"ping"}', [null, 1]]];
+    for (const [body, ids] of cases) {
       const res = await request(bw.url, { method: 'POST', body, timeoutMs: 5000,
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } });
       try {
-        assertJsonRpcError(res, 400, -32600);
+        let id = null;
+        try {
+          id = JSON.parse(res.body)?.id ?? null;
+        } catch {
+          // assertJsonRpcError reports the unparseable body
+        }
+        assert.ok(ids.includes(id), `id ${JSON.stringify(id)} not one of ${JSON.stringify(ids)}`);
+        assertJsonRpcError(res, 400, -32600, { id });
       } catch (e) {
         e.message = `body ${body}: ${e.message}`;
         throw e;
