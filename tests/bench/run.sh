@@ -491,7 +491,7 @@ print_phase load "Throughput: $requests requests per run, $clients connections, 
 [ "$rate" -gt 0 ] && print_phase rate "Fixed rate: $((per_client * rate_clients)) req/s over $rate_clients connections, $rate_seconds s per run"
 echo
 echo "bench: during the measurement the benchmark's processes used ${own_pct}% of the machine's CPU time, other processes ${other_pct}%"
-if [ "$other_pct" -ge 5 ]; then
+if [ "$other_pct" -ge 10 ]; then
   echo "bench: WARNING: other processes took ${other_pct}% of the CPU during the run; these figures are noisy, rerun on a quiet machine" >&2
 fi
 
