@@ -88,6 +88,14 @@ struct Member {
   bool isString() const { return present() && type == od::json_type::string; }
 };
 
+// One element of result.tools (a tools/list result).
+struct ToolMembers {
+  Member name;
+  Member annotations;
+  Member read_only;  // annotations.readOnlyHint
+  Member idempotent; // annotations.idempotentHint
+};
+
 // Everything read from one top-level object.
 struct MessageMembers {
   Member jsonrpc, method, id, params, result, error;
@@ -97,6 +105,7 @@ struct MessageMembers {
   Member is_error;       // result.isError
   Member code;           // error.code
   Member message;        // error.message
+  std::vector<ToolMembers> tools; // result.tools[]
 };
 
 // Visits every value of a document, validating it, and records the members named in
@@ -195,6 +204,8 @@ public:
           return forEachMember(result, [&](std::string_view k, od::value v) -> error_code {
             if (k == "isError")
               return record(v, inner + 1, m.is_error);
+            if (k == "tools")
+              return tools(v, inner + 1, m.tools);
             return skip(v, inner + 1);
           });
         });
@@ -212,6 +223,45 @@ public:
       }
       return skip(value, inner);
     });
+  }
+
+  // result.tools of a tools/list result at level `depth`: each tool's name and hints.
+  error_code tools(od::value value, int depth, std::vector<ToolMembers>& out) {
+    od::json_type type{};
+    if (auto err = value.type().get(type))
+      return err;
+    if (type != od::json_type::array)
+      return skip(value, depth);
+    od::array array;
+    if (auto err = enter(value.get_array().get(array), depth))
+      return err;
+    for (auto element : array) {
+      od::value tool;
+      if (auto err = element.get(tool))
+        return err;
+      ToolMembers& hints = out.emplace_back();
+      Member whole;
+      auto on_tool = [&](od::object object) {
+        return forEachMember(object, [&](std::string_view k, od::value v) -> error_code {
+          if (k == "name")
+            return record(v, depth + 2, hints.name);
+          if (k != "annotations")
+            return skip(v, depth + 2);
+          return record(v, depth + 2, hints.annotations, [&](od::object annotations) {
+            return forEachMember(annotations, [&](std::string_view k2, od::value v2) -> error_code {
+              if (k2 == "readOnlyHint")
+                return record(v2, depth + 3, hints.read_only);
+              if (k2 == "idempotentHint")
+                return record(v2, depth + 3, hints.idempotent);
+              return skip(v2, depth + 3);
+            });
+          });
+        });
+      };
+      if (auto err = record(tool, depth + 1, whole, on_tool))
+        return err;
+    }
+    return simdjson::SUCCESS;
   }
 
   // Validates a scalar whose type is known and records its text. `Value` is od::value, or
@@ -370,6 +420,17 @@ std::string assemble(const MessageMembers& m, Envelope& out) {
       return "result \"id\" is null";
     out.is_error = m.is_error.present() && m.is_error.type == od::json_type::boolean &&
                    m.is_error.raw == "true";
+    // A hint counts only when given once, as a boolean; anything else is no evidence.
+    const auto hint = [](const Member& member) -> std::optional<bool> {
+      if (member.count != 1 || member.type != od::json_type::boolean)
+        return std::nullopt;
+      return member.raw == "true";
+    };
+    for (const ToolMembers& tool : m.tools) {
+      if (tool.name.count == 1 && tool.name.isString())
+        out.tools.push_back(
+            {std::string(tool.name.text), hint(tool.read_only), hint(tool.idempotent)});
+    }
     return {};
   }
 

@@ -20,6 +20,13 @@ enum class MessageKind : std::uint8_t {
   kError,        // id (possibly null) and error
 };
 
+// A tool's behaviour hints as a tools/list result announces them (MCP ToolAnnotations).
+struct ToolHints {
+  std::string name;
+  std::optional<bool> read_only;  // annotations.readOnlyHint
+  std::optional<bool> idempotent; // annotations.idempotentHint
+};
+
 struct Envelope {
   MessageKind kind = MessageKind::kRequest;
   std::string method;         // empty for responses
@@ -31,6 +38,7 @@ struct Envelope {
   std::optional<std::int64_t> error_code; // error.code of an error response (always set then)
   std::string error_message;              // error.message of an error response; may be empty
   bool is_error = false; // result.isError of a tools/call result (true only if `true`)
+  std::vector<ToolHints> tools; // result.tools[] of a tools/list result, with their hints
 };
 
 // A POST body or an SSE event's data: a single message or a batch (array) of them.

@@ -35,6 +35,7 @@ bool allDigits(std::string_view s) {
 SseParser::SseParser(std::size_t max_event_bytes) : max_event_bytes_(max_event_bytes) {}
 
 void SseParser::feed(std::string_view bytes, const EventCallback& on_event) {
+  const std::size_t input_size = bytes.size();
   // The BOM may arrive split across feeds; its bytes are held in line_ until it is complete or
   // disproved, and in the latter case they stay there as the start of the first line.
   while (!bom_checked_ && !bytes.empty()) {
@@ -57,6 +58,7 @@ void SseParser::feed(std::string_view bytes, const EventCallback& on_event) {
 
   const char* const begin = bytes.data();
   const std::size_t size = bytes.size();
+  const std::size_t skipped = input_size - size;  // BOM or the \n of a split \r\n
   std::size_t pos = 0;
   // Lines usually end in \n, found with memchr; a lone \r can only end a line before that \n.
   // The \n position is kept between lines so that a stream of \r endings stays linear.
@@ -75,6 +77,11 @@ void SseParser::feed(std::string_view bytes, const EventCallback& on_event) {
       carryPartial(bytes.substr(pos));
       return;
     }
+    std::size_t line_end = end + 1;
+    if (begin[end] == '\r' && line_end < size && begin[line_end] == '\n') {
+      ++line_end;
+    }
+    dispatch_offset_ = skipped + line_end;
     endLine(bytes.substr(pos, end - pos), on_event);
     pos = end + 1;
     if (begin[end] == '\r') {

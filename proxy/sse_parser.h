@@ -35,6 +35,11 @@ public:
   // valid only during the call; `on_event` must not feed this parser.
   void feed(std::string_view bytes, const EventCallback& on_event);
 
+  // Valid inside on_event: how many bytes of the current feed() input precede the end of the
+  // event just dispatched (its blank line included), so a caller can forward or hold back the
+  // raw bytes of each event exactly as received.
+  std::size_t dispatchOffset() const { return dispatch_offset_; }
+
   std::size_t overflowed() const { return overflowed_; }
   std::size_t dispatched() const { return dispatched_; }
 
@@ -55,6 +60,7 @@ private:
   bool bom_checked_ = false;
   std::size_t overflowed_ = 0;
   std::size_t dispatched_ = 0;
+  std::size_t dispatch_offset_ = 0;
 };
 
 } // namespace bulwark

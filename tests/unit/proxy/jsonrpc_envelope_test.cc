@@ -473,3 +473,31 @@ TEST_CASE("one parser serves many calls and results do not leak between them") {
 
 } // namespace
 } // namespace bulwark
+
+TEST_CASE("a tools/list result yields each tool's readOnlyHint and idempotentHint") {
+  bulwark::EnvelopeParser parser;
+  const auto result = parser.parse(R"({"jsonrpc":"2.0","id":3,"result":{"tools":[
+      {"name":"read","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}},
+      {"name":"put","annotations":{"idempotentHint":true,"readOnlyHint":false}},
+      {"name":"plain","description":"no hints"},
+      {"name":"odd","annotations":{"readOnlyHint":"yes"}},
+      7,
+      {"description":"no name"}],"nextCursor":"x"}})");
+  REQUIRE(result.error == bulwark::EnvelopeError::kNone);
+  const auto& tools = result.parsed.messages.at(0).tools;
+  REQUIRE(tools.size() == 4);
+  CHECK(tools[0].name == "read");
+  CHECK(tools[0].read_only == std::optional<bool>(true));
+  CHECK_FALSE(tools[0].idempotent.has_value());
+  CHECK(tools[1].name == "put");
+  CHECK(tools[1].read_only == std::optional<bool>(false));
+  CHECK(tools[1].idempotent == std::optional<bool>(true));
+  CHECK(tools[2].name == "plain");
+  CHECK_FALSE(tools[2].read_only.has_value());
+  CHECK(tools[3].name == "odd");
+  CHECK_FALSE(tools[3].read_only.has_value());  // a string is no evidence
+
+  // The next parse starts clean.
+  const auto next = parser.parse(R"({"jsonrpc":"2.0","id":4,"result":{}})");
+  CHECK(next.parsed.messages.at(0).tools.empty());
+}

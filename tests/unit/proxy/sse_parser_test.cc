@@ -365,3 +365,26 @@ TEST_CASE("a large event within the limit is delivered whole") {
 
 } // namespace
 } // namespace bulwark
+
+TEST_CASE("dispatchOffset marks where each event's bytes end in the current feed") {
+  bulwark::SseParser parser;
+  const std::string stream = "data: a\n\n: comment\ndata: b\r\n\r\nid: 7\ndata: c\r\r";
+  std::vector<std::size_t> offsets;
+  parser.feed(stream, [&](const bulwark::SseEvent&) { offsets.push_back(parser.dispatchOffset()); });
+  REQUIRE(offsets.size() == 3);
+  CHECK(offsets[0] == 9);                     // "data: a\n\n"
+  CHECK(offsets[1] == 9 + 11 + 10);           // ": comment\n" "data: b\r\n\r\n"
+  CHECK(offsets[2] == stream.size());         // ends with the lone \r
+  // The raw bytes up to each offset hold exactly the events so far.
+  CHECK(stream.substr(0, offsets[1]).ends_with("data: b\r\n\r\n"));
+}
+
+TEST_CASE("dispatchOffset counts a skipped BOM and a split CRLF as part of the feed") {
+  bulwark::SseParser parser;
+  std::vector<std::size_t> offsets;
+  const auto record = [&](const bulwark::SseEvent&) { offsets.push_back(parser.dispatchOffset()); };
+  parser.feed("\xEF\xBB\xBF" "data: x\r", record);
+  parser.feed("\n\r\n", record);
+  REQUIRE(offsets.size() == 1);
+  CHECK(offsets[0] == 3);  // "\n" (the rest of the first CRLF) + "\r\n" of the blank line
+}
