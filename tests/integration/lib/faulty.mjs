@@ -1,0 +1,120 @@
+// The faulty upstream fixture (fixtures/faulty_upstream.mjs) and what tests need around it:
+// start/stop, its control API, the SDK client, Bulwark config files.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ChildProcess } from './procs.mjs';
+import { kHost, request, waitForHttp } from './net.mjs';
+import { kTestsDir } from './peers.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const kFaultyMain = path.resolve(here, '..', 'fixtures', 'faulty_upstream.mjs');
+
+// Starts the fixture. `port` 0 (default) lets it pick one; a fixed port is for tests that start
+// Bulwark first. Ready when /healthz answers. Returns {proc, port, origin, url, control, stop}.
+export async function startFaultyUpstream({ mode = 'json', port = 0, name = `faulty-${mode}` } = {}) {
+  const proc = new ChildProcess(name, process.execPath, [kFaultyMain, '--mode', mode, '--port', String(port)],
+                                { cwd: kTestsDir });
+  try {
+    const m = await proc.waitForOutput(/listening on (\d+) mode/, 15000);
+    const actual = Number(m[1]);
+    const origin = `http://${kHost}:${actual}`;
+    await waitForHttp(`${origin}/healthz`, { proc });
+    return { proc, port: actual, origin, url: `${origin}/mcp`, mode, control: controlClient(origin),
+             stop: () => proc.stop(), describe: () => proc.describe() };
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
+}
+
+// The fixture's control API: plan({rules}), reset(), stats().
+export function controlClient(origin) {
+  const call = async (method, p, body) => {
+    const res = await request(`${origin}${p}`, {
+      method, timeoutMs: 10000,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (res.status !== 200) throw new Error(`fixture ${method} ${p}: ${res.status} ${res.body}`);
+    return JSON.parse(res.body);
+  };
+  return {
+    plan: (rules) => call('POST', '/__control/plan', { rules }),
+    reset: () => call('POST', '/__control/reset', {}),
+    stats: () => call('GET', '/__control/stats'),
+  };
+}
+
+// Records of one tool's HTTP requests (attempts) as the fixture saw them, in arrival order.
+export function recordsFor(stats, tool) {
+  return stats.records.filter((r) => r.tool === tool);
+}
+
+// An SDK client (Client + StreamableHTTPClientTransport) connected to `url`. `headers` are sent
+// with every request. Returns {client, transport, close()}.
+export async function connectClient(url, { headers = {}, name = 'bulwark-retries-test' } = {}) {
+  const client = new Client({ name, version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers },
+    reconnectionOptions: { initialReconnectionDelay: 1000, maxReconnectionDelay: 1000,
+                           reconnectionDelayGrowFactor: 1, maxRetries: 0 },
+  });
+  await client.connect(transport);
+  return {
+    client, transport,
+    close: async () => {
+      await client.close().catch(() => {});
+    },
+  };
+}
+
+// A temporary directory for config files; remove() deletes it.
+export async function tempDir(prefix = 'bulwark-test-') {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  return { dir, file: (name) => path.join(dir, name),
+           remove: () => fs.rm(dir, { recursive: true, force: true }) };
+}
+
+// Writes a Bulwark config file. `config` is YAML text, or an object written as JSON (a JSON
+// document is valid YAML). Returns the path.
+export async function writeConfig(file, config) {
+  const text = typeof config === 'string' ? config : JSON.stringify(config, null, 2) + '\n';
+  await fs.writeFile(file, text);
+  return file;
+}
+
+// Every JSON object line of a log text (other lines are ignored).
+export function jsonLogLines(text) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (!t.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(t));
+    } catch {
+      // not a JSON line
+    }
+  }
+  return out;
+}
+
+// Polls `probe()` until it returns a truthy value; bounded by `timeoutMs`. Throws with `what`.
+export async function pollUntil(probe, { timeoutMs = 5000, intervalMs = 25, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (let i = 0; i < 100000; i++) {
+    try {
+      last = await probe();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`${what}: not reached within ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
