@@ -65,7 +65,9 @@ export async function startFixture(name = 'stateless-fixture') {
 
 // Bulwark in front of `upstreamUrl`. Returns {origin, url (same path as upstreamUrl), admin,
 // proc, stop(), metrics(), logs()}. Ready when /healthz answers 200.
-export async function startBulwark(upstreamUrl, { extraArgs = [], name = 'bulwark' } = {}) {
+// With `config` (a file path), Bulwark runs as `--config FILE --listen --admin` and takes its
+// upstream from the file; `upstreamUrl` then only gives the path of the returned `url`.
+export async function startBulwark(upstreamUrl, { extraArgs = [], name = 'bulwark', config } = {}) {
   const up = new URL(upstreamUrl);
   if (kDirect) {
     return { direct: true, origin: up.origin, url: upstreamUrl, port: Number(up.port),
@@ -76,7 +78,7 @@ export async function startBulwark(upstreamUrl, { extraArgs = [], name = 'bulwar
   for (let attempt = 0; attempt < kStartAttempts; attempt++) {
     const [listenPort, adminPort] = await freePorts(2);
     const proc = new ChildProcess(name, kBulwarkBin, [
-      '--upstream', upstreamUrl,
+      ...(config === undefined ? ['--upstream', upstreamUrl] : ['--config', config]),
       '--listen', `${kHost}:${listenPort}`,
       '--admin', `${kHost}:${adminPort}`,
       ...extraArgs,
