@@ -13,6 +13,10 @@ void appendHex(std::string& out, std::size_t value) {
   out.append(digits, end);
 }
 
+// Long enough for a client to finish sending what it had in flight, short enough that refused
+// clients cannot hold connections open.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+
 std::string_view reasonFor(int status) {
   switch (status) {
   case 200: return "OK";
@@ -258,14 +262,27 @@ void ClientConnection::runDeferred() {
 void ClientConnection::rejectRequest(int status, std::string_view reason, int jsonrpc_code,
                                      std::string_view message, std::string_view detail) {
   const std::string body =
-      jsonRpcErrorBody({}, ProxyError{jsonrpc_code, message, detail, "invalid_input"});
+      jsonRpcErrorBody({}, ProxyError{jsonrpc_code, message, detail, "invalid_input", 0, {}});
   std::string response = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
                          "\r\nContent-Type: application/json\r\nContent-Length: " +
                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   write(response);
   stream_ = nullptr;
   state_ = State::kClosing;
-  closeAfterWrites();
+  // The client may still be sending (a body we refused): read and drop it for a while after
+  // our FIN, so that the reply is read rather than lost to a reset.
+  lingering_ = true;
+  linger_until_ = std::chrono::steady_clock::now() + kLingerTime;
+  shutdownWrite();
+  if (!reading()) {
+    startReading();
+  }
+}
+
+void ClientConnection::sweep(std::chrono::steady_clock::time_point now) {
+  if (lingering_ && now >= linger_until_) {
+    close();
+  }
 }
 
 void ClientConnection::closeAfterWrites() {
@@ -286,6 +303,10 @@ void ClientConnection::drain() {
 
 void ClientConnection::onReadEnd(int) {
   read_eof_ = true;
+  if (lingering_) {
+    close();
+    return;
+  }
   if (state_ == State::kDispatched) {
     dropStream();
   }
@@ -295,6 +316,9 @@ void ClientConnection::onReadEnd(int) {
 }
 
 void ClientConnection::onWriteDrained() {
+  if (lingering_) {
+    return;  // the shutdown follows the queued writes; EOF or the deadline closes
+  }
   if (close_after_writes_) {
     close();
     return;

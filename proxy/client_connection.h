@@ -100,6 +100,10 @@ public:
   // Stops taking new requests; closes at once if idle, else after the current response.
   void drain();
 
+  // Called about every quarter second by the listener: closes a connection whose lingering
+  // close has lasted long enough.
+  void sweep(std::chrono::steady_clock::time_point now);
+
 private:
   enum class State : std::uint8_t { kReading, kDispatched, kClosing };
 
@@ -143,6 +147,8 @@ private:
   bool close_after_writes_ = false;
   bool draining_ = false;
   bool read_eof_ = false;
+  bool lingering_ = false;
+  std::chrono::steady_clock::time_point linger_until_{};
 };
 
 }  // namespace bulwark

@@ -1,47 +1,59 @@
 #include "proxy/exchange.h"
 
+#include <chrono>
+
+#include "policies/backoff.h"
+#include "policies/retry.h"
+#include "policies/retry_safety.h"
+#include "proxy/detached_request.h"
 #include "proxy/json_rpc_errors.h"
+#include "proxy/json_writer.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/upstream_pool.h"
+#include "proxy/uv_util.h"
 
 namespace bulwark {
 namespace {
 
-std::string_view pathOf(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
+using policies::FailureClass;
+using policies::Outcome;
+
+std::string_view pathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
 bool startsWithIgnoreCase(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && equalsIgnoreCase(text.substr(0, prefix.size()), prefix);
 }
 
-// The outcome an HTTP status alone tells, before any JSON-RPC message is seen.
-std::string_view outcomeForStatus(int status) {
-  if (status < 400) {
-    return "success";
-  }
-  switch (status) {
-  case 401:
-  case 403: return "permission";
-  case 404: return "resource";
-  case 408:
-  case 504: return "timeout";
-  case 429: return "overload";
-  default: break;
-  }
-  return status < 500 ? "invalid_input" : "upstream";
+bool isEventStream(const HttpHead& head) {
+  const HeaderField* type = findHeader(head.headers, "content-type");
+  return type != nullptr && startsWithIgnoreCase(type->value, "text/event-stream");
 }
 
-std::string_view outcomeForJsonRpcError(std::int64_t code) {
-  switch (code) {
-  case -32700:
-  case -32600:
-  case -32602: return "invalid_input";
-  case -32601:
-  case -32002: return "resource";
-  default: return "upstream";
+bool isJson(const HttpHead& head) {
+  const HeaderField* type = findHeader(head.headers, "content-type");
+  return type != nullptr && startsWithIgnoreCase(type->value, "application/json");
+}
+
+std::string headerValue(const HeaderList& headers, std::string_view name) {
+  const HeaderField* field = findHeader(headers, name);
+  return field == nullptr ? std::string() : field->value;
+}
+
+Outcome outcomeOfFailure(UpstreamFailureKind kind) {
+  switch (kind) {
+  case UpstreamFailureKind::kConnectFailed:
+  case UpstreamFailureKind::kConnectTimeout: return Outcome::connectFailed();
+  case UpstreamFailureKind::kResetBeforeResponse: return Outcome::resetBeforeResponse();
+  case UpstreamFailureKind::kResetDuringResponse: return Outcome::resetAfterPartialResponse();
+  case UpstreamFailureKind::kMalformedResponse: return Outcome::malformedReply();
   }
+  return Outcome::resetBeforeResponse();
+}
+
+std::string_view outcomeName(FailureClass failure) {
+  return failure == FailureClass::kNone ? std::string_view("success")
+                                        : policies::failureClassName(failure);
 }
 
 }  // namespace
@@ -50,48 +62,103 @@ ClientStream* DataPlaneHandler::handle(Request& request, ClientConnection& conne
   return Exchange::start(context_, request, connection);
 }
 
-Exchange::Exchange(ProxyContext& context, ClientConnection& client,
-                   std::chrono::steady_clock::time_point started_at)
-    : context_(context), client_(&client), started_at_(started_at) {}
+Exchange::Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point started_at)
+    : context_(context), runtime_(context.runtime), client_(&client), started_at_(started_at) {}
 
 ClientStream* Exchange::start(ProxyContext& context, Request& request, ClientConnection& client) {
-  const HttpHead& head = request.head;
-  auto exchange = std::unique_ptr<Exchange>(new Exchange(context, client, request.received_at));
-  exchange->head_request_ = head.method == "HEAD";
-
-  if (head.method == "POST" && pathOf(head.target) == context.mcp_path) {
-    const EnvelopeResult parsed = context.envelope_parser.parse(request.body);
-    if (parsed.error != EnvelopeError::kNone) {
-      const bool not_json = parsed.error == EnvelopeError::kInvalidJson;
-      const std::string body = jsonRpcErrorBody(
-          {}, ProxyError{not_json ? jsonrpc::kParseError : jsonrpc::kInvalidRequest,
-                         not_json ? "Parse error" : "Invalid Request", parsed.detail,
-                         "invalid_input"});
-      client.sendSimpleResponse(400, "application/json", body);
-      context.metrics.recordRequest(
-          "invalid", {}, "invalid_input",
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - request.received_at)
-              .count());
-      logLine(LogLevel::kWarn, "rejected client request",
-              {{"class", "invalid_input"}, {"detail", std::string_view(parsed.detail)}});
-      return nullptr;
-    }
-    const ParsedMessages& messages = parsed.parsed;
-    if (messages.batch) {
-      exchange->method_ = "batch";
-    } else {
-      const Envelope& message = messages.messages.front();
-      exchange->method_ = message.method.empty() ? std::string("response") : message.method;
-      exchange->tool_ = message.tool;
-      if (message.kind == MessageKind::kRequest) {
-        exchange->request_id_ = message.id;
-      }
-    }
+  auto* self = new Exchange(context, client, request.received_at);
+  // The exchange can finish inline (bad input, or uv_tcp_connect refusing at once); then it has
+  // answered and is on its way out before start returns.
+  bool finished_inline = false;
+  self->finished_flag_ = &finished_inline;
+  if (self->parseRequest(request)) {
+    self->buildUpstreamRequest(request);
+    self->beginAttempt();
   }
+  if (finished_inline) {
+    return nullptr;
+  }
+  self->finished_flag_ = nullptr;
+  return self;
+}
 
+bool Exchange::parseRequest(Request& request) {
+  const HttpHead& head = request.head;
+  head_request_ = head.method == "HEAD";
+  session_id_ = headerValue(head.headers, "mcp-session-id");
+  if (head.method != "POST" || pathOf(head.target) != context_.mcp_path) {
+    return true;  // not JSON-RPC: streamed through untouched
+  }
+  const EnvelopeResult parsed = context_.envelope_parser.parse(request.body);
+  if (parsed.error != EnvelopeError::kNone) {
+    const bool not_json = parsed.error == EnvelopeError::kInvalidJson;
+    // A single malformed message whose id could be read gets its id back, so the client's
+    // request is answered rather than left pending.
+    const auto& partial = parsed.parsed.messages;
+    request_id_ = !parsed.parsed.batch && partial.size() == 1 ? partial.front().id : "";
+    method_ = "invalid";
+    const std::string body = jsonRpcErrorBody(
+        request_id_, ProxyError{not_json ? jsonrpc::kParseError : jsonrpc::kInvalidRequest,
+                                not_json ? "Parse error" : "Invalid Request", parsed.detail,
+                                "invalid_input", 0, {}});
+    client_->sendSimpleResponse(400, "application/json", body);
+    client_ = nullptr;
+    logHandledError("invalid_input", parsed.detail);
+    finish("invalid_input");
+    return false;
+  }
+  const ParsedMessages& messages = parsed.parsed;
+  if (messages.batch) {
+    method_ = "batch";
+    return true;  // a batch carries several requests; it is forwarded, not judged
+  }
+  const Envelope& message = messages.messages.front();
+  tool_ = message.tool;
+  switch (message.kind) {
+  case MessageKind::kRequest:
+    method_ = message.method;
+    request_id_ = message.id;
+    kind_ = policies::MessageKind::kRequest;
+    judged_ = true;
+    break;
+  case MessageKind::kNotification:
+    method_ = message.method;
+    kind_ = policies::MessageKind::kNotification;
+    break;
+  case MessageKind::kResult:
+  case MessageKind::kError:
+    method_ = "response";
+    kind_ = policies::MessageKind::kClientResponse;
+    break;
+  }
+  policy_ = &runtime_->policies.policyFor(method_, tool_);
+  protocol_version_ = headerValue(head.headers, "mcp-protocol-version");
+  authorization_ = headerValue(head.headers, "authorization");
+  host_ = headerValue(head.headers, "host");
+
+  if (const int rc = uv_timer_init(context_.loop, &attempt_timer_); rc != 0) {
+    logLine(LogLevel::kError, uvError("uv_timer_init", rc));
+    return true;  // no timers: the request still goes, without deadlines
+  }
+  uv_timer_init(context_.loop, &deadline_timer_);  // cannot fail once the first one did not
+  attempt_timer_.data = this;
+  deadline_timer_.data = this;
+  timers_ready_ = true;
+  const auto total = policy_->timeouts.timeout;
+  deadline_at_ = started_at_ + total;
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline_at_ - Clock::now());
+  uv_timer_start(&deadline_timer_, &Exchange::onDeadlineTimer,
+                 static_cast<std::uint64_t>(std::max<std::int64_t>(left.count(), 0)), 0);
+  context_.budget.recordRequest(Clock::now());
+  return true;
+}
+
+void Exchange::buildUpstreamRequest(const Request& request) {
   // The request as the upstream will see it: same method, target and end-to-end fields; our
   // own framing. The body was read whole, so Expect is answered here and not forwarded.
-  std::string& out = exchange->request_bytes_;
+  const HttpHead& head = request.head;
+  std::string& out = request_bytes_;
   out.reserve(256 + request.body.size());
   out += head.method;
   out.push_back(' ');
@@ -106,18 +173,32 @@ ClientStream* Exchange::start(ProxyContext& context, Request& request, ClientCon
   }
   out += "\r\n";
   out += request.body;
+}
 
-  Exchange* self = exchange.release();
-  // The upstream can fail inline (uv_tcp_connect refusing at once); then the exchange has
-  // answered and deleted itself before sendToUpstream returns.
-  bool finished_inline = false;
-  self->finished_flag_ = &finished_inline;
-  self->sendToUpstream(false);
-  if (finished_inline) {
-    return nullptr;
+void Exchange::beginAttempt() {
+  backing_off_ = false;
+  ++attempt_;
+  reply_ = Reply::kPending;
+  upstream_status_ = 0;
+  jsonrpc_code_.reset();
+  held_body_.clear();
+  observe_json_ = false;
+  sse_.reset();
+  sse_carry_.clear();
+  resent_on_fresh_connection_ = false;
+  armAttemptTimer();
+  sendToUpstream(false);
+}
+
+void Exchange::armAttemptTimer() {
+  if (!timers_ready_) {
+    return;
   }
-  self->finished_flag_ = nullptr;
-  return self;
+  const auto now = Clock::now();
+  const auto remaining = std::chrono::duration_cast<policies::Duration>(deadline_at_ - now);
+  const auto per_try = std::min(policy_->timeouts.per_try_timeout, remaining);
+  uv_timer_start(&attempt_timer_, &Exchange::onAttemptTimer,
+                 static_cast<std::uint64_t>(std::max<std::int64_t>(per_try.count(), 0)), 0);
 }
 
 void Exchange::sendToUpstream(bool fresh_connection) {
@@ -125,12 +206,81 @@ void Exchange::sendToUpstream(bool fresh_connection) {
   upstream_->send(request_bytes_, head_request_, *this);
 }
 
+bool Exchange::safeToRepeat(const Outcome& outcome) const {
+  policies::RetrySafetyFacts facts;
+  facts.may_have_reached_upstream = policies::mayHaveReachedUpstream(outcome);
+  facts.method = method_;
+  facts.kind = kind_;
+  facts.idempotent_override = policy_->idempotent;
+  facts.trust_annotations = policy_->trust_tool_annotations;
+  if (!tool_.empty()) {
+    facts.annotations = context_.tools.annotationsOf(tool_);
+  }
+  return policies::mayRetry(facts);
+}
+
+bool Exchange::retryPossible() const {
+  return judged_ && attempt_ < policy_->retry.max_attempts && !policy_->retry.on.empty() &&
+         safeToRepeat(Outcome::resetBeforeResponse());
+}
+
 void Exchange::onUpstreamHead(HttpHead& head) {
   upstream_status_ = head.status;
+  if (!judged_) {
+    forwardHead(head);
+    return;
+  }
+  if (head.status < 200 || head.status >= 300) {
+    const HeaderField* retry_after_field = findHeader(head.headers, "retry-after");
+    std::optional<policies::Duration> retry_after;
+    if (retry_after_field != nullptr) {
+      retry_after =
+          policies::parseRetryAfter(retry_after_field->value, std::chrono::system_clock::now());
+    }
+    const Outcome outcome = Outcome::httpStatus(head.status, !session_id_.empty(),
+                                                retry_after.has_value(), false);
+    if (reply_ != Reply::kForward && tryRetry(outcome, retry_after)) {
+      return;
+    }
+    outcome_ = outcomeName(policies::classify(outcome));
+    if (!client_->responseStarted()) {
+      forwardHead(head);  // the upstream's own error goes to the client untouched
+      return;
+    }
+    abandonUpstream();
+    giveUp(policies::classify(outcome), "upstream answered HTTP " + std::to_string(head.status));
+    return;
+  }
+  if (isEventStream(head)) {
+    if (!client_->responseStarted()) {
+      std::string lines;
+      appendEndToEndHeaders(lines, head.headers);
+      client_->sendResponseHead(head.status, head.reason, lines, BodyFraming::kStreamed);
+      downstream_sse_ = true;
+    }
+    reply_ = Reply::kSse;
+    sse_ = std::make_unique<SseParser>(context_.max_observed_body_bytes);
+    return;
+  }
+  if (isJson(head) && (retryPossible() || downstream_sse_)) {
+    reply_ = Reply::kHoldJson;
+    held_head_ = head;
+    return;
+  }
+  if (downstream_sse_) {
+    // Neither JSON nor SSE after an earlier attempt opened the stream: nothing to relay.
+    reply_ = Reply::kHoldJson;
+    held_head_ = head;
+    return;
+  }
+  forwardHead(head);
+}
+
+void Exchange::forwardHead(const HttpHead& head) {
+  reply_ = Reply::kForward;
   std::string lines;
   lines.reserve(512);
   appendEndToEndHeaders(lines, head.headers);
-
   BodyFraming framing = BodyFraming::kStreamed;
   std::uint64_t length = 0;
   if (head_request_ || head.status == 204 || head.status == 304) {
@@ -142,12 +292,11 @@ void Exchange::onUpstreamHead(HttpHead& head) {
     framing = BodyFraming::kContentLength;
     length = *head.content_length;
   }
-
+  // Observe what passes, to learn the outcome and the tools' hints.
   if (!request_id_.empty() || method_ == "batch") {
-    const HeaderField* type = findHeader(head.headers, "content-type");
-    if (type != nullptr && startsWithIgnoreCase(type->value, "text/event-stream")) {
+    if (isEventStream(head)) {
       sse_ = std::make_unique<SseParser>(context_.max_observed_body_bytes);
-    } else if (type != nullptr && startsWithIgnoreCase(type->value, "application/json")) {
+    } else if (isJson(head)) {
       observe_json_ = true;
     }
   }
@@ -155,33 +304,112 @@ void Exchange::onUpstreamHead(HttpHead& head) {
 }
 
 void Exchange::onUpstreamBody(std::string_view bytes) {
-  if (sse_) {
-    sse_->feed(bytes, [this](const SseEvent& event) {
-      if (!event.data.empty()) {
-        observeMessage(event.data);
+  switch (reply_) {
+  case Reply::kForward:
+    if (sse_) {
+      sse_->feed(bytes, [this](const SseEvent& event) {
+        if (!event.data.empty()) {
+          observe(event.data);
+        }
+      });
+    } else if (observe_json_) {
+      if (held_body_.size() + bytes.size() <= context_.max_observed_body_bytes) {
+        held_body_.append(bytes);
+      } else {
+        observe_json_ = false;  // too large to observe; forwarded all the same
+        held_body_.clear();
       }
-    });
-  } else if (observe_json_) {
-    if (json_body_.size() + bytes.size() <= context_.max_observed_body_bytes) {
-      json_body_.append(bytes);
-    } else {
-      observe_json_ = false;  // too large to inspect; forwarded all the same
-      json_body_.clear();
     }
+    client_->sendResponseBody(bytes);
+    break;
+  case Reply::kHoldJson:
+    if (held_body_.size() + bytes.size() > context_.max_observed_body_bytes) {
+      // Too large to judge: it can only be delivered as it is.
+      if (!client_->responseStarted()) {
+        forwardHead(held_head_);
+        client_->sendResponseBody(held_body_);
+        client_->sendResponseBody(bytes);
+        held_body_.clear();
+        return;
+      }
+      abandonUpstream();
+      giveUp(FailureClass::kProtocol, "upstream reply larger than the inspection limit");
+      return;
+    }
+    held_body_.append(bytes);
+    return;
+  case Reply::kSse:
+    feedSse(bytes);
+    break;
+  case Reply::kPending:
+  case Reply::kDiscard:
+    return;
   }
-  client_->sendResponseBody(bytes);
-  if (client_->congested() && upstream_ != nullptr) {
+  if (client_ != nullptr && client_->congested() && upstream_ != nullptr) {
     upstream_->pauseResponse();
   }
 }
 
-void Exchange::onClientWritable() {
-  if (upstream_ != nullptr) {
-    upstream_->resumeResponse();
+void Exchange::feedSse(std::string_view bytes) {
+  std::size_t forwarded = 0;  // bytes of this chunk already sent or judged
+  sse_->feed(bytes, [&](const SseEvent& event) {
+    if (reply_ != Reply::kSse) {
+      return;  // a retry or give-up started inside this feed
+    }
+    const std::size_t end = sse_->dispatchOffset();
+    Outcome outcome;
+    const bool is_final = !final_delivered_ && !event.data.empty() && judgeFinal(event.data, outcome);
+    if (is_final && tryRetry(outcome, std::nullopt)) {
+      return;
+    }
+    // Progress, notifications and server-to-client requests go out as they come; so does the
+    // final answer once judged deliverable.
+    if (!sse_carry_.empty()) {
+      client_->sendResponseBody(sse_carry_);
+      sse_carry_.clear();
+    }
+    client_->sendResponseBody(bytes.substr(forwarded, end - forwarded));
+    forwarded = end;
+    if (is_final) {
+      final_delivered_ = true;
+      outcome_ = outcomeName(policies::classify(outcome));
+      if (timers_ready_) {
+        uv_timer_stop(&attempt_timer_);
+      }
+    } else if (!final_delivered_) {
+      armAttemptTimer();  // progress from the upstream restarts the per-try clock
+    }
+  });
+  if (reply_ == Reply::kSse && forwarded < bytes.size()) {
+    sse_carry_.append(bytes.substr(forwarded));
   }
 }
 
-void Exchange::observeMessage(std::string_view json) {
+bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
+  const EnvelopeResult parsed = context_.envelope_parser.parse(json);
+  if (parsed.error != EnvelopeError::kNone) {
+    return false;  // not ours to judge; it passes through
+  }
+  for (const Envelope& message : parsed.parsed.messages) {
+    if (message.id != request_id_ ||
+        (message.kind != MessageKind::kResult && message.kind != MessageKind::kError)) {
+      continue;
+    }
+    if (!message.tools.empty()) {
+      context_.tools.learn(message.tools);
+    }
+    if (message.kind == MessageKind::kError) {
+      jsonrpc_code_ = message.error_code;
+      outcome = Outcome::jsonRpcError(static_cast<int>(message.error_code.value_or(-32603)));
+    } else {
+      outcome = message.is_error ? Outcome::toolError() : Outcome::success();
+    }
+    return true;
+  }
+  return false;
+}
+
+void Exchange::observe(std::string_view json) {
   if (!outcome_.empty()) {
     return;
   }
@@ -191,89 +419,337 @@ void Exchange::observeMessage(std::string_view json) {
     return;
   }
   for (const Envelope& message : parsed.parsed.messages) {
-    const bool answers_us = method_ == "batch" || message.id == request_id_;
-    if (!answers_us) {
+    if (method_ != "batch" && message.id != request_id_) {
       continue;
     }
+    if (!message.tools.empty()) {
+      context_.tools.learn(message.tools);
+    }
     if (message.kind == MessageKind::kError) {
-      outcome_ = outcomeForJsonRpcError(message.error_code.value_or(-32603));
+      jsonrpc_code_ = message.error_code;
+      outcome_ = outcomeName(policies::classify(
+          Outcome::jsonRpcError(static_cast<int>(message.error_code.value_or(-32603)))));
       return;
     }
-    if (message.kind == MessageKind::kResult) {
+    if (message.kind == MessageKind::kResult && method_ != "batch") {
       outcome_ = message.is_error ? "tool_error" : "success";
-      if (method_ != "batch") {
-        return;
-      }
+      return;
     }
+  }
+}
+
+bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration> retry_after) {
+  const FailureClass failure = policies::classify(outcome);
+  if (!judged_ || failure == FailureClass::kNone) {
+    return false;
+  }
+  const auto now = Clock::now();
+  policies::RetryFacts facts;
+  facts.attempt = attempt_;
+  facts.failure = failure;
+  facts.safe = safeToRepeat(outcome);
+  facts.remaining = std::chrono::duration_cast<policies::Duration>(deadline_at_ - now);
+  facts.retry_after = retry_after;
+  facts.budget_available = context_.budget.canRetry(now);
+  facts.draw = std::uniform_real_distribution<double>(0.0, 1.0)(context_.random);
+  const policies::RetryDecision decision = policies::decideRetry(policy_->retry, facts);
+  if (!decision.retry) {
+    give_up_reason_ = policies::giveUpReasonName(decision.reason);
+    if (decision.reason == policies::GiveUpReason::kBudgetExhausted) {
+      context_.metrics.recordBudgetExhausted();
+    }
+    return false;
+  }
+  context_.budget.recordRetry(now);
+  context_.metrics.recordRetry(tool_, policies::failureClassName(failure));
+  logLine(LogLevel::kDebug, "retrying",
+          {{"class", policies::failureClassName(failure)},
+           {"method", std::string_view(method_)},
+           {"tool", std::string_view(tool_)},
+           {"request_id", std::string_view(request_id_)},
+           {"attempt", attempt_},
+           {"delay_ms", static_cast<std::int64_t>(decision.delay.count())}});
+  abandonUpstream();
+  backing_off_ = true;
+  uv_timer_start(&attempt_timer_, &Exchange::onAttemptTimer,
+                 static_cast<std::uint64_t>(decision.delay.count()), 0);
+  return true;
+}
+
+void Exchange::abandonUpstream() {
+  reply_ = Reply::kDiscard;
+  if (upstream_ != nullptr) {
+    upstream_->abandon();
+    upstream_ = nullptr;
   }
 }
 
 void Exchange::onUpstreamComplete() {
   upstream_ = nullptr;
   context_.metrics.recordUpstreamAttempt("response");
-  if (observe_json_ && !json_body_.empty()) {
-    observeMessage(json_body_);
+  switch (reply_) {
+  case Reply::kForward:
+    if (observe_json_ && !held_body_.empty()) {
+      observe(held_body_);
+    }
+    if (outcome_.empty() || upstream_status_ >= 400) {
+      outcome_ = outcomeName(policies::classify(
+          upstream_status_ >= 300 ? Outcome::httpStatus(upstream_status_, !session_id_.empty())
+                                  : Outcome::success()));
+    }
+    client_->endResponse();
+    client_ = nullptr;
+    finish(outcome_);
+    return;
+  case Reply::kHoldJson: {
+    Outcome outcome;
+    if (!judgeFinal(held_body_, outcome)) {
+      outcome = Outcome::malformedReply();
+    }
+    if (tryRetry(outcome, std::nullopt)) {
+      return;
+    }
+    outcome_ = outcomeName(policies::classify(outcome));
+    deliverHeldJson();
+    return;
+  }
+  case Reply::kSse:
+    if (!sse_carry_.empty()) {
+      client_->sendResponseBody(sse_carry_);
+    }
+    if (outcome_.empty()) {
+      // The stream ended without an answer: in 2025-11-25 a server may close it and let the
+      // client resume on a GET with Last-Event-ID, so the ending passes through as it is.
+      outcome_ = "success";
+    }
+    client_->endResponse();
+    client_ = nullptr;
+    finish(outcome_);
+    return;
+  case Reply::kPending:
+  case Reply::kDiscard:
+    return;
+  }
+}
+
+void Exchange::deliverHeldJson() {
+  if (!client_->responseStarted()) {
+    std::string lines;
+    appendEndToEndHeaders(lines, held_head_.headers);
+    client_->sendResponseHead(held_head_.status, held_head_.reason, lines,
+                              BodyFraming::kContentLength, held_body_.size());
+    client_->sendResponseBody(held_body_);
+  } else if (!held_body_.empty()) {
+    // An earlier attempt opened an SSE stream: this attempt's JSON answer becomes its last event.
+    std::string event = "event: message\ndata: ";
+    event += held_body_;
+    event += "\n\n";
+    client_->sendResponseBody(event);
   }
   client_->endResponse();
   client_ = nullptr;
-  if (outcome_.empty() || upstream_status_ >= 400) {
-    outcome_ = outcomeForStatus(upstream_status_);
-  }
   finish(outcome_);
 }
 
 void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
   upstream_ = nullptr;
   context_.metrics.recordUpstreamAttempt(failureKindName(failure.kind));
-  const bool response_started = client_->responseStarted();
   // A kept-alive connection the server had just closed: the request never reached it, so it
   // goes again, once, on a new connection (HAProxy's and Go's rule for idle-connection races).
-  if (!response_started && failure.reused_connection && !resent_on_fresh_connection_ &&
+  if (reply_ == Reply::kPending && failure.reused_connection && !resent_on_fresh_connection_ &&
       failure.kind == UpstreamFailureKind::kResetBeforeResponse) {
     resent_on_fresh_connection_ = true;
     sendToUpstream(true);
     return;
   }
-  logLine(LogLevel::kWarn, "upstream exchange failed",
-          {{"class", "upstream"},
-           {"failure", failureKindName(failure.kind)},
-           {"detail", std::string_view(failure.detail)},
-           {"method", std::string_view(method_)},
-           {"tool", std::string_view(tool_)},
-           {"request_id", std::string_view(request_id_)},
-           {"response_started", response_started}});
-  if (response_started) {
-    client_->abortResponse();
+  if (reply_ == Reply::kSse && final_delivered_) {
+    client_->endResponse();  // the answer is out; the stream merely broke after it
+    client_ = nullptr;
+    finish(outcome_);
+    return;
+  }
+  const Outcome outcome = outcomeOfFailure(failure.kind);
+  if (reply_ != Reply::kForward && tryRetry(outcome, std::nullopt)) {
+    return;
+  }
+  reply_ = Reply::kDiscard;
+  giveUp(policies::classify(outcome),
+         std::string(failureKindName(failure.kind)) + ": " + failure.detail);
+}
+
+void Exchange::onAttemptTimer(uv_timer_t* timer) {
+  auto* self = static_cast<Exchange*>(timer->data);
+  if (self->backing_off_) {
+    self->beginAttempt();
+    return;
+  }
+  // The per-try timeout: this attempt is over; closing its connection cancels it upstream.
+  self->context_.metrics.recordTimeout("per_try");
+  const bool committed = self->reply_ == Reply::kForward;
+  self->abandonUpstream();
+  if (!committed && self->tryRetry(Outcome::perTryTimeout(), std::nullopt)) {
+    return;
+  }
+  self->sendCancelNotification("per-try timeout");
+  self->giveUp(FailureClass::kTimeout, "no answer within the per-try timeout");
+}
+
+void Exchange::onDeadlineTimer(uv_timer_t* timer) {
+  auto* self = static_cast<Exchange*>(timer->data);
+  if (self->final_delivered_ && self->client_ != nullptr) {
+    // The answer is out and only the stream's end is late: end it, do not add a second answer.
+    self->abandonUpstream();
+    self->client_->endResponse();
+    self->client_ = nullptr;
+    self->finish(self->outcome_);
+    return;
+  }
+  self->context_.metrics.recordTimeout("deadline");
+  const bool attempting = self->upstream_ != nullptr;
+  self->abandonUpstream();
+  if (attempting) {
+    self->sendCancelNotification("deadline exceeded");
+  }
+  self->give_up_reason_ = "deadline";
+  self->giveUp(FailureClass::kTimeout, "no answer within the request deadline");
+}
+
+void Exchange::giveUp(FailureClass failure, std::string detail) {
+  const std::string_view class_name = policies::failureClassName(failure);
+  outcome_ = class_name;
+  if (client_ == nullptr) {
+    finish(outcome_);
+    return;
+  }
+  if (client_->responseStarted() && !downstream_sse_) {
+    client_->abortResponse();  // the only honest signal once a plain body has started
+    client_ = nullptr;
+    logHandledError(class_name, detail);
+    finish(outcome_);
+    return;
+  }
+  int status = 502;
+  int code = jsonrpc::kUpstreamUnavailable;
+  std::string_view message = "Upstream failed";
+  if (failure == FailureClass::kTimeout) {
+    status = 504;
+    code = jsonrpc::kRequestTimeout;
+    message = "Upstream timed out";
+  } else if (failure == FailureClass::kProtocol) {
+    code = jsonrpc::kInternalError;
+    message = "Upstream sent a malformed reply";
+  } else if (failure == FailureClass::kOverload) {
+    status = 503;
+    message = "Upstream overloaded";
+  } else if (attempt_ <= 1 && detail.starts_with("connect_failed")) {
+    message = "Upstream unreachable";
+  }
+  std::string full_message(message);
+  full_message += ": ";
+  full_message += detail;
+  std::string body = jsonRpcErrorBody(
+      request_id_, ProxyError{code, full_message, detail, class_name, attempt_, give_up_reason_});
+  if (client_->responseStarted()) {
+    std::string event = "event: message\ndata: ";
+    event += body;
+    event += "\n\n";
+    client_->sendResponseBody(event);
+    client_->endResponse();
   } else {
-    const bool connect = failure.kind == UpstreamFailureKind::kConnectFailed ||
-                         failure.kind == UpstreamFailureKind::kConnectTimeout;
-    const std::string body = jsonRpcErrorBody(
-        request_id_, ProxyError{jsonrpc::kUpstreamUnavailable,
-                                connect ? "Upstream unreachable" : "Upstream failed",
-                                failure.detail, "upstream"});
-    client_->sendSimpleResponse(502, "application/json", body);
+    client_->sendSimpleResponse(status, "application/json", body);
   }
   client_ = nullptr;
-  finish("upstream");
+  logHandledError(class_name, detail);
+  finish(outcome_);
+}
+
+void Exchange::sendCancelNotification(std::string_view reason) {
+  // In the session protocol a closed stream is not cancellation (2025-06-18 says so); the
+  // server learns it only from notifications/cancelled. A stateless server learns it from the
+  // closed connection, which abandonUpstream() already did.
+  if (session_id_.empty() || request_id_.empty()) {
+    return;
+  }
+  std::string body = R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)";
+  body += request_id_;
+  body += R"(,"reason":)";
+  appendJsonString(body, std::string("bulwark: ") + std::string(reason));
+  body += "}}";
+  std::string request = "POST " + context_.mcp_path + " HTTP/1.1\r\n";
+  if (!host_.empty()) {
+    request += "Host: " + host_ + "\r\n";
+  }
+  request += "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n";
+  request += "Mcp-Session-Id: " + session_id_ + "\r\n";
+  if (!protocol_version_.empty()) {
+    request += "MCP-Protocol-Version: " + protocol_version_ + "\r\n";
+  }
+  if (!authorization_.empty()) {
+    request += "Authorization: " + authorization_ + "\r\n";
+  }
+  request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  sendDetachedRequest(context_.pool, context_.metrics, std::move(request));
 }
 
 void Exchange::onClientGone() {
   client_ = nullptr;
-  if (upstream_ != nullptr) {
-    upstream_->abandon();
-    upstream_ = nullptr;
+  const bool attempting = upstream_ != nullptr;
+  abandonUpstream();
+  if (attempting || backing_off_) {
+    outcome_ = "cancelled";
   }
-  finish("cancelled");
+  finish(outcome_.empty() ? std::string_view("cancelled") : std::string_view(outcome_));
+}
+
+void Exchange::onClientWritable() {
+  if (upstream_ != nullptr) {
+    upstream_->resumeResponse();
+  }
+}
+
+void Exchange::logHandledError(std::string_view failure_class, std::string_view detail) {
+  context_.metrics.recordLogRecord(failure_class);
+  const auto duration_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count();
+  logLine(LogLevel::kWarn, "request failed",
+          {{"class", failure_class},
+           {"method", std::string_view(method_)},
+           {"tool", std::string_view(tool_)},
+           {"session", std::string_view(session_id_)},
+           {"request_id", std::string_view(request_id_)},
+           {"attempt", attempt_},
+           {"upstream_status", upstream_status_},
+           {"jsonrpc_code", jsonrpc_code_ ? static_cast<std::int64_t>(*jsonrpc_code_) : 0},
+           {"duration_ms", static_cast<std::int64_t>(duration_ms)},
+           {"give_up", std::string_view(give_up_reason_)},
+           {"detail", detail}});
 }
 
 void Exchange::finish(std::string_view outcome) {
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+  const double seconds = std::chrono::duration<double>(Clock::now() - started_at_).count();
   context_.metrics.recordRequest(method_, tool_, outcome, seconds);
+  if (outcome != "success" && outcome != "cancelled") {
+    context_.metrics.recordError(outcome, tool_);
+  }
   if (finished_flag_ != nullptr) {
     *finished_flag_ = true;
   }
-  delete this;
+  if (!timers_ready_) {
+    delete this;
+    return;
+  }
+  // Timers are freed only after libuv is done with them (style rule 6).
+  timers_ready_ = false;
+  pending_closes_ = 2;
+  uv_close(reinterpret_cast<uv_handle_t*>(&attempt_timer_), &Exchange::onTimerClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&deadline_timer_), &Exchange::onTimerClosed);
+}
+
+void Exchange::onTimerClosed(uv_handle_t* handle) {
+  auto* self = static_cast<Exchange*>(handle->data);
+  if (--self->pending_closes_ == 0) {
+    delete self;
+  }
 }
 
 }  // namespace bulwark

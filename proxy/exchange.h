@@ -1,15 +1,26 @@
-// One client request proxied to the upstream: the request is read whole and its JSON-RPC
-// envelope checked, then sent on a pooled connection; the response streams back as it comes,
-// while its JSON-RPC messages are observed (never altered) to learn the outcome.
+// One client request proxied to the upstream, with its policy: the request is read whole and
+// its JSON-RPC envelope checked, then sent on a pooled connection. For a JSON-RPC request, each
+// attempt's final answer is judged before the client sees it (failure class, retry safety,
+// backoff, budget, deadline); everything before it (SSE progress, notifications,
+// server-to-client requests) streams through as it arrives. Other traffic (GET streams, other
+// paths, notifications) streams through untouched.
 #pragma once
+
+#include <uv.h>
 
 #include <chrono>
 #include <memory>
+#include <random>
 #include <string>
 
+#include "policies/outcome.h"
+#include "policies/policy.h"
+#include "policies/retry_budget.h"
 #include "proxy/client_connection.h"
 #include "proxy/jsonrpc_envelope.h"
+#include "proxy/runtime_config.h"
 #include "proxy/sse_parser.h"
+#include "proxy/tool_catalog.h"
 #include "proxy/upstream_connection.h"
 
 namespace bulwark {
@@ -17,12 +28,17 @@ namespace bulwark {
 class Metrics;
 class UpstreamPool;
 
-// What every exchange shares, owned by the Server. Read-only but for the parser and metrics.
+// What every exchange shares, owned by the Server; all of it lives on the loop thread.
 struct ProxyContext {
+  uv_loop_t* loop;
   UpstreamPool& pool;
   Metrics& metrics;
   EnvelopeParser& envelope_parser;
-  std::string mcp_path;  // the upstream URL's path: POSTs here are JSON-RPC
+  ToolCatalog& tools;
+  policies::RetryBudget& budget;
+  std::mt19937_64& random;
+  RuntimeConfigPtr runtime;  // replaced on reload; exchanges keep the one they started with
+  std::string mcp_path;      // the upstream URL's path: POSTs here are JSON-RPC
   std::size_t max_observed_body_bytes = 4 * 1024 * 1024;
 };
 
@@ -43,10 +59,24 @@ public:
   static ClientStream* start(ProxyContext& context, Request& request, ClientConnection& client);
 
 private:
-  Exchange(ProxyContext& context, ClientConnection& client, std::chrono::steady_clock::time_point
-                                                                started_at);
+  using Clock = std::chrono::steady_clock;
 
+  // What the current attempt's response is doing.
+  enum class Reply : std::uint8_t {
+    kPending,   // no response head yet
+    kForward,   // committed: the upstream's response goes to the client as it is
+    kHoldJson,  // a JSON reply, buffered to be judged when complete
+    kSse,       // an SSE reply: events stream through, the final answer is judged
+    kDiscard,   // abandoned: a retry or a give-up is under way
+  };
+
+  Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point started_at);
+
+  bool parseRequest(Request& request);
+  void buildUpstreamRequest(const Request& request);
+  void beginAttempt();
   void sendToUpstream(bool fresh_connection);
+  void armAttemptTimer();
 
   // ClientStream
   void onClientGone() override;
@@ -58,25 +88,67 @@ private:
   void onUpstreamComplete() override;
   void onUpstreamFailure(const UpstreamFailure& failure) override;
 
-  void observeMessage(std::string_view json);
+  void forwardHead(const HttpHead& head);
+  void feedSse(std::string_view bytes);
+  void observe(std::string_view json);
+  // Judges one JSON-RPC message that may answer our request. Returns true when it does.
+  bool judgeFinal(std::string_view json, policies::Outcome& outcome);
+  bool retryPossible() const;
+  bool safeToRepeat(const policies::Outcome& outcome) const;
+  bool tryRetry(const policies::Outcome& outcome, std::optional<policies::Duration> retry_after);
+  void giveUp(policies::FailureClass failure, std::string detail);
+  void deliverHeldJson();
+  void abandonUpstream();
+  void sendCancelNotification(std::string_view reason);
+
+  static void onAttemptTimer(uv_timer_t* timer);
+  static void onDeadlineTimer(uv_timer_t* timer);
+  static void onTimerClosed(uv_handle_t* handle);
+
   void finish(std::string_view outcome);
+  void logHandledError(std::string_view failure_class, std::string_view detail);
 
   ProxyContext& context_;
+  RuntimeConfigPtr runtime_;
+  const policies::EffectivePolicy* policy_ = nullptr;
   ClientConnection* client_;
   UpstreamConnection* upstream_ = nullptr;
-  std::chrono::steady_clock::time_point started_at_;
-  std::string request_bytes_;  // the upstream request, kept to resend it once
-  std::string method_;         // JSON-RPC method ("batch" for a batch); empty for non-MCP
+  Clock::time_point started_at_;
+  Clock::time_point deadline_at_{};
+  uv_timer_t attempt_timer_{};   // per-try timeout while attempting, backoff between attempts
+  uv_timer_t deadline_timer_{};  // the overall deadline
+  int pending_closes_ = 0;
+  bool timers_ready_ = false;
+  bool backing_off_ = false;
+
+  // The request.
+  std::string request_bytes_;  // as sent upstream, kept for retries
+  std::string method_;         // JSON-RPC method, "batch", "response"; empty for non-MCP
   std::string tool_;
-  std::string request_id_;     // JSON text; empty for notifications and non-MCP
+  std::string request_id_;     // JSON text; empty unless a single request with an id
+  std::string session_id_;     // Mcp-Session-Id the client sent
+  std::string protocol_version_;
+  std::string authorization_;  // carried to our own notifications/cancelled; never logged
+  std::string host_;
+  policies::MessageKind kind_ = policies::MessageKind::kRequest;
+  bool judged_ = false;  // a single JSON-RPC request: its answers are judged, retries possible
   bool head_request_ = false;
   bool resent_on_fresh_connection_ = false;
+
+  // The attempts.
+  int attempt_ = 0;
+  Reply reply_ = Reply::kPending;
   int upstream_status_ = 0;
-  // Observing the response.
+  std::optional<std::int64_t> jsonrpc_code_;
+  bool downstream_sse_ = false;  // the client's response is an SSE stream Bulwark frames
+  bool final_delivered_ = false;
+  HttpHead held_head_;
+  std::string held_body_;
+  bool observe_json_ = false;  // a forwarded JSON reply is copied here to learn its outcome
   std::unique_ptr<SseParser> sse_;
-  std::string json_body_;
-  bool observe_json_ = false;
-  std::string outcome_;  // learned from the response's JSON-RPC message for our id
+  std::string sse_carry_;  // bytes of an SSE event not yet complete
+  std::string outcome_;    // the final outcome, once known
+  std::string give_up_reason_;
   bool* finished_flag_ = nullptr;
 };
 

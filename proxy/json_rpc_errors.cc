@@ -22,6 +22,14 @@ std::string jsonRpcErrorBody(std::string_view id_json, const ProxyError& error) 
     body += R"(,"detail":)";
     appendJsonString(body, error.detail);
   }
+  if (error.attempts > 0) {
+    body += R"(,"attempts":)";
+    body += std::to_string(error.attempts);
+  }
+  if (!error.give_up.empty()) {
+    body += R"(,"gaveUp":)";
+    appendJsonString(body, error.give_up);
+  }
   body += "}}}";
   return body;
 }

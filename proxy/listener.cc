@@ -39,6 +39,12 @@ std::string Listener::listen(const HostPort& where) {
   } else {
     return "cannot listen on " + label + ": " + uvError("uv_tcp_bind", rc);
   }
+  if (uv_timer_init(loop_, &sweep_) == 0) {
+    sweep_.data = this;
+    sweeping_ = true;
+    uv_timer_start(&sweep_, &Listener::onSweep, 250, 250);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_));
+  }
   sockaddr_storage bound{};
   int length = sizeof bound;
   rc = uv_tcp_getsockname(&server_, reinterpret_cast<sockaddr*>(&bound), &length);
@@ -67,11 +73,24 @@ void Listener::onConnection(uv_stream_t* server, int status) {
   connection->start();
 }
 
+void Listener::onSweep(uv_timer_t* timer) {
+  auto* self = static_cast<Listener*>(timer->data);
+  const auto now = std::chrono::steady_clock::now();
+  // sweep() may close, and a close erases only later (from the close callback): safe to iterate.
+  for (ClientConnection* connection : self->connections_) {
+    connection->sweep(now);
+  }
+}
+
 void Listener::connectionClosed(ClientConnection& connection) { connections_.erase(&connection); }
 
 void Listener::stopAccepting() {
   if (initialised_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&server_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
+  }
+  if (sweeping_) {
+    sweeping_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
   }
 }
 

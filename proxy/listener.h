@@ -31,6 +31,7 @@ public:
 
 private:
   static void onConnection(uv_stream_t* server, int status);
+  static void onSweep(uv_timer_t* timer);
   void connectionClosed(ClientConnection& connection) override;
 
   uv_loop_t* loop_;
@@ -39,6 +40,8 @@ private:
   DeferredQueue& deferred_;
   const ServerLimits& limits_;
   uv_tcp_t server_{};
+  uv_timer_t sweep_{};
+  bool sweeping_ = false;
   bool initialised_ = false;
   std::string bound_;
   std::unordered_set<ClientConnection*> connections_;

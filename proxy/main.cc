@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "proxy/cli.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
@@ -50,29 +51,66 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (options.check_config) {
+    const config::ConfigLoadResult checked = config::loadConfigFile(*options.check_config);
+    if (!checked.ok()) {
+      std::fputs(checked.errorText().c_str(), stderr);
+      return 1;
+    }
+    std::fputs(config::describeConfig(*checked.config).c_str(), stdout);
+    return 0;
+  }
+
+  config::Config loaded;
+  if (options.config) {
+    config::ConfigLoadResult result = config::loadConfigFile(*options.config);
+    if (!result.ok()) {
+      // Every error, one line each (file:line:column: key: message), and nothing else.
+      std::fputs(result.errorText().c_str(), stderr);
+      return 1;
+    }
+    loaded = std::move(*result.config);
+  }
+  // Command-line flags override the file, on start and on every reload.
+  const auto apply_flags = [options](config::Config& config) {
+    if (options.upstream) {
+      config.upstream.url = *options.upstream;
+    }
+    if (options.listen) {
+      config.listen = *options.listen;
+    }
+    if (options.admin) {
+      config.admin = *options.admin;
+    }
+  };
+  apply_flags(loaded);
+
   ServerSettings settings;
   std::string error;
-  if (!options.upstream) {
-    return fail("no upstream: give --upstream URL (see bulwark --help)");
+  if (!loaded.upstream.url) {
+    return fail("no upstream: give --upstream URL or upstream.url in --config (see bulwark --help)");
   }
-  const auto upstream = parseUpstreamUrl(*options.upstream, error);
+  const auto upstream = parseUpstreamUrl(*loaded.upstream.url, error);
   if (!upstream) {
-    return fail("--upstream: " + error);
+    return fail((options.upstream ? "--upstream: " : "upstream.url: ") + error);
   }
   settings.upstream = *upstream;
-  if (options.listen) {
-    const auto listen = parseHostPort(*options.listen, error);
-    if (!listen) {
-      return fail("--listen: " + error);
-    }
-    settings.listen = *listen;
+  const auto listen = parseHostPort(loaded.listen, error);
+  if (!listen) {
+    return fail((options.listen ? "--listen: " : "listen: ") + error);
   }
-  if (options.admin) {
-    const auto admin = parseHostPort(*options.admin, error);
-    if (!admin) {
-      return fail("--admin: " + error);
-    }
-    settings.admin = *admin;
+  settings.listen = *listen;
+  const auto admin = parseHostPort(loaded.admin, error);
+  if (!admin) {
+    return fail((options.admin ? "--admin: " : "admin: ") + error);
+  }
+  settings.admin = *admin;
+  settings.pool.connect_timeout = loaded.upstream.connect_timeout;
+  const std::string upstream_text = *loaded.upstream.url;
+  settings.runtime = std::make_shared<const RuntimeConfig>(std::move(loaded));
+  if (options.config) {
+    settings.config_path = *options.config;
+    settings.adjust_reloaded = apply_flags;
   }
 
   // A peer that closes while we write must be an error code, not a fatal signal.
@@ -93,7 +131,7 @@ int main(int argc, char** argv) {
       logLine(LogLevel::kInfo, "listening",
               {{"listen", std::string_view(server.dataAddress())},
                {"admin", std::string_view(server.adminAddress())},
-               {"upstream", std::string_view(*options.upstream)},
+               {"upstream", std::string_view(upstream_text)},
                {"version", BULWARK_VERSION}});
     }
     uv_run(&loop, UV_RUN_DEFAULT);

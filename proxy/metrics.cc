@@ -2,14 +2,13 @@
 
 #include <prometheus/text_serializer.h>
 
-#include <array>
 #include <sstream>
 
 namespace bulwark {
 namespace {
 
-// The MCP methods of 2025-03-26 .. 2026-07-28; anything else is "other" so that a client
-// cannot grow the label set.
+// The MCP methods of 2025-03-26 .. 2026-07-28, plus Bulwark's own "batch", "response" and
+// "invalid"; anything else is "other" so that a client cannot grow the label set.
 constexpr std::array<std::string_view, 28> kKnownMethods = {
     "initialize",
     "ping",
@@ -44,24 +43,69 @@ constexpr std::array<std::string_view, 28> kKnownMethods = {
 const prometheus::Histogram::BucketBoundaries kDurationBuckets = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
 
+prometheus::Family<prometheus::Counter>& counter(prometheus::Registry& registry,
+                                                 const std::string& name,
+                                                 const std::string& help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+
 }  // namespace
+
+template <std::size_t N>
+prometheus::Counter& CounterFamily<N>::with(std::array<std::string_view, N> values) {
+  key_.clear();
+  for (const std::string_view value : values) {
+    key_.append(value);
+    key_.push_back('\0');
+  }
+  if (const auto found = children_.find(key_); found != children_.end()) {
+    return *found->second;
+  }
+  prometheus::Labels labels;
+  for (std::size_t i = 0; i < N; ++i) {
+    labels.emplace(std::string(label_names_[i]), std::string(values[i]));
+  }
+  prometheus::Counter& added = family_.Add(labels);
+  children_.emplace(key_, &added);
+  return added;
+}
+
+template class CounterFamily<1>;
+template class CounterFamily<2>;
+template class CounterFamily<3>;
 
 Metrics::Metrics(std::size_t max_tool_labels)
     : registry_(std::make_shared<prometheus::Registry>()),
-      requests_(prometheus::BuildCounter()
-                    .Name("bulwark_requests_total")
-                    .Help("Client requests handled, by JSON-RPC method, tool and outcome "
-                          "(success or the failure class).")
-                    .Register(*registry_)),
+      requests_(counter(*registry_, "bulwark_requests_total",
+                        "Client requests handled, by JSON-RPC method, tool and outcome "
+                        "(success, cancelled or the failure class)."),
+                {"method", "tool", "outcome"}),
       durations_(prometheus::BuildHistogram()
                      .Name("bulwark_request_duration_seconds")
                      .Help("Time from a client request's arrival to the end of its response, "
                            "all attempts included.")
                      .Register(*registry_)),
-      upstream_attempts_(prometheus::BuildCounter()
-                             .Name("bulwark_upstream_attempts_total")
-                             .Help("Exchanges attempted with the upstream, by result.")
-                             .Register(*registry_)),
+      upstream_attempts_(counter(*registry_, "bulwark_upstream_attempts_total",
+                                 "Exchanges attempted with the upstream, by how they ended."),
+                         {"result"}),
+      retries_(counter(*registry_, "bulwark_retries_total",
+                       "Retries sent, by tool and the failure class that caused them."),
+               {"tool", "reason"}),
+      errors_(counter(*registry_, "bulwark_errors_total",
+                      "Requests whose final outcome was a failure, by class and tool."),
+              {"class", "tool"}),
+      timeouts_(counter(*registry_, "bulwark_timeouts_total",
+                        "Timeouts that fired, by kind (per_try or deadline)."),
+                {"kind"}),
+      budget_exhausted_(&counter(*registry_, "bulwark_retry_budget_exhausted_total",
+                                 "Retries every other rule allowed but the retry budget refused.")
+                             .Add({})),
+      config_reloads_(counter(*registry_, "bulwark_config_reloads_total",
+                              "Configuration reloads, by result (success or failure)."),
+                      {"result"}),
+      log_records_(counter(*registry_, "bulwark_log_records_total",
+                           "Error log records written, by failure class."),
+                   {"class"}),
       client_connections_(&prometheus::BuildGauge()
                                .Name("bulwark_client_connections")
                                .Help("Open client connections on the data port.")
@@ -97,21 +141,7 @@ std::string_view Metrics::toolLabel(std::string_view tool) {
 void Metrics::recordRequest(std::string_view method, std::string_view tool,
                             std::string_view outcome, double seconds) {
   const std::string_view method_label = methodLabel(method);
-  const std::string_view tool_label = toolLabel(tool);
-  key_.assign(method_label);
-  key_.push_back('\0');
-  key_.append(tool_label);
-  key_.push_back('\0');
-  key_.append(outcome);
-  auto counter = request_counters_.find(key_);
-  if (counter == request_counters_.end()) {
-    prometheus::Counter& added = requests_.Add({{"method", std::string(method_label)},
-                                                {"tool", std::string(tool_label)},
-                                                {"outcome", std::string(outcome)}});
-    counter = request_counters_.emplace(key_, &added).first;
-  }
-  counter->second->Increment();
-
+  requests_.with({method_label, toolLabel(tool), outcome}).Increment();
   auto histogram = duration_histograms_.find(std::string(method_label));
   if (histogram == duration_histograms_.end()) {
     prometheus::Histogram& added =
@@ -121,13 +151,12 @@ void Metrics::recordRequest(std::string_view method, std::string_view tool,
   histogram->second->Observe(seconds);
 }
 
-void Metrics::recordUpstreamAttempt(std::string_view result) {
-  auto counter = attempt_counters_.find(std::string(result));
-  if (counter == attempt_counters_.end()) {
-    prometheus::Counter& added = upstream_attempts_.Add({{"result", std::string(result)}});
-    counter = attempt_counters_.emplace(std::string(result), &added).first;
-  }
-  counter->second->Increment();
+void Metrics::recordRetry(std::string_view tool, std::string_view failure_class) {
+  retries_.with({toolLabel(tool), failure_class}).Increment();
+}
+
+void Metrics::recordError(std::string_view failure_class, std::string_view tool) {
+  errors_.with({failure_class, toolLabel(tool)}).Increment();
 }
 
 std::string Metrics::serialize() const {

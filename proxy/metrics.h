@@ -1,4 +1,4 @@
-// Bulwark's Prometheus metrics: one registry, families declared once here, label values
+// Bulwark's Prometheus metrics: one registry, every family declared here once, label values
 // bounded. Serialized on the loop thread for the admin endpoint.
 #pragma once
 
@@ -8,13 +8,33 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 namespace bulwark {
+
+// A counter family with its children looked up by label values without building a label map
+// (Family::Add hashes a std::map under a mutex; this is a flat string key on one thread).
+template <std::size_t N>
+class CounterFamily {
+public:
+  CounterFamily(prometheus::Family<prometheus::Counter>& family,
+                std::array<std::string_view, N> label_names)
+      : family_(family), label_names_(label_names) {}
+
+  prometheus::Counter& with(std::array<std::string_view, N> values);
+
+private:
+  prometheus::Family<prometheus::Counter>& family_;
+  std::array<std::string_view, N> label_names_;
+  std::unordered_map<std::string, prometheus::Counter*> children_;
+  std::string key_;
+};
 
 class Metrics {
 public:
@@ -23,33 +43,44 @@ public:
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // One finished client request: its JSON-RPC method (or "" for non-MCP traffic), the tool of
-  // a tools/call, the outcome ("success" or a failure class), and how long it took.
+  // One finished client request: its JSON-RPC method ("" for non-MCP traffic), the tool of a
+  // tools/call, the outcome ("success", "cancelled" or a failure class), and how long it took.
   void recordRequest(std::string_view method, std::string_view tool, std::string_view outcome,
                      double seconds);
-  void recordUpstreamAttempt(std::string_view result);
+  // One upstream exchange and how it ended ("response" or a transport failure kind).
+  void recordUpstreamAttempt(std::string_view result) { upstream_attempts_.with({result}).Increment(); }
+  // A retry about to be sent, by tool and the failure class that caused it.
+  void recordRetry(std::string_view tool, std::string_view failure_class);
+  // A client-visible failure (the final outcome of a request was not success).
+  void recordError(std::string_view failure_class, std::string_view tool);
+  void recordTimeout(std::string_view kind) { timeouts_.with({kind}).Increment(); }
+  void recordBudgetExhausted() { budget_exhausted_->Increment(); }
+  void recordConfigReload(bool ok) { config_reloads_.with({ok ? "success" : "failure"}).Increment(); }
+  void recordLogRecord(std::string_view failure_class) { log_records_.with({failure_class}).Increment(); }
   void setActiveClientConnections(double value) { client_connections_->Set(value); }
 
   // Prometheus text exposition format 0.0.4.
   std::string serialize() const;
 
-  // Bounded label values, exposed for the logger and tests.
+  // Bounded label values.
   std::string_view methodLabel(std::string_view method) const;
   std::string_view toolLabel(std::string_view tool);
 
 private:
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>& requests_;
+  CounterFamily<3> requests_;
   prometheus::Family<prometheus::Histogram>& durations_;
-  prometheus::Family<prometheus::Counter>& upstream_attempts_;
+  CounterFamily<1> upstream_attempts_;
+  CounterFamily<2> retries_;
+  CounterFamily<2> errors_;
+  CounterFamily<1> timeouts_;
+  prometheus::Counter* budget_exhausted_;
+  CounterFamily<1> config_reloads_;
+  CounterFamily<1> log_records_;
   prometheus::Gauge* client_connections_;
-  // Family::Add hashes a label map under a mutex; the hot path looks counters up here instead.
-  std::unordered_map<std::string, prometheus::Counter*> request_counters_;
   std::unordered_map<std::string, prometheus::Histogram*> duration_histograms_;
-  std::unordered_map<std::string, prometheus::Counter*> attempt_counters_;
   std::unordered_set<std::string> tool_labels_;
   std::size_t max_tool_labels_;
-  std::string key_;
 };
 
 }  // namespace bulwark

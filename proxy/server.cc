@@ -19,9 +19,10 @@ std::string Server::start(const ServerSettings& settings) {
   pool_ = std::make_unique<UpstreamPool>(loop_, *upstream_address, settings_.pool);
   probe_ = std::make_unique<UpstreamProbe>(loop_, *upstream_address);
   readiness_ = std::make_unique<Readiness>(Readiness{*probe_, false});
+  budget_.emplace(settings_.runtime->settings.retry_budget);
   context_ = std::make_unique<ProxyContext>(
-      ProxyContext{*pool_, metrics_, envelope_parser_, settings_.upstream.path,
-                   settings_.limits.max_body_bytes});
+      ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_,
+                   settings_.runtime, settings_.upstream.path, settings_.limits.max_body_bytes});
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
   admin_handler_ = std::make_unique<AdminHandler>(metrics_, *readiness_);
   data_listener_ = std::make_unique<Listener>(loop_, "data", *data_handler_, deferred_,
@@ -37,6 +38,15 @@ std::string Server::start(const ServerSettings& settings) {
     return error;
   }
   probe_->start();
+  if (!settings_.config_path.empty()) {
+    reloader_ = std::make_unique<ConfigReloader>(
+        loop_, settings_.config_path, metrics_, settings_.adjust_reloaded,
+        [this](RuntimeConfigPtr runtime) { applyConfig(std::move(runtime)); });
+    if (error = reloader_->start(std::chrono::milliseconds(1000)); !error.empty()) {
+      shutdown();
+      return "config reloading: " + error;
+    }
+  }
 
   int rc = uv_signal_init(loop_, &sigterm_);
   rc = rc != 0 ? rc : uv_signal_init(loop_, &sigint_);
@@ -57,6 +67,22 @@ std::string Server::start(const ServerSettings& settings) {
   uv_unref(reinterpret_cast<uv_handle_t*>(&sigterm_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&sigint_));
   return {};
+}
+
+void Server::applyConfig(RuntimeConfigPtr runtime) {
+  const config::Config& next = runtime->settings;
+  const config::Config& current = context_->runtime->settings;
+  if (next.listen != current.listen || next.admin != current.admin ||
+      next.upstream.url != current.upstream.url) {
+    logLine(LogLevel::kWarn, "listen, admin and upstream changes take effect after a restart");
+  }
+  // The budget's window keeps counting; only its parameters change.
+  if (next.retry_budget.ratio != current.retry_budget.ratio ||
+      next.retry_budget.min_per_second != current.retry_budget.min_per_second ||
+      next.retry_budget.window != current.retry_budget.window) {
+    *budget_ = policies::RetryBudget(next.retry_budget);
+  }
+  context_->runtime = std::move(runtime);
 }
 
 void Server::onSignal(uv_signal_t* handle, int signal_number) {
@@ -81,6 +107,9 @@ void Server::shutdown() {
   }
   if (probe_) {
     probe_->stop();
+  }
+  if (reloader_) {
+    reloader_->stop();
   }
   if (pool_) {
     pool_->close();

@@ -5,16 +5,21 @@
 #include <uv.h>
 
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 
 #include "proxy/address.h"
 #include "proxy/admin.h"
 #include "proxy/client_connection.h"
+#include "proxy/config_reloader.h"
 #include "proxy/deferred_queue.h"
 #include "proxy/exchange.h"
 #include "proxy/jsonrpc_envelope.h"
 #include "proxy/listener.h"
 #include "proxy/metrics.h"
+#include "proxy/runtime_config.h"
+#include "proxy/tool_catalog.h"
 #include "proxy/upstream_pool.h"
 
 namespace bulwark {
@@ -25,6 +30,11 @@ struct ServerSettings {
   UpstreamUrl upstream;
   ServerLimits limits;
   UpstreamPoolOptions pool;
+  RuntimeConfigPtr runtime;  // policies; never null once start() is called
+  // The file to reload on SIGHUP and on change (empty: no reloading), and how to re-apply the
+  // command-line overrides to each reloaded configuration.
+  std::string config_path;
+  ConfigReloader::Adjust adjust_reloaded;
 };
 
 class Server {
@@ -41,6 +51,9 @@ public:
   // Stops accepting, closes every connection and handle; the loop then runs out.
   void shutdown();
 
+  // Puts a new configuration in force for the requests that start from now on.
+  void applyConfig(RuntimeConfigPtr runtime);
+
   const std::string& dataAddress() const { return data_listener_->boundAddress(); }
   const std::string& adminAddress() const { return admin_listener_->boundAddress(); }
 
@@ -52,7 +65,11 @@ private:
   DeferredQueue deferred_;
   Metrics metrics_;
   EnvelopeParser envelope_parser_;
+  ToolCatalog tools_;
+  std::optional<policies::RetryBudget> budget_;
+  std::mt19937_64 random_{std::random_device{}()};
   std::unique_ptr<UpstreamPool> pool_;
+  std::unique_ptr<ConfigReloader> reloader_;
   std::unique_ptr<UpstreamProbe> probe_;
   std::unique_ptr<Readiness> readiness_;
   std::unique_ptr<ProxyContext> context_;

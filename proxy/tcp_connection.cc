@@ -100,6 +100,25 @@ void TcpConnection::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &closeCallback);
 }
 
+void TcpConnection::shutdownWrite() {
+  if (closing_ || shutdown_started_) {
+    return;
+  }
+  shutdown_request_.data = this;
+  const int rc = uv_shutdown(&shutdown_request_, reinterpret_cast<uv_stream_t*>(&tcp_),
+                             &TcpConnection::shutdownCallback);
+  if (rc != 0) {
+    close();
+    return;
+  }
+  shutdown_started_ = true;
+}
+
+void TcpConnection::shutdownCallback(uv_shutdown_t*, int) {
+  // Nothing to do: the peer's EOF (or the linger deadline) closes the connection. The request
+  // is a member, and libuv calls this before the close callback frees it.
+}
+
 void TcpConnection::allocCallback(uv_handle_t*, std::size_t, uv_buf_t* buf) {
   if (g_read_buffer_lent) {
     // Cannot happen on one thread (read callbacks do not nest); be safe rather than share.

@@ -34,6 +34,10 @@ public:
   // Closes the handle; the object is deleted in the close callback, after onClosed().
   void close();
 
+  // Sends FIN once everything queued is written, and keeps reading: the lingering close that
+  // lets a client still sending a body read our error reply instead of a reset.
+  void shutdownWrite();
+
 protected:
   explicit TcpConnection(uv_loop_t* loop);
   virtual ~TcpConnection() = default;
@@ -52,8 +56,11 @@ private:
   static void readCallback(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void writeCallback(uv_write_t* request, int status);
   static void closeCallback(uv_handle_t* handle);
+  static void shutdownCallback(uv_shutdown_t* request, int status);
 
   uv_tcp_t tcp_{};
+  uv_shutdown_t shutdown_request_{};
+  bool shutdown_started_ = false;
   std::size_t queued_bytes_ = 0;
   bool reading_ = false;
   bool closing_ = false;

@@ -52,6 +52,10 @@ UpstreamConnection::UpstreamConnection(uv_loop_t* loop, UpstreamPool& pool)
 
 void UpstreamConnection::connect(const sockaddr* address, Clock::time_point deadline) {
   deadline_ = deadline;
+  if (pool_.closed()) {
+    connect_error_ = "bulwark is shutting down";  // reported by send(), never connected
+    return;
+  }
   const int rc = uv_tcp_connect(&connect_request_, handle(), address, &connectCallback);
   if (rc != 0) {
     // "A function that returns an error never calls its callback": fail once a sink exists.
@@ -104,6 +108,17 @@ void UpstreamConnection::connectCallback(uv_connect_t* request, int status) {
 void UpstreamConnection::abandon() {
   sink_ = nullptr;
   close();
+}
+
+void UpstreamConnection::shutdown() {
+  if (sink_ == nullptr) {
+    close();
+    return;
+  }
+  const UpstreamFailureKind kind = state_ == State::kConnecting ? UpstreamFailureKind::kConnectFailed
+                                   : response_bytes_seen_ ? UpstreamFailureKind::kResetDuringResponse
+                                                          : UpstreamFailureKind::kResetBeforeResponse;
+  fail(kind, "bulwark is shutting down");
 }
 
 void UpstreamConnection::expire() {

@@ -60,6 +60,9 @@ public:
   // returning to the pool. For a stream this is how the upstream learns of cancellation.
   void abandon();
 
+  // Bulwark is stopping: a waiting sink is told the exchange failed; the connection closes.
+  void shutdown();
+
   // Back-pressure from a slow client.
   void pauseResponse() { stopReading(); }
   void resumeResponse() { startReading(); }

@@ -57,9 +57,11 @@ void UpstreamPool::forget(UpstreamConnection& connection) {
 
 void UpstreamPool::close() {
   closed_ = true;
-  // Closing fires no sink callbacks synchronously; forget() runs later from close callbacks.
-  for (UpstreamConnection* connection : open_) {
-    connection->abandon();
+  // Sinks hear of it now and may react (by acquiring again, which fails at once while closed),
+  // so walk a copy; forget() runs later, from the close callbacks.
+  const std::vector<UpstreamConnection*> open(open_.begin(), open_.end());
+  for (UpstreamConnection* connection : open) {
+    connection->shutdown();
   }
   idle_.clear();
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&sweep_))) {

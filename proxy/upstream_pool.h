@@ -37,6 +37,7 @@ public:
   // Closes every connection and the sweep timer (shutdown).
   void close();
 
+  bool closed() const { return closed_; }
   std::size_t idleCount() const { return idle_.size(); }
   std::size_t openCount() const { return open_.size(); }
   const UpstreamPoolOptions& options() const { return options_; }

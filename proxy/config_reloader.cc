@@ -1,0 +1,90 @@
+#include "proxy/config_reloader.h"
+
+#include "proxy/log.h"
+#include "proxy/metrics.h"
+#include "proxy/uv_util.h"
+
+namespace bulwark {
+
+ConfigReloader::ConfigReloader(uv_loop_t* loop, std::string path, Metrics& metrics, Adjust adjust,
+                               Apply apply)
+    : loop_(loop), path_(std::move(path)), metrics_(metrics), adjust_(std::move(adjust)),
+      apply_(std::move(apply)) {}
+
+std::string ConfigReloader::start(std::chrono::milliseconds poll_interval) {
+  int rc = uv_signal_init(loop_, &sighup_);
+  if (rc != 0) {
+    return uvError("uv_signal_init", rc);
+  }
+  rc = uv_fs_poll_init(loop_, &poll_);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+    return uvError("uv_fs_poll_init", rc);
+  }
+  started_ = true;
+  sighup_.data = this;
+  poll_.data = this;
+  rc = uv_signal_start(&sighup_, &ConfigReloader::onSignal, SIGHUP);
+  if (rc != 0) {
+    return uvError("uv_signal_start", rc);
+  }
+  rc = uv_fs_poll_start(&poll_, &ConfigReloader::onPoll, path_.c_str(),
+                        static_cast<unsigned>(poll_interval.count()));
+  if (rc != 0) {
+    return uvError("uv_fs_poll_start", rc);
+  }
+  // Neither keeps the process alive on its own once shutdown has closed everything else.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sighup_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+  return {};
+}
+
+void ConfigReloader::stop() {
+  if (!started_) {
+    return;
+  }
+  started_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+}
+
+void ConfigReloader::onSignal(uv_signal_t* handle, int) {
+  static_cast<ConfigReloader*>(handle->data)->reload("SIGHUP");
+}
+
+void ConfigReloader::onPoll(uv_fs_poll_t* handle, int status, const uv_stat_t* previous,
+                            const uv_stat_t* current) {
+  auto* self = static_cast<ConfigReloader*>(handle->data);
+  if (status != 0) {
+    // The file vanished for a moment (an editor's rename, a symlink swap): the next stat that
+    // succeeds differs from this failure and triggers the reload.
+    return;
+  }
+  const bool changed = previous->st_ino != current->st_ino ||
+                       previous->st_size != current->st_size ||
+                       previous->st_mtim.tv_sec != current->st_mtim.tv_sec ||
+                       previous->st_mtim.tv_nsec != current->st_mtim.tv_nsec;
+  if (changed) {
+    self->reload("file change");
+  }
+}
+
+void ConfigReloader::reload(std::string_view trigger) {
+  config::ConfigLoadResult result = config::loadConfigFile(path_);
+  if (!result.ok()) {
+    metrics_.recordConfigReload(false);
+    for (const config::ConfigError& error : result.errors) {
+      logLine(LogLevel::kError, "config reload rejected; keeping the previous configuration",
+              {{"class", "config"},
+               {"trigger", trigger},
+               {"error", std::string_view(error.toString())}});
+    }
+    return;
+  }
+  adjust_(*result.config);
+  apply_(std::make_shared<const RuntimeConfig>(std::move(*result.config)));
+  metrics_.recordConfigReload(true);
+  logLine(LogLevel::kInfo, "config reloaded", {{"trigger", trigger}, {"file", std::string_view(path_)}});
+}
+
+}  // namespace bulwark
