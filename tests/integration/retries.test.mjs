@@ -10,94 +10,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { kDirect, startBulwark, stopAll, withDiagnostics } from './lib/peers.mjs';
-import { freePort, request } from './lib/net.mjs';
+import { kDirect, startBulwark, stopAll } from './lib/peers.mjs';
+import { freePort } from './lib/net.mjs';
 import { findSamples, sumSamples } from './lib/metrics.mjs';
-import { connectClient, jsonLogLines, pollUntil, recordsFor, startFaultyUpstream, tempDir,
-         writeConfig } from './lib/faulty.mjs';
+import { callTool, connectClient, jsonLogLines, jsonRpcError, makeConfig, pollUntil, recordsFor, rpc,
+         scoped, startFaultyUpstream, tempDir, writeConfig } from './lib/faulty.mjs';
 
 const kSecret = 'SECRET-TOKEN-1234';
-const kBackoff = { base: '10ms', multiplier: 2, max: '100ms' };
-const kMcpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-
-// A Bulwark config for `upstreamUrl`: generous deadlines and tiny backoffs unless overridden.
-// `retry` fields are merged into defaults.retry; `tools`/`methods` are taken as they are.
-function makeConfig(upstreamUrl, { defaults = {}, retry = {}, tools, methods } = {}) {
-  const config = {
-    upstream: { url: upstreamUrl, connect_timeout: '1s' },
-    defaults: {
-      timeout: '10s',
-      per_try_timeout: '5s',
-      ...defaults,
-      retry: {
-        max_attempts: 3,
-        backoff: kBackoff,
-        on: ['upstream', 'timeout', 'overload'],
-        budget: { ratio: 0.5, min_per_second: 100, window: '10s' },
-        ...retry,
-      },
-    },
-  };
-  if (tools) config.tools = tools;
-  if (methods) config.methods = methods;
-  return config;
-}
-
-// A test body with peers that are stopped (and described on failure) whatever happens.
-// fn(t, track): `track(peer)` registers a started peer and returns it.
-// `also()` lists peers owned elsewhere (shared fixtures) to describe on failure, not to stop.
-function scoped(fn, also = () => []) {
-  return async (t) => {
-    const peers = [];
-    const track = (p) => {
-      peers.push(p);
-      return p;
-    };
-    try {
-      await withDiagnostics(() => [...peers, ...also()], (tt) => fn(tt, track))(t);
-    } finally {
-      await stopAll(...[...peers].reverse());
-    }
-  };
-}
-
 let dir;
 let configCount = 0;
 async function bulwarkWith(track, upstreamUrl, config, name = 'bulwark') {
   const file = await writeConfig(dir.file(`config-${++configCount}.yaml`), config);
   return track(await startBulwark(upstreamUrl, { config: file, name }));
-}
-
-let rpcId = 0;
-// One JSON-RPC request by raw HTTP (fresh connection). Returns {status, headers, body, json,
-// elapsedMs, id}; `json` is the parsed body, or the last SSE `data:` message for SSE replies.
-async function rpc(url, method, params, { id = `r${++rpcId}`, headers = {}, timeoutMs = 15000 } = {}) {
-  const body = JSON.stringify({ jsonrpc: '2.0', id, method, params });
-  const started = performance.now();
-  const res = await request(url, { method: 'POST', headers: { ...kMcpHeaders, ...headers }, body, timeoutMs });
-  const elapsedMs = performance.now() - started;
-  let json;
-  try {
-    if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-      const datas = [...res.body.matchAll(/^data: ?(.*)$/gm)].map((m) => m[1]).filter((d) => d.trim() !== '');
-      const messages = datas.map((d) => JSON.parse(d)).filter((m) => m && 'id' in m && !('method' in m));
-      json = messages.at(-1);
-      res.sseMessages = messages;
-    } else if (res.body !== '') {
-      json = JSON.parse(res.body);
-    }
-  } catch {
-    json = undefined;
-  }
-  return { ...res, json, elapsedMs, id };
-}
-
-const callTool = (url, name, args, opts) => rpc(url, 'tools/call', { name, arguments: args }, opts);
-
-// The error object of a JSON-RPC error reply, or a failure naming what came instead.
-function jsonRpcError(res, what) {
-  assert.ok(res.json && res.json.error, `${what}: expected a JSON-RPC error, got HTTP ${res.status} ${res.body.slice(0, 500)}`);
-  return res.json.error;
 }
 
 async function metricsOf(bw) {

@@ -6,9 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { performance } from 'node:perf_hooks';
 import { ChildProcess } from './procs.mjs';
 import { kHost, request, waitForHttp } from './net.mjs';
-import { kTestsDir } from './peers.mjs';
+import { kTestsDir, stopAll, withDiagnostics } from './peers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const kFaultyMain = path.resolve(here, '..', 'fixtures', 'faulty_upstream.mjs');
@@ -79,6 +80,16 @@ export async function tempDir(prefix = 'bulwark-test-') {
            remove: () => fs.rm(dir, { recursive: true, force: true }) };
 }
 
+// Writes `config` to a temporary name beside `file`, then renames it over `file`: a watcher never
+// sees a half-written file (editors and kubelet replace files this way too).
+let atomicCount = 0;
+export async function writeConfigAtomic(file, config) {
+  const tmp = `${file}.tmp-${process.pid}-${++atomicCount}`;
+  await writeConfig(tmp, config);
+  await fs.rename(tmp, file);
+  return file;
+}
+
 // Writes a Bulwark config file. `config` is YAML text, or an object written as JSON (a JSON
 // document is valid YAML). Returns the path.
 export async function writeConfig(file, config) {
@@ -117,4 +128,84 @@ export async function pollUntil(probe, { timeoutMs = 5000, intervalMs = 25, what
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`${what}: not reached within ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+export const kMcpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+export const kSmallBackoff = { base: '10ms', multiplier: 2, max: '100ms' };
+
+// A Bulwark config for `upstreamUrl` (as an object; written as JSON, which is YAML): generous
+// deadlines and tiny backoffs unless overridden. `defaults` fields are merged into `defaults`,
+// `retry` fields into `defaults.retry`; `tools`/`methods` are taken as they are.
+export function makeConfig(upstreamUrl, { defaults = {}, retry = {}, tools, methods } = {}) {
+  const config = {
+    upstream: { url: upstreamUrl, connect_timeout: '1s' },
+    defaults: {
+      timeout: '10s',
+      per_try_timeout: '5s',
+      ...defaults,
+      retry: {
+        max_attempts: 3,
+        backoff: kSmallBackoff,
+        on: ['upstream', 'timeout', 'overload'],
+        budget: { ratio: 0.5, min_per_second: 100, window: '10s' },
+        ...retry,
+      },
+    },
+  };
+  if (tools) config.tools = tools;
+  if (methods) config.methods = methods;
+  return config;
+}
+
+// A test body with peers that are stopped (and described on failure) whatever happens.
+// fn(t, track): `track(peer)` registers a started peer and returns it.
+// `also()` lists peers owned elsewhere (shared fixtures) to describe on failure, not to stop.
+export function scoped(fn, also = () => []) {
+  return async (t) => {
+    const peers = [];
+    const track = (p) => {
+      peers.push(p);
+      return p;
+    };
+    try {
+      await withDiagnostics(() => [...peers, ...also()], (tt) => fn(tt, track))(t);
+    } finally {
+      await stopAll(...[...peers].reverse());
+    }
+  };
+}
+
+let rpcId = 0;
+// One JSON-RPC request by raw HTTP (fresh connection). Returns {status, headers, body, json,
+// elapsedMs, id}; `json` is the parsed body, or for an SSE reply the last JSON-RPC response in
+// it (all of them in `sseMessages`).
+export async function rpc(url, method, params, { id = `r${++rpcId}`, headers = {}, timeoutMs = 15000 } = {}) {
+  const body = JSON.stringify({ jsonrpc: '2.0', id, method, params });
+  const started = performance.now();
+  const res = await request(url, { method: 'POST', headers: { ...kMcpHeaders, ...headers }, body, timeoutMs });
+  const elapsedMs = performance.now() - started;
+  let json;
+  let sseMessages;
+  try {
+    if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+      const datas = [...res.body.matchAll(/^data: ?(.*)$/gm)].map((m) => m[1]).filter((d) => d.trim() !== '');
+      sseMessages = datas.map((d) => JSON.parse(d)).filter((m) => m && 'id' in m && !('method' in m));
+      json = sseMessages.at(-1);
+    } else if (res.body !== '') {
+      json = JSON.parse(res.body);
+    }
+  } catch {
+    json = undefined;
+  }
+  return { ...res, json, sseMessages, elapsedMs, id };
+}
+
+export const callTool = (url, name, args, opts) => rpc(url, 'tools/call', { name, arguments: args }, opts);
+
+// The error object of a JSON-RPC error reply; fails naming what came instead.
+export function jsonRpcError(res, what) {
+  if (!res.json || !res.json.error) {
+    throw new Error(`${what}: expected a JSON-RPC error, got HTTP ${res.status} ${res.body.slice(0, 500)}`);
+  }
+  return res.json.error;
 }
