@@ -17,8 +17,14 @@ import { callTool, connectClient, jsonLogLines, jsonRpcError, makeConfig, pollUn
          scoped, startFaultyUpstream, tempDir, writeConfig } from './lib/faulty.mjs';
 
 const kSecret = 'SECRET-TOKEN-1234';
-let dir;
+let dir; // config files of every Bulwark this file starts
 let configCount = 0;
+before(async () => {
+  dir = await tempDir('bulwark-retries-');
+});
+after(async () => {
+  await dir?.remove();
+});
 async function bulwarkWith(track, upstreamUrl, config, name = 'bulwark') {
   const file = await writeConfig(dir.file(`config-${++configCount}.yaml`), config);
   return track(await startBulwark(upstreamUrl, { config: file, name }));
@@ -95,6 +101,21 @@ describe('faulty upstream fixture (direct, no Bulwark)', { timeout: 60000 }, () 
     assert.equal(s.executions.byTool.slow, undefined);
   }));
 
+  test('SSE mode: reset_after with stream forwards progress, then loses the final answer', scoped(async (t, track) => {
+    const sse = track(await startFaultyUpstream({ mode: 'sse', name: 'faulty-sse-direct' }));
+    await sse.control.plan([{ tool: 'slow', sequence: [{ type: 'reset_after', stream: true }] }]);
+    const params = { name: 'slow', arguments: { ms: 200, progress: 2 }, _meta: { progressToken: 'p-direct' } };
+    await assert.rejects(rpc(sse.url, 'tools/call', params), /aborted|socket hang up|ECONNRESET/);
+    const ok = await rpc(sse.url, 'tools/call', params);
+    assert.equal(ok.headers['content-type'], 'text/event-stream');
+    assert.equal(ok.sseAll.filter((m) => m.method === 'notifications/progress').length, 2);
+    assert.equal(ok.sseMessages.length, 1);
+    assert.match(ok.json.result.content[0].text, /slept/);
+    const s = await sse.control.stats();
+    assert.equal(s.executions.byTool.slow, 2);
+    assert.equal(recordsFor(s, 'slow')[0].outcome, 'reset_after_run');
+  }));
+
   test('seeded random faults hit about the asked rate', scoped(async () => {
     await up.control.reset();
     await up.control.plan([{ tool: 'read_data', random: { rate: 0.25, seed: 7, faults: ['503', 'reset_before'] } }]);
@@ -113,12 +134,10 @@ describe('faulty upstream fixture (direct, no Bulwark)', { timeout: 60000 }, () 
 describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behaviour' : false, timeout: 300000 }, () => {
   let up; // the shared JSON-mode fixture; each test resets it
   before(async () => {
-    dir = await tempDir('bulwark-retries-');
     up = await startFaultyUpstream({ mode: 'json' });
   });
   after(async () => {
     await stopAll(up);
-    await dir?.remove();
   });
 
   test('a read-only tool with 25% injected 503s and resets: 0 client-visible errors in 500 calls', { timeout: 90000 },
@@ -168,6 +187,9 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
 
   test('write_record whose answer is lost after it ran: runs once per call, the client gets a clear error',
        scoped(async (t, track) => {
+    // The first lost call goes out on the keep-alive connection that tools/list left idle in
+    // Bulwark's pool, the later ones on fresh connections (each reset closes one): a reset
+    // without a response byte on a reused connection is no proof that the tool did not run.
     await up.control.reset();
     const bw = await bulwarkWith(track, up.url, makeConfig(up.url, { retry: { max_attempts: 5 } }));
     const c = await connectClient(bw.url);
@@ -520,9 +542,110 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
       assert.equal(line.tool, tool);
       assert.ok(Number(line.attempt) >= 1);
     }
+    // Each client-visible error Bulwark answered is one log line (the aggregate view).
+    const failedLines = jsonLogLines(bw.logs()).filter((l) => l.class && l.request_id !== undefined);
+    for (const cls of ['upstream', 'timeout']) {
+      assert.equal(failedLines.filter((l) => l.class === cls).length, sumSamples(m, 'bulwark_errors_total', { class: cls }),
+                   `one log line per ${cls} error counted in bulwark_errors_total`);
+    }
     assert.ok(!bw.logs().includes(kSecret), 'the Authorization value never reaches the log');
     assert.ok(!(await bw.metricsText()).includes(kSecret), 'nor /metrics');
     // The fixture did receive it: the header is forwarded, just never logged.
     assert.ok((await up.control.stats()).records.some((r) => r.tool === 'write_record' && r.authorization));
+  }, () => [up]));
+});
+
+describe('retries through Bulwark, SSE replies', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behaviour' : false, timeout: 180000 }, () => {
+  let up; // stateless, SSE replies
+  before(async () => {
+    up = await startFaultyUpstream({ mode: 'sse' });
+  });
+  after(async () => {
+    await stopAll(up);
+  });
+
+  test('25% injected 503s and resets on a read-only tool: 0 client-visible errors in 200 calls', { timeout: 60000 },
+       scoped(async (t, track) => {
+    await up.control.reset();
+    const bw = await bulwarkWith(track, up.url, makeConfig(up.url, { retry: { max_attempts: 8 } }));
+    const c = await connectClient(bw.url);
+    try {
+      await c.client.listTools();
+      await up.control.plan([{ tool: 'read_data',
+                               random: { rate: 0.25, seed: 4242, faults: ['503', 'reset_before', 'reset_after'] } }]);
+      const kCalls = 200;
+      const errors = [];
+      for (let i = 0; i < kCalls; i++) {
+        try {
+          const r = await c.client.callTool({ name: 'read_data', arguments: { key: `s${i}` } });
+          if (r.isError || r.content?.[0]?.text !== `data for s${i}`) errors.push(`call ${i}: ${JSON.stringify(r)}`);
+        } catch (e) {
+          errors.push(`call ${i}: ${e.message}`);
+        }
+      }
+      const s = await up.control.stats();
+      const faulted = (s.faults['503'] ?? 0) + (s.faults.reset_before ?? 0) + (s.faults.reset_after ?? 0);
+      const line = `retries-25pct-sse: calls=${kCalls} client_errors=${errors.length} ` +
+                   `fixture_attempts=${s.attempts.byTool.read_data} injected_faults=${faulted} ` +
+                   `attempts_per_request=${(s.attempts.byTool.read_data / kCalls).toFixed(3)}`;
+      console.log(line);
+      t.diagnostic(line);
+      assert.deepEqual(errors.slice(0, 10), [], `${errors.length} client-visible errors`);
+      assert.equal(s.attempts.byTool.read_data, kCalls + faulted);
+    } finally {
+      await c.close();
+    }
+  }, () => [up]));
+
+  test('progress from a failed attempt is forwarded; the final answer comes once, from the successful attempt',
+       scoped(async (t, track) => {
+    await up.control.reset();
+    const bw = await bulwarkWith(track, up.url, makeConfig(up.url));
+    assert.equal((await rpc(bw.url, 'tools/list', {})).status, 200); // slow is readOnlyHint
+    await up.control.plan([{ tool: 'slow', sequence: [{ type: 'reset_after', stream: true }] }]);
+    const res = await rpc(bw.url, 'tools/call',
+                          { name: 'slow', arguments: { ms: 200, progress: 2 }, _meta: { progressToken: 'p-raw' } },
+                          { id: 'sse-progress-1' });
+    assert.equal(res.status, 200, res.body.slice(0, 300));
+    assert.match(res.headers['content-type'] ?? '', /^text\/event-stream/);
+    const progress = res.sseAll.filter((m) => m.method === 'notifications/progress');
+    assert.equal(progress.length, 4, `2 progress events from each attempt: ${res.body.slice(0, 1000)}`);
+    assert.ok(progress.every((m) => m.params.progressToken === 'p-raw'));
+    assert.equal(res.sseMessages.length, 1, `exactly one final answer: ${res.body.slice(0, 1000)}`);
+    assert.equal(res.json.id, 'sse-progress-1');
+    assert.match(res.json.result?.content?.[0]?.text ?? '', /slept/);
+    const s = await up.control.stats();
+    assert.equal(s.attempts.byTool.slow, 2);
+    assert.equal(s.executions.byTool.slow, 2);
+
+    // The SDK client: progress callbacks from both attempts, one result.
+    await up.control.reset();
+    await up.control.plan([{ tool: 'slow', sequence: [{ type: 'reset_after', stream: true }] }]);
+    const c = await connectClient(bw.url);
+    try {
+      const seen = [];
+      const r = await c.client.callTool({ name: 'slow', arguments: { ms: 200, progress: 2 } }, undefined,
+                                        { onprogress: (p) => seen.push(p.progress) });
+      assert.match(r.content[0].text, /slept/);
+      assert.deepEqual(seen, [1, 2, 1, 2]);
+    } finally {
+      await c.close();
+    }
+  }, () => [up]));
+
+  test('write_record answer lost after the headers went out: runs once, one error answer', scoped(async (t, track) => {
+    await up.control.reset();
+    const bw = await bulwarkWith(track, up.url, makeConfig(up.url, { retry: { max_attempts: 5 } }));
+    assert.equal((await rpc(bw.url, 'tools/list', {})).status, 200);
+    await up.control.plan([{ tool: 'write_record', then: { type: 'reset_after', headers: true } }]);
+    const res = await callTool(bw.url, 'write_record', { key: 'sse-lost-1' }, { id: 'sse-lost-1' });
+    assert.ok(res.status === 200 || res.status === 502, `status ${res.status}`);
+    if (res.sseMessages) assert.equal(res.sseMessages.length, 1, `one final answer: ${res.body.slice(0, 500)}`);
+    const error = jsonRpcError(res, 'lost SSE answer');
+    assert.equal(res.json.id, 'sse-lost-1');
+    assert.equal(error.data?.class, 'upstream', JSON.stringify(error));
+    const s = await up.control.stats();
+    assert.equal(s.executions.byKey['sse-lost-1'], 1, 'ran exactly once');
+    assert.equal(s.attempts.byTool.write_record, 1);
   }, () => [up]));
 });

@@ -178,7 +178,7 @@ export function scoped(fn, also = () => []) {
 let rpcId = 0;
 // One JSON-RPC request by raw HTTP (fresh connection). Returns {status, headers, body, json,
 // elapsedMs, id}; `json` is the parsed body, or for an SSE reply the last JSON-RPC response in
-// it (all of them in `sseMessages`).
+// it (all responses in `sseMessages`, every message in `sseAll`).
 export async function rpc(url, method, params, { id = `r${++rpcId}`, headers = {}, timeoutMs = 15000 } = {}) {
   const body = JSON.stringify({ jsonrpc: '2.0', id, method, params });
   const started = performance.now();
@@ -186,10 +186,12 @@ export async function rpc(url, method, params, { id = `r${++rpcId}`, headers = {
   const elapsedMs = performance.now() - started;
   let json;
   let sseMessages;
+  let sseAll;
   try {
     if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
       const datas = [...res.body.matchAll(/^data: ?(.*)$/gm)].map((m) => m[1]).filter((d) => d.trim() !== '');
-      sseMessages = datas.map((d) => JSON.parse(d)).filter((m) => m && 'id' in m && !('method' in m));
+      sseAll = datas.map((d) => JSON.parse(d));
+      sseMessages = sseAll.filter((m) => m && 'id' in m && !('method' in m));
       json = sseMessages.at(-1);
     } else if (res.body !== '') {
       json = JSON.parse(res.body);
@@ -197,7 +199,7 @@ export async function rpc(url, method, params, { id = `r${++rpcId}`, headers = {
   } catch {
     json = undefined;
   }
-  return { ...res, json, sseMessages, elapsedMs, id };
+  return { ...res, json, sseMessages, sseAll, elapsedMs, id };
 }
 
 export const callTool = (url, name, args, opts) => rpc(url, 'tools/call', { name, arguments: args }, opts);
