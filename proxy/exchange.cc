@@ -85,6 +85,7 @@ ClientStream* Exchange::start(ProxyContext& context, Request& request, ClientCon
 bool Exchange::parseRequest(Request& request) {
   const HttpHead& head = request.head;
   head_request_ = head.method == "HEAD";
+  http_method_ = head.method;
   session_id_ = headerValue(head.headers, "mcp-session-id");
   if (head.method != "POST" || pathOf(head.target) != context_.mcp_path) {
     return true;  // not JSON-RPC: streamed through untouched
@@ -217,6 +218,14 @@ bool Exchange::safeToRepeat(const Outcome& outcome) const {
     facts.annotations = context_.tools.annotationsOf(tool_);
   }
   return policies::mayRetry(facts);
+}
+
+bool Exchange::replayable() const {
+  if (judged_) {
+    return safeToRepeat(Outcome::resetBeforeResponse());
+  }
+  return method_.empty() && (http_method_ == "GET" || http_method_ == "HEAD" ||
+                             http_method_ == "OPTIONS");
 }
 
 bool Exchange::retryPossible() const {
@@ -479,6 +488,9 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
 void Exchange::abandonUpstream() {
   reply_ = Reply::kDiscard;
   if (upstream_ != nullptr) {
+    // The attempt ends here: it answered (and we refused the answer), or it was cut short
+    // (a timeout, the client leaving).
+    context_.metrics.recordUpstreamAttempt(upstream_status_ > 0 ? "response" : "abandoned");
     upstream_->abandon();
     upstream_ = nullptr;
   }
@@ -554,10 +566,12 @@ void Exchange::deliverHeldJson() {
 void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
   upstream_ = nullptr;
   context_.metrics.recordUpstreamAttempt(failureKindName(failure.kind));
-  // A kept-alive connection the server had just closed: the request never reached it, so it
-  // goes again, once, on a new connection (HAProxy's and Go's rule for idle-connection races).
+  // A kept-alive connection that died before any response byte was most likely closed by the
+  // server as we reused it; it goes again, once, on a new connection, without counting as an
+  // attempt. Only a request that is safe to repeat: the same signal also follows a server that
+  // ran the request and then crashed (Go's net/http draws the same line).
   if (reply_ == Reply::kPending && failure.reused_connection && !resent_on_fresh_connection_ &&
-      failure.kind == UpstreamFailureKind::kResetBeforeResponse) {
+      failure.kind == UpstreamFailureKind::kResetBeforeResponse && replayable()) {
     resent_on_fresh_connection_ = true;
     sendToUpstream(true);
     return;

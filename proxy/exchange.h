@@ -94,6 +94,7 @@ private:
   // Judges one JSON-RPC message that may answer our request. Returns true when it does.
   bool judgeFinal(std::string_view json, policies::Outcome& outcome);
   bool retryPossible() const;
+  bool replayable() const;
   bool safeToRepeat(const policies::Outcome& outcome) const;
   bool tryRetry(const policies::Outcome& outcome, std::optional<policies::Duration> retry_after);
   void giveUp(policies::FailureClass failure, std::string detail);
@@ -123,6 +124,7 @@ private:
 
   // The request.
   std::string request_bytes_;  // as sent upstream, kept for retries
+  std::string http_method_;
   std::string method_;         // JSON-RPC method, "batch", "response"; empty for non-MCP
   std::string tool_;
   std::string request_id_;     // JSON text; empty unless a single request with an id
