@@ -722,6 +722,9 @@ void Exchange::onClientWritable() {
 }
 
 void Exchange::logHandledError(std::string_view failure_class, std::string_view detail) {
+  if (!runtime_->settings.monitoring.log_errors) {
+    return;
+  }
   context_.metrics.recordLogRecord(failure_class);
   const auto duration_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count();
