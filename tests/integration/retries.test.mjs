@@ -5,8 +5,11 @@
 //
 //   BULWARK_BIN=build/dev/proxy/bulwark node --test --test-timeout=120000 tests/integration/retries.test.mjs
 //
-// The 25% fault test prints one summary line ("retries-25pct: ...") with the client-visible
-// error rate and the attempts per request (fixture count and bulwark_upstream_attempts_total).
+// The 25% fault tests print one summary line each ("retries-25pct: ...", "retries-25pct-sse: ...")
+// with the client-visible error rate and the attempts per request (the fixture's count and
+// bulwark_upstream_attempts_total); the budget test prints "retries-budget: ...". The last
+// describe block repeats the key cases with SSE replies (progress across attempts, one final
+// answer). BULWARK_BIN=direct runs only the fixture's self-checks.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
@@ -28,10 +31,6 @@ after(async () => {
 async function bulwarkWith(track, upstreamUrl, config, name = 'bulwark') {
   const file = await writeConfig(dir.file(`config-${++configCount}.yaml`), config);
   return track(await startBulwark(upstreamUrl, { config: file, name }));
-}
-
-async function metricsOf(bw) {
-  return bw.metrics();
 }
 
 describe('faulty upstream fixture (direct, no Bulwark)', { timeout: 60000 }, () => {
@@ -142,6 +141,9 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
 
   test('a read-only tool with 25% injected 503s and resets: 0 client-visible errors in 500 calls', { timeout: 90000 },
        scoped(async (t, track) => {
+    // Faults are independent draws, so a call fails only after max_attempts faults in a row:
+    // 0.25^3 * 500 = 7.8 expected failures with the default 3 attempts, 0.25^8 * 500 = 0.008
+    // with 8. Retries cost about 0.33 per request, well inside the default budget ratio 0.5.
     await up.control.reset();
     const bw = await bulwarkWith(track, up.url, makeConfig(up.url, { retry: { max_attempts: 8 } }));
     const c = await connectClient(bw.url);
@@ -150,7 +152,7 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
       assert.ok(tools.some((x) => x.name === 'read_data'));
       await up.control.plan([{ tool: 'read_data',
                                random: { rate: 0.25, seed: 20260728, faults: ['503', 'reset_before', 'reset_after'] } }]);
-      const before = sumSamples(await metricsOf(bw), 'bulwark_upstream_attempts_total');
+      const before = sumSamples(await bw.metrics(), 'bulwark_upstream_attempts_total');
       const kCalls = 500;
       const errors = [];
       const started = performance.now();
@@ -164,7 +166,7 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
       }
       const seconds = (performance.now() - started) / 1000;
       const s = await up.control.stats();
-      const after = sumSamples(await metricsOf(bw), 'bulwark_upstream_attempts_total');
+      const after = sumSamples(await bw.metrics(), 'bulwark_upstream_attempts_total');
       const fixtureAttempts = s.attempts.byTool.read_data;
       const faulted = (s.faults['503'] ?? 0) + (s.faults.reset_before ?? 0) + (s.faults.reset_after ?? 0);
       const line = `retries-25pct: calls=${kCalls} client_errors=${errors.length} ` +
@@ -263,13 +265,15 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
     const url = `http://127.0.0.1:${port}/mcp`;
     const bw = await bulwarkWith(track, url, makeConfig(url, {
       defaults: { timeout: '20s', per_try_timeout: '2s' },
-      retry: { max_attempts: 100, budget: { ratio: 0.5, min_per_second: 100, window: '10s' } },
+      // ~100 ms mean backoff: 100 attempts cover ~10 s, however slowly the fixture starts.
+      retry: { max_attempts: 100, backoff: { base: '50ms', multiplier: 2, max: '200ms' },
+               budget: { ratio: 0.5, min_per_second: 100, window: '10s' } },
     }));
     const pending = callTool(bw.url, 'write_record', { key: 'refused-1' }, { id: 'refused-1', timeoutMs: 25000 });
     pending.catch(() => {});
     // Retries against the closed port are under way before the upstream exists.
     await pollUntil(async () => {
-      const m = await metricsOf(bw);
+      const m = await bw.metrics();
       return sumSamples(m, 'bulwark_upstream_attempts_total') >= 2 ||
              sumSamples(m, 'bulwark_retries_total') >= 1;
     }, { timeoutMs: 5000, what: 'Bulwark retries the refused connection (attempts >= 2 or retries >= 1 in /metrics)' });
@@ -328,6 +332,7 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
     const bw = await bulwarkWith(track, up.url, makeConfig(up.url, { tools: [{ match: 'slow', timeout: '1s' }] }));
     assert.equal((await rpc(bw.url, 'tools/list', {})).status, 200);
     const res = await callTool(bw.url, 'slow', { ms: 20000 }, { id: 'deadline-1', timeoutMs: 5000 });
+    t.diagnostic(`deadline 1000 ms: error after ${res.elapsedMs.toFixed(1)} ms`);
     assert.ok(res.elapsedMs <= 1100, `error after ${res.elapsedMs.toFixed(0)} ms (deadline 1000 ms + 100 ms)`);
     assert.ok(res.elapsedMs >= 950, `error after ${res.elapsedMs.toFixed(0)} ms: not before the deadline`);
     assert.ok(res.status === 200 || res.status === 504, `status ${res.status} (200 or 504)`);
@@ -360,6 +365,7 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
       const error = await c.client.callTool({ name: 'slow', arguments: { ms: 20000 } }, undefined, { timeout: 10000 })
         .then((r) => assert.fail(`expected an error, got ${JSON.stringify(r)}`), (e) => e);
       const elapsed = performance.now() - started;
+      t.diagnostic(`session mode, deadline 1000 ms: error after ${elapsed.toFixed(1)} ms`);
       assert.ok(elapsed <= 1100, `error after ${elapsed.toFixed(0)} ms (deadline 1000 ms + 100 ms)`);
       assert.ok(error.data?.class === 'timeout' || error.code === 504,
                 `a timeout error (data.class timeout or HTTP 504): ${error.code} ${error.message} ${JSON.stringify(error.data)}`);
@@ -405,7 +411,7 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
     const closedAfter = recs[0].closedAt - recs[0].at;
     assert.ok(closedAfter >= 180 && closedAfter < 500, `first attempt closed after ${closedAfter.toFixed(0)} ms`);
     assert.equal(s.executions.byTool.read_data, 1);
-    const m = await metricsOf(bw);
+    const m = await bw.metrics();
     assert.ok(sumSamples(m, 'bulwark_timeouts_total', { kind: 'per_try' }) >= 1 ||
               sumSamples(m, 'bulwark_timeouts_total') >= 1, 'bulwark_timeouts_total counts it');
   }, () => [up]));
@@ -443,7 +449,7 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
     assert.equal(failures, kRequests, 'every request fails (the upstream is down)');
     assert.ok(attempts > kRequests, `some retries happened (${attempts} attempts)`);
     assert.ok(attempts <= bound, `${attempts} upstream attempts exceed the budget bound ${bound}`);
-    const m = await metricsOf(bw);
+    const m = await bw.metrics();
     assert.ok(sumSamples(m, 'bulwark_retry_budget_exhausted_total') > 0, 'bulwark_retry_budget_exhausted_total > 0');
   }, () => [up]));
 
@@ -506,7 +512,7 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
     assert.equal(jsonRpcError(timedOut, 'timeout').data?.class, 'timeout');
     assert.ok(!up.proc.err.includes('faulty_upstream:'), `the fixture itself had no error: ${up.proc.err}`);
 
-    const m = await metricsOf(bw);
+    const m = await bw.metrics();
     for (const family of ['bulwark_upstream_attempts_total', 'bulwark_retries_total', 'bulwark_errors_total',
                           'bulwark_timeouts_total', 'bulwark_retry_budget_exhausted_total']) {
       assert.ok(findSamples(m, family).length > 0, `/metrics has ${family}`);
