@@ -18,6 +18,8 @@ options:
   --config FILE         policy configuration (YAML); flags override it
   --check-config FILE   validate FILE, print every error, exit 0 (valid) or 1
   --log-level LEVEL     debug, info, warn or error (default info)
+  --drain-timeout D     after SIGTERM, how long requests in flight may finish (default 15s);
+                        a second SIGTERM stops at once
   --help                this text
   --version             the version
 )";
@@ -56,6 +58,8 @@ CliParse parseCommandLine(const std::vector<std::string>& args) {
       slot = &options.check_config;
     } else if (name == "--log-level") {
       slot = &options.log_level;
+    } else if (name == "--drain-timeout") {
+      slot = &options.drain_timeout;
     } else {
       result.error = "unknown option '" + std::string(arg) + "' (see bulwark --help)";
       return result;

@@ -14,6 +14,7 @@ struct CliOptions {
   std::optional<std::string> config;    // --config FILE
   std::optional<std::string> check_config;  // --check-config FILE
   std::optional<std::string> log_level;     // --log-level debug|info|warn|error
+  std::optional<std::string> drain_timeout; // --drain-timeout DURATION
   bool help = false;
   bool version = false;
 };

@@ -233,7 +233,7 @@ void ClientConnection::abortResponse() {
 void ClientConnection::finishResponse() {
   stream_ = nullptr;
   response_started_ = false;
-  if (!keep_alive_ || read_eof_) {
+  if (!keep_alive_ || read_eof_ || draining_) {
     state_ = State::kClosing;
     closeAfterWrites();
     return;

@@ -94,6 +94,13 @@ void Listener::stopAccepting() {
   }
 }
 
+void Listener::drainConnections() {
+  const std::vector<ClientConnection*> open(connections_.begin(), connections_.end());
+  for (ClientConnection* connection : open) {
+    connection->drain();
+  }
+}
+
 void Listener::closeConnections() {
   // close() only starts closing; connectionClosed() erases later, so iterate over a copy anyway
   // in case a close hook ever runs inline.

@@ -27,6 +27,8 @@ public:
   void stopAccepting();
   // Closes every connection now, cancelling whatever they were doing.
   void closeConnections();
+  // Asks every connection to close once its current response is done (idle ones close now).
+  void drainConnections();
   std::size_t connectionCount() const { return connections_.size(); }
 
 private:

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "policies/duration.h"
 #include "proxy/cli.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
@@ -106,6 +107,14 @@ int main(int argc, char** argv) {
   }
   settings.admin = *admin;
   settings.pool.connect_timeout = loaded.upstream.connect_timeout;
+  if (options.drain_timeout) {
+    const auto grace = policies::parseDuration(*options.drain_timeout);
+    if (!grace) {
+      return fail("--drain-timeout: invalid duration '" + *options.drain_timeout +
+                  "' (use e.g. 500ms, 15s, 1m)");
+    }
+    settings.drain_timeout = *grace;
+  }
   const std::string upstream_text = *loaded.upstream.url;
   settings.runtime = std::make_shared<const RuntimeConfig>(std::move(loaded));
   if (options.config) {

@@ -87,8 +87,56 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
 
 void Server::onSignal(uv_signal_t* handle, int signal_number) {
   auto* self = static_cast<Server*>(handle->data);
-  logLine(LogLevel::kInfo, "shutting down", {{"signal", signal_number}});
-  self->shutdown();
+  if (signal_number == SIGINT) {
+    logLine(LogLevel::kInfo, "shutting down", {{"signal", signal_number}});
+    self->shutdown();
+    return;
+  }
+  self->drain();
+}
+
+void Server::drain() {
+  if (shut_down_) {
+    return;
+  }
+  if (draining_) {
+    logLine(LogLevel::kInfo, "second SIGTERM: shutting down now");
+    shutdown();
+    return;
+  }
+  draining_ = true;
+  readiness_->draining = true;
+  data_listener_->stopAccepting();
+  data_listener_->drainConnections();
+  logLine(LogLevel::kInfo, "draining",
+          {{"connections", static_cast<std::int64_t>(data_listener_->connectionCount())},
+           {"grace_ms", static_cast<std::int64_t>(settings_.drain_timeout.count())}});
+  drain_deadline_ = std::chrono::steady_clock::now() + settings_.drain_timeout;
+  // Checked every 50 ms: done when the last data connection has closed, or at the deadline.
+  int rc = uv_timer_init(loop_, &drain_timer_);
+  if (rc == 0) {
+    drain_timer_.data = this;
+    rc = uv_timer_start(&drain_timer_, &Server::onDrainTick, 0, 50);
+  }
+  if (rc != 0) {
+    logLine(LogLevel::kError, uvError("uv_timer_start", rc));
+    shutdown();
+    return;
+  }
+  drain_timer_started_ = true;
+}
+
+void Server::onDrainTick(uv_timer_t* timer) {
+  auto* self = static_cast<Server*>(timer->data);
+  const bool idle = self->data_listener_->connectionCount() == 0;
+  if (idle || std::chrono::steady_clock::now() >= self->drain_deadline_) {
+    if (!idle) {
+      logLine(LogLevel::kWarn, "drain deadline reached; closing the remaining connections",
+              {{"connections",
+                static_cast<std::int64_t>(self->data_listener_->connectionCount())}});
+    }
+    self->shutdown();
+  }
 }
 
 void Server::shutdown() {
@@ -96,6 +144,10 @@ void Server::shutdown() {
     return;
   }
   shut_down_ = true;
+  if (drain_timer_started_) {
+    drain_timer_started_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  }
   if (readiness_) {
     readiness_->draining = true;
   }

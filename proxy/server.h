@@ -30,6 +30,8 @@ struct ServerSettings {
   UpstreamUrl upstream;
   ServerLimits limits;
   UpstreamPoolOptions pool;
+  // How long requests in flight (SSE streams included) may run on after SIGTERM.
+  std::chrono::milliseconds drain_timeout{15000};
   RuntimeConfigPtr runtime;  // policies; never null once start() is called
   // The file to reload on SIGHUP and on change (empty: no reloading), and how to re-apply the
   // command-line overrides to each reloaded configuration.
@@ -48,6 +50,11 @@ public:
   // string, or one line saying what failed (nothing is left listening then).
   std::string start(const ServerSettings& settings);
 
+  // SIGTERM: /readyz fails at once, the data port stops accepting, idle connections close, and
+  // requests in flight get `drain_timeout` to finish; then shutdown(). A second call (a second
+  // SIGTERM) shuts down at once.
+  void drain();
+
   // Stops accepting, closes every connection and handle; the loop then runs out.
   void shutdown();
 
@@ -59,6 +66,7 @@ public:
 
 private:
   static void onSignal(uv_signal_t* handle, int signal_number);
+  static void onDrainTick(uv_timer_t* timer);
 
   uv_loop_t* loop_;
   ServerSettings settings_;
@@ -80,6 +88,10 @@ private:
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
   bool signals_installed_ = false;
+  uv_timer_t drain_timer_{};
+  bool draining_ = false;
+  bool drain_timer_started_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_{};
   bool shut_down_ = false;
 };
 
