@@ -471,6 +471,9 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   }
   context_.budget.recordRetry(now);
   context_.metrics.recordRetry(tool_, policies::failureClassName(failure));
+  if (first_failure_at_ == Clock::time_point{}) {
+    first_failure_at_ = now;
+  }
   logLine(LogLevel::kDebug, "retrying",
           {{"class", policies::failureClassName(failure)},
            {"method", std::string_view(method_)},
@@ -743,7 +746,12 @@ void Exchange::logHandledError(std::string_view failure_class, std::string_view 
 }
 
 void Exchange::finish(std::string_view outcome) {
-  const double seconds = std::chrono::duration<double>(Clock::now() - started_at_).count();
+  const auto now = Clock::now();
+  const double seconds = std::chrono::duration<double>(now - started_at_).count();
+  if (outcome == "success" && first_failure_at_ != Clock::time_point{}) {
+    context_.metrics.recordRecovery(
+        "retry", std::chrono::duration<double>(now - first_failure_at_).count());
+  }
   context_.metrics.recordRequest(method_, tool_, outcome, seconds);
   if (outcome != "success" && outcome != "cancelled") {
     context_.metrics.recordError(outcome, tool_);

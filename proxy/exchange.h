@@ -152,6 +152,7 @@ private:
   std::string outcome_;    // the final outcome, once known
   std::string give_up_reason_;
   bool* finished_flag_ = nullptr;
+  Clock::time_point first_failure_at_{};  // set by the first retry: recovery time starts here
 };
 
 }  // namespace bulwark

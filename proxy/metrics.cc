@@ -2,6 +2,11 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <sstream>
 
 namespace bulwark {
@@ -111,7 +116,101 @@ Metrics::Metrics(std::size_t max_tool_labels)
                                .Help("Open client connections on the data port.")
                                .Register(*registry_)
                                .Add({})),
-      max_tool_labels_(max_tool_labels) {}
+      recoveries_(counter(*registry_, "bulwark_recoveries_total",
+                          "Requests that failed at least once and were then answered well, by "
+                          "the strategy that saved them."),
+                  {"strategy"}),
+      recovery_duration_(&prometheus::BuildHistogram()
+                              .Name("bulwark_recovery_duration_seconds")
+                              .Help("Time from a request's first failed attempt to its "
+                                    "recovered answer.")
+                              .Register(*registry_)
+                              .Add({}, prometheus::Histogram::BucketBoundaries{
+                                           0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30})),
+      resident_memory_(&prometheus::BuildGauge()
+                            .Name("process_resident_memory_bytes")
+                            .Help("Resident memory size in bytes.")
+                            .Register(*registry_)
+                            .Add({})),
+      virtual_memory_(&prometheus::BuildGauge()
+                           .Name("process_virtual_memory_bytes")
+                           .Help("Virtual memory size in bytes.")
+                           .Register(*registry_)
+                           .Add({})),
+      cpu_seconds_(&counter(*registry_, "process_cpu_seconds_total",
+                            "Total user and system CPU time spent in seconds.")
+                        .Add({})),
+      open_fds_(&prometheus::BuildGauge()
+                     .Name("process_open_fds")
+                     .Help("Number of open file descriptors.")
+                     .Register(*registry_)
+                     .Add({})),
+      max_fds_(&prometheus::BuildGauge()
+                    .Name("process_max_fds")
+                    .Help("Maximum number of open file descriptors.")
+                    .Register(*registry_)
+                    .Add({})),
+      start_time_(&prometheus::BuildGauge()
+                       .Name("process_start_time_seconds")
+                       .Help("Start time of the process since unix epoch in seconds.")
+                       .Register(*registry_)
+                       .Add({})),
+      max_tool_labels_(max_tool_labels) {
+  prometheus::BuildGauge()
+      .Name("bulwark_build_info")
+      .Help("Always 1; the labels name the running build.")
+      .Register(*registry_)
+      .Add({{"version", BULWARK_VERSION}})
+      .Set(1);
+  start_time_->Set(std::chrono::duration<double>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count());
+}
+
+void Metrics::recordRecovery(std::string_view strategy, double seconds_since_first_failure) {
+  recoveries_.with({strategy}).Increment();
+  recovery_duration_->Observe(seconds_since_first_failure);
+}
+
+void Metrics::updateProcessMetrics() {
+  // /proc/self/stat fields 14-15 (utime, stime, in clock ticks), 23 (vsize), 24 (rss pages).
+  std::ifstream stat("/proc/self/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto after_name = text.rfind(')');  // the command name may hold spaces
+  if (after_name != std::string::npos) {
+    std::istringstream fields(text.substr(after_name + 2));
+    std::string field;
+    double utime = 0, stime = 0, vsize = 0, rss = 0;
+    for (int index = 3; fields >> field; ++index) {
+      if (index == 14) utime = std::stod(field);
+      if (index == 15) stime = std::stod(field);
+      if (index == 23) vsize = std::stod(field);
+      if (index == 24) {
+        rss = std::stod(field);
+        break;
+      }
+    }
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double cpu = (utime + stime) / ticks;
+    if (cpu > cpu_seconds_->Value()) {
+      cpu_seconds_->Increment(cpu - cpu_seconds_->Value());
+    }
+    virtual_memory_->Set(vsize);
+    resident_memory_->Set(rss * static_cast<double>(sysconf(_SC_PAGESIZE)));
+  }
+  if (DIR* fds = opendir("/proc/self/fd")) {
+    double count = 0;
+    while (const dirent* entry = readdir(fds)) {
+      count += entry->d_name[0] != '.' ? 1 : 0;
+    }
+    closedir(fds);
+    open_fds_->Set(count - 1);  // not the descriptor opendir itself holds
+  }
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    max_fds_->Set(static_cast<double>(limit.rlim_cur));
+  }
+}
 
 std::string_view Metrics::methodLabel(std::string_view method) const {
   if (method.empty()) {
@@ -159,7 +258,8 @@ void Metrics::recordError(std::string_view failure_class, std::string_view tool)
   errors_.with({failure_class, toolLabel(tool)}).Increment();
 }
 
-std::string Metrics::serialize() const {
+std::string Metrics::serialize() {
+  updateProcessMetrics();
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return out.str();

@@ -58,9 +58,12 @@ public:
   void recordConfigReload(bool ok) { config_reloads_.with({ok ? "success" : "failure"}).Increment(); }
   void recordLogRecord(std::string_view failure_class) { log_records_.with({failure_class}).Increment(); }
   void setActiveClientConnections(double value) { client_connections_->Set(value); }
+  // A request that failed at least once and was then answered well, by the strategy that saved
+  // it ("retry"), and how long after its first failure.
+  void recordRecovery(std::string_view strategy, double seconds_since_first_failure);
 
-  // Prometheus text exposition format 0.0.4.
-  std::string serialize() const;
+  // Prometheus text exposition format 0.0.4, with the process metrics read fresh.
+  std::string serialize();
 
   // Bounded label values.
   std::string_view methodLabel(std::string_view method) const;
@@ -78,6 +81,16 @@ private:
   CounterFamily<1> config_reloads_;
   CounterFamily<1> log_records_;
   prometheus::Gauge* client_connections_;
+  CounterFamily<1> recoveries_;
+  prometheus::Histogram* recovery_duration_;
+  // Process metrics, read from /proc at scrape time.
+  prometheus::Gauge* resident_memory_;
+  prometheus::Gauge* virtual_memory_;
+  prometheus::Counter* cpu_seconds_;
+  prometheus::Gauge* open_fds_;
+  prometheus::Gauge* max_fds_;
+  prometheus::Gauge* start_time_;
+  void updateProcessMetrics();
   std::unordered_map<std::string, prometheus::Histogram*> duration_histograms_;
   std::unordered_set<std::string> tool_labels_;
   std::size_t max_tool_labels_;
