@@ -6,6 +6,8 @@
 #include "policies/duration.h"
 #include "policies/policy.h"
 #include "policies/policy_table.h"
+#include "policies/recovery.h"
+#include "policies/response_cache.h"
 #include "policies/retry_budget.h"
 
 #include <chrono>
@@ -41,7 +43,12 @@ struct Config {
   policies::PolicySet policies;
   // One budget for the upstream (defaults.retry.budget); tools and methods cannot override it.
   policies::RetryBudgetParams retry_budget;
-  bool fallback_enabled = false; // seed: error_handling.fallback_enabled
+  // Recovery order per failure class (defaults.recovery); global, like the budget.
+  policies::RecoveryPlan recovery;
+  // The response cache's byte budget (top-level cache.max_bytes); 0 turns the cache off.
+  std::size_t cache_max_bytes = policies::ResponseCache::kDefaultMaxBytes;
+  // Seed: error_handling.fallback_enabled. Configured fallbacks are used unless this is false.
+  bool fallback_enabled = true;
   MonitoringConfig monitoring;
 };
 

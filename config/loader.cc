@@ -157,9 +157,96 @@ constexpr std::array<Hint, 5> kRetryHints = {
      {"timeout", "the timeout next to retry, not inside it"},
      {"per_try_timeout", "per_try_timeout next to retry, not inside it"}}};
 
-// Keys from design.md that a later version will implement.
-bool isPlannedKey(std::string_view name) {
-  return name == "circuit_breaker" || name == "cache" || name == "fallback";
+// Per-policy cache keys written in the top-level (global) cache block.
+constexpr std::array<Hint, 4> kCacheStoreHints = {
+    {{"ttl", "defaults.cache.ttl, methods.<name>.cache.ttl or tools[].cache.ttl"},
+     {"stale_if_error", "defaults.cache.stale_if_error (or per method or tool)"},
+     {"scope", "defaults.cache.scope (or per method or tool)"},
+     {"enabled", "defaults.cache.enabled (or per method or tool)"}}};
+
+// Keys from design.md that a later version will implement (none at the moment).
+bool isPlannedKey(std::string_view /*name*/) { return false; }
+
+// Limits that catch typos.
+constexpr long long kMaxMinRequests = 1000000;
+constexpr long long kMaxHalfOpenProbes = 1000;
+constexpr int kMaxJsonDepth = 64;
+// 1 TiB: far above any sensible cache, far below overflow.
+constexpr std::uint64_t kMaxCacheBytes = std::uint64_t{1} << 40;
+
+// "64MiB", "512KiB", "1GiB", "10MB", "1000" (bytes): a whole or decimal number and an optional
+// unit (B, KB, MB, GB decimal; KiB, MiB, GiB binary).
+std::optional<std::uint64_t> parseByteSize(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+    ++i;
+  }
+  const std::string_view number = text.substr(0, i);
+  const std::string_view unit = text.substr(i);
+  if (number.empty() || number.front() == '.' || number.back() == '.') {
+    return std::nullopt;
+  }
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (ec != std::errc() || ptr != number.data() + number.size()) {
+    return std::nullopt;
+  }
+  static constexpr std::array<std::pair<std::string_view, double>, 8> kUnits = {{
+      {"", 1},
+      {"B", 1},
+      {"KB", 1e3},
+      {"MB", 1e6},
+      {"GB", 1e9},
+      {"KiB", 1024.0},
+      {"MiB", 1024.0 * 1024},
+      {"GiB", 1024.0 * 1024 * 1024},
+  }};
+  for (const auto& [name, factor] : kUnits) {
+    if (unit == name) {
+      const double bytes = std::round(value * factor);
+      if (bytes > static_cast<double>(kMaxCacheBytes)) {
+        return std::nullopt;
+      }
+      return static_cast<std::uint64_t>(bytes);
+    }
+  }
+  return std::nullopt;
+}
+
+// A plain YAML scalar that JSON can hold as a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool isJsonNumber(std::string_view s) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    const std::size_t start = i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+      ++i;
+    }
+    return i > start;
+  };
+  if (i < s.size() && s[i] == '-') {
+    ++i;
+  }
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) {
+      return false;
+    }
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+      ++i;
+    }
+    if (!digits()) {
+      return false;
+    }
+  }
+  return i == s.size();
 }
 
 bool validHostPort(std::string_view s) {
@@ -204,7 +291,9 @@ struct Layer {
   PolicyOverride value;
   std::optional<Field> base_at;
   std::optional<Field> max_at;
-  std::string name; // "defaults", "methods.tools/call", "tools[0]"
+  std::string name;          // "defaults", "methods.tools/call", "tools[0]"
+  std::string method = {};   // the JSON-RPC method of a methods.<name> block
+  std::optional<Field> cache_at = {}; // the `cache` block, for the merged check
 };
 
 enum class BlockKind { kDefaults, kMethod, kTool };
@@ -247,9 +336,18 @@ private:
   void parseBackoff(const Field& f, Layer& layer);
   std::optional<FailureClassSet> parseOn(const Field& f);
   void parseBudget(const Field& f, policies::RetryBudgetParams& out);
+  void parseCache(const Field& f, Layer& layer);
+  void parseFallback(const Field& f, BlockKind kind, Layer& layer);
+  void parseCircuitBreaker(const Field& f, BlockKind kind, Layer& layer);
+  void parseRecovery(const Field& f, policies::RecoveryPlan& out);
+  void parseCacheStore(const Field& f, Config& config);
+  std::optional<FailureClassSet> parseBreakerOn(const Field& f);
+  // The YAML value as JSON text; false (with errors recorded) when it cannot be represented.
+  bool appendJson(const Field& f, std::string& out, int depth);
 
   void checkBackoff(const EffectivePolicy& merged, const Layer& layer,
                     std::string_view inherited_from);
+  void checkCache(const EffectivePolicy& merged, const Layer& layer);
 
   std::string file_;
   std::vector<ConfigError> errors_;
@@ -539,14 +637,22 @@ void Loader::parsePolicyBlock(const Field& f, BlockKind kind, Layer& layer, Conf
   std::vector<Field> keys;
   switch (kind) {
   case BlockKind::kDefaults:
-    keys =
-        fields(f, {"timeout", "per_try_timeout", "retry", "trust_tool_annotations"}, kPolicyHints);
+    keys = fields(f,
+                  {"timeout", "per_try_timeout", "retry", "trust_tool_annotations", "cache",
+                   "fallback", "circuit_breaker", "recovery"},
+                  kPolicyHints);
     break;
   case BlockKind::kMethod:
-    keys = fields(f, {"timeout", "per_try_timeout", "retry", "idempotent"}, kPolicyHints);
+    keys = fields(f,
+                  {"timeout", "per_try_timeout", "retry", "idempotent", "cache", "fallback",
+                   "circuit_breaker", "recovery"},
+                  kPolicyHints);
     break;
   case BlockKind::kTool:
-    keys = fields(f, {"match", "timeout", "per_try_timeout", "retry", "idempotent"}, kPolicyHints);
+    keys = fields(f,
+                  {"match", "timeout", "per_try_timeout", "retry", "idempotent", "cache",
+                   "fallback", "circuit_breaker", "recovery"},
+                  kPolicyHints);
     break;
   }
   for (const Field& k : keys) {
@@ -571,6 +677,20 @@ void Loader::parsePolicyBlock(const Field& f, BlockKind kind, Layer& layer, Conf
       }
     } else if (name == "match" && match != nullptr) {
       *match = k;
+    } else if (name == "cache") {
+      layer.cache_at = k;
+      parseCache(k, layer);
+    } else if (name == "fallback") {
+      parseFallback(k, kind, layer);
+    } else if (name == "circuit_breaker") {
+      parseCircuitBreaker(k, kind, layer);
+    } else if (name == "recovery") {
+      if (kind != BlockKind::kDefaults) {
+        error(k.keyLoc(), k.path,
+              "the recovery order is global: set it under defaults.recovery");
+      } else {
+        parseRecovery(k, config.recovery);
+      }
     }
   }
 }
@@ -693,6 +813,432 @@ void Loader::parseBudget(const Field& f, policies::RetryBudgetParams& out) {
   }
 }
 
+void Loader::parseCache(const Field& f, Layer& layer) {
+  policies::CacheOverride& out = layer.value.cache;
+  for (const Field& k : fields(f, {"ttl", "stale_if_error", "scope", "enabled"})) {
+    const std::string name = k.key.Scalar();
+    if (name == "ttl" || name == "stale_if_error") {
+      if (auto d = duration(k)) {
+        (name == "ttl" ? out.ttl : out.stale_if_error) = *d;
+      }
+    } else if (name == "scope") {
+      if (auto text = scalar(k, "caller or shared")) {
+        if (auto scope = policies::parseCacheScope(*text)) {
+          out.scope = *scope;
+        } else {
+          error(k.valueLoc(), k.path,
+                "expected caller (one entry per Authorization header) or shared (one entry for "
+                "every caller), got " +
+                    quoted(*text));
+        }
+      }
+    } else if (name == "enabled") {
+      if (auto b = boolean(k)) {
+        out.enabled = *b;
+      }
+    }
+  }
+}
+
+void Loader::checkCache(const EffectivePolicy& merged, const Layer& layer) {
+  if (!layer.cache_at || !merged.cache.enabled) {
+    return;
+  }
+  if (merged.cache.ttl.count() == 0 && merged.cache.stale_if_error.count() == 0) {
+    error(layer.cache_at->valueLoc(), layer.cache_at->path,
+          "the cache is enabled but ttl and stale_if_error are both 0s: set ttl (answers served "
+          "without asking the upstream) or stale_if_error (answers kept for recovery)");
+  }
+}
+
+void Loader::parseFallback(const Field& f, BlockKind kind, Layer& layer) {
+  if (kind == BlockKind::kDefaults) {
+    error(f.keyLoc(), f.path,
+          "a fallback under defaults would answer every method with the same result: set it per "
+          "tool (tools: [{match: \"*\", fallback: ...}] for every tool) or per method");
+    return;
+  }
+  const bool tool_call = kind == BlockKind::kTool || layer.method == "tools/call";
+  if (f.value.IsScalar()) {
+    if (f.value.Scalar() == "false" || f.value.Scalar() == "False" ||
+        f.value.Scalar() == "FALSE") {
+      layer.value.fallback_off = true;
+      return;
+    }
+    error(f.valueLoc(), f.path,
+          "expected {text: \"...\"}, {result: {...}} or false (no fallback), got " +
+              describeKind(f.value));
+    return;
+  }
+  std::optional<Field> text;
+  std::optional<Field> result;
+  for (const Field& k : fields(f, {"text", "result"})) {
+    (k.key.Scalar() == "text" ? text : result) = k;
+  }
+  if (f.empty() || (f.value.IsMap() && !text && !result && f.value.size() == 0)) {
+    error(f.valueLoc(), f.path, "expected {text: \"...\"} or {result: {...}}");
+    return;
+  }
+  if (text && result) {
+    error(result->keyLoc(), result->path,
+          "give either text or result, not both (text is the short form of a result with one "
+          "text content item)");
+    return;
+  }
+  if (text) {
+    if (!tool_call) {
+      error(text->keyLoc(), text->path,
+            "a text fallback is a tools/call result (CallToolResult); for " +
+                quoted(layer.method) + " write the whole result under fallback.result");
+      return;
+    }
+    auto value = nonEmptyString(*text);
+    if (!value) {
+      return;
+    }
+    if (!policies::isValidUtf8(*value)) {
+      error(text->valueLoc(), text->path, "must be valid UTF-8");
+      return;
+    }
+    layer.value.fallback = policies::FallbackSpec::fromText(*value);
+    return;
+  }
+  if (!result) {
+    return; // only unknown keys, already reported
+  }
+  if (!result->value.IsMap()) {
+    error(result->valueLoc(), result->path,
+          "expected the result object as a mapping (JSON works too: {\"content\": [...]}), got " +
+              describeKind(result->value));
+    return;
+  }
+  bool ok = true;
+  bool has_content = false;
+  for (auto it = result->value.begin(); it != result->value.end(); ++it) {
+    if (!it->first.IsScalar()) {
+      continue; // appendJson reports it
+    }
+    const std::string key = it->first.Scalar();
+    const Field member{it->first, it->second, result->path + "." + key, result->fallback};
+    if (key == "_meta") {
+      error(member.keyLoc(), member.path,
+            "Bulwark adds _meta to a fallback itself ({\"bulwark/fallback\": true}); leave it out");
+      ok = false;
+    } else if (key == "content") {
+      has_content = true;
+      if (tool_call && !member.value.IsSequence()) {
+        error(member.valueLoc(), member.path,
+              "expected a list of content items, e.g. [{type: text, text: \"...\"}], got " +
+                  describeKind(member.value));
+        ok = false;
+      }
+    }
+  }
+  if (tool_call && !has_content) {
+    error(result->valueLoc(), result->path,
+          "a tools/call result needs content, e.g. {content: [{type: text, text: \"...\"}]}");
+    ok = false;
+  }
+  std::string json;
+  if (!appendJson(*result, json, 0) || !ok) {
+    return;
+  }
+  layer.value.fallback = policies::FallbackSpec::fromResultJson(std::move(json));
+}
+
+bool Loader::appendJson(const Field& f, std::string& out, int depth) {
+  if (depth > kMaxJsonDepth) {
+    error(f.valueLoc(), f.path,
+          "nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+    return false;
+  }
+  const YAML::Node& v = f.value;
+  switch (v.Type()) {
+  case YAML::NodeType::Undefined:
+  case YAML::NodeType::Null:
+    out += "null";
+    return true;
+  case YAML::NodeType::Scalar: {
+    const std::string& text = v.Scalar();
+    if (v.Tag() != "!") { // a plain (unquoted) scalar: YAML 1.2 core schema literals
+      if (text == "true" || text == "True" || text == "TRUE") {
+        out += "true";
+        return true;
+      }
+      if (text == "false" || text == "False" || text == "FALSE") {
+        out += "false";
+        return true;
+      }
+      if (text == "null" || text == "Null" || text == "NULL" || text == "~") {
+        out += "null";
+        return true;
+      }
+      if (isJsonNumber(text)) {
+        out += text;
+        return true;
+      }
+    }
+    if (!policies::isValidUtf8(text)) {
+      error(f.valueLoc(), f.path, "must be valid UTF-8");
+      return false;
+    }
+    policies::appendJsonString(out, text);
+    return true;
+  }
+  case YAML::NodeType::Sequence: {
+    out += '[';
+    bool ok = true;
+    std::size_t i = 0;
+    for (auto it = v.begin(); it != v.end(); ++it, ++i) {
+      if (i > 0) {
+        out += ',';
+      }
+      const Field element{YAML::Node(YAML::NodeType::Undefined), *it,
+                          f.path + "[" + std::to_string(i) + "]", f.valueLoc()};
+      ok = appendJson(element, out, depth + 1) && ok;
+    }
+    out += ']';
+    return ok;
+  }
+  case YAML::NodeType::Map: {
+    out += '{';
+    bool ok = true;
+    bool first = true;
+    std::map<std::string, Loc> seen;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      Field member{it->first, it->second, f.path, f.valueLoc()};
+      if (!member.key.IsScalar()) {
+        error(member.keyLoc(), f.path, "keys must be plain names, got " + describeKind(member.key));
+        ok = false;
+        continue;
+      }
+      const std::string& key = member.key.Scalar();
+      member.path = f.path + "." + key;
+      if (auto [prev, inserted] = seen.emplace(key, member.keyLoc()); !inserted) {
+        error(member.keyLoc(), member.path,
+              "duplicate key (first at line " + std::to_string(prev->second.line) + ")");
+        ok = false;
+        continue;
+      }
+      if (!policies::isValidUtf8(key)) {
+        error(member.keyLoc(), member.path, "keys must be valid UTF-8");
+        ok = false;
+        continue;
+      }
+      if (!first) {
+        out += ',';
+      }
+      first = false;
+      policies::appendJsonString(out, key);
+      out += ':';
+      ok = appendJson(member, out, depth + 1) && ok;
+    }
+    out += '}';
+    return ok;
+  }
+  }
+  return false;
+}
+
+std::optional<FailureClassSet> Loader::parseBreakerOn(const Field& f) {
+  if (!f.empty() && !f.value.IsSequence()) {
+    error(f.valueLoc(), f.path,
+          "expected a list of failure classes, e.g. [upstream, timeout, overload], got " +
+              describeKind(f.value));
+    return std::nullopt;
+  }
+  FailureClassSet set;
+  bool ok = true;
+  for (const Field& e : elements(f, "failure classes")) {
+    auto name = scalar(e, "a failure class");
+    if (!name) {
+      ok = false;
+      continue;
+    }
+    auto c = policies::parseFailureClass(*name);
+    if (!c || *c == FailureClass::kNone) {
+      std::string message = "unknown failure class " + quoted(*name) + " (one of:";
+      for (FailureClass known : policies::kAllFailureClasses) {
+        if (!policies::kNeverBreakerFailures.contains(known)) {
+          message += " " + std::string(policies::failureClassName(known));
+        }
+      }
+      error(e.valueLoc(), e.path, message + ")");
+      ok = false;
+      continue;
+    }
+    if (policies::kNeverBreakerFailures.contains(*c)) {
+      error(e.valueLoc(), e.path,
+            quoted(*name) +
+                " never counts against a circuit: it is an answer from a working upstream");
+      ok = false;
+      continue;
+    }
+    set.insert(*c);
+  }
+  return ok ? std::optional<FailureClassSet>(set) : std::nullopt;
+}
+
+void Loader::parseCircuitBreaker(const Field& f, BlockKind kind, Layer& layer) {
+  if (kind == BlockKind::kMethod && layer.method != "tools/call") {
+    error(f.keyLoc(), f.path,
+          "circuit breakers are per upstream (defaults.circuit_breaker) and per tool "
+          "(methods.tools/call, tools[]), not per method");
+    return;
+  }
+  policies::CircuitBreakerOverride& out = layer.value.circuit_breaker;
+  for (const Field& k : fields(f, {"enabled", "failure_ratio", "min_requests", "window",
+                                   "open_for", "half_open_probes", "on"})) {
+    const std::string name = k.key.Scalar();
+    if (name == "enabled") {
+      if (auto b = boolean(k)) {
+        out.enabled = *b;
+      }
+    } else if (name == "failure_ratio") {
+      if (auto r = number(k)) {
+        if (*r <= 0 || *r > 1) {
+          error(k.valueLoc(), k.path,
+                "must be a fraction greater than 0 and at most 1 (0.5 = half the attempts fail)");
+        } else {
+          out.failure_ratio = *r;
+        }
+      }
+    } else if (name == "min_requests" || name == "half_open_probes") {
+      const long long limit = name == "min_requests" ? kMaxMinRequests : kMaxHalfOpenProbes;
+      if (auto n = integer(k)) {
+        if (*n < 1 || *n > limit) {
+          error(k.valueLoc(), k.path, "must be between 1 and " + std::to_string(limit));
+        } else {
+          (name == "min_requests" ? out.min_requests : out.half_open_probes) =
+              static_cast<int>(*n);
+        }
+      }
+    } else if (name == "window" || name == "open_for") {
+      if (auto d = positiveDuration(k)) {
+        (name == "window" ? out.window : out.open_for) = *d;
+      }
+    } else if (name == "on") {
+      if (auto on = parseBreakerOn(k)) {
+        out.on = *on;
+      }
+    }
+  }
+}
+
+void Loader::parseRecovery(const Field& f, policies::RecoveryPlan& out) {
+  if (f.empty()) {
+    return;
+  }
+  if (!f.value.IsMap()) {
+    error(f.valueLoc(), f.path,
+          "expected a mapping of failure classes to strategy lists, e.g. {upstream: [retry, "
+          "stale, fallback]}, got " +
+              describeKind(f.value));
+    return;
+  }
+  std::map<std::string, Loc> seen;
+  for (auto it = f.value.begin(); it != f.value.end(); ++it) {
+    Field entry{it->first, it->second, f.path, f.fallback};
+    if (!entry.key.IsScalar()) {
+      error(entry.keyLoc(), f.path, "keys must be plain names, got " + describeKind(entry.key));
+      continue;
+    }
+    const std::string name = entry.key.Scalar();
+    entry.path = join(f.path, name);
+    if (auto [prev, inserted] = seen.emplace(name, entry.keyLoc()); !inserted) {
+      error(entry.keyLoc(), entry.path,
+            "duplicate key (first at line " + std::to_string(prev->second.line) + ")");
+      continue;
+    }
+    const bool circuit_open = name == "circuit_open";
+    const std::optional<FailureClass> cls = policies::parseFailureClass(name);
+    if (!circuit_open && (!cls || *cls == FailureClass::kNone)) {
+      std::string message = "unknown key " + quoted(name) + " (a failure class:";
+      for (FailureClass known : policies::kAllFailureClasses) {
+        if (known != FailureClass::kNone) {
+          message += " " + std::string(policies::failureClassName(known));
+        }
+      }
+      error(entry.keyLoc(), entry.path, message + "; or circuit_open)");
+      continue;
+    }
+    if (!entry.empty() && !entry.value.IsSequence()) {
+      error(entry.valueLoc(), entry.path,
+            "expected a list of strategies (retry, stale, fallback, fail), got " +
+                describeKind(entry.value));
+      continue;
+    }
+    policies::RecoverySteps steps;
+    bool ok = true;
+    bool failed = false;
+    for (const Field& e : elements(entry, "strategies")) {
+      auto word = scalar(e, "a strategy");
+      if (!word) {
+        ok = false;
+        continue;
+      }
+      auto s = policies::parseRecoveryStrategy(*word);
+      if (!s) {
+        error(e.valueLoc(), e.path,
+              "unknown strategy " + quoted(*word) + " (one of: retry stale fallback fail)");
+        ok = false;
+        continue;
+      }
+      if (failed) {
+        error(e.valueLoc(), e.path,
+              quoted(*word) + " after fail is never reached: fail ends the list");
+        ok = false;
+        continue;
+      }
+      if (std::find(steps.begin(), steps.end(), *s) != steps.end()) {
+        error(e.valueLoc(), e.path, quoted(*word) + " is listed twice");
+        ok = false;
+        continue;
+      }
+      if (*s == policies::RecoveryStrategy::kFail) {
+        failed = true;
+      } else if (cls && (*cls == FailureClass::kInvalidInput ||
+                         *cls == FailureClass::kPermission)) {
+        error(e.valueLoc(), e.path,
+              quoted(name) + " answers go to the client as they are: only fail is allowed");
+        ok = false;
+        continue;
+      } else if (circuit_open && *s == policies::RecoveryStrategy::kRetry) {
+        error(e.valueLoc(), e.path,
+              "an open circuit refuses every attempt: retry cannot help here (use stale, "
+              "fallback, fail)");
+        ok = false;
+        continue;
+      }
+      steps.push_back(*s);
+    }
+    if (!ok) {
+      continue;
+    }
+    if (circuit_open) {
+      out.setCircuitOpen(std::move(steps));
+    } else {
+      out.set(*cls, std::move(steps));
+    }
+  }
+}
+
+void Loader::parseCacheStore(const Field& f, Config& config) {
+  for (const Field& k : fields(f, {"max_bytes"}, kCacheStoreHints)) {
+    auto text = scalar(k, "a size such as 64MiB");
+    if (!text) {
+      continue;
+    }
+    if (auto bytes = parseByteSize(*text)) {
+      config.cache_max_bytes = static_cast<std::size_t>(*bytes);
+    } else {
+      error(k.valueLoc(), k.path,
+            "invalid size " + quoted(*text) +
+                " (use bytes or a unit: 512KiB, 64MiB, 1GiB, 100MB; at most 1TiB)");
+    }
+  }
+}
+
 void Loader::checkBackoff(const EffectivePolicy& merged, const Layer& layer,
                           std::string_view inherited_from) {
   const auto& b = merged.retry.backoff;
@@ -733,8 +1279,8 @@ ConfigLoadResult Loader::load(std::string_view text) {
   const Field root_field{YAML::Node(YAML::NodeType::Undefined), root, "", Loc{1, 1}};
 
   std::map<std::string, Field> top;
-  for (Field& f : fields(root_field, {"listen", "admin", "upstream", "defaults", "tools", "methods",
-                                      "error_handling", "monitoring"})) {
+  for (Field& f : fields(root_field, {"listen", "admin", "upstream", "cache", "defaults", "tools",
+                                      "methods", "error_handling", "monitoring"})) {
     top.emplace(f.key.Scalar(), std::move(f));
   }
   auto section = [&](const char* name) -> const Field* {
@@ -753,6 +1299,9 @@ ConfigLoadResult Loader::load(std::string_view text) {
   }
   if (auto* f = section("monitoring")) {
     parseMonitoring(*f, config.monitoring);
+  }
+  if (auto* f = section("cache")) {
+    parseCacheStore(*f, config);
   }
 
   // Global defaults: built-in <- error_handling (seed) <- defaults. `defaults` wins where both
@@ -779,6 +1328,7 @@ ConfigLoadResult Loader::load(std::string_view text) {
     combined.base_at = seed.base_at;
   }
   checkBackoff(defaults, combined, "the built-in default");
+  checkCache(defaults, defaults_layer);
   config.policies.defaults = defaults;
 
   if (auto* f = section("methods")) {
@@ -806,19 +1356,26 @@ ConfigLoadResult Loader::load(std::string_view text) {
       }
     }
     for (const Field& entry : entries) {
-      Layer layer{{}, std::nullopt, std::nullopt, entry.path};
+      Layer layer{{}, std::nullopt, std::nullopt, entry.path, entry.key.Scalar()};
       parsePolicyBlock(entry, BlockKind::kMethod, layer, config);
-      checkBackoff(policies::applyOverride(defaults, layer.value, entry.path), layer, "defaults");
+      EffectivePolicy base = defaults;
+      if (layer.method == "tools/call") {
+        base.cache.enabled = false; // as PolicyTable resolves it
+      }
+      const EffectivePolicy merged = policies::applyOverride(base, layer.value, entry.path);
+      checkBackoff(merged, layer, "defaults");
+      checkCache(merged, layer);
       config.policies.methods.push_back({entry.key.Scalar(), layer.value});
     }
   }
 
-  // Tools inherit from methods["tools/call"] when it exists.
+  // Tools inherit from methods["tools/call"] when it exists; never an enabled cache from defaults.
   EffectivePolicy tools_base = defaults;
+  tools_base.cache.enabled = false;
   std::string tools_base_name = "defaults";
   for (const auto& m : config.policies.methods) {
     if (m.method == "tools/call") {
-      tools_base = policies::applyOverride(defaults, m.policy, "methods.tools/call");
+      tools_base = policies::applyOverride(tools_base, m.policy, "methods.tools/call");
       tools_base_name = "methods.tools/call";
     }
   }
@@ -849,8 +1406,9 @@ ConfigLoadResult Loader::load(std::string_view text) {
           match.reset();
         }
       }
-      checkBackoff(policies::applyOverride(tools_base, layer.value, entry.path), layer,
-                   tools_base_name);
+      const EffectivePolicy merged = policies::applyOverride(tools_base, layer.value, entry.path);
+      checkBackoff(merged, layer, tools_base_name);
+      checkCache(merged, layer);
       if (match) {
         config.policies.tools.push_back({*match, layer.value});
       }

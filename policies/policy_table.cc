@@ -7,20 +7,36 @@
 namespace bulwark::policies {
 
 PolicyTable::PolicyTable(const PolicySet& set) {
-  policies_.reserve(1 + set.methods.size() + set.tools.size());
+  policies_.reserve(2 + set.methods.size() + set.tools.size());
   policies_.push_back(set.defaults);
   policies_.front().origin = "defaults";
+
+  // Tool calls may have effects: a cache enabled under `defaults` is for reads, and tools/call
+  // starts from a disabled cache (its ttl, stale_if_error and scope are still inherited, so
+  // `cache: {enabled: true}` on a tool uses them).
+  EffectivePolicy tools_defaults = defaults();
+  tools_defaults.cache.enabled = false;
 
   for (const MethodRule& rule : set.methods) {
     if (methods_.count(rule.method) != 0) {
       continue; // config rejects duplicates; if one slips through, the first wins
     }
-    policies_.push_back(applyOverride(defaults(), rule.policy, "methods." + rule.method));
+    const EffectivePolicy& base = rule.method == "tools/call" ? tools_defaults : defaults();
+    policies_.push_back(applyOverride(base, rule.policy, "methods." + rule.method));
     methods_.emplace(rule.method, policies_.size() - 1);
     method_order_.emplace_back(rule.method, policies_.size() - 1);
   }
   auto tools_call = methods_.find(std::string_view("tools/call"));
-  tools_call_ = tools_call == methods_.end() ? 0 : tools_call->second;
+  if (tools_call != methods_.end()) {
+    tools_call_ = tools_call->second;
+  } else if (defaults().cache.enabled) {
+    tools_defaults.origin = "defaults";
+    policies_.push_back(std::move(tools_defaults));
+    tools_call_ = policies_.size() - 1;
+    implicit_tools_call_ = true;
+  } else {
+    tools_call_ = 0;
+  }
 
   struct Pending {
     int literals;
@@ -75,6 +91,9 @@ std::vector<PolicyTable::Entry> PolicyTable::entries() const {
   out.push_back({"defaults", &defaults()});
   for (const auto& [name, index] : method_order_) {
     out.push_back({"method " + name, &policies_[index]});
+  }
+  if (implicit_tools_call_) {
+    out.push_back({"method tools/call", &policies_[tools_call_]});
   }
   for (const auto& [name, index] : exact_order_) {
     out.push_back({"tool " + name, &policies_[index]});

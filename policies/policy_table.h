@@ -7,6 +7,9 @@
 //     ties go to the rule first in the file). No matching rule: defaults <- methods["tools/call"].
 //   - any other method: defaults <- methods[method] (exact name), else defaults. Tool rules only
 //     apply to tools/call.
+//   - the one exception to plain inheritance: tools/call never inherits `cache.enabled = true`
+//     from defaults (tool calls may have effects; a cache under defaults is meant for reads).
+//     methods["tools/call"] or a tool rule must enable it; the other cache fields are inherited.
 #pragma once
 
 #include "policies/policy.h"
@@ -57,6 +60,7 @@ private:
   std::vector<std::pair<std::string, std::size_t>> exact_order_;
   std::vector<GlobRule> globs_; // sorted: most specific first
   std::size_t tools_call_ = 0;  // the policy for tools/call without a matching tool rule
+  bool implicit_tools_call_ = false; // tools_call_ is defaults with the cache off (no method rule)
 };
 
 } // namespace bulwark::policies

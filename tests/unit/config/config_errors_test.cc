@@ -46,15 +46,15 @@ const Case kCases[] = {
      "\"per_try_timeout\"?)"},
     {"unknown key without a suggestion", "defaults:\n  frobnicate: 1\n",
      "bulwark.yaml:2:3: defaults.frobnicate: unknown key \"frobnicate\" (known keys: timeout "
-     "per_try_timeout retry trust_tool_annotations)"},
+     "per_try_timeout retry trust_tool_annotations cache fallback circuit_breaker recovery)"},
     {"misplaced key", "tools:\n  - match: x\n    max_attempts: 3\n",
      "bulwark.yaml:3:5: tools[0].max_attempts: unknown key \"max_attempts\" (did you mean "
      "retry.max_attempts?)"},
     {"misplaced backoff key", "defaults:\n  retry: {base: 1s}\n",
      "bulwark.yaml:2:11: defaults.retry.base: unknown key \"base\" (did you mean backoff.base?)"},
-    {"planned key", "defaults:\n  circuit_breaker: {}\n",
-     "bulwark.yaml:2:3: defaults.circuit_breaker: unknown key \"circuit_breaker\" (not supported "
-     "yet: planned for a later version)"},
+    {"circuit breaker key misspelt", "defaults:\n  circuit_breaker: {open: 5s}\n",
+     "bulwark.yaml:2:21: defaults.circuit_breaker.open: unknown key \"open\" (did you mean "
+     "\"open_for\"?)"},
     {"whole number expected", "defaults:\n  retry:\n    max_attempts: three\n",
      "bulwark.yaml:3:19: defaults.retry.max_attempts: expected a whole number, got \"three\""},
     {"attempts < 1", "defaults: {retry: {max_attempts: 0}}\n",
@@ -221,7 +221,7 @@ colour: blue
       "bulwark.yaml:11:5: tools[1]: missing key \"match\" (the tool name or a glob such as "
       "\"search_*\")",
       "bulwark.yaml:12:1: colour: unknown key \"colour\" (known keys: listen admin upstream "
-      "defaults tools methods error_handling monitoring)",
+      "cache defaults tools methods error_handling monitoring)",
   };
   CHECK(errors == expected);
 }

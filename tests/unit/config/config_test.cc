@@ -141,7 +141,10 @@ TEST_CASE("an empty document gives the built-in defaults") {
   CHECK(c.retry_budget.ratio == doctest::Approx(0.5));
   CHECK(c.retry_budget.min_per_second == doctest::Approx(10));
   CHECK(c.retry_budget.window == 10s);
-  CHECK_FALSE(c.fallback_enabled);
+  // Issue 4: configured fallbacks are used unless error_handling.fallback_enabled says false
+  // (issue 3 only stored the flag, defaulting to false).
+  CHECK(c.fallback_enabled);
+  CHECK(c.cache_max_bytes == 64u * 1024 * 1024);
   CHECK(c.monitoring.log_errors);
   CHECK(c.monitoring.alert_error_rate == doctest::Approx(0.05));
   CHECK(c.monitoring.alert_recovery_time == 5s);

@@ -145,6 +145,8 @@ TEST_CASE("describe lists every resolved policy in resolution order") {
   CHECK(text.find("method resources/read (methods.resources/read): timeout=30s "
                   "per_try_timeout=10s max_attempts=4 backoff=1s*2^n<=10s "
                   "on=[upstream, timeout, overload] idempotent=auto "
-                  "trust_tool_annotations=true\n") != std::string::npos);
+                  "trust_tool_annotations=true cache=off fallback=none "
+                  "circuit_breaker=failure_ratio:0.5,min_requests:20,window:10s,open_for:5s,"
+                  "half_open_probes:1,on:[upstream, timeout, overload]\n") != std::string::npos);
   CHECK(text.find("tool get_weather (tools[1] get_weather): timeout=5s") != std::string::npos);
 }
