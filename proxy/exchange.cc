@@ -470,7 +470,7 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
     return false;
   }
   context_.budget.recordRetry(now);
-  context_.metrics.recordRetry(tool_, policies::failureClassName(failure));
+  context_.metrics.recordRetry(toolLabel(), policies::failureClassName(failure));
   if (first_failure_at_ == Clock::time_point{}) {
     first_failure_at_ = now;
   }
@@ -745,6 +745,14 @@ void Exchange::logHandledError(std::string_view failure_class, std::string_view 
            {"detail", detail}});
 }
 
+std::string_view Exchange::toolLabel() const {
+  // Only names the upstream listed become label values: a client cannot grow the series.
+  if (tool_.empty()) {
+    return {};
+  }
+  return context_.tools.knows(tool_) ? std::string_view(tool_) : std::string_view("other");
+}
+
 void Exchange::finish(std::string_view outcome) {
   const auto now = Clock::now();
   const double seconds = std::chrono::duration<double>(now - started_at_).count();
@@ -752,9 +760,9 @@ void Exchange::finish(std::string_view outcome) {
     context_.metrics.recordRecovery(
         "retry", std::chrono::duration<double>(now - first_failure_at_).count());
   }
-  context_.metrics.recordRequest(method_, tool_, outcome, seconds);
+  context_.metrics.recordRequest(method_, toolLabel(), outcome, seconds);
   if (outcome != "success" && outcome != "cancelled") {
-    context_.metrics.recordError(outcome, tool_);
+    context_.metrics.recordError(outcome, toolLabel());
   }
   if (finished_flag_ != nullptr) {
     *finished_flag_ = true;

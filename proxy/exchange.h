@@ -107,6 +107,7 @@ private:
   static void onTimerClosed(uv_handle_t* handle);
 
   void finish(std::string_view outcome);
+  std::string_view toolLabel() const;
   void logHandledError(std::string_view failure_class, std::string_view detail);
 
   ProxyContext& context_;

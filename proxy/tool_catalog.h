@@ -18,6 +18,7 @@ public:
   void learn(const std::vector<ToolHints>& tools);
   // The hints known for `tool`; both empty when the tool was never listed.
   policies::ToolAnnotations annotationsOf(std::string_view tool) const;
+  bool knows(std::string_view tool) const { return tools_.contains(std::string(tool)); }
   std::size_t size() const { return tools_.size(); }
 
 private:
