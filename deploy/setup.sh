@@ -6,10 +6,12 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 with_tests=0
+with_bench=0
 for arg in "$@"; do
   case "$arg" in
     --tests) with_tests=1 ;;
-    -h|--help) echo "usage: deploy/setup.sh [--tests]"; exit 0 ;;
+    --bench) with_bench=1 ;;
+    -h|--help) echo "usage: deploy/setup.sh [--tests] [--bench]"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -21,12 +23,18 @@ build_packages=(build-essential cmake pkg-config libuv1-dev node-llhttp libsimdj
                 libyaml-cpp-dev prometheus-cpp-dev doctest-dev curl)
 # Node.js runs the demo MCP server and the test peers.
 peer_packages=(nodejs npm)
-test_packages=(prometheus nghttp2-client haproxy nginx-light wrk clang libclang-rt-14-dev
-               valgrind)
+# Prometheus and promtool for the observability tests; kubectl renders the Kubernetes files.
+test_packages=(prometheus)
+# The load generator and the proxies Bulwark is measured against (tests/bench).
+bench_packages=(nghttp2-client haproxy nginx-light valgrind)
 
 wanted=("${build_packages[@]}")
 command -v node >/dev/null && command -v npm >/dev/null || wanted+=("${peer_packages[@]}")
-[ "$with_tests" -eq 1 ] && wanted+=("${test_packages[@]}")
+if [ "$with_tests" -eq 1 ]; then
+  wanted+=("${test_packages[@]}")
+  command -v kubectl >/dev/null || wanted+=(kubernetes-client)
+fi
+[ "$with_bench" -eq 1 ] && wanted+=("${bench_packages[@]}")
 
 missing=()
 for pkg in "${wanted[@]}"; do

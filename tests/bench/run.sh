@@ -91,7 +91,7 @@ done
 has_target() { [[ ",$targets," == *",$1,"* ]]; }
 
 for tool in h2load curl taskset timeout; do
-  command -v "$tool" >/dev/null || die "$tool not found (deploy/setup.sh --tests installs it)"
+  command -v "$tool" >/dev/null || die "$tool not found (deploy/setup.sh --bench installs it)"
 done
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$nginx_bin" ] || die "nginx not found (Debian package nginx-light)"
