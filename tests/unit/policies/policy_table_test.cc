@@ -150,3 +150,120 @@ TEST_CASE("describe lists every resolved policy in resolution order") {
                   "half_open_probes:1,on:[upstream, timeout, overload]\n") != std::string::npos);
   CHECK(text.find("tool get_weather (tools[1] get_weather): timeout=5s") != std::string::npos);
 }
+
+TEST_CASE("applyOverride: cache fields, and setting ttl or stale_if_error turns the cache on") {
+  const EffectivePolicy base;
+  CHECK_FALSE(base.cache.enabled);
+  PolicyOverride o;
+  o.cache.ttl = 60s;
+  EffectivePolicy p = applyOverride(base, o, "x");
+  CHECK(p.cache.enabled);
+  CHECK(p.cache.ttl == 60s);
+  CHECK(p.cache.stale_if_error == 0s);
+  CHECK(p.cache.scope == CacheScope::kCaller);
+
+  PolicyOverride stale_only;
+  stale_only.cache.stale_if_error = 1h;
+  stale_only.cache.scope = CacheScope::kShared;
+  p = applyOverride(base, stale_only, "x");
+  CHECK(p.cache.enabled);
+  CHECK(p.cache.ttl == 0s);
+  CHECK(p.cache.stale_if_error == 1h);
+  CHECK(p.cache.scope == CacheScope::kShared);
+
+  PolicyOverride off;
+  off.cache.enabled = false;
+  const EffectivePolicy cached = applyOverride(base, o, "x");
+  p = applyOverride(cached, off, "y");
+  CHECK_FALSE(p.cache.enabled);
+  CHECK(p.cache.ttl == 60s); // kept, so a lower layer can switch it back on
+
+  PolicyOverride scope_only; // only the scope: inherits enabled
+  scope_only.cache.scope = CacheScope::kShared;
+  CHECK_FALSE(applyOverride(base, scope_only, "x").cache.enabled);
+  CHECK(applyOverride(cached, scope_only, "x").cache.enabled);
+}
+
+TEST_CASE("applyOverride: fallback set, inherited, and switched off") {
+  EffectivePolicy base;
+  CHECK_FALSE(base.fallback.has_value());
+  PolicyOverride o;
+  o.fallback = FallbackSpec::fromText("down");
+  const EffectivePolicy with = applyOverride(base, o, "x");
+  REQUIRE(with.fallback.has_value());
+  CHECK(with.fallback->text == "down");
+  CHECK(applyOverride(with, PolicyOverride{}, "y").fallback == with.fallback);
+  PolicyOverride off;
+  off.fallback_off = true;
+  CHECK_FALSE(applyOverride(with, off, "z").fallback.has_value());
+}
+
+TEST_CASE("applyOverride: circuit breaker fields one by one") {
+  const EffectivePolicy base;
+  PolicyOverride o;
+  o.circuit_breaker.failure_ratio = 0.25;
+  o.circuit_breaker.open_for = 30s;
+  const EffectivePolicy p = applyOverride(base, o, "x");
+  CHECK(p.circuit_breaker.failure_ratio == doctest::Approx(0.25));
+  CHECK(p.circuit_breaker.open_for == 30s);
+  CHECK(p.circuit_breaker.min_requests == 20); // inherited
+  CHECK(p.circuit_breaker.window == 10s);
+  CHECK(p.circuit_breaker.enabled);
+  PolicyOverride rest;
+  rest.circuit_breaker.enabled = false;
+  rest.circuit_breaker.min_requests = 5;
+  rest.circuit_breaker.window = 1s;
+  rest.circuit_breaker.half_open_probes = 3;
+  rest.circuit_breaker.on = FailureClassSet{FailureClass::kUpstream};
+  const EffectivePolicy q = applyOverride(p, rest, "y");
+  CHECK_FALSE(q.circuit_breaker.enabled);
+  CHECK(q.circuit_breaker.min_requests == 5);
+  CHECK(q.circuit_breaker.window == 1s);
+  CHECK(q.circuit_breaker.half_open_probes == 3);
+  CHECK(q.circuit_breaker.on == FailureClassSet{FailureClass::kUpstream});
+  CHECK(q.circuit_breaker.failure_ratio == doctest::Approx(0.25));
+}
+
+TEST_CASE("a cache under defaults serves reads; tools/call must enable it itself") {
+  PolicySet set;
+  set.defaults.cache = CachePolicy{true, 60s, 1h, CacheScope::kCaller};
+  ToolRule weather;
+  weather.match = "get_weather";
+  weather.policy.cache.enabled = true;
+  ToolRule other;
+  other.match = "send_*";
+  other.policy.timeout = 3s;
+  set.tools = {weather, other};
+  const PolicyTable table(set);
+  CHECK(table.policyFor("tools/list").cache.enabled);
+  CHECK(table.policyFor("resources/read").cache.ttl == 60s);
+  CHECK_FALSE(table.policyFor("tools/call", "unknown").cache.enabled);
+  CHECK_FALSE(table.policyFor("tools/call", "send_mail").cache.enabled);
+  const EffectivePolicy& w = table.policyFor("tools/call", "get_weather");
+  CHECK(w.cache.enabled);
+  CHECK(w.cache.ttl == 60s); // inherited from defaults
+  CHECK(w.cache.stale_if_error == 1h);
+  // The implicit tools/call policy shows up in the listing.
+  const auto entries = table.entries();
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[1].selector == "method tools/call");
+  CHECK_FALSE(entries[1].policy->cache.enabled);
+}
+
+TEST_CASE("methods.tools/call enables the cache for every tool") {
+  PolicySet set;
+  MethodRule calls;
+  calls.method = "tools/call";
+  calls.policy.cache.ttl = 5s;
+  set.methods = {calls};
+  ToolRule no_cache;
+  no_cache.match = "write_*";
+  no_cache.policy.cache.enabled = false;
+  set.tools = {no_cache};
+  const PolicyTable table(set);
+  CHECK(table.policyFor("tools/call", "read_file").cache.enabled);
+  CHECK(table.policyFor("tools/call", "read_file").cache.ttl == 5s);
+  CHECK_FALSE(table.policyFor("tools/call", "write_file").cache.enabled);
+  CHECK_FALSE(table.policyFor("tools/list").cache.enabled);
+  CHECK(table.entries().size() == 3); // no implicit entry: defaults has no cache
+}
