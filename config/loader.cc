@@ -960,7 +960,9 @@ bool Loader::appendJson(const Field& f, std::string& out, int depth) {
     return true;
   case YAML::NodeType::Scalar: {
     const std::string& text = v.Scalar();
-    if (v.Tag() != "!") { // a plain (unquoted) scalar: YAML 1.2 core schema literals
+    // A plain (unquoted, untagged) scalar may be a literal of the YAML 1.2 core schema; quoted,
+    // block and explicitly tagged scalars (`!!str 5`) are strings.
+    if (v.Tag() == "?") {
       if (text == "true" || text == "True" || text == "TRUE") {
         out += "true";
         return true;

@@ -55,6 +55,115 @@ const Case kCases[] = {
     {"circuit breaker key misspelt", "defaults:\n  circuit_breaker: {open: 5s}\n",
      "bulwark.yaml:2:21: defaults.circuit_breaker.open: unknown key \"open\" (did you mean "
      "\"open_for\"?)"},
+    // Issue 4: cache, fallback, circuit_breaker, recovery, cache.max_bytes.
+    {"cache ttl not a duration", "defaults:\n  cache: {ttl: soon}\n",
+     "bulwark.yaml:2:16: defaults.cache.ttl: invalid duration \"soon\" (use e.g. 250ms, 30s, 5m)"},
+    {"cache scope unknown", "defaults:\n  cache: {ttl: 60s, scope: everyone}\n",
+     "bulwark.yaml:2:28: defaults.cache.scope: expected caller (one entry per Authorization "
+     "header) or shared (one entry for every caller), got \"everyone\""},
+    {"cache enabled with nothing to keep", "tools:\n  - match: a\n    cache: {enabled: true}\n",
+     "bulwark.yaml:3:12: tools[0].cache: the cache is enabled but ttl and stale_if_error are both "
+     "0s: set ttl (answers served without asking the upstream) or stale_if_error (answers kept "
+     "for recovery)"},
+    {"fallback under defaults", "defaults:\n  fallback: {text: down}\n",
+     "bulwark.yaml:2:3: defaults.fallback: a fallback under defaults would answer every method "
+     "with the same result: set it per tool (tools: [{match: \"*\", fallback: ...}] for every "
+     "tool) or per method"},
+    {"fallback text and result", "tools:\n  - match: a\n    fallback: {text: x, result: {content: []}}\n",
+     "bulwark.yaml:3:25: tools[0].fallback.result: give either text or result, not both (text is "
+     "the short form of a result with one text content item)"},
+    {"text fallback outside tools/call", "methods:\n  resources/read: {fallback: {text: x}}\n",
+     "bulwark.yaml:2:31: methods.resources/read.fallback.text: a text fallback is a tools/call "
+     "result (CallToolResult); for \"resources/read\" write the whole result under "
+     "fallback.result"},
+    {"fallback result as a string", "tools:\n  - match: a\n    fallback: {result: \"{}\"}\n",
+     "bulwark.yaml:3:24: tools[0].fallback.result: expected the result object as a mapping (JSON "
+     "works too: {\"content\": [...]}), got \"{}\""},
+    {"fallback result without content", "tools:\n  - match: a\n    fallback: {result: {isError: true}}\n",
+     "bulwark.yaml:3:24: tools[0].fallback.result: a tools/call result needs content, e.g. "
+     "{content: [{type: text, text: \"...\"}]}"},
+    {"fallback result content not a list",
+     "tools:\n  - match: a\n    fallback: {result: {content: {type: text}}}\n",
+     "bulwark.yaml:3:34: tools[0].fallback.result.content: expected a list of content items, e.g. "
+     "[{type: text, text: \"...\"}], got a mapping"},
+    {"fallback result with _meta",
+     "tools:\n  - match: a\n    fallback:\n      result: {content: [], _meta: {x: 1}}\n",
+     "bulwark.yaml:4:29: tools[0].fallback.result._meta: Bulwark adds _meta to a fallback itself "
+     "({\"bulwark/fallback\": true}); leave it out"},
+    {"fallback result duplicate key",
+     "tools:\n  - match: a\n    fallback: {result: {content: [], content: []}}\n",
+     "bulwark.yaml:3:38: tools[0].fallback.result.content: duplicate key (first at line 3)"},
+    {"fallback true", "tools:\n  - match: a\n    fallback: true\n",
+     "bulwark.yaml:3:15: tools[0].fallback: expected {text: \"...\"}, {result: {...}} or false (no "
+     "fallback), got \"true\""},
+    {"fallback empty mapping", "tools:\n  - match: a\n    fallback: {}\n",
+     "bulwark.yaml:3:15: tools[0].fallback: expected {text: \"...\"} or {result: {...}}"},
+    {"fallback empty text", "tools:\n  - match: a\n    fallback: {text: \"\"}\n",
+     "bulwark.yaml:3:22: tools[0].fallback.text: must not be empty"},
+    {"fallback text not UTF-8", "tools:\n  - match: a\n    fallback: {text: \"a\xff\"}\n",
+     "bulwark.yaml:3:22: tools[0].fallback.text: must be valid UTF-8"},
+    {"fallback key misspelt", "tools:\n  - match: a\n    fallback: {txt: hi}\n",
+     "bulwark.yaml:3:16: tools[0].fallback.txt: unknown key \"txt\" (did you mean \"text\"?)"},
+    {"breaker ratio 0", "defaults:\n  circuit_breaker: {failure_ratio: 0}\n",
+     "bulwark.yaml:2:36: defaults.circuit_breaker.failure_ratio: must be a fraction greater than 0 "
+     "and at most 1 (0.5 = half the attempts fail)"},
+    {"breaker ratio above 1", "defaults:\n  circuit_breaker: {failure_ratio: 1.5}\n",
+     "bulwark.yaml:2:36: defaults.circuit_breaker.failure_ratio: must be a fraction greater than 0 "
+     "and at most 1 (0.5 = half the attempts fail)"},
+    {"breaker min_requests 0", "defaults:\n  circuit_breaker: {min_requests: 0}\n",
+     "bulwark.yaml:2:35: defaults.circuit_breaker.min_requests: must be between 1 and 1000000"},
+    {"breaker probes 0", "defaults:\n  circuit_breaker: {half_open_probes: 0}\n",
+     "bulwark.yaml:2:39: defaults.circuit_breaker.half_open_probes: must be between 1 and 1000"},
+    {"breaker window 0", "defaults:\n  circuit_breaker: {window: 0s}\n",
+     "bulwark.yaml:2:29: defaults.circuit_breaker.window: must be greater than 0"},
+    {"breaker counting tool errors", "defaults:\n  circuit_breaker: {on: [upstream, tool_error]}\n",
+     "bulwark.yaml:2:36: defaults.circuit_breaker.on[1]: \"tool_error\" never counts against a "
+     "circuit: it is an answer from a working upstream"},
+    {"breaker unknown class", "defaults:\n  circuit_breaker: {on: [upstrem]}\n",
+     "bulwark.yaml:2:26: defaults.circuit_breaker.on[0]: unknown failure class \"upstrem\" (one of: "
+     "upstream timeout overload resource session_lost protocol)"},
+    {"breaker per method", "methods:\n  resources/read: {circuit_breaker: {open_for: 1s}}\n",
+     "bulwark.yaml:2:20: methods.resources/read.circuit_breaker: circuit breakers are per upstream "
+     "(defaults.circuit_breaker) and per tool (methods.tools/call, tools[]), not per method"},
+    {"recovery outside defaults", "tools:\n  - match: a\n    recovery: {upstream: [fail]}\n",
+     "bulwark.yaml:3:5: tools[0].recovery: the recovery order is global: set it under "
+     "defaults.recovery"},
+    {"recovery unknown class", "defaults:\n  recovery: {upstrem: [retry]}\n",
+     "bulwark.yaml:2:14: defaults.recovery.upstrem: unknown key \"upstrem\" (a failure class: "
+     "invalid_input upstream timeout overload resource permission tool_error session_lost "
+     "protocol; or circuit_open)"},
+    {"recovery unknown strategy", "defaults:\n  recovery: {upstream: [retry, cache]}\n",
+     "bulwark.yaml:2:32: defaults.recovery.upstream[1]: unknown strategy \"cache\" (one of: retry "
+     "stale fallback fail)"},
+    {"recovery step after fail", "defaults:\n  recovery: {upstream: [fail, stale]}\n",
+     "bulwark.yaml:2:31: defaults.recovery.upstream[1]: \"stale\" after fail is never reached: "
+     "fail ends the list"},
+    {"recovery step twice", "defaults:\n  recovery: {upstream: [stale, stale]}\n",
+     "bulwark.yaml:2:32: defaults.recovery.upstream[1]: \"stale\" is listed twice"},
+    {"recovery for permission", "defaults:\n  recovery: {permission: [stale]}\n",
+     "bulwark.yaml:2:27: defaults.recovery.permission[0]: \"permission\" answers go to the client "
+     "as they are: only fail is allowed"},
+    {"retry while the circuit is open", "defaults:\n  recovery: {circuit_open: [retry]}\n",
+     "bulwark.yaml:2:29: defaults.recovery.circuit_open[0]: an open circuit refuses every "
+     "attempt: retry cannot help here (use stale, fallback, fail)"},
+    {"recovery not a mapping", "defaults:\n  recovery: [retry]\n",
+     "bulwark.yaml:2:13: defaults.recovery: expected a mapping of failure classes to strategy "
+     "lists, e.g. {upstream: [retry, stale, fallback]}, got a list"},
+    {"recovery steps not a list", "defaults:\n  recovery: {upstream: retry}\n",
+     "bulwark.yaml:2:24: defaults.recovery.upstream: expected a list of strategies (retry, stale, "
+     "fallback, fail), got \"retry\""},
+    {"cache size not a size", "cache: {max_bytes: lots}\n",
+     "bulwark.yaml:1:20: cache.max_bytes: invalid size \"lots\" (use bytes or a unit: 512KiB, "
+     "64MiB, 1GiB, 100MB; at most 1TiB)"},
+    {"cache size too large", "cache: {max_bytes: 2048GiB}\n",
+     "bulwark.yaml:1:20: cache.max_bytes: invalid size \"2048GiB\" (use bytes or a unit: 512KiB, "
+     "64MiB, 1GiB, 100MB; at most 1TiB)"},
+    {"per-policy cache key at the top level", "cache: {ttl: 60s}\n",
+     "bulwark.yaml:1:9: cache.ttl: unknown key \"ttl\" (did you mean defaults.cache.ttl, "
+     "methods.<name>.cache.ttl or tools[].cache.ttl?)"},
+    {"fallback_enabled not a boolean", "error_handling: {fallback_enabled: sometimes}\n",
+     "bulwark.yaml:1:36: error_handling.fallback_enabled: expected true or false, got "
+     "\"sometimes\""},
     {"whole number expected", "defaults:\n  retry:\n    max_attempts: three\n",
      "bulwark.yaml:3:19: defaults.retry.max_attempts: expected a whole number, got \"three\""},
     {"attempts < 1", "defaults: {retry: {max_attempts: 0}}\n",
