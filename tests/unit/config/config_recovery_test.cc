@@ -295,3 +295,33 @@ TEST_CASE("describeConfig shows the cache budget, the recovery plan and each pol
   CHECK(text.find("fallback=text circuit_breaker=failure_ratio:0.5,min_requests:10,") !=
         std::string::npos);
 }
+
+TEST_CASE("the annotated example file shows every issue 4 key, and loads") {
+  config::ConfigLoadResult r =
+      config::loadConfigFile(BULWARK_SOURCE_DIR "/config/bulwark.example.yaml");
+  INFO(r.errorText());
+  REQUIRE(r.ok());
+  const config::Config& c = *r.config;
+  CHECK(c.cache_max_bytes == 64u * 1024 * 1024);
+  CHECK(c.fallback_enabled);
+  CHECK(c.recovery == policies::RecoveryPlan{}); // the example spells out the defaults
+  CHECK(c.policies.defaults.circuit_breaker == policies::CircuitBreakerParams{});
+  const policies::PolicyTable table = config::buildPolicyTable(c);
+  const auto& weather = table.policyFor("tools/call", "get_weather");
+  CHECK(weather.cache.enabled);
+  CHECK(weather.cache.ttl == 60s);
+  REQUIRE(weather.fallback.has_value());
+  CHECK(weather.fallback->text == "Weather is unavailable right now");
+  CHECK(weather.circuit_breaker.min_requests == 10);
+  CHECK(weather.circuit_breaker.open_for == 10s);
+  const auto& search = table.policyFor("tools/call", "search_web");
+  REQUIRE(search.fallback.has_value());
+  CHECK(search.fallback->resultJson() ==
+        R"({"content":[{"type":"text","text":"Search is unavailable; try again in a minute"}],)"
+        R"("structuredContent":{"results":[],"degraded":true}})");
+  CHECK_FALSE(table.policyFor("tools/call", "delete_user").fallback.has_value());
+  CHECK(table.policyFor("resources/read").cache.ttl == 0s);
+  CHECK(table.policyFor("resources/read").cache.stale_if_error == 1h);
+  CHECK(table.policyFor("tools/list").cache.ttl == 5min);
+  CHECK_FALSE(table.policyFor("prompts/get").cache.enabled);
+}
