@@ -104,7 +104,7 @@ bool Exchange::parseRequest(Request& request) {
                                 "invalid_input", 0, {}});
     client_->sendSimpleResponse(400, "application/json", body);
     client_ = nullptr;
-    logHandledError("invalid_input", parsed.detail);
+    error_detail_ = parsed.detail;
     finish("invalid_input");
     return false;
   }
@@ -576,6 +576,12 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
   if (reply_ == Reply::kPending && failure.reused_connection && !resent_on_fresh_connection_ &&
       failure.kind == UpstreamFailureKind::kResetBeforeResponse && replayable()) {
     resent_on_fresh_connection_ = true;
+    // Not an attempt of the policy's (no backoff, no budget), but a retry all the same for
+    // whoever counts retries and recoveries.
+    context_.metrics.recordRetry(toolLabel(), "upstream");
+    if (first_failure_at_ == Clock::time_point{}) {
+      first_failure_at_ = Clock::now();
+    }
     sendToUpstream(true);
     return;
   }
@@ -641,7 +647,7 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
   if (client_->responseStarted() && !downstream_sse_) {
     client_->abortResponse();  // the only honest signal once a plain body has started
     client_ = nullptr;
-    logHandledError(class_name, detail);
+    error_detail_ = std::move(detail);
     finish(outcome_);
     return;
   }
@@ -676,7 +682,7 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
     client_->sendSimpleResponse(status, "application/json", body);
   }
   client_ = nullptr;
-  logHandledError(class_name, detail);
+  error_detail_ = std::move(detail);
   finish(outcome_);
 }
 
@@ -724,6 +730,16 @@ void Exchange::onClientWritable() {
   }
 }
 
+std::string Exchange::describeUpstreamAnswer() const {
+  if (jsonrpc_code_) {
+    return "upstream answered JSON-RPC error " + std::to_string(*jsonrpc_code_);
+  }
+  if (upstream_status_ >= 300) {
+    return "upstream answered HTTP " + std::to_string(upstream_status_);
+  }
+  return "upstream answered with an error result";
+}
+
 void Exchange::logHandledError(std::string_view failure_class, std::string_view detail) {
   if (!runtime_->settings.monitoring.log_errors) {
     return;
@@ -762,7 +778,9 @@ void Exchange::finish(std::string_view outcome) {
   }
   context_.metrics.recordRequest(method_, toolLabel(), outcome, seconds);
   if (outcome != "success" && outcome != "cancelled") {
+    // Every client-visible error is counted once and logged once, whatever path ended it.
     context_.metrics.recordError(outcome, toolLabel());
+    logHandledError(outcome, error_detail_.empty() ? describeUpstreamAnswer() : error_detail_);
   }
   if (finished_flag_ != nullptr) {
     *finished_flag_ = true;

@@ -109,6 +109,7 @@ private:
   void finish(std::string_view outcome);
   std::string_view toolLabel() const;
   void logHandledError(std::string_view failure_class, std::string_view detail);
+  std::string describeUpstreamAnswer() const;
 
   ProxyContext& context_;
   RuntimeConfigPtr runtime_;
@@ -152,6 +153,7 @@ private:
   std::string sse_carry_;  // bytes of an SSE event not yet complete
   std::string outcome_;    // the final outcome, once known
   std::string give_up_reason_;
+  std::string error_detail_;  // what went wrong, for the one log line of a failed request
   bool* finished_flag_ = nullptr;
   Clock::time_point first_failure_at_{};  // set by the first retry: recovery time starts here
 };

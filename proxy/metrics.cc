@@ -162,6 +162,23 @@ Metrics::Metrics(std::size_t max_tool_labels)
       .Register(*registry_)
       .Add({{"version", BULWARK_VERSION}})
       .Set(1);
+  // Families appear in the exposition only once a series exists: create the ones whose label
+  // values are known in advance at zero, so dashboards and rate() see them from the start.
+  for (const std::string_view kind : {"per_try", "deadline"}) {
+    timeouts_.with({kind});
+  }
+  for (const std::string_view result : {"success", "failure"}) {
+    config_reloads_.with({result});
+  }
+  for (const std::string_view failure :
+       {"invalid_input", "upstream", "timeout", "overload", "resource", "permission",
+        "tool_error", "session_lost", "protocol"}) {
+    log_records_.with({failure});
+    errors_.with({failure, ""});
+    retries_.with({"", failure});
+  }
+  upstream_attempts_.with({"response"});
+  recoveries_.with({"retry"});
   start_time_->Set(std::chrono::duration<double>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count());
