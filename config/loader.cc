@@ -291,8 +291,8 @@ struct Layer {
   PolicyOverride value;
   std::optional<Field> base_at;
   std::optional<Field> max_at;
-  std::string name;          // "defaults", "methods.tools/call", "tools[0]"
-  std::string method = {};   // the JSON-RPC method of a methods.<name> block
+  std::string name;                   // "defaults", "methods.tools/call", "tools[0]"
+  std::string method = {};            // the JSON-RPC method of a methods.<name> block
   std::optional<Field> cache_at = {}; // the `cache` block, for the merged check
 };
 
@@ -686,8 +686,7 @@ void Loader::parsePolicyBlock(const Field& f, BlockKind kind, Layer& layer, Conf
       parseCircuitBreaker(k, kind, layer);
     } else if (name == "recovery") {
       if (kind != BlockKind::kDefaults) {
-        error(k.keyLoc(), k.path,
-              "the recovery order is global: set it under defaults.recovery");
+        error(k.keyLoc(), k.path, "the recovery order is global: set it under defaults.recovery");
       } else {
         parseRecovery(k, config.recovery);
       }
@@ -860,8 +859,7 @@ void Loader::parseFallback(const Field& f, BlockKind kind, Layer& layer) {
   }
   const bool tool_call = kind == BlockKind::kTool || layer.method == "tools/call";
   if (f.value.IsScalar()) {
-    if (f.value.Scalar() == "false" || f.value.Scalar() == "False" ||
-        f.value.Scalar() == "FALSE") {
+    if (f.value.Scalar() == "false" || f.value.Scalar() == "False" || f.value.Scalar() == "FALSE") {
       layer.value.fallback_off = true;
       return;
     }
@@ -888,8 +886,8 @@ void Loader::parseFallback(const Field& f, BlockKind kind, Layer& layer) {
   if (text) {
     if (!tool_call) {
       error(text->keyLoc(), text->path,
-            "a text fallback is a tools/call result (CallToolResult); for " +
-                quoted(layer.method) + " write the whole result under fallback.result");
+            "a text fallback is a tools/call result (CallToolResult); for " + quoted(layer.method) +
+                " write the whole result under fallback.result");
       return;
     }
     auto value = nonEmptyString(*text);
@@ -1089,8 +1087,8 @@ void Loader::parseCircuitBreaker(const Field& f, BlockKind kind, Layer& layer) {
     return;
   }
   policies::CircuitBreakerOverride& out = layer.value.circuit_breaker;
-  for (const Field& k : fields(f, {"enabled", "failure_ratio", "min_requests", "window",
-                                   "open_for", "half_open_probes", "on"})) {
+  for (const Field& k : fields(f, {"enabled", "failure_ratio", "min_requests", "window", "open_for",
+                                   "half_open_probes", "on"})) {
     const std::string name = k.key.Scalar();
     if (name == "enabled") {
       if (auto b = boolean(k)) {
@@ -1111,8 +1109,7 @@ void Loader::parseCircuitBreaker(const Field& f, BlockKind kind, Layer& layer) {
         if (*n < 1 || *n > limit) {
           error(k.valueLoc(), k.path, "must be between 1 and " + std::to_string(limit));
         } else {
-          (name == "min_requests" ? out.min_requests : out.half_open_probes) =
-              static_cast<int>(*n);
+          (name == "min_requests" ? out.min_requests : out.half_open_probes) = static_cast<int>(*n);
         }
       }
     } else if (name == "window" || name == "open_for") {
@@ -1199,8 +1196,8 @@ void Loader::parseRecovery(const Field& f, policies::RecoveryPlan& out) {
       }
       if (*s == policies::RecoveryStrategy::kFail) {
         failed = true;
-      } else if (cls && (*cls == FailureClass::kInvalidInput ||
-                         *cls == FailureClass::kPermission)) {
+      } else if (cls &&
+                 (*cls == FailureClass::kInvalidInput || *cls == FailureClass::kPermission)) {
         error(e.valueLoc(), e.path,
               quoted(name) + " answers go to the client as they are: only fail is allowed");
         ok = false;

@@ -22,8 +22,8 @@ std::optional<CacheScope> parseCacheScope(std::string_view name) {
 namespace {
 
 constexpr std::array<std::string_view, 6> kListAndReadMethods = {
-    "tools/list",   "resources/list", "resources/templates/list",
-    "resources/read", "prompts/list", "prompts/get"};
+    "tools/list",     "resources/list", "resources/templates/list",
+    "resources/read", "prompts/list",   "prompts/get"};
 
 bool isListOrRead(std::string_view method) {
   return std::find(kListAndReadMethods.begin(), kListAndReadMethods.end(), method) !=

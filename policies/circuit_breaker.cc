@@ -218,9 +218,8 @@ std::optional<CircuitTransition> CircuitBreaker::onFailure(TimePoint now,
   return tripIfFailing(now);
 }
 
-std::optional<CircuitTransition> CircuitBreaker::onResult(TimePoint now,
-                                                          const CircuitPermit& permit,
-                                                          FailureClass result) {
+std::optional<CircuitTransition>
+CircuitBreaker::onResult(TimePoint now, const CircuitPermit& permit, FailureClass result) {
   if (params_.on.contains(result) && !kNeverBreakerFailures.contains(result)) {
     return onFailure(now, permit);
   }

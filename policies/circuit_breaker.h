@@ -51,11 +51,11 @@ inline constexpr FailureClassSet kNeverBreakerFailures = {
 
 struct CircuitBreakerParams {
   bool enabled = true;
-  double failure_ratio = 0.5;                  // (0, 1]: open when failures/attempts >= this
-  int min_requests = 20;                       // >= 1: attempts in the window before it may open
-  Duration window{std::chrono::seconds(10)};   // > 0
-  Duration open_for{std::chrono::seconds(5)};  // > 0: how long it stays open before probing
-  int half_open_probes = 1;                    // >= 1: concurrent probes; successes needed to close
+  double failure_ratio = 0.5;                 // (0, 1]: open when failures/attempts >= this
+  int min_requests = 20;                      // >= 1: attempts in the window before it may open
+  Duration window{std::chrono::seconds(10)};  // > 0
+  Duration open_for{std::chrono::seconds(5)}; // > 0: how long it stays open before probing
+  int half_open_probes = 1;                   // >= 1: concurrent probes; successes needed to close
   FailureClassSet on = kDefaultBreakerFailures; // classes that count as failures
   bool operator==(const CircuitBreakerParams&) const = default;
 };

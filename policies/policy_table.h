@@ -58,8 +58,8 @@ private:
   std::vector<std::pair<std::string, std::size_t>> method_order_;
   Index exact_tools_;
   std::vector<std::pair<std::string, std::size_t>> exact_order_;
-  std::vector<GlobRule> globs_; // sorted: most specific first
-  std::size_t tools_call_ = 0;  // the policy for tools/call without a matching tool rule
+  std::vector<GlobRule> globs_;      // sorted: most specific first
+  std::size_t tools_call_ = 0;       // the policy for tools/call without a matching tool rule
   bool implicit_tools_call_ = false; // tools_call_ is defaults with the cache off (no method rule)
 };
 

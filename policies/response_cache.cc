@@ -18,8 +18,8 @@ std::string cacheKey(std::string_view method, std::string_view tool,
                      std::string_view canonical_params, std::string_view protocol_version,
                      const CacheKeyScope& scope) {
   std::string out;
-  out.reserve(3 + method.size() + tool.size() + canonical_params.size() +
-              protocol_version.size() + scope.caller.size() + 6 * 6);
+  out.reserve(3 + method.size() + tool.size() + canonical_params.size() + protocol_version.size() +
+              scope.caller.size() + 6 * 6);
   out += "bk1";
   appendField(out, method);
   appendField(out, tool);

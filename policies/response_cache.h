@@ -90,12 +90,12 @@ enum class CacheInsertResult : std::uint8_t {
 };
 
 struct CacheStats {
-  std::uint64_t hits = 0;          // fresh answers (lookup or lookupStale)
-  std::uint64_t misses = 0;        // lookup() found nothing fresh (stale or absent)
-  std::uint64_t stale = 0;         // lookupStale() returned a stale entry
-  std::uint64_t insertions = 0;    // kStored + kReplaced
-  std::uint64_t evictions = 0;     // least recently used entries removed to make room
-  std::uint64_t expirations = 0;   // entries removed because they were past stale_until
+  std::uint64_t hits = 0;        // fresh answers (lookup or lookupStale)
+  std::uint64_t misses = 0;      // lookup() found nothing fresh (stale or absent)
+  std::uint64_t stale = 0;       // lookupStale() returned a stale entry
+  std::uint64_t insertions = 0;  // kStored + kReplaced
+  std::uint64_t evictions = 0;   // least recently used entries removed to make room
+  std::uint64_t expirations = 0; // entries removed because they were past stale_until
   std::uint64_t rejected_too_large = 0;
   std::uint64_t bytes = 0;   // current
   std::uint64_t entries = 0; // current

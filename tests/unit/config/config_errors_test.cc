@@ -69,7 +69,8 @@ const Case kCases[] = {
      "bulwark.yaml:2:3: defaults.fallback: a fallback under defaults would answer every method "
      "with the same result: set it per tool (tools: [{match: \"*\", fallback: ...}] for every "
      "tool) or per method"},
-    {"fallback text and result", "tools:\n  - match: a\n    fallback: {text: x, result: {content: []}}\n",
+    {"fallback text and result",
+     "tools:\n  - match: a\n    fallback: {text: x, result: {content: []}}\n",
      "bulwark.yaml:3:25: tools[0].fallback.result: give either text or result, not both (text is "
      "the short form of a result with one text content item)"},
     {"text fallback outside tools/call", "methods:\n  resources/read: {fallback: {text: x}}\n",
@@ -79,7 +80,8 @@ const Case kCases[] = {
     {"fallback result as a string", "tools:\n  - match: a\n    fallback: {result: \"{}\"}\n",
      "bulwark.yaml:3:24: tools[0].fallback.result: expected the result object as a mapping (JSON "
      "works too: {\"content\": [...]}), got \"{}\""},
-    {"fallback result without content", "tools:\n  - match: a\n    fallback: {result: {isError: true}}\n",
+    {"fallback result without content",
+     "tools:\n  - match: a\n    fallback: {result: {isError: true}}\n",
      "bulwark.yaml:3:24: tools[0].fallback.result: a tools/call result needs content, e.g. "
      "{content: [{type: text, text: \"...\"}]}"},
     {"fallback result content not a list",
@@ -120,7 +122,8 @@ const Case kCases[] = {
      "bulwark.yaml:2:36: defaults.circuit_breaker.on[1]: \"tool_error\" never counts against a "
      "circuit: it is an answer from a working upstream"},
     {"breaker unknown class", "defaults:\n  circuit_breaker: {on: [upstrem]}\n",
-     "bulwark.yaml:2:26: defaults.circuit_breaker.on[0]: unknown failure class \"upstrem\" (one of: "
+     "bulwark.yaml:2:26: defaults.circuit_breaker.on[0]: unknown failure class \"upstrem\" (one "
+     "of: "
      "upstream timeout overload resource session_lost protocol)"},
     {"breaker per method", "methods:\n  resources/read: {circuit_breaker: {open_for: 1s}}\n",
      "bulwark.yaml:2:20: methods.resources/read.circuit_breaker: circuit breakers are per upstream "

@@ -70,8 +70,7 @@ TEST_CASE("issue 4's keys load as written") {
   // Classes not written keep their defaults.
   CHECK(steps(c.recovery.stepsFor(FailureClass::kOverload)) ==
         std::vector<S>{S::kRetry, S::kStaleCache});
-  CHECK(steps(c.recovery.stepsWhenCircuitOpen()) ==
-        std::vector<S>{S::kStaleCache, S::kFallback});
+  CHECK(steps(c.recovery.stepsWhenCircuitOpen()) == std::vector<S>{S::kStaleCache, S::kFallback});
 
   const policies::PolicyTable table = config::buildPolicyTable(c);
   const policies::EffectivePolicy& weather = table.policyFor("tools/call", "get_weather");
@@ -147,12 +146,13 @@ TEST_CASE("fallback.result: a YAML mapping becomes JSON text") {
   const policies::PolicyTable table = config::buildPolicyTable(c);
   const policies::EffectivePolicy& p = table.policyFor("tools/call", "t");
   REQUIRE(p.fallback.has_value());
-  CHECK(p.fallback->resultJson() ==
-        R"({"content":[{"type":"text","text":"He said \"no\"\n"},{"type":"text","text":"Zürich ☀"}],)"
-        R"("structuredContent":{"count":42,"ratio":-0.5e3,"ok":true,"off":false,"nothing":null,)"
-        R"("tilde":null,"empty":null,"quoted_number":"42","quoted_bool":"true","tagged":"7",)"
-        R"("yaml_only":"0x1F","yes_word":"yes","list":[1,"two",[3]],"nested":{"a":{"b":{}}},)"
-        R"("key with \"quotes\"":1}})");
+  CHECK(
+      p.fallback->resultJson() ==
+      R"({"content":[{"type":"text","text":"He said \"no\"\n"},{"type":"text","text":"Zürich ☀"}],)"
+      R"("structuredContent":{"count":42,"ratio":-0.5e3,"ok":true,"off":false,"nothing":null,)"
+      R"("tilde":null,"empty":null,"quoted_number":"42","quoted_bool":"true","tagged":"7",)"
+      R"("yaml_only":"0x1F","yes_word":"yes","list":[1,"two",[3]],"nested":{"a":{"b":{}}},)"
+      R"("key with \"quotes\"":1}})");
 }
 
 TEST_CASE("fallback.result in JSON syntax (a YAML flow mapping) is taken as it is") {
@@ -161,8 +161,7 @@ TEST_CASE("fallback.result in JSON syntax (a YAML flow mapping) is taken as it i
   const policies::PolicyTable table = config::buildPolicyTable(c);
   const auto& p = table.policyFor("tools/call", "t");
   REQUIRE(p.fallback.has_value());
-  CHECK(p.fallback->resultJson() ==
-        R"({"content":[{"type":"text","text":"x"}],"isError":true})");
+  CHECK(p.fallback->resultJson() == R"({"content":[{"type":"text","text":"x"}],"isError":true})");
 }
 
 TEST_CASE("fallback under methods: text for tools/call, any result object elsewhere") {
@@ -224,8 +223,8 @@ tools:
   CHECK_FALSE(table.policyFor("tools/call", "flaky").circuit_breaker.enabled);
   CHECK(table.policyFor("tools/call", "slow").circuit_breaker.on ==
         policies::FailureClassSet{FailureClass::kTimeout});
-  CHECK(table.policyFor("tools/call", "other").circuit_breaker.on.contains(
-      FailureClass::kSessionLost));
+  CHECK(table.policyFor("tools/call", "other")
+            .circuit_breaker.on.contains(FailureClass::kSessionLost));
 }
 
 TEST_CASE("recovery: every class, circuit_open, explicit fail and empty lists") {
@@ -246,8 +245,7 @@ TEST_CASE("recovery: every class, circuit_open, explicit fail and empty lists") 
   CHECK(c.recovery.stepsFor(FailureClass::kToolError).empty());
   CHECK(steps(c.recovery.stepsFor(FailureClass::kSessionLost)) == std::vector<S>{S::kRetry});
   CHECK(c.recovery.stepsFor(FailureClass::kInvalidInput).empty());
-  CHECK(steps(c.recovery.stepsWhenCircuitOpen()) ==
-        std::vector<S>{S::kFallback, S::kStaleCache});
+  CHECK(steps(c.recovery.stepsWhenCircuitOpen()) == std::vector<S>{S::kFallback, S::kStaleCache});
   CHECK(steps(c.recovery.stepsFor(FailureClass::kTimeout)) ==
         std::vector<S>{S::kRetry, S::kStaleCache}); // untouched
 }
@@ -285,8 +283,9 @@ TEST_CASE("describeConfig shows the cache budget, the recovery plan and each pol
   const std::string text = config::describeConfig(mustLoad(kIssueKeys));
   CHECK(text.find("cache: max_bytes=67108864\n") != std::string::npos);
   CHECK(text.find("fallback_enabled: false\n") != std::string::npos);
-  CHECK(text.find("recovery: invalid_input=[] upstream=[retry, stale, fallback] timeout=[retry] ") !=
-        std::string::npos);
+  CHECK(
+      text.find("recovery: invalid_input=[] upstream=[retry, stale, fallback] timeout=[retry] ") !=
+      std::string::npos);
   CHECK(text.find("circuit_open=[stale, fallback]\n") != std::string::npos);
   CHECK(text.find("method tools/list (methods.tools/list): ") != std::string::npos);
   CHECK(text.find("cache=ttl:5m,stale_if_error:1d") == std::string::npos); // no such unit

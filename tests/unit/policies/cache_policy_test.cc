@@ -22,9 +22,9 @@ CacheStoreFacts ok(std::string_view method) {
 } // namespace
 
 TEST_CASE("cacheable methods: tools/call and the list/read methods only") {
-  for (std::string_view m : {"tools/call", "tools/list", "resources/list",
-                             "resources/templates/list", "resources/read", "prompts/list",
-                             "prompts/get"}) {
+  for (std::string_view m :
+       {"tools/call", "tools/list", "resources/list", "resources/templates/list", "resources/read",
+        "prompts/list", "prompts/get"}) {
     CHECK(isCacheableMethod(m));
   }
   for (std::string_view m :
@@ -76,7 +76,7 @@ TEST_CASE("the server's ttlMs lowers the configured ttl, never raises it") {
 }
 
 TEST_CASE("without configuration, a list/read result with ttlMs is cached for ttlMs") {
-  CachePolicy p; // off
+  CachePolicy p;          // off
   p.stale_if_error = 30s; // inherited values still apply
   CacheStoreFacts f = ok("tools/list");
   f.server_ttl = 20s;

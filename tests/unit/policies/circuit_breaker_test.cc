@@ -56,8 +56,8 @@ TEST_CASE("defaults: the design's sketch, counting upstream, timeout and overloa
   CHECK(p.window == 10s);
   CHECK(p.open_for == 5s);
   CHECK(p.half_open_probes == 1);
-  CHECK(p.on == FailureClassSet{FailureClass::kUpstream, FailureClass::kTimeout,
-                                FailureClass::kOverload});
+  CHECK(p.on ==
+        FailureClassSet{FailureClass::kUpstream, FailureClass::kTimeout, FailureClass::kOverload});
   for (FailureClass never : {FailureClass::kInvalidInput, FailureClass::kPermission,
                              FailureClass::kToolError, FailureClass::kNone}) {
     CHECK_FALSE(p.on.contains(never));

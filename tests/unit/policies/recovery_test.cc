@@ -27,10 +27,8 @@ TEST_CASE("the default plan: the seed's table plus the issue's stale classes") {
   CHECK(steps(plan.stepsFor(FailureClass::kUpstream)) ==
         std::vector<S>{S::kRetry, S::kStaleCache, S::kFallback});
   CHECK(steps(plan.stepsFor(FailureClass::kTimeout)) == std::vector<S>{S::kRetry, S::kStaleCache});
-  CHECK(steps(plan.stepsFor(FailureClass::kOverload)) ==
-        std::vector<S>{S::kRetry, S::kStaleCache});
-  CHECK(steps(plan.stepsFor(FailureClass::kResource)) ==
-        std::vector<S>{S::kRetry, S::kStaleCache});
+  CHECK(steps(plan.stepsFor(FailureClass::kOverload)) == std::vector<S>{S::kRetry, S::kStaleCache});
+  CHECK(steps(plan.stepsFor(FailureClass::kResource)) == std::vector<S>{S::kRetry, S::kStaleCache});
   // retry stays possible where retry.on may list the class (issue 3 behaviour is unchanged).
   for (FailureClass c :
        {FailureClass::kToolError, FailureClass::kSessionLost, FailureClass::kProtocol}) {
@@ -56,8 +54,7 @@ TEST_CASE("set replaces one class and drops everything from fail on") {
   plan.setCircuitOpen({S::kFallback});
   CHECK(steps(plan.stepsWhenCircuitOpen()) == std::vector<S>{S::kFallback});
   // Other classes keep their defaults.
-  CHECK(steps(plan.stepsFor(FailureClass::kOverload)) ==
-        std::vector<S>{S::kRetry, S::kStaleCache});
+  CHECK(steps(plan.stepsFor(FailureClass::kOverload)) == std::vector<S>{S::kRetry, S::kStaleCache});
   CHECK_FALSE(plan == RecoveryPlan{});
 }
 
@@ -152,5 +149,5 @@ TEST_CASE("isValidUtf8") {
   CHECK_FALSE(isValidUtf8("\xED\xA0\x80"));     // surrogate U+D800
   CHECK_FALSE(isValidUtf8("\x80"));             // lone continuation
   CHECK_FALSE(isValidUtf8("\xFF"));
-  CHECK_FALSE(isValidUtf8("a\xC3(b"));          // bad continuation
+  CHECK_FALSE(isValidUtf8("a\xC3(b")); // bad continuation
 }

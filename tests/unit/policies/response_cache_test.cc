@@ -24,8 +24,8 @@ CachedResponse response(std::string json, std::uint32_t flags = 0) {
 
 // A key and body that together make an entry of exactly `bytes` budget bytes.
 std::size_t sized(std::string_view key, std::size_t bytes, std::string& body) {
-  const std::size_t fixed = key.size() + std::string_view("application/json").size() +
-                            ResponseCache::kEntryOverhead;
+  const std::size_t fixed =
+      key.size() + std::string_view("application/json").size() + ResponseCache::kEntryOverhead;
   REQUIRE(bytes >= fixed);
   body.assign(bytes - fixed, 'x');
   return bytes;
@@ -191,11 +191,9 @@ TEST_CASE("nothing to keep: ttl and stale_if_error both 0 (or negative)") {
   FakeClock clock;
   ResponseCache cache;
   cache.insert("k", response("old"), 10s, 0s, clock.now);
-  CHECK(cache.insert("k", response("new"), 0s, 0s, clock.now) ==
-        CacheInsertResult::kNothingToKeep);
+  CHECK(cache.insert("k", response("new"), 0s, 0s, clock.now) == CacheInsertResult::kNothingToKeep);
   CHECK(cache.size() == 0); // the older answer is outdated: removed
-  CHECK(cache.insert("k", response("x"), -5s, -1s, clock.now) ==
-        CacheInsertResult::kNothingToKeep);
+  CHECK(cache.insert("k", response("x"), -5s, -1s, clock.now) == CacheInsertResult::kNothingToKeep);
   CHECK(cache.size() == 0);
 }
 
@@ -313,8 +311,7 @@ TEST_CASE("an entry larger than the whole budget is not stored; one exactly the 
   sized("small", 500, body);
   cache.insert("small", response(body), 1h, 0s, clock.now);
   sized("small", 2001, body);
-  CHECK(cache.insert("small", response(body), 1h, 0s, clock.now) ==
-        CacheInsertResult::kTooLarge);
+  CHECK(cache.insert("small", response(body), 1h, 0s, clock.now) == CacheInsertResult::kTooLarge);
   CHECK(cache.size() == 0); // the outdated answer under that key is gone too
   CHECK(cache.bytes() == 0);
   CHECK(cache.stats().rejected_too_large == 1);
@@ -362,8 +359,8 @@ TEST_CASE("purgeExpired removes exactly the entries past stale_until") {
   cache.insert("b", response("{}"), 1s, 1s, clock.now);
   cache.insert("c", response("{}"), 1h, 0s, clock.now);
   CHECK(cache.purgeExpired(clock.now + 999ms) == 0);
-  CHECK(cache.purgeExpired(clock.now + 1s) == 1);  // a
-  CHECK(cache.purgeExpired(clock.now + 2s) == 1);  // b
+  CHECK(cache.purgeExpired(clock.now + 1s) == 1); // a
+  CHECK(cache.purgeExpired(clock.now + 2s) == 1); // b
   CHECK(cache.purgeExpired(clock.now + 59min) == 0);
   CHECK(cache.size() == 1);
   CHECK(cache.peek("c", clock.now).fresh());
