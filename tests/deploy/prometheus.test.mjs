@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { kDeploy, kRuleFiles, kTestDir, loadCatalogue, readYaml, recordingRuleNames, run } from './lib/common.mjs';
 import { allowedSeries, metricNames } from './lib/promql.mjs';
+import { validateObject } from './lib/k8s.mjs';
+import YAML from 'yaml';
 
 const kPromDir = path.join(kDeploy, 'prometheus');
 const kUnitTests = fs.readdirSync(path.join(kTestDir, 'prometheus'))
@@ -40,6 +42,15 @@ test('promtool test rules: every unit test passes', () => {
   const out = run('promtool', ['test', 'rules', ...kUnitTests]);
   assert.equal((out.match(/SUCCESS/g) ?? []).length, kUnitTests.length, out);
   assert.doesNotMatch(out, /FAILED/);
+});
+
+test('prometheusrule.sh wraps exactly these rules in a valid PrometheusRule', async () => {
+  const text = run(path.join(kPromDir, 'prometheusrule.sh'), ['bulwark-rules']);
+  const obj = YAML.parse(text);
+  assert.equal(obj.metadata.name, 'bulwark-rules');
+  assert.deepEqual(await validateObject(obj), []);
+  const groups = kRuleFiles.flatMap((f) => readYaml(f).groups);
+  assert.deepEqual(obj.spec.groups, groups);
 });
 
 test('each seed threshold has a warning at the threshold and a critical beyond it', () => {
