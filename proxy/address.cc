@@ -54,7 +54,12 @@ std::optional<HostPort> parseHostPort(std::string_view text, std::string& error)
 
 std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string& error) {
   constexpr std::string_view kScheme = "http://";
-  if (text.substr(0, kScheme.size()) != kScheme) {
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  bool scheme_ok = text.size() >= kScheme.size();
+  for (std::size_t i = 0; scheme_ok && i < kScheme.size(); ++i) {
+    scheme_ok = lower(text[i]) == kScheme[i];
+  }
+  if (!scheme_ok) {
     error = "upstream URL must start with http:// (got '" + std::string(text) + "')";
     return std::nullopt;
   }
@@ -62,6 +67,13 @@ std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string& 
   const auto slash = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  std::string rooted;  // "http://h?x=1" means the path "/" with a query
+  if (!path.empty() && path.front() == '?') {
+    rooted = "/" + std::string(path);
+    path = rooted;
+  } else if (!path.empty() && path.front() == '#') {
+    path = "/";
+  }
   if (authority.find('@') != std::string_view::npos) {
     error = "upstream URL must not carry credentials";
     return std::nullopt;
@@ -85,7 +97,11 @@ std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string& 
     url.origin = *origin;
   } else {
     std::string_view host = authority;
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    if (!host.empty() && host.front() == '[') {
+      if (host.size() < 3 || host.back() != ']') {
+        error = "upstream URL has a malformed IPv6 host (got '" + std::string(text) + "')";
+        return std::nullopt;
+      }
       host = host.substr(1, host.size() - 2);
     }
     if (host.empty()) {

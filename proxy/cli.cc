@@ -69,6 +69,11 @@ CliParse parseCommandLine(const std::vector<std::string>& args) {
         result.error = "option '" + std::string(name) + "' needs a value (see bulwark --help)";
         return result;
       }
+      if (args[i + 1].starts_with("--")) {
+        result.error = "option '" + std::string(name) + "' needs a value, got the option '" +
+                       args[i + 1] + "' (see bulwark --help)";
+        return result;
+      }
       value = args[++i];
     }
     if (value->empty()) {

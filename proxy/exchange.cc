@@ -85,6 +85,17 @@ ClientStream* Exchange::start(ProxyContext& context, Request& request, ClientCon
 bool Exchange::parseRequest(Request& request) {
   const HttpHead& head = request.head;
   head_request_ = head.method == "HEAD";
+  if (head.method == "CONNECT") {
+    const std::string body = jsonRpcErrorBody(
+        {}, ProxyError{jsonrpc::kInvalidRequest, "CONNECT is not supported",
+                       "Bulwark is a reverse proxy for one MCP server", "invalid_input", 0, {}});
+    client_->sendSimpleResponse(501, "application/json", body);
+    client_ = nullptr;
+    method_ = "invalid";
+    error_detail_ = "CONNECT request";
+    finish("invalid_input");
+    return false;
+  }
   http_method_ = head.method;
   session_id_ = headerValue(head.headers, "mcp-session-id");
   if (head.method != "POST" || pathOf(head.target) != context_.mcp_path) {

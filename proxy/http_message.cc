@@ -36,7 +36,14 @@ HttpParser::HttpParser(llhttp_type_t type, HttpMessageSink& sink, std::size_t ma
 }
 
 ParseOutcome HttpParser::execute(std::string_view bytes) {
-  const llhttp_errno_t rc = llhttp_execute(&parser_, bytes.data(), bytes.size());
+  llhttp_errno_t rc = llhttp_execute(&parser_, bytes.data(), bytes.size());
+  while (rc == HPE_PAUSED_UPGRADE) {
+    // An Upgrade the proxy does not perform (RFC 9110 7.8 lets a server ignore it; the field is
+    // hop-by-hop and not forwarded): the bytes after the request are the next request.
+    const auto at = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - bytes.data());
+    llhttp_resume_after_upgrade(&parser_);
+    rc = llhttp_execute(&parser_, bytes.data() + at, bytes.size() - at);
+  }
   if (rc == HPE_OK) {
     return {ParseStatus::kOk, bytes.size()};
   }
@@ -123,6 +130,13 @@ int HttpParser::onHeaderValue(llhttp_t* parser, const char* at, std::size_t leng
 int HttpParser::onHeadersComplete(llhttp_t* parser) {
   HttpParser& p = self(parser);
   HttpHead& head = p.head_;
+  // llhttp strips the whitespace before a field value, not after it (RFC 9112 5: both are
+  // optional whitespace, not part of the value).
+  for (HeaderField& field : head.headers) {
+    while (!field.value.empty() && (field.value.back() == ' ' || field.value.back() == '\t')) {
+      field.value.pop_back();
+    }
+  }
   head.version_major = parser->http_major;
   head.version_minor = parser->http_minor;
   head.keep_alive = llhttp_should_keep_alive(parser) != 0;

@@ -22,7 +22,9 @@ std::string Server::start(const ServerSettings& settings) {
   budget_.emplace(settings_.runtime->settings.retry_budget);
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_,
-                   settings_.runtime, settings_.upstream.path, settings_.limits.max_body_bytes});
+                   settings_.runtime,
+                   settings_.upstream.path.substr(0, settings_.upstream.path.find('?')),
+                   settings_.limits.max_body_bytes});
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
   admin_handler_ = std::make_unique<AdminHandler>(metrics_, *readiness_);
   data_listener_ = std::make_unique<Listener>(loop_, "data", *data_handler_, deferred_,

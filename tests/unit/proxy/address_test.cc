@@ -222,5 +222,17 @@ TEST_CASE("formatAddress reads back what resolveHostPort resolved") {
   CHECK(formatAddress(v6->get()) == "[::1]:4243");
 }
 
+// Found in review: HTTP hardening and address edge cases.
+// "[]" is no host; a query right after the authority belongs to the path "/"; the scheme is
+// case-insensitive.
+TEST_CASE("parseUpstreamUrl edge cases") {
+  std::string error;
+  CHECK_FALSE(parseUpstreamUrl("http://[]/mcp", error).has_value());
+  const auto query = parseUpstreamUrl("http://h?x=1", error);
+  REQUIRE(query.has_value());
+  CHECK(query->path == "/?x=1");
+  CHECK(parseUpstreamUrl("HTTP://h/mcp", error).has_value());
+}
+
 } // namespace
 } // namespace bulwark

@@ -4,6 +4,7 @@
 // and checks that the loop closes with none left.
 #include "proxy/address.h"
 #include "proxy/client_connection.h"
+#include "proxy/http_message.h"
 #include "proxy/jsonrpc_envelope.h"
 #include "proxy/listener.h"
 
@@ -801,6 +802,89 @@ TEST_CASE("a stream answered before the client leaves is never told it is gone")
   CHECK(h.run() == 0);
   CHECK(client.received == expected);
   CHECK(later.gone == 0);
+}
+
+// Found in review: HTTP hardening and address edge cases.
+struct Rec final : HttpMessageSink {
+  std::vector<HttpHead> heads;
+  int completes = 0;
+  bool onHead(HttpHead& h) override { heads.push_back(h); return true; }
+  bool onBody(std::string_view) override { return true; }
+  bool onMessageComplete() override { ++completes; return true; }
+};
+
+// trailing whitespace of a field value is kept (RFC 9110 section 5.5 excludes it).
+TEST_CASE("field values lose trailing whitespace") {
+  Rec sink;
+  HttpParser parser(HTTP_REQUEST, sink, 65536);
+  CHECK(parser.execute("GET / HTTP/1.1\r\nX-A: v  \r\nX-B:\t w \t\r\n\r\n").status == ParseStatus::kOk);
+  REQUIRE(sink.heads.size() == 1);
+  CHECK(sink.heads[0].headers[0].value == "v");
+  CHECK(sink.heads[0].headers[1].value == "w");
+}
+
+// Seen from the client: no interim answer, the client waits.
+TEST_CASE("Expect: 100-continue with trailing whitespace still gets 100 Continue") {
+  ServerHarness h;
+  h.handler.on_request = echo;
+  TestClient& client = h.connectClient(
+      [](TestClient& c) {
+        c.send(request("POST", "/u", "Expect: 100-continue \r\nContent-Length: 2\r\n"));
+      },
+      [&](TestClient&) { h.teardown(); });
+  CHECK(h.run() == 0);
+  CHECK_FALSE(h.timed_out);
+  CHECK(client.received == "HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+// whitespace between a field name and its colon is accepted (RFC 9112 section 5.1: MUST 400).
+TEST_CASE("whitespace before a colon is refused") {
+  Rec sink;
+  HttpParser parser(HTTP_REQUEST, sink, 65536);
+  CHECK(parser.execute("GET / HTTP/1.1\r\nHost : h\r\n\r\n").status == ParseStatus::kError);
+  Rec response_sink;
+  HttpParser response(HTTP_RESPONSE, response_sink, 65536);
+  CHECK(response.execute("HTTP/1.1 200 OK\r\nX : y\r\nContent-Length: 0\r\n\r\n").status == ParseStatus::kError);
+}
+
+TEST_CASE("whitespace before a colon gets 400 from the connection") {
+  ServerHarness h;
+  int handled = 0;
+  h.handler.on_request = [&](Request& r, ClientConnection& c) { ++handled; return echo(r, c); };
+  TestClient& client = h.connectClient([](TestClient& c) { c.send("GET / HTTP/1.1\r\nHost : t\r\n\r\n"); },
+                                       [&](TestClient& c) { if (c.eof || !c.received.empty()) h.teardown(); });
+  CHECK(h.run() == 0);
+  CHECK(handled == 0);
+  CHECK(client.received.starts_with("HTTP/1.1 400 Bad Request\r\n"));
+}
+
+// the two bytes after chunk data are not checked to be CRLF.
+TEST_CASE("chunk data must be followed by CRLF") {
+  Rec sink;
+  HttpParser parser(HTTP_REQUEST, sink, 65536);
+  CHECK(parser.execute("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n").status ==
+        ParseStatus::kError);
+}
+
+// a request with Connection: Upgrade + Upgrade (or CONNECT) poisons the connection.
+TEST_CASE("an ignored Upgrade leaves the connection usable") {
+  Rec sink;
+  HttpParser parser(HTTP_REQUEST, sink, 65536);
+  const ParseOutcome outcome = parser.execute(
+      "GET /up HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+  CHECK(outcome.status == ParseStatus::kOk);
+  CHECK(sink.heads.size() == 2);
+
+  ServerHarness h;
+  h.handler.on_request = echo;
+  const std::string expected = simpleOk("GET /up") + simpleOk("GET /next");
+  TestClient& client = h.connectClient(
+      [](TestClient& c) {
+        c.send(request("GET", "/up", "Connection: Upgrade\r\nUpgrade: h2c\r\n") + request("GET", "/next"));
+      },
+      untilReceived(h, expected.size()));
+  CHECK(h.run() == 0);
+  CHECK(client.received == expected);
 }
 
 } // namespace
