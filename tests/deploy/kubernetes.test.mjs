@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { bulwarkBinary, kDeploy, kRepo, run } from './lib/common.mjs';
+import { bulwarkBinary, kDeploy, kRepo, loadCatalogue, run } from './lib/common.mjs';
 import {
   hostPort, kustomizations, kustomizeVersion, parseBulwarkArgs, render, resolvePort, seconds, selects,
   validateObject,
@@ -327,6 +327,19 @@ test('base: the pod, run on loopback from its manifest, answers probes, proxies 
   const note = await request(mcpUrl, { method: 'POST', headers: sessionHeaders,
     body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
   assert.equal(note.status, 202);
+
+  // After some traffic: every family the binary exposes is in the catalogue that the rules and
+  // the dashboard are checked against, with the same type (a family missing from it would be
+  // invisible to both; a changed type would break their queries).
+  const page = (await request(adminUrl(d.pod.metadata.annotations['prometheus.io/path']))).body;
+  const exposed = [...page.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1], type: m[2] }));
+  assert.ok(exposed.some((f) => f.name.startsWith('bulwark_')), page.slice(0, 500));
+  const catalogue = new Map(loadCatalogue().map((m) => [m.name, m.type]));
+  const drift = exposed.filter((f) => catalogue.get(f.name) !== f.type)
+    .map((f) => `${f.name} (${f.type}): ${catalogue.has(f.name) ? `catalogued as ${catalogue.get(f.name)}` : 'not in tests/deploy/metric_catalogue.json'}`);
+  assert.deepEqual(drift, []);
+  const notYet = [...catalogue.keys()].filter((n) => !exposed.some((f) => f.name === n));
+  t.diagnostic(`catalogued but not exposed by this binary (yet): ${notYet.join(', ') || 'none'}`);
 
   // A long tool call in flight (its first progress event has arrived), then what the kubelet
   // does last: SIGTERM.
