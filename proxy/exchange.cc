@@ -147,6 +147,13 @@ bool Exchange::parseRequest(Request& request) {
   protocol_version_ = headerValue(head.headers, "mcp-protocol-version");
   authorization_ = headerValue(head.headers, "authorization");
   host_ = headerValue(head.headers, "host");
+  accept_ = headerValue(head.headers, "accept");
+  if (judged_) {
+    prepareCache(request);
+    if (answerFromFreshCache()) {
+      return false;
+    }
+  }
 
   if (const int rc = uv_timer_init(context_.loop, &attempt_timer_); rc != 0) {
     logLine(LogLevel::kError, uvError("uv_timer_init", rc));
@@ -263,6 +270,12 @@ void Exchange::onUpstreamHead(HttpHead& head) {
       return;
     }
     outcome_ = outcomeName(policies::classify(outcome));
+    const policies::RecoveryStrategy recovery = planRecovery(policies::classify(outcome));
+    if (recovery != policies::RecoveryStrategy::kFail) {
+      abandonUpstream();
+      serveRecovery(recovery, policies::classify(outcome));
+      return;
+    }
     if (!client_->responseStarted()) {
       forwardHead(head);  // the upstream's own error goes to the client untouched
       return;
@@ -282,7 +295,8 @@ void Exchange::onUpstreamHead(HttpHead& head) {
     sse_ = std::make_unique<SseParser>(context_.max_observed_body_bytes);
     return;
   }
-  if (isJson(head) && (retryPossible() || downstream_sse_)) {
+  if (isJson(head) && (retryPossible() || downstream_sse_ || cacheable_ ||
+                       policy_->fallback.has_value())) {
     reply_ = Reply::kHoldJson;
     held_head_ = head;
     return;
@@ -423,6 +437,9 @@ bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
       outcome = Outcome::jsonRpcError(static_cast<int>(message.error_code.value_or(-32603)));
     } else {
       outcome = message.is_error ? Outcome::toolError() : Outcome::success();
+      if (!message.is_error && cacheable_) {
+        storeInCache(json);
+      }
     }
     return true;
   }
@@ -536,6 +553,11 @@ void Exchange::onUpstreamComplete() {
       return;
     }
     outcome_ = outcomeName(policies::classify(outcome));
+    if (const policies::RecoveryStrategy recovery = planRecovery(policies::classify(outcome));
+        recovery != policies::RecoveryStrategy::kFail) {
+      serveRecovery(recovery, policies::classify(outcome));
+      return;
+    }
     deliverHeldJson();
     return;
   }
@@ -655,6 +677,12 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
     finish(outcome_);
     return;
   }
+  if (const policies::RecoveryStrategy recovery = planRecovery(failure);
+      recovery != policies::RecoveryStrategy::kFail) {
+    error_detail_ = std::move(detail);
+    serveRecovery(recovery, failure);
+    return;
+  }
   if (client_->responseStarted() && !downstream_sse_) {
     client_->abortResponse();  // the only honest signal once a plain body has started
     client_ = nullptr;
@@ -723,6 +751,142 @@ void Exchange::sendCancelNotification(std::string_view reason) {
   }
   request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   sendDetachedRequest(context_.pool, context_.metrics, std::move(request));
+}
+
+void Exchange::prepareCache(const Request& request) {
+  const policies::CachePolicy& cache = policy_->cache;
+  if (!cache.enabled || !policies::isCacheableMethod(method_) ||
+      runtime_->settings.cache_max_bytes == 0) {
+    return;
+  }
+  const std::optional<std::string> params = context_.cache_json.canonicalParams(request.body);
+  if (!params) {
+    return;
+  }
+  cacheable_ = true;
+  // The caller's identity is its credential itself, never a hash of it: no two callers can
+  // share an entry by collision. Keys live only in memory and are never logged.
+  cache_key_caller_ = policies::cacheKey(method_, tool_, *params, protocol_version_,
+                                         policies::CacheKeyScope::callerOf(authorization_));
+  cache_key_shared_ = policies::cacheKey(method_, tool_, *params, protocol_version_,
+                                         policies::CacheKeyScope::shared());
+}
+
+bool Exchange::answerFromFreshCache() {
+  if (!cacheable_) {
+    return false;
+  }
+  const auto now = Clock::now();
+  for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+    const policies::CacheLookup found = context_.cache.peek(*key, now);
+    if (found.fresh()) {
+      context_.metrics.recordCacheRequest("hit");
+      const std::string result = found.entry->response.result_json;
+      outcome_ = "success";
+      answerWithResult(result);
+      return true;
+    }
+  }
+  context_.metrics.recordCacheRequest("miss");
+  return false;
+}
+
+void Exchange::storeInCache(std::string_view message_json) {
+  const std::optional<CacheableResult> result =
+      context_.cache_json.successResult(message_json, request_id_);
+  if (!result) {
+    return;
+  }
+  policies::CacheStoreFacts facts;
+  facts.method = method_;
+  facts.success = true;
+  if (result->ttl_ms) {
+    facts.server_ttl = policies::Duration(*result->ttl_ms);
+  }
+  facts.server_scope = result->cache_scope == "public"    ? policies::ServerCacheScope::kPublic
+                       : result->cache_scope == "private" ? policies::ServerCacheScope::kPrivate
+                                                          : policies::ServerCacheScope::kUnspecified;
+  const auto decision = policies::cacheStoreDecision(policy_->cache, facts);
+  if (!decision) {
+    return;
+  }
+  const std::string& key = decision->scope == policies::CacheScope::kShared ? cache_key_shared_
+                                                                           : cache_key_caller_;
+  context_.cache.insert(key, policies::CachedResponse{result->result_json, "application/json", 0},
+                        decision->ttl, decision->stale_if_error, Clock::now());
+}
+
+policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure) {
+  if (!judged_ || client_ == nullptr || (client_->responseStarted() && !downstream_sse_)) {
+    return policies::RecoveryStrategy::kFail;
+  }
+  policies::RecoveryFacts facts;
+  const auto now = Clock::now();
+  if (cacheable_) {
+    for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+      const policies::CacheLookup found = context_.cache.peek(*key, now);
+      facts.stale_available = facts.stale_available || found.fresh() || found.stale();
+    }
+  }
+  facts.fallback_available = policy_->fallback.has_value() &&
+                             runtime_->settings.fallback_enabled && method_ == "tools/call";
+  return policies::chooseRecovery(runtime_->settings.recovery.stepsFor(failure), facts);
+}
+
+void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass failure) {
+  const auto now = Clock::now();
+  const auto since = first_failure_at_ == Clock::time_point{} ? started_at_ : first_failure_at_;
+  const double seconds = std::chrono::duration<double>(now - since).count();
+  std::string result;
+  if (strategy == policies::RecoveryStrategy::kStaleCache) {
+    for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+      const policies::CacheLookup found = context_.cache.lookupStale(*key, now);
+      if (found.fresh() || found.stale()) {
+        result = CacheJson::withMetaFlag(found.entry->response.result_json, "bulwark/stale",
+                                         context_.cache_json);
+        break;
+      }
+    }
+    context_.metrics.recordCacheRequest("stale");
+    context_.metrics.recordRecovery("stale", seconds);
+  } else {
+    result = CacheJson::withMetaFlag(policy_->fallback->resultJson(), "bulwark/fallback",
+                                     context_.cache_json);
+    context_.metrics.recordFallback(toolLabel());
+    context_.metrics.recordRecovery("fallback", seconds);
+  }
+  logLine(LogLevel::kInfo, "answered from recovery",
+          {{"strategy", strategy == policies::RecoveryStrategy::kStaleCache ? "stale" : "fallback"},
+           {"class", policies::failureClassName(failure)},
+           {"method", std::string_view(method_)},
+           {"tool", std::string_view(tool_)},
+           {"request_id", std::string_view(request_id_)},
+           {"attempt", attempt_}});
+  outcome_ = "success";
+  first_failure_at_ = Clock::time_point{};  // counted here, not again as a retry recovery
+  answerWithResult(result);
+}
+
+void Exchange::answerWithResult(std::string_view result_json) {
+  const std::string body = CacheJson::responseFor(request_id_, result_json);
+  const bool takes_json = accept_.empty() || accept_.find("application/json") != std::string::npos ||
+                          accept_.find("*/*") != std::string::npos;
+  if (client_->responseStarted()) {
+    std::string event = "event: message\ndata: ";
+    event += body;
+    event += "\n\n";
+    client_->sendResponseBody(event);
+    client_->endResponse();
+  } else if (takes_json) {
+    client_->sendSimpleResponse(200, "application/json", body);
+  } else {
+    client_->sendResponseHead(200, "OK", "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n",
+                              BodyFraming::kStreamed);
+    client_->sendResponseBody("event: message\ndata: " + body + "\n\n");
+    client_->endResponse();
+  }
+  client_ = nullptr;
+  finish(outcome_);
 }
 
 void Exchange::onClientGone() {

@@ -15,7 +15,10 @@
 
 #include "policies/outcome.h"
 #include "policies/policy.h"
+#include "policies/recovery.h"
+#include "policies/response_cache.h"
 #include "policies/retry_budget.h"
+#include "proxy/cache_json.h"
 #include "proxy/client_connection.h"
 #include "proxy/jsonrpc_envelope.h"
 #include "proxy/runtime_config.h"
@@ -37,6 +40,8 @@ struct ProxyContext {
   ToolCatalog& tools;
   policies::RetryBudget& budget;
   std::mt19937_64& random;
+  policies::ResponseCache& cache;
+  CacheJson& cache_json;
   RuntimeConfigPtr runtime;  // replaced on reload; exchanges keep the one they started with
   std::string mcp_path;      // the upstream URL's path: POSTs here are JSON-RPC
   std::size_t max_observed_body_bytes = 4 * 1024 * 1024;
@@ -102,6 +107,14 @@ private:
   void abandonUpstream();
   void sendCancelNotification(std::string_view reason);
 
+  // The response cache and the recovery strategies that do not need the upstream.
+  void prepareCache(const Request& request);
+  bool answerFromFreshCache();
+  void storeInCache(std::string_view message_json);
+  policies::RecoveryStrategy planRecovery(policies::FailureClass failure);
+  void serveRecovery(policies::RecoveryStrategy strategy, policies::FailureClass failure);
+  void answerWithResult(std::string_view result_json);
+
   static void onAttemptTimer(uv_timer_t* timer);
   static void onDeadlineTimer(uv_timer_t* timer);
   static void onTimerClosed(uv_handle_t* handle);
@@ -134,6 +147,10 @@ private:
   std::string protocol_version_;
   std::string authorization_;  // carried to our own notifications/cancelled; never logged
   std::string host_;
+  std::string accept_;
+  bool cacheable_ = false;
+  std::string cache_key_caller_;
+  std::string cache_key_shared_;
   policies::MessageKind kind_ = policies::MessageKind::kRequest;
   bool judged_ = false;  // a single JSON-RPC request: its answers are judged, retries possible
   bool head_request_ = false;

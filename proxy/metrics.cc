@@ -120,6 +120,13 @@ Metrics::Metrics(std::size_t max_tool_labels)
                           "Requests that failed at least once and were then answered well, by "
                           "the strategy that saved them."),
                   {"strategy"}),
+      cache_requests_(counter(*registry_, "bulwark_cache_requests_total",
+                              "Response cache lookups: hit (answered from the cache), miss, and "
+                              "stale (served after a failure, within stale_if_error)."),
+                      {"result"}),
+      fallbacks_(counter(*registry_, "bulwark_fallbacks_total",
+                         "Configured fallback results served, by tool."),
+                 {"tool"}),
       recovery_duration_(&prometheus::BuildHistogram()
                               .Name("bulwark_recovery_duration_seconds")
                               .Help("Time from a request's first failed attempt to its "
@@ -178,7 +185,13 @@ Metrics::Metrics(std::size_t max_tool_labels)
     retries_.with({"", failure});
   }
   upstream_attempts_.with({"response"});
-  recoveries_.with({"retry"});
+  for (const std::string_view strategy : {"retry", "stale", "fallback"}) {
+    recoveries_.with({strategy});
+  }
+  for (const std::string_view result : {"hit", "miss", "stale"}) {
+    cache_requests_.with({result});
+  }
+  fallbacks_.with({""});
   start_time_->Set(std::chrono::duration<double>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count());

@@ -61,6 +61,9 @@ public:
   // A request that failed at least once and was then answered well, by the strategy that saved
   // it ("retry"), and how long after its first failure.
   void recordRecovery(std::string_view strategy, double seconds_since_first_failure);
+  // The response cache: "hit" (answered from it), "miss", "stale" (served after a failure).
+  void recordCacheRequest(std::string_view result) { cache_requests_.with({result}).Increment(); }
+  void recordFallback(std::string_view tool) { fallbacks_.with({toolLabel(tool)}).Increment(); }
 
   // Prometheus text exposition format 0.0.4, with the process metrics read fresh.
   std::string serialize();
@@ -82,6 +85,8 @@ private:
   CounterFamily<1> log_records_;
   prometheus::Gauge* client_connections_;
   CounterFamily<1> recoveries_;
+  CounterFamily<1> cache_requests_;
+  CounterFamily<1> fallbacks_;
   prometheus::Histogram* recovery_duration_;
   // Process metrics, read from /proc at scrape time.
   prometheus::Gauge* resident_memory_;

@@ -20,8 +20,10 @@ std::string Server::start(const ServerSettings& settings) {
   probe_ = std::make_unique<UpstreamProbe>(loop_, *upstream_address);
   readiness_ = std::make_unique<Readiness>(Readiness{*probe_, false});
   budget_.emplace(settings_.runtime->settings.retry_budget);
+  cache_.setMaxBytes(settings_.runtime->settings.cache_max_bytes);
   context_ = std::make_unique<ProxyContext>(
-      ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_,
+      ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
+                   cache_json_,
                    settings_.runtime,
                    settings_.upstream.path.substr(0, settings_.upstream.path.find('?')),
                    settings_.limits.max_body_bytes});
@@ -84,6 +86,7 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
       next.retry_budget.window != current.retry_budget.window) {
     *budget_ = policies::RetryBudget(next.retry_budget);
   }
+  cache_.setMaxBytes(next.cache_max_bytes);
   context_->runtime = std::move(runtime);
 }
 

@@ -76,6 +76,8 @@ private:
   ToolCatalog tools_;
   std::optional<policies::RetryBudget> budget_;
   std::mt19937_64 random_{std::random_device{}()};
+  policies::ResponseCache cache_;
+  CacheJson cache_json_;
   std::unique_ptr<UpstreamPool> pool_;
   std::unique_ptr<ConfigReloader> reloader_;
   std::unique_ptr<UpstreamProbe> probe_;
