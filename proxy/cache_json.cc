@@ -13,27 +13,35 @@ namespace {
 
 namespace dom = simdjson::dom;
 
-void appendCanonical(std::string& out, dom::element value) {
-  switch (value.type()) {
-  case dom::element_type::OBJECT: {
-    std::vector<std::pair<std::string_view, dom::element>> members;
-    for (const auto field : dom::object(value)) {
+void appendCanonical(std::string& out, dom::element value);
+
+// An object's members sorted by key, each value canonical; `skip` names a key left out.
+void appendSortedObject(std::string& out, dom::object object, std::string_view skip = {}) {
+  std::vector<std::pair<std::string_view, dom::element>> members;
+  for (const auto field : object) {
+    if (skip.empty() || field.key != skip) {
       members.emplace_back(field.key, field.value);
     }
-    std::stable_sort(members.begin(), members.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    out.push_back('{');
-    for (std::size_t i = 0; i < members.size(); ++i) {
-      if (i > 0) {
-        out.push_back(',');
-      }
-      appendJsonString(out, members[i].first);
-      out.push_back(':');
-      appendCanonical(out, members[i].second);
-    }
-    out.push_back('}');
-    return;
   }
+  std::stable_sort(members.begin(), members.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  out.push_back('{');
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (i > 0) {
+      out.push_back(',');
+    }
+    appendJsonString(out, members[i].first);
+    out.push_back(':');
+    appendCanonical(out, members[i].second);
+  }
+  out.push_back('}');
+}
+
+void appendCanonical(std::string& out, dom::element value) {
+  switch (value.type()) {
+  case dom::element_type::OBJECT:
+    appendSortedObject(out, dom::object(value));
+    return;
   case dom::element_type::ARRAY: {
     out.push_back('[');
     bool first = true;
@@ -72,28 +80,11 @@ std::optional<std::string> CacheJson::canonicalParams(std::string_view message) 
     return std::string("{}");
   }
   std::string out;
-  if (!params.is_object()) {
+  if (params.is_object()) {
+    appendSortedObject(out, dom::object(params), "_meta");
+  } else {
     appendCanonical(out, params);
-    return out;
   }
-  std::vector<std::pair<std::string_view, dom::element>> members;
-  for (const auto field : dom::object(params)) {
-    if (field.key != "_meta") {
-      members.emplace_back(field.key, field.value);
-    }
-  }
-  std::stable_sort(members.begin(), members.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  out.push_back('{');
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    if (i > 0) {
-      out.push_back(',');
-    }
-    appendJsonString(out, members[i].first);
-    out.push_back(':');
-    appendCanonical(out, members[i].second);
-  }
-  out.push_back('}');
   return out;
 }
 

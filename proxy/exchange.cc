@@ -40,6 +40,14 @@ std::string headerValue(const HeaderList& headers, std::string_view name) {
   return field == nullptr ? std::string() : field->value;
 }
 
+// A JSON-RPC message framed as the last event of an SSE stream Bulwark has opened.
+std::string sseMessageEvent(std::string_view json) {
+  std::string event = "event: message\ndata: ";
+  event += json;
+  event += "\n\n";
+  return event;
+}
+
 Outcome outcomeOfFailure(UpstreamFailureKind kind) {
   switch (kind) {
   case UpstreamFailureKind::kConnectFailed:
@@ -589,10 +597,7 @@ void Exchange::deliverHeldJson() {
     client_->sendResponseBody(held_body_);
   } else if (!held_body_.empty()) {
     // An earlier attempt opened an SSE stream: this attempt's JSON answer becomes its last event.
-    std::string event = "event: message\ndata: ";
-    event += held_body_;
-    event += "\n\n";
-    client_->sendResponseBody(event);
+    client_->sendResponseBody(sseMessageEvent(held_body_));
   }
   client_->endResponse();
   client_ = nullptr;
@@ -712,10 +717,7 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
   std::string body = jsonRpcErrorBody(
       request_id_, ProxyError{code, full_message, detail, class_name, attempt_, give_up_reason_});
   if (client_->responseStarted()) {
-    std::string event = "event: message\ndata: ";
-    event += body;
-    event += "\n\n";
-    client_->sendResponseBody(event);
+    client_->sendResponseBody(sseMessageEvent(body));
     client_->endResponse();
   } else {
     client_->sendSimpleResponse(status, "application/json", body);
@@ -872,19 +874,18 @@ void Exchange::answerWithResult(std::string_view result_json) {
   const bool takes_json = accept_.empty() || accept_.find("application/json") != std::string::npos ||
                           accept_.find("*/*") != std::string::npos;
   if (client_->responseStarted()) {
-    std::string event = "event: message\ndata: ";
-    event += body;
-    event += "\n\n";
-    client_->sendResponseBody(event);
-    client_->endResponse();
+    client_->sendResponseBody(sseMessageEvent(body));
   } else if (takes_json) {
-    client_->sendSimpleResponse(200, "application/json", body);
+    client_->sendResponseHead(200, "OK", "Content-Type: application/json\r\n",
+                              BodyFraming::kContentLength, body.size());
+    client_->sendResponseBody(body);
   } else {
-    client_->sendResponseHead(200, "OK", "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n",
+    client_->sendResponseHead(200, "OK",
+                              "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n",
                               BodyFraming::kStreamed);
-    client_->sendResponseBody("event: message\ndata: " + body + "\n\n");
-    client_->endResponse();
+    client_->sendResponseBody(sseMessageEvent(body));
   }
+  client_->endResponse();
   client_ = nullptr;
   finish(outcome_);
 }
