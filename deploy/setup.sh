@@ -32,6 +32,8 @@ wanted=("${build_packages[@]}")
 command -v node >/dev/null && command -v npm >/dev/null || wanted+=("${peer_packages[@]}")
 if [ "$with_tests" -eq 1 ]; then
   wanted+=("${test_packages[@]}")
+  # The machine image ships a current kubectl; Debian's kubernetes-client (1.20) is only a
+  # fallback, and its kustomize is too old for deploy/kubernetes (tests/deploy says so).
   command -v kubectl >/dev/null || wanted+=(kubernetes-client)
 fi
 [ "$with_bench" -eq 1 ] && wanted+=("${bench_packages[@]}")
@@ -53,4 +55,12 @@ if [ ! -f "$here/tests/node_modules/.package-lock.json" ] ||
    [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; then
   echo "setup: installing npm test peers"
   (cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# tests/deploy validates the Kubernetes files with kubernetes-models, pinned by its own lock.
+if [ "$with_tests" -eq 1 ] &&
+   { [ ! -f "$here/tests/deploy/node_modules/.package-lock.json" ] ||
+     [ "$here/tests/deploy/package-lock.json" -nt "$here/tests/deploy/node_modules/.package-lock.json" ]; }; then
+  echo "setup: installing npm packages for tests/deploy"
+  (cd "$here/tests/deploy" && npm ci --no-audit --no-fund --loglevel=error)
 fi
