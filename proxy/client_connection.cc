@@ -178,26 +178,36 @@ void ClientConnection::sendResponseBody(std::string_view bytes) {
   if (framing_ == BodyFraming::kNone || bytes.empty()) {
     return;
   }
+  constexpr std::size_t kMaxCorked = 64 * 1024;
   if (!chunked_out_) {
-    if (head_.empty()) {
+    if (head_.empty() && !corked_) {
       write(bytes);
       return;
     }
     head_.append(bytes);
+  } else {
+    head_.reserve(head_.size() + bytes.size() + 16);
+    appendHex(head_, bytes.size());
+    head_ += "\r\n";
+    head_.append(bytes);
+    head_ += "\r\n";
+  }
+  if (!corked_ || head_.size() > kMaxCorked) {
     write(head_);
     head_.clear();
-    return;
   }
-  head_.reserve(head_.size() + bytes.size() + 16);
-  appendHex(head_, bytes.size());
-  head_ += "\r\n";
-  head_.append(bytes);
-  head_ += "\r\n";
-  write(head_);
-  head_.clear();
+}
+
+void ClientConnection::uncork() {
+  corked_ = false;
+  if (response_started_ && !head_.empty()) {
+    write(head_);
+    head_.clear();
+  }
 }
 
 void ClientConnection::endResponse() {
+  corked_ = false;
   if (chunked_out_) {
     head_ += "0\r\n\r\n";
   }
@@ -224,6 +234,7 @@ void ClientConnection::sendSimpleResponse(int status, std::string_view content_t
 }
 
 void ClientConnection::abortResponse() {
+  corked_ = false;
   stream_ = nullptr;
   head_.clear();
   state_ = State::kClosing;

@@ -85,6 +85,10 @@ public:
                         BodyFraming framing, std::uint64_t content_length = 0);
   void sendResponseBody(std::string_view bytes);
   void endResponse();
+  // While corked, body bytes gather and leave in one write at uncork() or endResponse(): an SSE
+  // event and the end of its stream, read together from the upstream, cost one syscall.
+  void cork() { corked_ = true; }
+  void uncork();
   // The whole response at once (for answers Bulwark makes itself).
   void sendSimpleResponse(int status, std::string_view content_type, std::string_view body,
                           std::string_view extra_header_lines = {});
@@ -148,6 +152,7 @@ private:
   bool draining_ = false;
   bool read_eof_ = false;
   bool lingering_ = false;
+  bool corked_ = false;
   std::chrono::steady_clock::time_point linger_until_{};
 };
 

@@ -345,7 +345,16 @@ void Exchange::forwardHead(const HttpHead& head) {
   client_->sendResponseHead(head.status, head.reason, lines, framing, length);
 }
 
+void Exchange::onUpstreamReadDone() {
+  if (client_ != nullptr) {
+    client_->uncork();
+  }
+}
+
 void Exchange::onUpstreamBody(std::string_view bytes) {
+  if (client_ != nullptr) {
+    client_->cork();  // until onUpstreamReadDone or the end of the response
+  }
   switch (reply_) {
   case Reply::kForward:
     if (sse_) {
@@ -518,6 +527,9 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
            {"attempt", attempt_},
            {"delay_ms", static_cast<std::int64_t>(decision.delay.count())}});
   abandonUpstream();
+  if (client_ != nullptr) {
+    client_->uncork();  // progress already judged deliverable goes out before the backoff
+  }
   backing_off_ = true;
   uv_timer_start(&attempt_timer_, &Exchange::onAttemptTimer,
                  static_cast<std::uint64_t>(decision.delay.count()), 0);

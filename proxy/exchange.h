@@ -92,6 +92,7 @@ private:
   void onUpstreamBody(std::string_view bytes) override;
   void onUpstreamComplete() override;
   void onUpstreamFailure(const UpstreamFailure& failure) override;
+  void onUpstreamReadDone() override;
 
   void forwardHead(const HttpHead& head);
   void feedSse(std::string_view bytes);

@@ -17,17 +17,18 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-constexpr std::array<std::string_view, 8> kHopByHop = {
-    "connection", "keep-alive", "proxy-connection", "te",
-    "trailer",    "transfer-encoding", "upgrade",   "content-length"};
-
-bool namedByConnection(const HeaderList& headers, std::string_view name) {
-  for (const HeaderField& field : headers) {
-    if (equalsIgnoreCase(field.name, "connection") && headerHasToken(field.value, name)) {
-      return true;
-    }
+// The fixed hop-by-hop set (RFC 9110 7.6.1) plus Content-Length, which the proxy frames itself.
+// Checked by length first: most end-to-end names fail that test with no character compared.
+bool isFixedHopByHop(std::string_view name) {
+  switch (name.size()) {
+  case 2: return equalsIgnoreCase(name, "te");
+  case 7: return equalsIgnoreCase(name, "trailer") || equalsIgnoreCase(name, "upgrade");
+  case 10: return equalsIgnoreCase(name, "connection") || equalsIgnoreCase(name, "keep-alive");
+  case 14: return equalsIgnoreCase(name, "content-length");
+  case 16: return equalsIgnoreCase(name, "proxy-connection");
+  case 17: return equalsIgnoreCase(name, "transfer-encoding");
+  default: return false;
   }
-  return false;
 }
 
 }  // namespace
@@ -67,18 +68,58 @@ bool headerHasToken(std::string_view value, std::string_view token) {
   return false;
 }
 
+namespace {
+
+bool namedByConnection(const HeaderList& headers, std::string_view name) {
+  for (const HeaderField& field : headers) {
+    if (equalsIgnoreCase(field.name, "connection") && headerHasToken(field.value, name)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 void appendEndToEndHeaders(std::string& out, const HeaderList& headers,
                            std::initializer_list<std::string_view> also_drop) {
-  const bool has_connection = findHeader(headers, "connection") != nullptr;
+  // The names the Connection fields list are collected once, not looked up per field.
+  std::array<std::string_view, 8> named{};
+  std::size_t named_count = 0;
+  bool named_overflow = false;
   for (const HeaderField& field : headers) {
-    bool drop = false;
-    for (const std::string_view hop : kHopByHop) {
-      drop = drop || equalsIgnoreCase(field.name, hop);
+    if (field.name.size() != 10 || !equalsIgnoreCase(field.name, "connection")) {
+      continue;
     }
+    std::string_view value = field.value;
+    while (!value.empty()) {
+      const auto comma = value.find(',');
+      const std::string_view token = trim(value.substr(0, comma));
+      if (!token.empty()) {
+        if (named_count < named.size()) {
+          named[named_count++] = token;
+        } else {
+          named_overflow = true;
+        }
+      }
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      value.remove_prefix(comma + 1);
+    }
+  }
+  for (const HeaderField& field : headers) {
+    bool drop = isFixedHopByHop(field.name);
     for (const std::string_view extra : also_drop) {
       drop = drop || equalsIgnoreCase(field.name, extra);
     }
-    if (drop || (has_connection && namedByConnection(headers, field.name))) {
+    for (std::size_t i = 0; i < named_count && !drop; ++i) {
+      drop = equalsIgnoreCase(field.name, named[i]);
+    }
+    if (!drop && named_overflow) {
+      drop = namedByConnection(headers, field.name);  // rare: more names than the array holds
+    }
+    if (drop) {
       continue;
     }
     out += field.name;

@@ -150,6 +150,10 @@ void UpstreamConnection::onData(std::string_view bytes) {
       keep_alive_ = false;
     }
     completeResponse();
+    return;
+  }
+  if (sink_ != nullptr) {
+    sink_->onUpstreamReadDone();
   }
 }
 

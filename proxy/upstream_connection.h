@@ -38,6 +38,8 @@ public:
   virtual void onUpstreamBody(std::string_view bytes) = 0;
   virtual void onUpstreamComplete() = 0;
   virtual void onUpstreamFailure(const UpstreamFailure& failure) = 0;
+  // Everything one read brought has been delivered and the response goes on.
+  virtual void onUpstreamReadDone() {}
 
 protected:
   ~UpstreamResponseSink() = default;
