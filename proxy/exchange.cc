@@ -213,8 +213,71 @@ void Exchange::beginAttempt() {
   sse_.reset();
   sse_carry_.clear();
   resent_on_fresh_connection_ = false;
+  if (judged_) {
+    permits_ = context_.breakers.admit(toolLabel(), *policy_, Clock::now());
+    if (!permits_.allowed) {
+      --attempt_;  // nothing was attempted
+      refusedByBreaker();
+      return;
+    }
+    attempt_reported_ = false;
+  }
   armAttemptTimer();
   sendToUpstream(false);
+}
+
+void Exchange::refusedByBreaker() {
+  // An open circuit looks to this request like an overloaded upstream that named a time to come
+  // back: a retry waits for it if the deadline allows; otherwise recovery or a fast failure.
+  const Outcome overloaded = Outcome::httpStatus(503, false, true, false);
+  give_up_reason_ = "circuit_open";
+  if (attempt_ > 0 && tryRetry(overloaded, permits_.retry_after)) {
+    return;
+  }
+  const policies::RecoveryStrategy recovery = policies::chooseRecovery(
+      runtime_->settings.recovery.stepsWhenCircuitOpen(), [&] {
+        policies::RecoveryFacts facts;
+        const auto now = Clock::now();
+        for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+          const policies::CacheLookup found =
+              cacheable_ ? context_.cache.peek(*key, now) : policies::CacheLookup{};
+          facts.stale_available = facts.stale_available || found.fresh() || found.stale();
+        }
+        facts.fallback_available = policy_->fallback.has_value() &&
+                                   runtime_->settings.fallback_enabled && method_ == "tools/call";
+        return facts;
+      }());
+  if (recovery != policies::RecoveryStrategy::kFail && client_ != nullptr &&
+      (!client_->responseStarted() || downstream_sse_)) {
+    serveRecovery(recovery, FailureClass::kOverload);
+    return;
+  }
+  const auto wait_ms = permits_.retry_after.count();
+  std::string detail = "circuit open for ";
+  detail += std::string(permits_.refused_by);
+  detail += "; retry in " + std::to_string(wait_ms) + " ms";
+  if (client_ != nullptr && !client_->responseStarted()) {
+    const std::string body = jsonRpcErrorBody(
+        request_id_, ProxyError{jsonrpc::kUpstreamUnavailable, "Upstream unavailable (circuit open)",
+                                detail, "overload", attempt_, "circuit_open"});
+    const std::string retry_after =
+        "Retry-After: " + std::to_string((wait_ms + 999) / 1000) + "\r\n";
+    client_->sendSimpleResponse(503, "application/json", body, retry_after);
+    client_ = nullptr;
+    outcome_ = "overload";
+    error_detail_ = std::move(detail);
+    finish(outcome_);
+    return;
+  }
+  giveUp(FailureClass::kOverload, std::move(detail));
+}
+
+void Exchange::reportAttempt(FailureClass result) {
+  if (attempt_reported_) {
+    return;
+  }
+  attempt_reported_ = true;
+  context_.breakers.report(permits_, toolLabel(), result, Clock::now());
 }
 
 void Exchange::armAttemptTimer() {
@@ -497,6 +560,7 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   if (!judged_ || failure == FailureClass::kNone) {
     return false;
   }
+  reportAttempt(failure);
   const auto now = Clock::now();
   policies::RetryFacts facts;
   facts.attempt = attempt_;
@@ -688,6 +752,7 @@ void Exchange::onDeadlineTimer(uv_timer_t* timer) {
 }
 
 void Exchange::giveUp(FailureClass failure, std::string detail) {
+  reportAttempt(failure);
   const std::string_view class_name = policies::failureClassName(failure);
   outcome_ = class_name;
   if (client_ == nullptr) {
@@ -958,6 +1023,16 @@ std::string_view Exchange::toolLabel() const {
 }
 
 void Exchange::finish(std::string_view outcome) {
+  if (!attempt_reported_) {
+    if (outcome == "cancelled") {
+      attempt_reported_ = true;
+      context_.breakers.abandon(permits_, toolLabel());
+    } else {
+      const auto parsed = outcome == "success" ? std::optional<FailureClass>(FailureClass::kNone)
+                                               : policies::parseFailureClass(outcome);
+      reportAttempt(parsed.value_or(FailureClass::kNone));
+    }
+  }
   const auto now = Clock::now();
   const double seconds = std::chrono::duration<double>(now - started_at_).count();
   if (outcome == "success" && first_failure_at_ != Clock::time_point{}) {

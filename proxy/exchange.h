@@ -19,6 +19,7 @@
 #include "policies/response_cache.h"
 #include "policies/retry_budget.h"
 #include "proxy/cache_json.h"
+#include "proxy/circuit_breakers.h"
 #include "proxy/client_connection.h"
 #include "proxy/jsonrpc_envelope.h"
 #include "proxy/runtime_config.h"
@@ -42,6 +43,7 @@ struct ProxyContext {
   std::mt19937_64& random;
   policies::ResponseCache& cache;
   CacheJson& cache_json;
+  CircuitBreakers& breakers;
   RuntimeConfigPtr runtime;  // replaced on reload; exchanges keep the one they started with
   std::string mcp_path;      // the upstream URL's path: POSTs here are JSON-RPC
   std::size_t max_observed_body_bytes = 4 * 1024 * 1024;
@@ -115,6 +117,9 @@ private:
   policies::RecoveryStrategy planRecovery(policies::FailureClass failure);
   void serveRecovery(policies::RecoveryStrategy strategy, policies::FailureClass failure);
   void answerWithResult(std::string_view result_json);
+  // The breakers hear how each attempt they let through ended, once.
+  void reportAttempt(policies::FailureClass result);
+  void refusedByBreaker();
 
   static void onAttemptTimer(uv_timer_t* timer);
   static void onDeadlineTimer(uv_timer_t* timer);
@@ -173,7 +178,9 @@ private:
   std::string give_up_reason_;
   std::string error_detail_;  // what went wrong, for the one log line of a failed request
   bool* finished_flag_ = nullptr;
-  Clock::time_point first_failure_at_{};  // set by the first retry: recovery time starts here
+  Clock::time_point first_failure_at_{};
+  CircuitBreakers::Permits permits_;
+  bool attempt_reported_ = true;  // nothing to report before the first attempt  // set by the first retry: recovery time starts here
 };
 
 }  // namespace bulwark

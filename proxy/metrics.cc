@@ -127,6 +127,14 @@ Metrics::Metrics(std::size_t max_tool_labels)
       fallbacks_(counter(*registry_, "bulwark_fallbacks_total",
                          "Configured fallback results served, by tool."),
                  {"tool"}),
+      circuit_transitions_(counter(*registry_, "bulwark_circuit_transitions_total",
+                                   "Circuit breaker state changes, by target (upstream or a "
+                                   "tool) and states."),
+                           {"target", "from", "to"}),
+      circuit_state_(prometheus::BuildGauge()
+                         .Name("bulwark_circuit_state")
+                         .Help("Circuit breaker state by target: 0 closed, 1 half-open, 2 open.")
+                         .Register(*registry_)),
       recovery_duration_(&prometheus::BuildHistogram()
                               .Name("bulwark_recovery_duration_seconds")
                               .Help("Time from a request's first failed attempt to its "
@@ -288,7 +296,19 @@ void Metrics::recordError(std::string_view failure_class, std::string_view tool)
   errors_.with({failure_class, toolLabel(tool)}).Increment();
 }
 
+void Metrics::setCircuitState(std::string_view target, int state) {
+  auto gauge = circuit_gauges_.find(std::string(target));
+  if (gauge == circuit_gauges_.end()) {
+    prometheus::Gauge& added = circuit_state_.Add({{"target", std::string(target)}});
+    gauge = circuit_gauges_.emplace(std::string(target), &added).first;
+  }
+  gauge->second->Set(state);
+}
+
 std::string Metrics::serialize() {
+  if (before_scrape_) {
+    before_scrape_();
+  }
   updateProcessMetrics();
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());

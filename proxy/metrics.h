@@ -9,6 +9,7 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -64,6 +65,14 @@ public:
   // The response cache: "hit" (answered from it), "miss", "stale" (served after a failure).
   void recordCacheRequest(std::string_view result) { cache_requests_.with({result}).Increment(); }
   void recordFallback(std::string_view tool) { fallbacks_.with({toolLabel(tool)}).Increment(); }
+  // Circuit breakers: state 0 closed, 1 half-open, 2 open (policies::circuitStateGaugeValue).
+  void setCircuitState(std::string_view target, int state);
+  void recordCircuitTransition(std::string_view target, std::string_view from,
+                               std::string_view to) {
+    circuit_transitions_.with({target, from, to}).Increment();
+  }
+  // Runs before each scrape (time-driven state changes, e.g. breakers going half-open).
+  void setBeforeScrape(std::function<void()> hook) { before_scrape_ = std::move(hook); }
 
   // Prometheus text exposition format 0.0.4, with the process metrics read fresh.
   std::string serialize();
@@ -87,6 +96,10 @@ private:
   CounterFamily<1> recoveries_;
   CounterFamily<1> cache_requests_;
   CounterFamily<1> fallbacks_;
+  CounterFamily<3> circuit_transitions_;
+  prometheus::Family<prometheus::Gauge>& circuit_state_;
+  std::unordered_map<std::string, prometheus::Gauge*> circuit_gauges_;
+  std::function<void()> before_scrape_;
   prometheus::Histogram* recovery_duration_;
   // Process metrics, read from /proc at scrape time.
   prometheus::Gauge* resident_memory_;

@@ -21,9 +21,11 @@ std::string Server::start(const ServerSettings& settings) {
   readiness_ = std::make_unique<Readiness>(Readiness{*probe_, false});
   budget_.emplace(settings_.runtime->settings.retry_budget);
   cache_.setMaxBytes(settings_.runtime->settings.cache_max_bytes);
+  breakers_.configure(*settings_.runtime);
+  metrics_.setBeforeScrape([this] { breakers_.refresh(std::chrono::steady_clock::now()); });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
-                   cache_json_,
+                   cache_json_, breakers_,
                    settings_.runtime,
                    settings_.upstream.path.substr(0, settings_.upstream.path.find('?')),
                    settings_.limits.max_body_bytes});
@@ -87,6 +89,7 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
     *budget_ = policies::RetryBudget(next.retry_budget);
   }
   cache_.setMaxBytes(next.cache_max_bytes);
+  breakers_.configure(*runtime);
   context_->runtime = std::move(runtime);
 }
 

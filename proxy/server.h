@@ -78,6 +78,7 @@ private:
   std::mt19937_64 random_{std::random_device{}()};
   policies::ResponseCache cache_;
   CacheJson cache_json_;
+  CircuitBreakers breakers_{metrics_};
   std::unique_ptr<UpstreamPool> pool_;
   std::unique_ptr<ConfigReloader> reloader_;
   std::unique_ptr<UpstreamProbe> probe_;

@@ -125,6 +125,37 @@ describe('recovery through Bulwark', { skip: kDirect ? 'proxy-only behaviour' : 
     assert.ok(findSamples(m, 'bulwark_fallbacks_total').length > 0);
   }));
 
+  test('a tool\'s breaker opens at its threshold, fails fast while open, probes and closes',
+       scoped(async (t, track) => {
+    await up.control.reset();
+    const bw = await bulwarkWith(track, makeConfig(up.url, {
+      retry: { max_attempts: 1 },
+      tools: [{ match: 'read_data',
+                circuit_breaker: { failure_ratio: 0.5, min_requests: 4, window: '10s', open_for: '500ms' } }],
+    }));
+    assert.equal((await rpc(bw.url, 'tools/list', {})).status, 200);  // read_data becomes a known tool
+    await up.control.plan([{ tool: 'read_data', then: '503' }]);
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await callTool(bw.url, 'read_data', { key: `b${i}` })).status, 503);
+    }
+    const refused = await callTool(bw.url, 'read_data', { key: 'b4' }, { id: 'refused' });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.json.id, 'refused');
+    assert.equal(refused.json.error.data.class, 'overload');
+    assert.match(refused.json.error.data.detail, /circuit open for read_data/);
+    assert.ok(Number(refused.headers['retry-after']) >= 1, 'says when to come back');
+    assert.equal((await up.control.stats()).attempts.byTool.read_data, 4, 'refused without the upstream');
+    await up.control.plan([]);  // the upstream recovers
+    await new Promise((r) => setTimeout(r, 600));  // open_for has passed: the next call probes
+    assert.equal((await callTool(bw.url, 'read_data', { key: 'b5' })).status, 200);
+    assert.equal((await callTool(bw.url, 'read_data', { key: 'b6' })).status, 200);
+    const m = await metricsText(bw);
+    assert.equal(sumSamples(m, 'bulwark_circuit_transitions_total', { target: 'read_data', from: 'closed', to: 'open' }), 1);
+    assert.equal(sumSamples(m, 'bulwark_circuit_transitions_total', { target: 'read_data', from: 'open', to: 'half_open' }), 1);
+    assert.equal(sumSamples(m, 'bulwark_circuit_transitions_total', { target: 'read_data', from: 'half_open', to: 'closed' }), 1);
+    assert.equal(sumSamples(m, 'bulwark_circuit_state', { target: 'read_data' }), 0, 'closed again');
+  }));
+
   test('fallback_enabled: false switches fallbacks off', scoped(async (t, track) => {
     await up.control.reset();
     const config = makeConfig(up.url, { tools: [{ match: 'write_record', fallback: { text: 'no' } }] });
