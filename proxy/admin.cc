@@ -56,8 +56,8 @@ private:
   uv_connect_t request_{};
 };
 
-UpstreamProbe::UpstreamProbe(uv_loop_t* loop, const ResolvedAddress& address)
-    : loop_(loop), address_(address) {}
+UpstreamProbe::UpstreamProbe(uv_loop_t* loop, const ResolvedAddress& address, Metrics& metrics)
+    : loop_(loop), address_(address), metrics_(metrics) {}
 
 void UpstreamProbe::start() {
   int rc = uv_timer_init(loop_, &timer_);
@@ -106,6 +106,7 @@ void UpstreamProbe::report(int status) {
   }
   reachable_ = reachable;
   probed_ = true;
+  metrics_.setUpstreamUp(reachable);
   last_error_ = reachable ? std::string() : uvError("connect", status);
 }
 

@@ -16,7 +16,7 @@ class Metrics;
 // Whether the upstream accepts TCP connections, checked every second by a connect probe.
 class UpstreamProbe {
 public:
-  UpstreamProbe(uv_loop_t* loop, const ResolvedAddress& address);
+  UpstreamProbe(uv_loop_t* loop, const ResolvedAddress& address, Metrics& metrics);
   UpstreamProbe(const UpstreamProbe&) = delete;
   UpstreamProbe& operator=(const UpstreamProbe&) = delete;
 
@@ -33,6 +33,7 @@ private:
 
   uv_loop_t* loop_;
   ResolvedAddress address_;
+  Metrics& metrics_;
   uv_timer_t timer_{};
   Attempt* attempt_ = nullptr;
   bool reachable_ = false;

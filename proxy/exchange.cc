@@ -324,6 +324,7 @@ bool Exchange::retryPossible() const {
 
 void Exchange::onUpstreamHead(HttpHead& head) {
   upstream_status_ = head.status;
+  trackSession(head);
   if (!judged_) {
     forwardHead(head);
     return;
@@ -965,6 +966,20 @@ void Exchange::answerWithResult(std::string_view result_json) {
   client_->endResponse();
   client_ = nullptr;
   finish(outcome_);
+}
+
+void Exchange::trackSession(const HttpHead& head) {
+  if (head.status >= 200 && head.status < 300) {
+    if (method_ == "initialize") {
+      if (const HeaderField* id = findHeader(head.headers, "mcp-session-id")) {
+        context_.sessions.opened(id->value);
+      }
+    } else if (http_method_ == "DELETE" && !session_id_.empty()) {
+      context_.sessions.closed(session_id_);
+    }
+  } else if (head.status == 404 && !session_id_.empty()) {
+    context_.sessions.closed(session_id_);  // the upstream no longer knows it
+  }
 }
 
 void Exchange::onClientGone() {

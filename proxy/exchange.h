@@ -20,6 +20,7 @@
 #include "policies/retry_budget.h"
 #include "proxy/cache_json.h"
 #include "proxy/circuit_breakers.h"
+#include "proxy/session_tracker.h"
 #include "proxy/client_connection.h"
 #include "proxy/jsonrpc_envelope.h"
 #include "proxy/runtime_config.h"
@@ -44,6 +45,7 @@ struct ProxyContext {
   policies::ResponseCache& cache;
   CacheJson& cache_json;
   CircuitBreakers& breakers;
+  SessionTracker& sessions;
   RuntimeConfigPtr runtime;  // replaced on reload; exchanges keep the one they started with
   std::string mcp_path;      // the upstream URL's path: POSTs here are JSON-RPC
   std::size_t max_observed_body_bytes = 4 * 1024 * 1024;
@@ -97,6 +99,7 @@ private:
   void onUpstreamReadDone() override;
 
   void forwardHead(const HttpHead& head);
+  void trackSession(const HttpHead& head);
   void feedSse(std::string_view bytes);
   void observe(std::string_view json);
   // Judges one JSON-RPC message that may answer our request. Returns true when it does.

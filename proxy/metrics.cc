@@ -116,6 +116,17 @@ Metrics::Metrics(std::size_t max_tool_labels)
                                .Help("Open client connections on the data port.")
                                .Register(*registry_)
                                .Add({})),
+      upstream_up_(&prometheus::BuildGauge()
+                        .Name("bulwark_upstream_up")
+                        .Help("1 when the upstream accepted the last TCP probe, else 0.")
+                        .Register(*registry_)
+                        .Add({})),
+      sessions_active_(&prometheus::BuildGauge()
+                            .Name("bulwark_sessions_active")
+                            .Help("MCP sessions the upstream opened (Mcp-Session-Id on an "
+                                  "initialize answer) and that were not yet deleted or lost.")
+                            .Register(*registry_)
+                            .Add({})),
       recoveries_(counter(*registry_, "bulwark_recoveries_total",
                           "Requests that failed at least once and were then answered well, by "
                           "the strategy that saved them."),

@@ -59,6 +59,8 @@ public:
   void recordConfigReload(bool ok) { config_reloads_.with({ok ? "success" : "failure"}).Increment(); }
   void recordLogRecord(std::string_view failure_class) { log_records_.with({failure_class}).Increment(); }
   void setActiveClientConnections(double value) { client_connections_->Set(value); }
+  void setUpstreamUp(bool up) { upstream_up_->Set(up ? 1 : 0); }
+  void setActiveSessions(std::size_t sessions) { sessions_active_->Set(static_cast<double>(sessions)); }
   // A request that failed at least once and was then answered well, by the strategy that saved
   // it ("retry"), and how long after its first failure.
   void recordRecovery(std::string_view strategy, double seconds_since_first_failure);
@@ -93,6 +95,8 @@ private:
   CounterFamily<1> config_reloads_;
   CounterFamily<1> log_records_;
   prometheus::Gauge* client_connections_;
+  prometheus::Gauge* upstream_up_;
+  prometheus::Gauge* sessions_active_;
   CounterFamily<1> recoveries_;
   CounterFamily<1> cache_requests_;
   CounterFamily<1> fallbacks_;

@@ -17,7 +17,7 @@ std::string Server::start(const ServerSettings& settings) {
     return "upstream: " + error;
   }
   pool_ = std::make_unique<UpstreamPool>(loop_, *upstream_address, settings_.pool);
-  probe_ = std::make_unique<UpstreamProbe>(loop_, *upstream_address);
+  probe_ = std::make_unique<UpstreamProbe>(loop_, *upstream_address, metrics_);
   readiness_ = std::make_unique<Readiness>(Readiness{*probe_, false});
   budget_.emplace(settings_.runtime->settings.retry_budget);
   cache_.setMaxBytes(settings_.runtime->settings.cache_max_bytes);
@@ -25,7 +25,7 @@ std::string Server::start(const ServerSettings& settings) {
   metrics_.setBeforeScrape([this] { breakers_.refresh(std::chrono::steady_clock::now()); });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
-                   cache_json_, breakers_,
+                   cache_json_, breakers_, sessions_,
                    settings_.runtime,
                    settings_.upstream.path.substr(0, settings_.upstream.path.find('?')),
                    settings_.limits.max_body_bytes});

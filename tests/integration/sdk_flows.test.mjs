@@ -197,8 +197,12 @@ describe('SDK client through Bulwark against server-everything', () => {
     const { client, transport } = await connect(t, bw.url);
     const sid = transport.sessionId;
     await client.ping(opts);
+    const activeBefore = sumSamples(await bw.metrics(), 'bulwark_sessions_active');
+    assert.ok(activeBefore >= 1, `bulwark_sessions_active counts this session (${activeBefore})`);
     await withTimeout(transport.terminateSession(), kRequestTimeoutMs, 'DELETE');
     assert.equal(transport.sessionId, undefined);
+    assert.equal(sumSamples(await bw.metrics(), 'bulwark_sessions_active'), activeBefore - 1,
+                 'the DELETE ended it');
     await se.proc.waitForOutput(new RegExp(`session termination request for session ${sid}`), 5000);
     // The old session is gone upstream: server-everything answers 400 (the spec says 404).
     const res = await request(bw.url, {
