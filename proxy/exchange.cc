@@ -1026,6 +1026,9 @@ void Exchange::logHandledError(std::string_view failure_class, std::string_view 
            {"jsonrpc_code", jsonrpc_code_ ? static_cast<std::int64_t>(*jsonrpc_code_) : 0},
            {"duration_ms", static_cast<std::int64_t>(duration_ms)},
            {"give_up", std::string_view(give_up_reason_)},
+           // What was tried before giving up; stale and fallback answers are not errors and
+           // log "answered from recovery" instead.
+           {"recovery", attempt_ > 1 ? "retry" : "none"},
            {"detail", detail}});
 }
 
