@@ -12,9 +12,12 @@ void CircuitBreakers::configure(const RuntimeConfig& runtime) {
       runtime.settings.policies.defaults.circuit_breaker;
   if (!(params == upstream_.params())) {
     upstream_ = policies::CircuitBreaker(params);
-    metrics_.setCircuitState("upstream", policies::circuitStateGaugeValue(
-                                             policies::CircuitState::kClosed));
   }
+  // Both families are exposed from the start (a family without series is not), at their
+  // present values.
+  metrics_.setCircuitState("upstream", policies::circuitStateGaugeValue(
+                                           upstream_.state(policies::Clock::now())));
+  metrics_.recordCircuitTransition("upstream", "closed", "open", 0);
   // Tool breakers are rebuilt lazily with the new parameters.
   tools_.clear();
 }

@@ -70,8 +70,8 @@ public:
   // Circuit breakers: state 0 closed, 1 half-open, 2 open (policies::circuitStateGaugeValue).
   void setCircuitState(std::string_view target, int state);
   void recordCircuitTransition(std::string_view target, std::string_view from,
-                               std::string_view to) {
-    circuit_transitions_.with({target, from, to}).Increment();
+                               std::string_view to, double count = 1) {
+    circuit_transitions_.with({target, from, to}).Increment(count);
   }
   // Runs before each scrape (time-driven state changes, e.g. breakers going half-open).
   void setBeforeScrape(std::function<void()> hook) { before_scrape_ = std::move(hook); }
