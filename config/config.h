@@ -30,6 +30,8 @@ struct UpstreamConfig {
 // The seed's `monitoring` block; thresholds for alerting, stored for the proxy and deploy/.
 struct MonitoringConfig {
   bool log_errors = true;
+  bool access_log = false;          // one JSON line per request, not only per error
+  std::size_t max_tool_labels = 100; // distinct tool label values; more fold into "other"
   double alert_error_rate = 0.05; // fraction of requests, 0..1
   Duration alert_recovery_time{std::chrono::seconds(5)};
 };

@@ -605,11 +605,24 @@ void Loader::parseSeed(const Field& f, Layer& seed, Config& config) {
 }
 
 void Loader::parseMonitoring(const Field& f, MonitoringConfig& out) {
-  for (const Field& k : fields(f, {"log_errors", "alert_threshold"})) {
+  for (const Field& k :
+       fields(f, {"log_errors", "access_log", "max_tool_labels", "alert_threshold"})) {
     const std::string name = k.key.Scalar();
     if (name == "log_errors") {
       if (auto b = boolean(k)) {
         out.log_errors = *b;
+      }
+    } else if (name == "access_log") {
+      if (auto b = boolean(k)) {
+        out.access_log = *b;
+      }
+    } else if (name == "max_tool_labels") {
+      if (auto n = integer(k)) {
+        if (*n < 0 || *n > 10000) {
+          error(k.valueLoc(), k.path, "must be between 0 and 10000");
+        } else {
+          out.max_tool_labels = static_cast<std::size_t>(*n);
+        }
       }
     } else if (name == "alert_threshold") {
       for (const Field& t : fields(k, {"error_rate", "recovery_time"})) {

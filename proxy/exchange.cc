@@ -1053,6 +1053,18 @@ void Exchange::finish(std::string_view outcome) {
   }
   const auto now = Clock::now();
   const double seconds = std::chrono::duration<double>(now - started_at_).count();
+  if (runtime_ && runtime_->settings.monitoring.access_log) {
+    logLine(LogLevel::kInfo, "request",
+            {{"method", std::string_view(method_)},
+             {"http_method", std::string_view(http_method_)},
+             {"tool", std::string_view(tool_)},
+             {"session", std::string_view(session_id_)},
+             {"request_id", std::string_view(request_id_)},
+             {"outcome", outcome},
+             {"upstream_status", upstream_status_},
+             {"attempts", attempt_},
+             {"duration_ms", static_cast<std::int64_t>(seconds * 1000)}});
+  }
   if (outcome == "success" && first_failure_at_ != Clock::time_point{}) {
     context_.metrics.recordRecovery(
         "retry", std::chrono::duration<double>(now - first_failure_at_).count());

@@ -73,6 +73,8 @@ public:
                                std::string_view to, double count = 1) {
     circuit_transitions_.with({target, from, to}).Increment(count);
   }
+  // Tool label values beyond this many fold into "other" (monitoring.max_tool_labels).
+  void setMaxToolLabels(std::size_t cap) { max_tool_labels_ = cap; }
   // Runs before each scrape (time-driven state changes, e.g. breakers going half-open).
   void setBeforeScrape(std::function<void()> hook) { before_scrape_ = std::move(hook); }
 

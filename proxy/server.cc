@@ -22,6 +22,7 @@ std::string Server::start(const ServerSettings& settings) {
   budget_.emplace(settings_.runtime->settings.retry_budget);
   cache_.setMaxBytes(settings_.runtime->settings.cache_max_bytes);
   breakers_.configure(*settings_.runtime);
+  metrics_.setMaxToolLabels(settings_.runtime->settings.monitoring.max_tool_labels);
   metrics_.setBeforeScrape([this] { breakers_.refresh(std::chrono::steady_clock::now()); });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
@@ -90,6 +91,7 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
   }
   cache_.setMaxBytes(next.cache_max_bytes);
   breakers_.configure(*runtime);
+  metrics_.setMaxToolLabels(next.monitoring.max_tool_labels);
   context_->runtime = std::move(runtime);
 }
 

@@ -240,3 +240,23 @@ TEST_CASE("describeConfig summarises addresses, budget and every policy") {
   CHECK(text.find("method resources/read (methods.resources/read): timeout=30s") !=
         std::string::npos);
 }
+
+TEST_CASE("monitoring.access_log and monitoring.max_tool_labels") {
+  const auto defaults = config::loadConfigString("listen: 127.0.0.1:1\n", "m.yaml");
+  REQUIRE(defaults.ok());
+  CHECK_FALSE(defaults.config->monitoring.access_log);
+  CHECK(defaults.config->monitoring.max_tool_labels == 100);
+
+  const auto set = config::loadConfigString(
+      "monitoring: {access_log: true, max_tool_labels: 7, log_errors: false}\n", "m.yaml");
+  REQUIRE(set.ok());
+  CHECK(set.config->monitoring.access_log);
+  CHECK(set.config->monitoring.max_tool_labels == 7);
+  CHECK_FALSE(set.config->monitoring.log_errors);
+
+  const auto bad = config::loadConfigString(
+      "monitoring:\n  max_tool_labels: -3\n  access_log: maybe\n", "m.yaml");
+  REQUIRE(bad.errors.size() == 2);
+  CHECK(bad.errors[0].toString().starts_with("m.yaml:2:20: monitoring.max_tool_labels: "));
+  CHECK(bad.errors[1].toString().starts_with("m.yaml:3:15: monitoring.access_log: "));
+}

@@ -1,0 +1,54 @@
+// Monitoring switches: access logs (one JSON line per request) and the cap on tool label values.
+//
+//   BULWARK_BIN=build/dev/proxy/bulwark node --test tests/integration/monitoring.test.mjs
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { kDirect, startBulwark } from './lib/peers.mjs';
+import { parseMetrics, findSamples } from './lib/metrics.mjs';
+import { callTool, jsonLogLines, makeConfig, pollUntil, rpc, scoped, startFaultyUpstream, tempDir,
+         writeConfig } from './lib/faulty.mjs';
+
+let dir;
+before(async () => {
+  dir = await tempDir('bulwark-monitoring-');
+});
+after(async () => {
+  await dir?.remove();
+});
+
+describe('monitoring switches', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
+  let up;
+  before(async () => {
+    up = await startFaultyUpstream({ mode: 'json', name: 'faulty-monitoring' });
+  });
+  after(async () => {
+    await up?.stop();
+  });
+
+  test('access_log writes one line per request; max_tool_labels folds the rest into "other"',
+       scoped(async (t, track) => {
+    const config = makeConfig(up.url);
+    config.monitoring = { access_log: true, max_tool_labels: 1 };
+    const file = await writeConfig(dir.file('monitoring.yaml'), config);
+    const bw = track(await startBulwark(up.url, { config: file, name: 'bulwark-monitoring' }));
+    assert.equal((await rpc(bw.url, 'tools/list', {}, { id: 'list-1' })).status, 200);
+    assert.equal((await callTool(bw.url, 'read_data', { key: 'a' }, { id: 'call-1' })).status, 200);
+    assert.equal((await callTool(bw.url, 'set_value', { key: 'a', value: 'v' }, { id: 'call-2' })).status, 200);
+
+    // The line is written as the exchange ends, just after the answer left: wait for it.
+    const requestLines = () => jsonLogLines(bw.proc.err).filter((l) => l.msg === 'request');
+    await pollUntil(() => requestLines().length >= 3, { timeoutMs: 5000, what: 'three access log lines' });
+    const lines = requestLines();
+    assert.deepEqual(lines.map((l) => l.request_id), ['"list-1"', '"call-1"', '"call-2"']);
+    for (const line of lines) {
+      assert.equal(line.outcome, 'success');
+      assert.equal(line.upstream_status, 200);
+      assert.equal(typeof line.duration_ms, 'number');
+    }
+    assert.deepEqual(lines.map((l) => l.tool), ['', 'read_data', 'set_value']);
+
+    const m = parseMetrics(await (await fetch(`${bw.admin}/metrics`)).text());
+    const tools = new Set(findSamples(m, 'bulwark_requests_total', { method: 'tools/call' }).map((s) => s.labels.tool));
+    assert.deepEqual([...tools].sort(), ['other', 'read_data'], 'one tool label, then "other"');
+  }));
+});
