@@ -145,6 +145,8 @@ test('the dashboard covers the catalogue topics issue 5 asks for', () => {
     'budget exhaustion': 'bulwark_retry_budget_exhausted_total',
     'config reloads': 'bulwark_config_reloads_total',
     'resident memory': 'process_resident_memory_bytes',
+    sessions: 'bulwark_sessions_active',
+    'upstream health': 'bulwark_upstream_up',
   };
   const missing = Object.entries(wanted).filter(([, metric]) => !used.has(metric)).map(([topic]) => topic);
   assert.deepEqual(missing, []);
