@@ -41,54 +41,15 @@ std::string_view circuitRejectionName(CircuitRejection reason) {
 }
 
 CircuitBreaker::CircuitBreaker(CircuitBreakerParams params)
-    : params_(params), bucket_width_(std::max<Clock::duration>(
-                           std::chrono::duration_cast<Clock::duration>(params.window) / kBuckets,
-                           Clock::duration{1})) {
+    : params_(params), counts_(params.window) {
   params_.min_requests = std::max(params_.min_requests, 1);
   params_.half_open_probes = std::max(params_.half_open_probes, 1);
 }
 
-std::int64_t CircuitBreaker::bucketIndex(TimePoint now) const {
-  // Floor division, so instants before the clock's epoch (fake clocks) still bucket correctly.
-  const auto ticks = now.time_since_epoch().count();
-  const auto width = bucket_width_.count();
-  auto q = ticks / width;
-  if (ticks % width != 0 && ticks < 0) {
-    --q;
-  }
-  return static_cast<std::int64_t>(q);
-}
-
-CircuitBreaker::Bucket& CircuitBreaker::current(TimePoint now) {
-  const std::int64_t index = bucketIndex(now);
-  const auto slot = static_cast<std::size_t>(((index % kBuckets) + kBuckets) % kBuckets);
-  Bucket& b = buckets_[slot];
-  if (b.index != index) {
-    b = Bucket{index, 0, 0};
-  }
-  return b;
-}
-
-std::uint64_t CircuitBreaker::attemptsInWindow(TimePoint now) const {
-  const std::int64_t index = bucketIndex(now);
-  std::uint64_t total = 0;
-  for (const Bucket& b : buckets_) {
-    if (b.index != INT64_MIN && b.index <= index && b.index > index - kBuckets) {
-      total += b.attempts;
-    }
-  }
-  return total;
-}
+std::uint64_t CircuitBreaker::attemptsInWindow(TimePoint now) const { return counts_.first(now); }
 
 std::uint64_t CircuitBreaker::failuresInWindow(TimePoint now) const {
-  const std::int64_t index = bucketIndex(now);
-  std::uint64_t total = 0;
-  for (const Bucket& b : buckets_) {
-    if (b.index != INT64_MIN && b.index <= index && b.index > index - kBuckets) {
-      total += b.failures;
-    }
-  }
-  return total;
+  return counts_.second(now);
 }
 
 CircuitTransition CircuitBreaker::moveTo(CircuitState to, TimePoint now) {
@@ -96,7 +57,7 @@ CircuitTransition CircuitBreaker::moveTo(CircuitState to, TimePoint now) {
   state_ = to;
   ++epoch_;
   ++transition_count_;
-  buckets_.fill(Bucket{});
+  counts_.clear();
   probes_in_flight_ = 0;
   probe_successes_ = 0;
   if (to == CircuitState::kOpen) {
@@ -192,7 +153,7 @@ std::optional<CircuitTransition> CircuitBreaker::onSuccess(TimePoint now,
   if (state_ != CircuitState::kClosed) {
     return std::nullopt;
   }
-  ++current(now).attempts;
+  counts_.add(now, 1, 0);
   // A success cannot raise the ratio, but it can complete the minimum volume of a window that is
   // already mostly failures: evaluate after every attempt.
   return tripIfFailing(now);
@@ -212,9 +173,7 @@ std::optional<CircuitTransition> CircuitBreaker::onFailure(TimePoint now,
   if (state_ != CircuitState::kClosed) {
     return std::nullopt;
   }
-  Bucket& b = current(now);
-  ++b.attempts;
-  ++b.failures;
+  counts_.add(now, 1, 1);
   return tripIfFailing(now);
 }
 

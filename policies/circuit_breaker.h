@@ -30,6 +30,7 @@
 
 #include "policies/duration.h"
 #include "policies/failure_class.h"
+#include "policies/rolling_counts.h"
 
 #include <array>
 #include <chrono>
@@ -98,7 +99,7 @@ struct CircuitPermit {
 
 class CircuitBreaker {
 public:
-  static constexpr int kBuckets = 10;
+  static constexpr int kBuckets = RollingCounts::kBuckets;
 
   explicit CircuitBreaker(CircuitBreakerParams params = {});
 
@@ -137,20 +138,12 @@ public:
   const CircuitBreakerParams& params() const { return params_; }
 
 private:
-  struct Bucket {
-    std::int64_t index = INT64_MIN; // absolute bucket number; INT64_MIN: never used
-    std::uint64_t attempts = 0;
-    std::uint64_t failures = 0;
-  };
-  std::int64_t bucketIndex(TimePoint now) const;
-  Bucket& current(TimePoint now);
   CircuitTransition moveTo(CircuitState to, TimePoint now);
   bool releaseProbe(const CircuitPermit& permit);
   std::optional<CircuitTransition> tripIfFailing(TimePoint now);
 
   CircuitBreakerParams params_;
-  Clock::duration bucket_width_;
-  std::array<Bucket, kBuckets> buckets_{};
+  RollingCounts counts_; // first: attempts, second: failures (closed state only)
   CircuitState state_ = CircuitState::kClosed;
   std::uint64_t epoch_ = 1;
   TimePoint open_until_{};

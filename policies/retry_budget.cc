@@ -4,53 +4,18 @@
 
 namespace bulwark::policies {
 
-RetryBudget::RetryBudget(RetryBudgetParams params)
-    : params_(params), bucket_width_(std::max<Clock::duration>(
-                           std::chrono::duration_cast<Clock::duration>(params.window) / kBuckets,
-                           Clock::duration{1})) {}
+RetryBudget::RetryBudget(RetryBudgetParams params) : params_(params), counts_(params.window) {}
 
-std::int64_t RetryBudget::bucketIndex(TimePoint now) const {
-  // Floor division, so instants before the clock's epoch (fake clocks) still bucket correctly.
-  const auto ticks = now.time_since_epoch().count();
-  const auto width = bucket_width_.count();
-  auto q = ticks / width;
-  if (ticks % width != 0 && ticks < 0) {
-    --q;
-  }
-  return static_cast<std::int64_t>(q);
-}
+void RetryBudget::recordRequest(TimePoint now) { counts_.add(now, 1, 0); }
 
-RetryBudget::Bucket& RetryBudget::current(TimePoint now) {
-  const std::int64_t index = bucketIndex(now);
-  const auto slot = static_cast<std::size_t>(((index % kBuckets) + kBuckets) % kBuckets);
-  Bucket& b = buckets_[slot];
-  if (b.index != index) {
-    b = Bucket{index, 0, 0};
-  }
-  return b;
-}
-
-template <typename Field> std::uint64_t RetryBudget::sum(TimePoint now, Field field) const {
-  const std::int64_t index = bucketIndex(now);
-  std::uint64_t total = 0;
-  for (const Bucket& b : buckets_) {
-    if (b.index != INT64_MIN && b.index <= index && b.index > index - kBuckets) {
-      total += field(b);
-    }
-  }
-  return total;
-}
-
-void RetryBudget::recordRequest(TimePoint now) { ++current(now).requests; }
-
-void RetryBudget::recordRetry(TimePoint now) { ++current(now).retries; }
+void RetryBudget::recordRetry(TimePoint now) { counts_.add(now, 0, 1); }
 
 std::uint64_t RetryBudget::requestsInWindow(TimePoint now) const {
-  return sum(now, [](const Bucket& b) { return b.requests; });
+  return counts_.first(now);
 }
 
 std::uint64_t RetryBudget::retriesInWindow(TimePoint now) const {
-  return sum(now, [](const Bucket& b) { return b.retries; });
+  return counts_.second(now);
 }
 
 double RetryBudget::allowance(TimePoint now) const {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "policies/duration.h"
+#include "policies/rolling_counts.h"
 
 #include <array>
 #include <chrono>
@@ -32,7 +33,7 @@ struct RetryBudgetParams {
 
 class RetryBudget {
 public:
-  static constexpr int kBuckets = 10;
+  static constexpr int kBuckets = RollingCounts::kBuckets;
 
   explicit RetryBudget(RetryBudgetParams params);
 
@@ -53,18 +54,8 @@ public:
   const RetryBudgetParams& params() const { return params_; }
 
 private:
-  struct Bucket {
-    std::int64_t index = INT64_MIN; // absolute bucket number; INT64_MIN: never used
-    std::uint64_t requests = 0;
-    std::uint64_t retries = 0;
-  };
-  std::int64_t bucketIndex(TimePoint now) const;
-  Bucket& current(TimePoint now);
-  template <typename Field> std::uint64_t sum(TimePoint now, Field field) const;
-
   RetryBudgetParams params_;
-  Clock::duration bucket_width_;
-  std::array<Bucket, kBuckets> buckets_{};
+  RollingCounts counts_; // first: requests, second: retries
 };
 
 } // namespace bulwark::policies
