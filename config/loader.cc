@@ -334,6 +334,9 @@ private:
                         std::optional<Field>* match = nullptr);
   void parseRetry(const Field& f, BlockKind kind, Layer& layer, Config& config);
   void parseBackoff(const Field& f, Layer& layer);
+  // A list of failure classes; `refused` ones are errors explained by `refused_because`.
+  std::optional<FailureClassSet> parseClassList(const Field& f, FailureClassSet refused,
+                                                std::string_view refused_because);
   std::optional<FailureClassSet> parseOn(const Field& f);
   void parseBudget(const Field& f, policies::RetryBudgetParams& out);
   void parseCache(const Field& f, Layer& layer);
@@ -765,7 +768,8 @@ void Loader::parseBackoff(const Field& f, Layer& layer) {
   }
 }
 
-std::optional<FailureClassSet> Loader::parseOn(const Field& f) {
+std::optional<FailureClassSet> Loader::parseClassList(const Field& f, FailureClassSet refused,
+                                                      std::string_view refused_because) {
   if (!f.empty() && !f.value.IsSequence()) {
     error(f.valueLoc(), f.path,
           "expected a list of failure classes, e.g. [upstream, timeout, overload], got " +
@@ -784,8 +788,7 @@ std::optional<FailureClassSet> Loader::parseOn(const Field& f) {
     if (!c || *c == FailureClass::kNone) {
       std::string message = "unknown failure class " + quoted(*name) + " (one of:";
       for (FailureClass known : policies::kAllFailureClasses) {
-        if (known != FailureClass::kNone && known != FailureClass::kInvalidInput &&
-            known != FailureClass::kPermission) {
+        if (known != FailureClass::kNone && !refused.contains(known)) {
           message += " " + std::string(policies::failureClassName(known));
         }
       }
@@ -793,15 +796,25 @@ std::optional<FailureClassSet> Loader::parseOn(const Field& f) {
       ok = false;
       continue;
     }
-    if (*c == FailureClass::kInvalidInput || *c == FailureClass::kPermission) {
-      error(e.valueLoc(), e.path,
-            quoted(*name) + " is never retried: repeating the same request cannot succeed");
+    if (refused.contains(*c)) {
+      error(e.valueLoc(), e.path, quoted(*name) + std::string(refused_because));
       ok = false;
       continue;
     }
     set.insert(*c);
   }
   return ok ? std::optional<FailureClassSet>(set) : std::nullopt;
+}
+
+std::optional<FailureClassSet> Loader::parseOn(const Field& f) {
+  return parseClassList(f, {FailureClass::kInvalidInput, FailureClass::kPermission},
+                        " is never retried: repeating the same request cannot succeed");
+}
+
+std::optional<FailureClassSet> Loader::parseBreakerOn(const Field& f) {
+  return parseClassList(
+      f, policies::kNeverBreakerFailures,
+      " never counts against a circuit: it is an answer from a working upstream");
 }
 
 void Loader::parseBudget(const Field& f, policies::RetryBudgetParams& out) {
@@ -1051,45 +1064,6 @@ bool Loader::appendJson(const Field& f, std::string& out, int depth) {
   }
   }
   return false;
-}
-
-std::optional<FailureClassSet> Loader::parseBreakerOn(const Field& f) {
-  if (!f.empty() && !f.value.IsSequence()) {
-    error(f.valueLoc(), f.path,
-          "expected a list of failure classes, e.g. [upstream, timeout, overload], got " +
-              describeKind(f.value));
-    return std::nullopt;
-  }
-  FailureClassSet set;
-  bool ok = true;
-  for (const Field& e : elements(f, "failure classes")) {
-    auto name = scalar(e, "a failure class");
-    if (!name) {
-      ok = false;
-      continue;
-    }
-    auto c = policies::parseFailureClass(*name);
-    if (!c || *c == FailureClass::kNone) {
-      std::string message = "unknown failure class " + quoted(*name) + " (one of:";
-      for (FailureClass known : policies::kAllFailureClasses) {
-        if (!policies::kNeverBreakerFailures.contains(known)) {
-          message += " " + std::string(policies::failureClassName(known));
-        }
-      }
-      error(e.valueLoc(), e.path, message + ")");
-      ok = false;
-      continue;
-    }
-    if (policies::kNeverBreakerFailures.contains(*c)) {
-      error(e.valueLoc(), e.path,
-            quoted(*name) +
-                " never counts against a circuit: it is an answer from a working upstream");
-      ok = false;
-      continue;
-    }
-    set.insert(*c);
-  }
-  return ok ? std::optional<FailureClassSet>(set) : std::nullopt;
 }
 
 void Loader::parseCircuitBreaker(const Field& f, BlockKind kind, Layer& layer) {
