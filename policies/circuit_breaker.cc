@@ -73,6 +73,13 @@ std::optional<CircuitTransition> CircuitBreaker::refresh(TimePoint now) {
   return std::nullopt;
 }
 
+std::optional<CircuitTransition> CircuitBreaker::probeNow(TimePoint now) {
+  if (params_.enabled && state_ == CircuitState::kOpen) {
+    return moveTo(CircuitState::kHalfOpen, now);
+  }
+  return std::nullopt;
+}
+
 CircuitState CircuitBreaker::state(TimePoint now) const {
   if (state_ == CircuitState::kOpen && now >= open_until_) {
     return CircuitState::kHalfOpen;

@@ -118,6 +118,11 @@ public:
   // an answer): frees its probe slot, counts nothing.
   void onAbandoned(const CircuitPermit& permit);
 
+  // Evidence from outside that the target is back (a health check connected again after
+  // failing): an open circuit goes half-open now instead of waiting out open_for, so its probe
+  // can close it as soon as the target answers.
+  std::optional<CircuitTransition> probeNow(TimePoint now);
+
   // Applies the time-driven transition (open -> half_open once open_for has elapsed) without
   // asking for a permit, so a timer or a scrape can keep the gauge exact.
   std::optional<CircuitTransition> refresh(TimePoint now);

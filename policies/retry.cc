@@ -29,7 +29,7 @@ RetryDecision decideRetry(const RetryPolicy& policy, const RetryFacts& facts) {
   if (!facts.safe) {
     return RetryDecision::giveUp(GiveUpReason::kUnsafe);
   }
-  if (facts.attempt >= policy.max_attempts) {
+  if (facts.attempt >= policy.max_attempts && !facts.never_sent) {
     return RetryDecision::giveUp(GiveUpReason::kAttemptsExhausted);
   }
   Duration wait = backoffDelay(policy.backoff, facts.attempt, facts.draw);
@@ -41,6 +41,9 @@ RetryDecision decideRetry(const RetryPolicy& policy, const RetryFacts& facts) {
   }
   if (!facts.budget_available) {
     return RetryDecision::giveUp(GiveUpReason::kBudgetExhausted);
+  }
+  if (facts.recheck_after) {
+    wait = std::min(wait, *facts.recheck_after);
   }
   return RetryDecision::retryAfter(wait);
 }

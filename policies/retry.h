@@ -44,6 +44,14 @@ struct RetryFacts {
   std::optional<Duration> retry_after; // parseRetryAfter() of the failed attempt's response
   bool budget_available = true;        // RetryBudget::canRetry(now)
   double draw = 0.0;                   // uniform random number in [0, 1) for the jitter
+  // The attempt never reached the upstream (connection refused, or a circuit breaker held it
+  // back): the upstream is restarting or resting. Waiting for it is not another try of the
+  // request, so max_attempts does not apply; the deadline and the budget still do.
+  bool never_sent = false;
+  // When set, the wait is cut to this and the next attempt asks again: a circuit breaker may
+  // close before the retry_after it announced (a health check saw the upstream come back, or
+  // its half-open probe succeeded). retry_after still decides whether waiting fits the deadline.
+  std::optional<Duration> recheck_after;
 };
 
 struct RetryDecision {
@@ -59,10 +67,11 @@ struct RetryDecision {
 // Checks, in this order (the first failing check is the reason):
 //   1. the class is in policy.on                              -> else kNotRetryableClass
 //   2. facts.safe                                             -> else kUnsafe
-//   3. facts.attempt < policy.max_attempts                    -> else kAttemptsExhausted
+//   3. facts.attempt < policy.max_attempts, unless never_sent -> else kAttemptsExhausted
 //   4. wait = backoffDelay(backoff, attempt, draw), raised to Retry-After when given;
 //      wait < facts.remaining                                 -> else kDeadline
 //   5. facts.budget_available                                 -> else kBudgetExhausted
+// The wait is then cut to recheck_after when that is set and shorter.
 // The budget comes last so that bulwark_retry_budget_exhausted_total counts only retries that
 // every other rule allowed.
 RetryDecision decideRetry(const RetryPolicy& policy, const RetryFacts& facts);

@@ -9,6 +9,9 @@ namespace bulwark {
 namespace {
 
 constexpr std::uint64_t kProbeIntervalMs = 1000;
+// While the upstream refuses connections it is probed more often: its return ends the wait of
+// requests held back by an open circuit (see setOnReachableAgain).
+constexpr std::uint64_t kDownProbeIntervalMs = 200;
 
 }  // namespace
 
@@ -104,8 +107,15 @@ void UpstreamProbe::report(int status) {
             reachable ? "upstream reachable" : "upstream unreachable",
             {{"error", reachable ? "" : uv_err_name(status)}});
   }
+  const bool came_back = reachable && probed_ && !reachable_;
+  if (reachable != reachable_ || !probed_) {
+    uv_timer_set_repeat(&timer_, reachable ? kProbeIntervalMs : kDownProbeIntervalMs);
+  }
   reachable_ = reachable;
   probed_ = true;
+  if (came_back && on_reachable_again_) {
+    on_reachable_again_();
+  }
   metrics_.setUpstreamUp(reachable);
   last_error_ = reachable ? std::string() : uvError("connect", status);
 }

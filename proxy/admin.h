@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include <functional>
 #include <string>
 
 #include "proxy/address.h"
@@ -24,6 +25,8 @@ public:
   void stop();
   bool reachable() const { return reachable_; }
   const std::string& lastError() const { return last_error_; }
+  // Runs when a probe connects after one failed: the upstream (re)started.
+  void setOnReachableAgain(std::function<void()> hook) { on_reachable_again_ = std::move(hook); }
 
 private:
   class Attempt;
@@ -40,6 +43,7 @@ private:
   bool probed_ = false;
   bool stopped_ = false;
   std::string last_error_ = "not probed yet";
+  std::function<void()> on_reachable_again_;
 };
 
 struct Readiness {

@@ -39,6 +39,9 @@ public:
               policies::TimePoint now);
   void abandon(const Permits& permits, std::string_view tool);
 
+  // The health check connected to the upstream again: its open circuit may probe at once.
+  void upstreamReachableAgain(policies::TimePoint now) { note("upstream", upstream_.probeNow(now)); }
+
   // Time-driven transitions (open -> half_open), so the gauges are exact at scrape time.
   void refresh(policies::TimePoint now);
 

@@ -5,11 +5,11 @@
 #include "policies/backoff.h"
 #include "policies/retry.h"
 #include "policies/retry_safety.h"
-#include "proxy/detached_request.h"
 #include "proxy/json_rpc_errors.h"
 #include "proxy/json_writer.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
+#include "proxy/upstream_fetch.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/uv_util.h"
 
@@ -47,6 +47,15 @@ std::string sseMessageEvent(std::string_view json) {
   event += "\n\n";
   return event;
 }
+
+// How many times one request may have its session re-opened, and how long and how often a
+// client's broken GET stream is re-opened before it is ended.
+constexpr int kMaxSessionRecoveries = 3;
+constexpr int kMaxStreamReopens = 20;
+constexpr std::uint64_t kFirstReopenDelayMs = 50;
+constexpr std::uint64_t kMaxReopenDelayMs = 2000;
+// A 400 that may name a lost session is read up to this size to decide.
+constexpr std::size_t kMaxSessionCheckBytes = 64 * 1024;
 
 Outcome outcomeOfFailure(UpstreamFailureKind kind) {
   switch (kind) {
@@ -106,8 +115,16 @@ bool Exchange::parseRequest(Request& request) {
   }
   http_method_ = head.method;
   session_id_ = headerValue(head.headers, "mcp-session-id");
+  if (!session_id_.empty()) {
+    // What a session recovery replays with: the current credential and versions.
+    protocol_version_ = headerValue(head.headers, "mcp-protocol-version");
+    authorization_ = headerValue(head.headers, "authorization");
+    host_ = headerValue(head.headers, "host");
+  }
   if (head.method != "POST" || pathOf(head.target) != context_.mcp_path) {
-    return true;  // not JSON-RPC: streamed through untouched
+    // Not JSON-RPC: streamed through untouched; a GET stream in a session is kept alive.
+    resumable_stream_ = head.method == "GET" && context_.sessions.knows(session_id_);
+    return true;
   }
   const EnvelopeResult parsed = context_.envelope_parser.parse(request.body);
   if (parsed.error != EnvelopeError::kNone) {
@@ -152,9 +169,11 @@ bool Exchange::parseRequest(Request& request) {
     break;
   }
   policy_ = &runtime_->policies.policyFor(method_, tool_);
-  protocol_version_ = headerValue(head.headers, "mcp-protocol-version");
-  authorization_ = headerValue(head.headers, "authorization");
-  host_ = headerValue(head.headers, "host");
+  if (session_id_.empty()) {
+    protocol_version_ = headerValue(head.headers, "mcp-protocol-version");
+    authorization_ = headerValue(head.headers, "authorization");
+    host_ = headerValue(head.headers, "host");
+  }
   accept_ = headerValue(head.headers, "accept");
   if (judged_) {
     prepareCache(request);
@@ -163,14 +182,9 @@ bool Exchange::parseRequest(Request& request) {
     }
   }
 
-  if (const int rc = uv_timer_init(context_.loop, &attempt_timer_); rc != 0) {
-    logLine(LogLevel::kError, uvError("uv_timer_init", rc));
+  if (!ensureTimers()) {
     return true;  // no timers: the request still goes, without deadlines
   }
-  uv_timer_init(context_.loop, &deadline_timer_);  // cannot fail once the first one did not
-  attempt_timer_.data = this;
-  deadline_timer_.data = this;
-  timers_ready_ = true;
   const auto total = policy_->timeouts.timeout;
   deadline_at_ = started_at_ + total;
   const auto left =
@@ -178,6 +192,21 @@ bool Exchange::parseRequest(Request& request) {
   uv_timer_start(&deadline_timer_, &Exchange::onDeadlineTimer,
                  static_cast<std::uint64_t>(std::max<std::int64_t>(left.count(), 0)), 0);
   context_.budget.recordRequest(Clock::now());
+  return true;
+}
+
+bool Exchange::ensureTimers() {
+  if (timers_ready_) {
+    return true;
+  }
+  if (const int rc = uv_timer_init(context_.loop, &attempt_timer_); rc != 0) {
+    logLine(LogLevel::kError, uvError("uv_timer_init", rc));
+    return false;
+  }
+  uv_timer_init(context_.loop, &deadline_timer_);  // cannot fail once the first one did not
+  attempt_timer_.data = this;
+  deadline_timer_.data = this;
+  timers_ready_ = true;
   return true;
 }
 
@@ -191,7 +220,14 @@ void Exchange::buildUpstreamRequest(const Request& request) {
   out.push_back(' ');
   out += head.target;
   out += " HTTP/1.1\r\n";
-  appendEndToEndHeaders(out, head.headers, {"expect"});
+  appendEndToEndHeaders(out, head.headers, {"expect", "mcp-session-id"});
+  if (!session_id_.empty()) {
+    upstream_session_id_ = context_.sessions.upstreamIdOf(session_id_);
+    out += "Mcp-Session-Id: ";
+    session_value_at_ = out.size();
+    out += upstream_session_id_;
+    out += "\r\n";
+  }
   if (!request.body.empty() || head.method == "POST" || head.method == "PUT" ||
       head.method == "PATCH") {
     out += "Content-Length: ";
@@ -199,11 +235,26 @@ void Exchange::buildUpstreamRequest(const Request& request) {
     out += "\r\n";
   }
   out += "\r\n";
+  body_at_ = out.size();
   out += request.body;
+}
+
+void Exchange::useCurrentUpstreamSession() {
+  if (session_value_at_ == std::string::npos) {
+    return;
+  }
+  const std::string_view current = context_.sessions.upstreamIdOf(session_id_);
+  if (current == upstream_session_id_) {
+    return;
+  }
+  request_bytes_.replace(session_value_at_, upstream_session_id_.size(), current);
+  body_at_ = body_at_ - upstream_session_id_.size() + current.size();
+  upstream_session_id_ = current;
 }
 
 void Exchange::beginAttempt() {
   backing_off_ = false;
+  useCurrentUpstreamSession();
   ++attempt_;
   reply_ = Reply::kPending;
   upstream_status_ = 0;
@@ -231,7 +282,7 @@ void Exchange::refusedByBreaker() {
   // back: a retry waits for it if the deadline allows; otherwise recovery or a fast failure.
   const Outcome overloaded = Outcome::httpStatus(503, false, true, false);
   give_up_reason_ = "circuit_open";
-  if (attempt_ > 0 && tryRetry(overloaded, permits_.retry_after)) {
+  if (attempt_ > 0 && tryRetry(overloaded, permits_.retry_after, /*held_back=*/true)) {
     return;
   }
   const policies::RecoveryStrategy recovery = policies::chooseRecovery(
@@ -281,7 +332,7 @@ void Exchange::reportAttempt(FailureClass result) {
 }
 
 void Exchange::armAttemptTimer() {
-  if (!timers_ready_) {
+  if (!timers_ready_ || policy_ == nullptr) {
     return;
   }
   const auto now = Clock::now();
@@ -324,8 +375,33 @@ bool Exchange::retryPossible() const {
 
 void Exchange::onUpstreamHead(HttpHead& head) {
   upstream_status_ = head.status;
+  if (sessionMayBeLost(head)) {
+    if (head.status == 404) {
+      recoverSession();
+      return;
+    }
+    reply_ = Reply::kSessionCheck;  // a 400 names the session in its body, or is a plain 400
+    held_head_ = head;
+    return;
+  }
   trackSession(head);
   if (!judged_) {
+    if (client_->responseStarted()) {
+      // A re-opened GET stream: the client has had its head; events go on where they stopped.
+      if (head.status >= 200 && head.status < 300 && isEventStream(head)) {
+        reply_ = Reply::kForward;
+        sse_ = std::make_unique<SseParser>(context_.max_observed_body_bytes);
+        stream_reopens_ = 0;
+        return;
+      }
+      abandonUpstream();
+      if (!reopenStream()) {
+        client_->endResponse();
+        client_ = nullptr;
+        finish("upstream");
+      }
+      return;
+    }
     forwardHead(head);
     return;
   }
@@ -359,7 +435,7 @@ void Exchange::onUpstreamHead(HttpHead& head) {
   if (isEventStream(head)) {
     if (!client_->responseStarted()) {
       std::string lines;
-      appendEndToEndHeaders(lines, head.headers);
+      appendClientHeaders(lines, head.headers);
       client_->sendResponseHead(head.status, head.reason, lines, BodyFraming::kStreamed);
       downstream_sse_ = true;
     }
@@ -386,7 +462,7 @@ void Exchange::forwardHead(const HttpHead& head) {
   reply_ = Reply::kForward;
   std::string lines;
   lines.reserve(512);
-  appendEndToEndHeaders(lines, head.headers);
+  appendClientHeaders(lines, head.headers);
   BodyFraming framing = BodyFraming::kStreamed;
   std::uint64_t length = 0;
   if (head_request_ || head.status == 204 || head.status == 304) {
@@ -399,7 +475,9 @@ void Exchange::forwardHead(const HttpHead& head) {
     length = *head.content_length;
   }
   // Observe what passes, to learn the outcome and the tools' hints.
-  if (!request_id_.empty() || method_ == "batch") {
+  if (resumable_stream_ && head.status >= 200 && head.status < 300 && isEventStream(head)) {
+    sse_ = std::make_unique<SseParser>(context_.max_observed_body_bytes);
+  } else if (!request_id_.empty() || method_ == "batch") {
     if (isEventStream(head)) {
       sse_ = std::make_unique<SseParser>(context_.max_observed_body_bytes);
     } else if (isJson(head)) {
@@ -421,6 +499,10 @@ void Exchange::onUpstreamBody(std::string_view bytes) {
   }
   switch (reply_) {
   case Reply::kForward:
+    if (resumable_stream_ && sse_) {
+      forwardWholeEvents(bytes);
+      break;
+    }
     if (sse_) {
       sse_->feed(bytes, [this](const SseEvent& event) {
         if (!event.data.empty()) {
@@ -456,6 +538,10 @@ void Exchange::onUpstreamBody(std::string_view bytes) {
   case Reply::kSse:
     feedSse(bytes);
     break;
+  case Reply::kSessionCheck:
+    held_body_.append(bytes.substr(0, kMaxSessionCheckBytes - std::min(held_body_.size(),
+                                                                        kMaxSessionCheckBytes)));
+    return;
   case Reply::kPending:
   case Reply::kDiscard:
     return;
@@ -556,7 +642,11 @@ void Exchange::observe(std::string_view json) {
   }
 }
 
-bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration> retry_after) {
+bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration> retry_after,
+                        bool held_back) {
+  // A request held back by an open circuit asks again this often: the circuit may close
+  // before the time it announced (see UpstreamProbe::setOnReachableAgain).
+  constexpr policies::Duration kBreakerRecheck{250};
   const FailureClass failure = policies::classify(outcome);
   if (!judged_ || failure == FailureClass::kNone) {
     return false;
@@ -571,6 +661,10 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   facts.retry_after = retry_after;
   facts.budget_available = context_.budget.canRetry(now);
   facts.draw = std::uniform_real_distribution<double>(0.0, 1.0)(context_.random);
+  facts.never_sent = held_back || !policies::mayHaveReachedUpstream(outcome);
+  if (held_back) {
+    facts.recheck_after = kBreakerRecheck;
+  }
   const policies::RetryDecision decision = policies::decideRetry(policy_->retry, facts);
   if (!decision.retry) {
     give_up_reason_ = policies::giveUpReasonName(decision.reason);
@@ -646,6 +740,9 @@ void Exchange::onUpstreamComplete() {
     deliverHeldJson();
     return;
   }
+  case Reply::kSessionCheck:
+    settleHeldSessionCheck();
+    return;
   case Reply::kSse:
     if (!sse_carry_.empty()) {
       client_->sendResponseBody(sse_carry_);
@@ -668,7 +765,7 @@ void Exchange::onUpstreamComplete() {
 void Exchange::deliverHeldJson() {
   if (!client_->responseStarted()) {
     std::string lines;
-    appendEndToEndHeaders(lines, held_head_.headers);
+    appendClientHeaders(lines, held_head_.headers);
     client_->sendResponseHead(held_head_.status, held_head_.reason, lines,
                               BodyFraming::kContentLength, held_body_.size());
     client_->sendResponseBody(held_body_);
@@ -704,6 +801,10 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
     client_->endResponse();  // the answer is out; the stream merely broke after it
     client_ = nullptr;
     finish(outcome_);
+    return;
+  }
+  if (resumable_stream_ && client_ != nullptr && (reply_ == Reply::kForward || client_->responseStarted()) &&
+      reopenStream()) {
     return;
   }
   const Outcome outcome = outcomeOfFailure(failure.kind);
@@ -786,6 +887,9 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
   } else if (failure == FailureClass::kOverload) {
     status = 503;
     message = "Upstream overloaded";
+  } else if (failure == FailureClass::kSessionLost) {
+    status = 404;  // the spec's signal for a client to start a new session itself
+    message = "Session not found";
   } else if (attempt_ <= 1 && detail.starts_with("connect_failed")) {
     message = "Upstream unreachable";
   }
@@ -822,7 +926,7 @@ void Exchange::sendCancelNotification(std::string_view reason) {
     request += "Host: " + host_ + "\r\n";
   }
   request += "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n";
-  request += "Mcp-Session-Id: " + session_id_ + "\r\n";
+  request += "Mcp-Session-Id: " + upstream_session_id_ + "\r\n";
   if (!protocol_version_.empty()) {
     request += "MCP-Protocol-Version: " + protocol_version_ + "\r\n";
   }
@@ -830,7 +934,7 @@ void Exchange::sendCancelNotification(std::string_view reason) {
     request += "Authorization: " + authorization_ + "\r\n";
   }
   request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  sendDetachedRequest(context_.pool, context_.metrics, std::move(request));
+  sendDetachedRequest(context_.loop, context_.pool, context_.metrics, std::move(request));
 }
 
 void Exchange::prepareCache(const Request& request) {
@@ -972,13 +1076,158 @@ void Exchange::trackSession(const HttpHead& head) {
   if (head.status >= 200 && head.status < 300) {
     if (method_ == "initialize") {
       if (const HeaderField* id = findHeader(head.headers, "mcp-session-id")) {
-        context_.sessions.opened(id->value);
+        context_.sessions.opened(id->value, std::string_view(request_bytes_).substr(body_at_));
       }
     } else if (http_method_ == "DELETE" && !session_id_.empty()) {
       context_.sessions.closed(session_id_);
     }
-  } else if (head.status == 404 && !session_id_.empty()) {
-    context_.sessions.closed(session_id_);  // the upstream no longer knows it
+  } else if (http_method_ == "DELETE" && head.status == 404) {
+    context_.sessions.closed(session_id_);  // gone upstream already: nothing to recover
+  }
+}
+
+void Exchange::appendClientHeaders(std::string& out, const HeaderList& headers) const {
+  if (session_id_.empty() || upstream_session_id_ == session_id_) {
+    appendEndToEndHeaders(out, headers);
+    return;
+  }
+  appendEndToEndHeaders(out, headers, {"mcp-session-id"});
+  if (findHeader(headers, "mcp-session-id") != nullptr) {
+    out += "Mcp-Session-Id: ";
+    out += session_id_;
+    out += "\r\n";
+  }
+}
+
+
+bool Exchange::sessionMayBeLost(const HttpHead& head) const {
+  // The 2025 session protocol says 404; the TypeScript SDK's servers answer 400 "No valid
+  // session ID provided" after a restart. Only sessions Bulwark saw opened are replayed.
+  return (head.status == 404 || head.status == 400) && http_method_ != "DELETE" &&
+         session_recoveries_ < kMaxSessionRecoveries && client_ != nullptr &&
+         reply_ == Reply::kPending && context_.sessions.knows(session_id_);
+}
+
+void Exchange::settleHeldSessionCheck() {
+  if (policies::mentionsSession(held_body_)) {
+    recoverSession();
+    return;
+  }
+  // A 400 about something else: the client gets it as the upstream sent it.
+  trackSession(held_head_);
+  outcome_ = outcomeName(policies::classify(
+      Outcome::httpStatus(held_head_.status, !session_id_.empty(), false, false)));
+  if (client_->responseStarted() && !judged_) {
+    client_->endResponse();  // a re-opened GET stream that was refused
+    client_ = nullptr;
+    finish(outcome_);
+    return;
+  }
+  deliverHeldJson();
+}
+
+void Exchange::recoverSession() {
+  abandonUpstream();
+  reportAttempt(FailureClass::kSessionLost);
+  --attempt_;  // the request never ran: the replayed attempt is this one again
+  ++session_recoveries_;
+  if (first_failure_at_ == Clock::time_point{}) {
+    first_failure_at_ = Clock::now();
+  }
+  if (!ensureTimers()) {
+    onSessionRecovered(false);
+    return;
+  }
+  const SessionReplayHeaders headers{host_, authorization_, protocol_version_};
+  switch (context_.sessions.recover(session_id_, upstream_session_id_, headers, *this)) {
+  case SessionDirectory::RecoveryStart::kRetryNow:
+    onSessionRecovered(true);
+    return;
+  case SessionDirectory::RecoveryStart::kWaiting:
+    waiting_for_session_ = true;
+    return;
+  case SessionDirectory::RecoveryStart::kUnknown:
+    onSessionRecovered(false);
+    return;
+  }
+}
+
+void Exchange::onSessionRecovered(bool recovered) {
+  waiting_for_session_ = false;
+  if (client_ == nullptr) {
+    return;
+  }
+  if (recovered) {
+    context_.metrics.recordRetry(toolLabel(), "session_lost");
+    scheduleAttempt(0);
+    return;
+  }
+  if (judged_) {
+    // Most often the upstream is still restarting: the request waits under its policy, as for
+    // a refused connection, and finds the session lost again once the upstream is back.
+    ++attempt_;
+    if (tryRetry(Outcome::connectFailed(), std::nullopt)) {
+      return;
+    }
+    giveUp(FailureClass::kSessionLost, "the upstream lost the session and re-opening it failed");
+    return;
+  }
+  if (client_->responseStarted()) {
+    if (reopenStream()) {
+      return;
+    }
+    client_->endResponse();
+    client_ = nullptr;
+    finish("session_lost");
+    return;
+  }
+  const std::string body = jsonRpcErrorBody(
+      {}, ProxyError{jsonrpc::kUpstreamUnavailable, "Session not found",
+                     "the upstream lost the session and re-opening it failed", "session_lost",
+                     attempt_, {}});
+  client_->sendSimpleResponse(404, "application/json", body);
+  client_ = nullptr;
+  error_detail_ = "the upstream lost the session and re-opening it failed";
+  finish("session_lost");
+}
+
+void Exchange::scheduleAttempt(std::uint64_t delay_ms) {
+  backing_off_ = true;
+  uv_timer_start(&attempt_timer_, &Exchange::onAttemptTimer, delay_ms, 0);
+}
+
+bool Exchange::reopenStream() {
+  if (!resumable_stream_ || client_ == nullptr || stream_reopens_ >= kMaxStreamReopens ||
+      !ensureTimers()) {
+    return false;
+  }
+  // Only whole events went out; a partial one dies with the connection that carried it.
+  sse_carry_.clear();
+  sse_.reset();
+  const std::uint64_t delay =
+      std::min(kMaxReopenDelayMs, kFirstReopenDelayMs << std::min(stream_reopens_, 10));
+  ++stream_reopens_;
+  if (first_failure_at_ == Clock::time_point{}) {
+    first_failure_at_ = Clock::now();
+  }
+  reply_ = Reply::kDiscard;
+  scheduleAttempt(delay);
+  return true;
+}
+
+void Exchange::forwardWholeEvents(std::string_view bytes) {
+  std::size_t forwarded = 0;
+  sse_->feed(bytes, [&](const SseEvent&) {
+    const std::size_t end = sse_->dispatchOffset();
+    if (!sse_carry_.empty()) {
+      client_->sendResponseBody(sse_carry_);
+      sse_carry_.clear();
+    }
+    client_->sendResponseBody(bytes.substr(forwarded, end - forwarded));
+    forwarded = end;
+  });
+  if (forwarded < bytes.size()) {
+    sse_carry_.append(bytes.substr(forwarded));
   }
 }
 
@@ -1041,6 +1290,10 @@ std::string_view Exchange::toolLabel() const {
 }
 
 void Exchange::finish(std::string_view outcome) {
+  if (waiting_for_session_) {
+    waiting_for_session_ = false;
+    context_.sessions.forget(session_id_, *this);
+  }
   if (!attempt_reported_) {
     if (outcome == "cancelled") {
       attempt_reported_ = true;
@@ -1067,7 +1320,8 @@ void Exchange::finish(std::string_view outcome) {
   }
   if (outcome == "success" && first_failure_at_ != Clock::time_point{}) {
     context_.metrics.recordRecovery(
-        "retry", std::chrono::duration<double>(now - first_failure_at_).count());
+        session_recoveries_ > 0 ? "session" : "retry",
+        std::chrono::duration<double>(now - first_failure_at_).count());
   }
   context_.metrics.recordRequest(method_, toolLabel(), outcome, seconds);
   if (outcome != "success" && outcome != "cancelled") {

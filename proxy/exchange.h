@@ -20,10 +20,10 @@
 #include "policies/retry_budget.h"
 #include "proxy/cache_json.h"
 #include "proxy/circuit_breakers.h"
-#include "proxy/session_tracker.h"
 #include "proxy/client_connection.h"
 #include "proxy/jsonrpc_envelope.h"
 #include "proxy/runtime_config.h"
+#include "proxy/session_directory.h"
 #include "proxy/sse_parser.h"
 #include "proxy/tool_catalog.h"
 #include "proxy/upstream_connection.h"
@@ -45,7 +45,7 @@ struct ProxyContext {
   policies::ResponseCache& cache;
   CacheJson& cache_json;
   CircuitBreakers& breakers;
-  SessionTracker& sessions;
+  SessionDirectory& sessions;
   RuntimeConfigPtr runtime;  // replaced on reload; exchanges keep the one they started with
   std::string mcp_path;      // the upstream URL's path: POSTs here are JSON-RPC
   std::size_t max_observed_body_bytes = 4 * 1024 * 1024;
@@ -61,7 +61,9 @@ private:
   ProxyContext& context_;
 };
 
-class Exchange final : private ClientStream, private UpstreamResponseSink {
+class Exchange final : private ClientStream,
+                       private UpstreamResponseSink,
+                       private SessionRecoveryWaiter {
 public:
   // Starts proxying `request`; returns the stream to install on the connection, or nullptr
   // when the request was answered at once (bad input).
@@ -77,6 +79,7 @@ private:
     kHoldJson,  // a JSON reply, buffered to be judged when complete
     kSse,       // an SSE reply: events stream through, the final answer is judged
     kDiscard,   // abandoned: a retry or a give-up is under way
+    kSessionCheck,  // a 400 in a known session, buffered to see whether it names the session
   };
 
   Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point started_at);
@@ -100,6 +103,22 @@ private:
 
   void forwardHead(const HttpHead& head);
   void trackSession(const HttpHead& head);
+  // Response fields for the client, with the client's own Mcp-Session-Id after a recovery.
+  void appendClientHeaders(std::string& out, const HeaderList& headers) const;
+
+  // Session recovery (see SessionDirectory): the upstream answered as if it had lost the
+  // session; it is re-opened and the request goes again, without counting as an attempt.
+  bool sessionMayBeLost(const HttpHead& head) const;
+  void recoverSession();
+  void onSessionRecovered(bool recovered) override;
+  void useCurrentUpstreamSession();
+  void settleHeldSessionCheck();
+  // A client's GET stream whose upstream broke is re-opened (after its session if need be)
+  // rather than ended; only whole events reach the client, so the seam is invisible.
+  bool reopenStream();
+  void forwardWholeEvents(std::string_view bytes);
+  bool ensureTimers();
+  void scheduleAttempt(std::uint64_t delay_ms);
   void feedSse(std::string_view bytes);
   void observe(std::string_view json);
   // Judges one JSON-RPC message that may answer our request. Returns true when it does.
@@ -107,7 +126,9 @@ private:
   bool retryPossible() const;
   bool replayable() const;
   bool safeToRepeat(const policies::Outcome& outcome) const;
-  bool tryRetry(const policies::Outcome& outcome, std::optional<policies::Duration> retry_after);
+  // `held_back`: a breaker kept the attempt from being sent.
+  bool tryRetry(const policies::Outcome& outcome, std::optional<policies::Duration> retry_after,
+                bool held_back = false);
   void giveUp(policies::FailureClass failure, std::string detail);
   void deliverHeldJson();
   void abandonUpstream();
@@ -153,6 +174,9 @@ private:
   std::string tool_;
   std::string request_id_;     // JSON text; empty unless a single request with an id
   std::string session_id_;     // Mcp-Session-Id the client sent
+  std::string upstream_session_id_;  // the id the upstream knows it by, as sent this attempt
+  std::size_t session_value_at_ = std::string::npos;  // where that id is in request_bytes_
+  std::size_t body_at_ = 0;                            // where the body starts in request_bytes_
   std::string protocol_version_;
   std::string authorization_;  // carried to our own notifications/cancelled; never logged
   std::string host_;
@@ -164,6 +188,10 @@ private:
   bool judged_ = false;  // a single JSON-RPC request: its answers are judged, retries possible
   bool head_request_ = false;
   bool resent_on_fresh_connection_ = false;
+  int session_recoveries_ = 0;
+  bool waiting_for_session_ = false;
+  bool resumable_stream_ = false;  // a GET stream in a known session: re-opened if it breaks
+  int stream_reopens_ = 0;
 
   // The attempts.
   int attempt_ = 0;
@@ -183,7 +211,7 @@ private:
   bool* finished_flag_ = nullptr;
   Clock::time_point first_failure_at_{};
   CircuitBreakers::Permits permits_;
-  bool attempt_reported_ = true;  // nothing to report before the first attempt  // set by the first retry: recovery time starts here
+  bool attempt_reported_ = true;  // nothing to report before the first attempt
 };
 
 }  // namespace bulwark

@@ -127,6 +127,10 @@ Metrics::Metrics(std::size_t max_tool_labels)
                                   "initialize answer) and that were not yet deleted or lost.")
                             .Register(*registry_)
                             .Add({})),
+      session_recoveries_(counter(*registry_, "bulwark_session_recoveries_total",
+                                  "Upstream sessions re-opened by replaying the client's "
+                                  "initialize after the upstream lost them, by result."),
+                          {"result"}),
       recoveries_(counter(*registry_, "bulwark_recoveries_total",
                           "Requests that failed at least once and were then answered well, by "
                           "the strategy that saved them."),
@@ -204,9 +208,11 @@ Metrics::Metrics(std::size_t max_tool_labels)
     retries_.with({"", failure});
   }
   upstream_attempts_.with({"response"});
-  for (const std::string_view strategy : {"retry", "stale", "fallback"}) {
+  for (const std::string_view strategy : {"retry", "stale", "fallback", "session"}) {
     recoveries_.with({strategy});
   }
+  session_recoveries_.with({"success"});
+  session_recoveries_.with({"failure"});
   for (const std::string_view result : {"hit", "miss", "stale"}) {
     cache_requests_.with({result});
   }

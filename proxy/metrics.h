@@ -61,8 +61,12 @@ public:
   void setActiveClientConnections(double value) { client_connections_->Set(value); }
   void setUpstreamUp(bool up) { upstream_up_->Set(up ? 1 : 0); }
   void setActiveSessions(std::size_t sessions) { sessions_active_->Set(static_cast<double>(sessions)); }
+  // One re-initialization of a session the upstream lost: "success" or "failure".
+  void recordSessionRecovery(bool ok) {
+    session_recoveries_.with({ok ? "success" : "failure"}).Increment();
+  }
   // A request that failed at least once and was then answered well, by the strategy that saved
-  // it ("retry"), and how long after its first failure.
+  // it ("retry", "stale", "fallback", "session"), and how long after its first failure.
   void recordRecovery(std::string_view strategy, double seconds_since_first_failure);
   // The response cache: "hit" (answered from it), "miss", "stale" (served after a failure).
   void recordCacheRequest(std::string_view result) { cache_requests_.with({result}).Increment(); }
@@ -99,6 +103,7 @@ private:
   prometheus::Gauge* client_connections_;
   prometheus::Gauge* upstream_up_;
   prometheus::Gauge* sessions_active_;
+  CounterFamily<1> session_recoveries_;
   CounterFamily<1> recoveries_;
   CounterFamily<1> cache_requests_;
   CounterFamily<1> fallbacks_;

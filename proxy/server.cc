@@ -17,7 +17,11 @@ std::string Server::start(const ServerSettings& settings) {
     return "upstream: " + error;
   }
   pool_ = std::make_unique<UpstreamPool>(loop_, *upstream_address, settings_.pool);
+  const std::string mcp_path = settings_.upstream.path.substr(0, settings_.upstream.path.find('?'));
+  sessions_ = std::make_unique<SessionDirectory>(loop_, *pool_, metrics_, mcp_path);
   probe_ = std::make_unique<UpstreamProbe>(loop_, *upstream_address, metrics_);
+  probe_->setOnReachableAgain(
+      [this] { breakers_.upstreamReachableAgain(std::chrono::steady_clock::now()); });
   readiness_ = std::make_unique<Readiness>(Readiness{*probe_, false});
   budget_.emplace(settings_.runtime->settings.retry_budget);
   cache_.setMaxBytes(settings_.runtime->settings.cache_max_bytes);
@@ -26,9 +30,7 @@ std::string Server::start(const ServerSettings& settings) {
   metrics_.setBeforeScrape([this] { breakers_.refresh(std::chrono::steady_clock::now()); });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
-                   cache_json_, breakers_, sessions_,
-                   settings_.runtime,
-                   settings_.upstream.path.substr(0, settings_.upstream.path.find('?')),
+                   cache_json_, breakers_, *sessions_, settings_.runtime, mcp_path,
                    settings_.limits.max_body_bytes});
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
   admin_handler_ = std::make_unique<AdminHandler>(metrics_, *readiness_);

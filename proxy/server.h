@@ -19,7 +19,7 @@
 #include "proxy/listener.h"
 #include "proxy/metrics.h"
 #include "proxy/runtime_config.h"
-#include "proxy/session_tracker.h"
+#include "proxy/session_directory.h"
 #include "proxy/tool_catalog.h"
 #include "proxy/upstream_pool.h"
 
@@ -80,8 +80,8 @@ private:
   policies::ResponseCache cache_;
   CacheJson cache_json_;
   CircuitBreakers breakers_{metrics_};
-  SessionTracker sessions_{metrics_};
   std::unique_ptr<UpstreamPool> pool_;
+  std::unique_ptr<SessionDirectory> sessions_;
   std::unique_ptr<ConfigReloader> reloader_;
   std::unique_ptr<UpstreamProbe> probe_;
   std::unique_ptr<Readiness> readiness_;

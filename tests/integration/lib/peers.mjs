@@ -24,11 +24,12 @@ export const kDirect = kBulwarkBin === 'direct';
 const kStartAttempts = 3;
 const kSanitizerReport = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/; // a port found free may be taken before the child binds it
 
-// server-everything in streamableHttp mode on a free port. Ready when /mcp answers at all.
-export async function startEverything(name = 'server-everything') {
+// server-everything in streamableHttp mode on a free port (or on `port`, to restart one in
+// place). Ready when /mcp answers at all.
+export async function startEverything(name = 'server-everything', { port: fixedPort } = {}) {
   let lastError;
   for (let attempt = 0; attempt < kStartAttempts; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? await freePort();
     const proc = new ChildProcess(name, process.execPath, [kEverythingMain, 'streamableHttp'], {
       env: { PORT: String(port) },
       cwd: kTestsDir,

@@ -445,3 +445,17 @@ TEST_CASE("a permit from an earlier closed period does not count in a later one"
   CHECK(b.attemptsInWindow(clock.now) == 0);
   CHECK(b.failuresInWindow(clock.now) == 0);
 }
+
+TEST_CASE("probeNow: a health check that sees the target back half-opens an open circuit early") {
+  FakeClock clock;
+  CircuitBreaker b(small());
+  CHECK_FALSE(b.probeNow(clock.now).has_value());  // closed: nothing to do
+  tripOpen(b, clock);
+  clock.advance(1s);  // 4 s before open_for would end
+  CHECK(b.probeNow(clock.now) == kOpenToHalfOpen);
+  const CircuitPermit probe = b.allow(clock.now);
+  CHECK(probe.allowed);
+  CHECK(probe.probe);
+  CHECK(b.onSuccess(clock.now, probe) == kHalfOpenToClosed);
+  CHECK_FALSE(b.probeNow(clock.now).has_value());
+}

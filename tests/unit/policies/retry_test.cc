@@ -108,6 +108,33 @@ TEST_CASE("max_attempts 1 never retries; 5 allows four retries") {
         GiveUpReason::kAttemptsExhausted);
 }
 
+TEST_CASE("waiting for an upstream that refuses connections is bounded by the deadline, not max_attempts") {
+  RetryFacts f = failing(FailureClass::kUpstream, 7);
+  f.remaining = 30s;
+  CHECK(decideRetry(kPolicy, f).reason == GiveUpReason::kAttemptsExhausted);
+  f.never_sent = true;
+  CHECK(decideRetry(kPolicy, f).retry);
+  f.remaining = 1ms;
+  CHECK(decideRetry(kPolicy, f).reason == GiveUpReason::kDeadline);
+  f.remaining = 30s;
+  f.budget_available = false;
+  CHECK(decideRetry(kPolicy, f).reason == GiveUpReason::kBudgetExhausted);
+  f.budget_available = true;
+  f.safe = false;  // never_sent does not make an unsafe request safe by itself
+  CHECK(decideRetry(kPolicy, f).reason == GiveUpReason::kUnsafe);
+}
+
+TEST_CASE("recheck_after shortens the wait but not the deadline check") {
+  RetryFacts f = failing(FailureClass::kOverload, 1);
+  f.never_sent = true;
+  f.retry_after = 3s;
+  f.recheck_after = 250ms;
+  f.remaining = 30s;
+  CHECK(decideRetry(kPolicy, f) == RetryDecision::retryAfter(250ms));
+  f.remaining = 2s;  // the circuit stays open past the deadline: fail fast, do not poll
+  CHECK(decideRetry(kPolicy, f).reason == GiveUpReason::kDeadline);
+}
+
 TEST_CASE("Retry-After: wait max(Retry-After, backoff) if it fits the deadline") {
   RetryFacts f = failing(FailureClass::kOverload, 1); // backoff 500ms
   f.retry_after = 3s;

@@ -1,0 +1,43 @@
+// Requests Bulwark sends to the upstream on its own behalf: notifications/cancelled after giving
+// up (nobody waits for the answer), and the initialize replay of a session recovery (which needs
+// the answer's status, session id and body). Each owns itself and is gone once it has answered.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+namespace bulwark {
+
+class Metrics;
+class UpstreamPool;
+
+struct FetchResult {
+  bool complete = false;   // a whole HTTP response arrived
+  int status = 0;
+  std::string session_id;  // the response's Mcp-Session-Id, if any
+  std::string body;        // up to kMaxFetchBodyBytes
+  std::string error;       // why the response is not complete
+};
+
+inline constexpr std::size_t kMaxFetchBodyBytes = 1024 * 1024;
+
+using FetchDone = std::function<void(FetchResult&&)>;
+
+// Sends `request_bytes` (a whole HTTP/1.1 request) on a pooled connection. `done`, when given,
+// runs once with the result, never before fetchFromUpstream returns; `timeout` bounds the whole
+// exchange (zero: no bound).
+void fetchFromUpstream(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
+                       std::string request_bytes, std::chrono::milliseconds timeout,
+                       FetchDone done);
+
+// Fire and forget.
+inline void sendDetachedRequest(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
+                                std::string request_bytes) {
+  fetchFromUpstream(loop, pool, metrics, std::move(request_bytes), std::chrono::milliseconds{0},
+                    {});
+}
+
+}  // namespace bulwark
