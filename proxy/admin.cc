@@ -111,6 +111,9 @@ void UpstreamProbe::report(int status) {
   if (reachable != reachable_ || !probed_) {
     uv_timer_set_repeat(&timer_, reachable ? kProbeIntervalMs : kDownProbeIntervalMs);
   }
+  if (reachable_ || reachable) {
+    last_reachable_at_ = std::chrono::steady_clock::now();
+  }
   reachable_ = reachable;
   probed_ = true;
   if (came_back && on_reachable_again_) {

@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -25,6 +26,13 @@ public:
   void stop();
   bool reachable() const { return reachable_; }
   const std::string& lastError() const { return last_error_; }
+  // Whether the upstream accepted a connection within `window` before `now`: it is restarting
+  // rather than absent, so requests are worth holding until it is back.
+  bool reachableWithin(std::chrono::steady_clock::duration window,
+                       std::chrono::steady_clock::time_point now) const {
+    return reachable_ || (last_reachable_at_ != std::chrono::steady_clock::time_point{} &&
+                          now - last_reachable_at_ <= window);
+  }
   // Runs when a probe connects after one failed: the upstream (re)started.
   void setOnReachableAgain(std::function<void()> hook) { on_reachable_again_ = std::move(hook); }
 
@@ -44,6 +52,7 @@ private:
   bool stopped_ = false;
   std::string last_error_ = "not probed yet";
   std::function<void()> on_reachable_again_;
+  std::chrono::steady_clock::time_point last_reachable_at_{};
 };
 
 struct Readiness {

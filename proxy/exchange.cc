@@ -6,6 +6,7 @@
 #include "policies/retry.h"
 #include "policies/retry_safety.h"
 #include "proxy/json_rpc_errors.h"
+#include "proxy/admin.h"
 #include "proxy/json_writer.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
@@ -647,6 +648,9 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   // A request held back by an open circuit asks again this often: the circuit may close
   // before the time it announced (see UpstreamProbe::setOnReachableAgain).
   constexpr policies::Duration kBreakerRecheck{250};
+  // An upstream seen up this recently is restarting: attempts that never reached it are waits,
+  // bounded by the deadline. One never seen up (or down for longer) fails after max_attempts.
+  constexpr std::chrono::seconds kRestartWindow{60};
   const FailureClass failure = policies::classify(outcome);
   if (!judged_ || failure == FailureClass::kNone) {
     return false;
@@ -656,12 +660,13 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   policies::RetryFacts facts;
   facts.attempt = attempt_;
   facts.failure = failure;
-  facts.safe = safeToRepeat(outcome);
+  facts.safe = held_back || safeToRepeat(outcome);  // held back: this attempt never left
   facts.remaining = std::chrono::duration_cast<policies::Duration>(deadline_at_ - now);
   facts.retry_after = retry_after;
   facts.budget_available = context_.budget.canRetry(now);
   facts.draw = std::uniform_real_distribution<double>(0.0, 1.0)(context_.random);
-  facts.never_sent = held_back || !policies::mayHaveReachedUpstream(outcome);
+  facts.never_sent = (held_back || !policies::mayHaveReachedUpstream(outcome)) &&
+                     context_.health.reachableWithin(kRestartWindow, now);
   if (held_back) {
     facts.recheck_after = kBreakerRecheck;
   }

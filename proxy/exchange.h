@@ -32,6 +32,7 @@ namespace bulwark {
 
 class Metrics;
 class UpstreamPool;
+class UpstreamProbe;
 
 // What every exchange shares, owned by the Server; all of it lives on the loop thread.
 struct ProxyContext {
@@ -46,6 +47,7 @@ struct ProxyContext {
   CacheJson& cache_json;
   CircuitBreakers& breakers;
   SessionDirectory& sessions;
+  const UpstreamProbe& health;
   RuntimeConfigPtr runtime;  // replaced on reload; exchanges keep the one they started with
   std::string mcp_path;      // the upstream URL's path: POSTs here are JSON-RPC
   std::size_t max_observed_body_bytes = 4 * 1024 * 1024;

@@ -30,7 +30,7 @@ std::string Server::start(const ServerSettings& settings) {
   metrics_.setBeforeScrape([this] { breakers_.refresh(std::chrono::steady_clock::now()); });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
-                   cache_json_, breakers_, *sessions_, settings_.runtime, mcp_path,
+                   cache_json_, breakers_, *sessions_, *probe_, settings_.runtime, mcp_path,
                    settings_.limits.max_body_bytes});
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
   admin_handler_ = std::make_unique<AdminHandler>(metrics_, *readiness_);
