@@ -264,6 +264,7 @@ void Exchange::beginAttempt() {
   observe_json_ = false;
   sse_.reset();
   sse_carry_.clear();
+  sse_resumable_ = false;
   resent_on_fresh_connection_ = false;
   if (judged_) {
     permits_ = context_.breakers.admit(toolLabel(), *policy_, Clock::now());
@@ -444,19 +445,11 @@ void Exchange::onUpstreamHead(HttpHead& head) {
     sse_ = std::make_unique<SseParser>(context_.max_observed_body_bytes);
     return;
   }
-  if (isJson(head) && (retryPossible() || downstream_sse_ || cacheable_ ||
-                       policy_->fallback.has_value())) {
-    reply_ = Reply::kHoldJson;
-    held_head_ = head;
-    return;
-  }
-  if (downstream_sse_) {
-    // Neither JSON nor SSE after an earlier attempt opened the stream: nothing to relay.
-    reply_ = Reply::kHoldJson;
-    held_head_ = head;
-    return;
-  }
-  forwardHead(head);
+  // A JSON answer is judged whole before the client sees any of it, so a truncated or garbled
+  // one becomes a retry or a clear error rather than broken JSON at the client. Anything that
+  // is neither JSON nor SSE is no answer to a JSON-RPC request: held too, it judges malformed.
+  reply_ = Reply::kHoldJson;
+  held_head_ = head;
 }
 
 void Exchange::forwardHead(const HttpHead& head) {
@@ -559,6 +552,7 @@ void Exchange::feedSse(std::string_view bytes) {
       return;  // a retry or give-up started inside this feed
     }
     const std::size_t end = sse_->dispatchOffset();
+    sse_resumable_ = sse_resumable_ || (event.id.has_value() && !event.id->empty());
     Outcome outcome;
     const bool is_final = !final_delivered_ && !event.data.empty() && judgeFinal(event.data, outcome);
     if (is_final && tryRetry(outcome, std::nullopt)) {
@@ -730,13 +724,20 @@ void Exchange::onUpstreamComplete() {
     return;
   case Reply::kHoldJson: {
     Outcome outcome;
-    if (!judgeFinal(held_body_, outcome)) {
+    // The body decides, not its label: a JSON-RPC answer under a sloppy Content-Type is still
+    // the answer; garbage or truncated JSON under application/json is not.
+    const bool answered = judgeFinal(held_body_, outcome);
+    if (!answered) {
       outcome = Outcome::malformedReply();
     }
     if (tryRetry(outcome, std::nullopt)) {
       return;
     }
     outcome_ = outcomeName(policies::classify(outcome));
+    if (!answered) {
+      giveUp(FailureClass::kProtocol, malformedDetail());
+      return;
+    }
     if (const policies::RecoveryStrategy recovery = planRecovery(policies::classify(outcome));
         recovery != policies::RecoveryStrategy::kFail) {
       serveRecovery(recovery, policies::classify(outcome));
@@ -752,9 +753,19 @@ void Exchange::onUpstreamComplete() {
     if (!sse_carry_.empty()) {
       client_->sendResponseBody(sse_carry_);
     }
+    if (!final_delivered_ && !sse_resumable_) {
+      // The stream ended without an answer, and without an event id a client could resume
+      // from: the answer is lost, as if the connection had broken.
+      const Outcome lost = Outcome::resetAfterPartialResponse();
+      if (tryRetry(lost, std::nullopt)) {
+        return;
+      }
+      giveUp(policies::classify(lost), "the upstream ended its SSE stream without an answer");
+      return;
+    }
     if (outcome_.empty()) {
-      // The stream ended without an answer: in 2025-11-25 a server may close it and let the
-      // client resume on a GET with Last-Event-ID, so the ending passes through as it is.
+      // In 2025-11-25 a server may close the stream and let the client resume on a GET with
+      // Last-Event-ID, so the ending passes through as it is.
       outcome_ = "success";
     }
     client_->endResponse();
@@ -1250,6 +1261,18 @@ void Exchange::onClientWritable() {
   if (upstream_ != nullptr) {
     upstream_->resumeResponse();
   }
+}
+
+std::string Exchange::malformedDetail() const {
+  const HeaderField* type = findHeader(held_head_.headers, "content-type");
+  if (held_body_.empty() || type == nullptr || !isJson(held_head_)) {
+    return "upstream answered HTTP " + std::to_string(held_head_.status) + " with " +
+           (type == nullptr ? std::string("no Content-Type") : "Content-Type " + type->value) +
+           (held_body_.empty() ? " and no body" : "") + ", not a JSON-RPC response";
+  }
+  return "upstream answered HTTP " + std::to_string(held_head_.status) +
+         " with a body that is not a JSON-RPC response to this request (" +
+         std::to_string(held_body_.size()) + " bytes)";
 }
 
 std::string Exchange::describeUpstreamAnswer() const {

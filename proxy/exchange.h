@@ -155,6 +155,7 @@ private:
   std::string_view toolLabel() const;
   void logHandledError(std::string_view failure_class, std::string_view detail);
   std::string describeUpstreamAnswer() const;
+  std::string malformedDetail() const;
 
   ProxyContext& context_;
   RuntimeConfigPtr runtime_;
@@ -207,6 +208,7 @@ private:
   bool observe_json_ = false;  // a forwarded JSON reply is copied here to learn its outcome
   std::unique_ptr<SseParser> sse_;
   std::string sse_carry_;  // bytes of an SSE event not yet complete
+  bool sse_resumable_ = false;  // an event carried an id: the client may resume the stream
   std::string outcome_;    // the final outcome, once known
   std::string give_up_reason_;
   std::string error_detail_;  // what went wrong, for the one log line of a failed request

@@ -219,6 +219,23 @@ describe('retries through Bulwark', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
     assert.equal(s.attempts.byTool.write_record, 4, 'one attempt per client call');
   }, () => [up]));
 
+  test('a truncated JSON answer to a call that cannot be retried becomes a clear -32603 error, never broken JSON',
+       scoped(async (t, track) => {
+    await up.control.reset();
+    const bw = await bulwarkWith(track, up.url, makeConfig(up.url, { retry: { max_attempts: 5 } }));
+    assert.equal((await rpc(bw.url, 'tools/list', {})).status, 200);
+    await up.control.plan([{ tool: 'write_record', sequence: ['malformed'] }]);
+    const res = await callTool(bw.url, 'write_record', { key: 'garbled-1' }, { id: 'garbled-1' });
+    assert.equal(res.status, 502, res.body.slice(0, 300));
+    const error = jsonRpcError(res, 'malformed answer');
+    assert.equal(res.json.id, 'garbled-1');
+    assert.equal(error.code, -32603);
+    assert.equal(error.data?.class, 'protocol', JSON.stringify(error));
+    assert.match(error.data?.detail ?? '', /not a JSON-RPC response/);
+    const s = await up.control.stats();
+    assert.equal(s.attempts.byTool.write_record, 1, 'not retried: it may have run');
+  }, () => [up]));
+
   test('a 503 before running: retried only when the config marks the tool idempotent', scoped(async (t, track) => {
     await up.control.reset();
     const plain = await bulwarkWith(track, up.url, makeConfig(up.url), 'bulwark-plain');
