@@ -393,7 +393,6 @@ void Exchange::onUpstreamHead(HttpHead& head) {
       if (head.status >= 200 && head.status < 300 && isEventStream(head)) {
         reply_ = Reply::kForward;
         sse_ = std::make_unique<SseParser>(context_.max_observed_body_bytes);
-        stream_reopens_ = 0;
         return;
       }
       abandonUpstream();
@@ -1241,6 +1240,7 @@ void Exchange::forwardWholeEvents(std::string_view bytes) {
     }
     client_->sendResponseBody(bytes.substr(forwarded, end - forwarded));
     forwarded = end;
+    stream_reopens_ = 0;  // the stream works again: a later break starts a fresh series
   });
   if (forwarded < bytes.size()) {
     sse_carry_.append(bytes.substr(forwarded));
