@@ -15,10 +15,15 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const kFaultyMain = path.resolve(here, '..', 'fixtures', 'faulty_upstream.mjs');
 
 // Starts the fixture. `port` 0 (default) lets it pick one; a fixed port is for tests that start
-// Bulwark first. Ready when /healthz answers. Returns {proc, port, origin, url, control, stop}.
-export async function startFaultyUpstream({ mode = 'json', port = 0, name = `faulty-${mode}` } = {}) {
-  const proc = new ChildProcess(name, process.execPath, [kFaultyMain, '--mode', mode, '--port', String(port)],
-                                { cwd: kTestsDir });
+// Bulwark first (or restart the fixture where it was). `planFile` and `journalFile` are the
+// fixture's --plan and --journal. Ready when /healthz answers. Returns {proc, port, origin, url,
+// control, stop}.
+export async function startFaultyUpstream({ mode = 'json', port = 0, name = `faulty-${mode}`, planFile,
+                                            journalFile } = {}) {
+  const args = [kFaultyMain, '--mode', mode, '--port', String(port)];
+  if (planFile !== undefined) args.push('--plan', planFile);
+  if (journalFile !== undefined) args.push('--journal', journalFile);
+  const proc = new ChildProcess(name, process.execPath, args, { cwd: kTestsDir });
   try {
     const m = await proc.waitForOutput(/listening on (\d+) mode/, 15000);
     const actual = Number(m[1]);
@@ -56,15 +61,22 @@ export function recordsFor(stats, tool) {
 }
 
 // An SDK client (Client + StreamableHTTPClientTransport) connected to `url`. `headers` are sent
-// with every request. Returns {client, transport, close()}.
-export async function connectClient(url, { headers = {}, name = 'bulwark-retries-test' } = {}) {
+// with every request; `fetch` replaces the transport's fetch (e.g. to count requests). A failed
+// connect closes the transport before it throws. Returns {client, transport, close()}.
+export async function connectClient(url, { headers = {}, name = 'bulwark-retries-test', fetch } = {}) {
   const client = new Client({ name, version: '1.0.0' });
   const transport = new StreamableHTTPClientTransport(new URL(url), {
     requestInit: { headers },
     reconnectionOptions: { initialReconnectionDelay: 1000, maxReconnectionDelay: 1000,
                            reconnectionDelayGrowFactor: 1, maxRetries: 0 },
+    ...(fetch === undefined ? {} : { fetch }),
   });
-  await client.connect(transport);
+  try {
+    await client.connect(transport);
+  } catch (e) {
+    await client.close().catch(() => {});
+    throw e;
+  }
   return {
     client, transport,
     close: async () => {

@@ -1,0 +1,894 @@
+// Chaos soak (issue #8): Bulwark in front of the faulty fixture (fixtures/faulty_upstream.mjs,
+// mode "mixed": JSON and SSE replies) for a bounded time, under
+//   - SDK clients (Client + StreamableHTTPClientTransport) calling read-only, idempotent and
+//     non-idempotent tools, listing tools, and closing mid-stream (a `slow` call with progress);
+//   - raw HTTP clients sending valid calls, bodies that are not JSON or not JSON-RPC, malformed
+//     HTTP, GETs, bad arguments, and SSE calls they abandon mid-stream;
+//   - seeded random upstream faults per request (503, 429 with and without Retry-After, reset or
+//     close before the tool runs, reset after it ran, hangs, malformed replies of five kinds,
+//     slow replies, delays);
+//   - upstream restarts (SIGKILL, then a new fixture on the same port) and config reloads
+//     (SIGHUP or the file watcher; one invalid file that must be rejected).
+// Invariants checked at the end:
+//   1. Bulwark is still running; it exits 0 on SIGTERM with no sanitizer report in its stderr.
+//   2. Every client request settled (answer or error) within the longest configured deadline
+//      plus a slack; the hung ones are listed.
+//   3. No non-idempotent tool ran more often than clients called it: each write_record call has
+//      its own key, the fixture journals every run (across restarts), each key ran at most once,
+//      and exactly once when the client got a success.
+//   4. Every answer that came back was the answer to that request (no mixed-up results), and no
+//      2xx answer to a JSON-RPC request lacked a JSON-RPC response for its id.
+//   5. /metrics: bulwark_requests_total summed over all labels equals the sum over the known
+//      outcomes, equals the request duration histogram's count, its failure outcomes equal
+//      bulwark_errors_total class by class, and it lies between the requests clients surely
+//      delivered and those they may have delivered (a request whose connection failed before an
+//      answer may or may not have reached Bulwark).
+//   6. After the load, once idle connections expired: no client connection open, the open file
+//      descriptors back to the post-warm-up baseline, resident memory within a tolerance of it.
+//      Dev build: +24 MiB (the warm-up runs the same mix first, so the allocator has already grown
+//      to the working set; a leak of a few hundred bytes per request over ~10k requests shows).
+//      ASan build: resident memory is dominated by the allocator's quarantine (freed memory is
+//      held back, 256 MiB by default) and redzones, so it grows with traffic whether or not
+//      anything leaks; the bound is loose there (+320 MiB, only runaway growth fails) and
+//      LeakSanitizer's report at exit (invariant 1) is the leak check.
+//
+//   BULWARK_BIN=build/dev/proxy/bulwark node --test --test-timeout=600000 tests/integration/soak.test.mjs
+//   SOAK_SECONDS=600 SOAK_SEED=12345 ... (longer run; replay a seed)
+//
+// The seed is printed first ("soak: seed=..."). With SOAK_SEED the clients' action sequences,
+// the fault draws and the restart/reload schedule repeat; the interleaving of concurrent
+// requests (which request draws which fault) does not, so a failure replays in kind.
+// A summary line "soak-summary: ..." reports requests, faults by kind, restarts, reloads, the
+// client-visible error rate and retries per request.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { kBulwarkBin, kDirect, startBulwark, stopAll } from './lib/peers.mjs';
+import { freePort, kHost, openStream, request } from './lib/net.mjs';
+import { RawClient } from './lib/rawhttp.mjs';
+import { sleep } from './lib/procs.mjs';
+import { findSamples, sumSamples } from './lib/metrics.mjs';
+import { connectClient, kMcpHeaders, makeConfig, pollUntil, startFaultyUpstream, tempDir,
+         writeConfigAtomic } from './lib/faulty.mjs';
+
+const kSoakSeconds = Number(process.env.SOAK_SECONDS ?? 90);
+const kSeed = process.env.SOAK_SEED !== undefined
+  ? Number(process.env.SOAK_SEED) >>> 0
+  : (Date.now() ^ (process.pid << 16)) >>> 0;
+const kWarmupSeconds = 12;
+const kSdkClients = 4;
+const kRawClients = 3;
+const kRestarts = Math.max(3, Math.floor(kSoakSeconds / 25));
+const kReloads = Math.max(3, Math.floor(kSoakSeconds / 20));
+const kMaxIterations = 1_000_000; // per worker; the soak's time bound ends the loops first
+
+// ASan builds carry the runtime's symbols; their memory and speed differ (see invariant 6).
+const kSanitized = !kDirect && fs.existsSync(kBulwarkBin) &&
+  fs.readFileSync(kBulwarkBin).includes('__asan_init');
+const kSlackMs = kSanitized ? 8000 : 4000;
+const kRssToleranceBytes = (kSanitized ? 320 : 24) * 1024 * 1024;
+
+// Configs vary these; the deadline check uses the largest `timeout` any config sets.
+const kTimeouts = ['3s', '4s', '5s'];
+const kPerTryTimeouts = ['700ms', '1s', '1500ms'];
+const kMaxTimeoutMs = 5000;
+const kRequestLimitMs = kMaxTimeoutMs + kSlackMs;
+// SDK and HTTP client timeouts lie well beyond the limit, so a hang shows as one, not as an error.
+const kClientTimeoutMs = kRequestLimitMs + 6000;
+
+// Seeded randomness: mulberry32, one stream per worker so each worker's sequence repeats.
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const streamFor = (index) => mulberry32((kSeed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+const pick = (rng, list) => list[Math.min(list.length - 1, Math.floor(rng() * list.length))];
+const between = (rng, lo, hi) => lo + Math.floor(rng() * (hi - lo + 1));
+
+// Every upstream fault the fixture knows, as the soak draws them for tools/call and tools/list.
+const kToolFaults = [
+  '503', { type: 'status', status: 503, retryAfter: 1 }, '429', { type: 'status', status: 429, retryAfter: 1 },
+  'reset_before', 'close_before',
+  'reset_after', { type: 'reset_after', headers: true }, { type: 'reset_after', stream: true },
+  'hang',
+  'malformed', { type: 'malformed', variant: 'garbage' }, { type: 'malformed', variant: 'content_type' },
+  { type: 'malformed', variant: 'short_body' }, { type: 'malformed', variant: 'sse_garbage' },
+  { type: 'slow_reply', pieceBytes: 8, pauseMs: 15 }, { type: 'delay', ms: 300 },
+];
+// KNOWN BULWARK BUG (proxy/exchange.cc, reported with the soak): a 2xx upstream reply whose
+// final answer is malformed reaches the client unjudged instead of being retried or answered
+// with a -32603 "protocol" error when
+//   - it is an SSE stream that ends without a response for the request (its only event is
+//     truncated JSON): Bulwark ends the stream as "success" (Exchange::onUpstreamComplete, the
+//     kSse case) although no event carried an id to resume from, so the client waits for an
+//     answer that never comes (the SDK until its own timeout);
+//   - it is neither JSON nor SSE (text/html): forwarded as it is (onUpstreamHead -> forwardHead);
+//   - it is JSON for a request that cannot be retried (write_record, bad_args): streamed through
+//     unjudged (only counted as "protocol"), so truncated JSON or garbage reaches the client.
+// Hangs and non-JSON-RPC 2xx answers of requests whose last upstream attempt drew one of these
+// faults are reported by the `todo` test; every other request must satisfy invariants 2 and 4.
+const kUnjudgedFaults = new Set(['malformed', 'malformed_garbage', 'malformed_content_type', 'malformed_sse_garbage']);
+const knownBugFindings = [];
+
+// initialize and notifications: rarer and milder, so clients get connected often enough.
+const kHandshakeFaults = ['503', 'reset_before', 'malformed', { type: 'slow_reply', pieceBytes: 32, pauseMs: 5 }];
+
+function faultPlan(generation) {
+  const seed = (kSeed + generation * 7919) >>> 0;
+  return {
+    rules: [
+      { method: 'tools/call', random: { rate: 0.3, seed, faults: kToolFaults } },
+      { method: 'tools/list', random: { rate: 0.2, seed: seed + 1, faults: kToolFaults } },
+      { random: { rate: 0.08, seed: seed + 2, faults: kHandshakeFaults } },
+    ],
+  };
+}
+
+function soakConfig(upstreamUrl, rng) {
+  return makeConfig(upstreamUrl, {
+    // Breakers on, but opening only on heavy failure (a restart) and for a short time: with
+    // the defaults the 30 % fault rate plus restarts keeps the upstream breaker open most of
+    // the soak and nearly every request is refused at once, which exercises little else.
+    defaults: { timeout: pick(rng, kTimeouts), per_try_timeout: pick(rng, kPerTryTimeouts),
+                circuit_breaker: { failure_ratio: 0.8, min_requests: 30, open_for: pick(rng, ['500ms', '1s', '2s']) } },
+    retry: { max_attempts: between(rng, 2, 5) },
+    tools: [{ match: 'slow', per_try_timeout: '2s' }],
+  });
+}
+
+// An invalid file (an unknown key): the reload must be rejected and the old config kept.
+const invalidConfig = (upstreamUrl) =>
+  `upstream:\n  url: ${upstreamUrl}\ndefaults:\n  retry:\n    max_attempts: 3\n    bogus_soak_key: 1\n`;
+
+// ---------------------------------------------------------------------------------------------
+// The ledger: every client request with its start, end and result, for invariants 2-5.
+
+class Ledger {
+  constructor() {
+    this.entries = [];
+    this.errors = {};          // client-visible errors of valid requests, by category
+    this.errorSamples = {};    // the first messages of each category, for the summary
+    this.wrongAnswers = [];    // answers that belong to another request (or are nonsense)
+    this.notJsonRpc = [];      // {key, detail}: 2xx answers to JSON-RPC requests without a response for the id
+    this.writes = new Map();   // write_record key -> 'ok' | 'error'
+    // HTTP requests to the data port: delivered for sure (an answer came back) or maybe
+    // (the connection failed before an answer: Bulwark may or may not have read them).
+    this.delivered = 0;
+    this.maybeDelivered = 0;
+    this.counts = {};
+  }
+
+  // Runs fn as one client request of `kind`/`op`; `limitMs` is when it counts as hung; `key` is
+  // the request's params._meta.testKey (the fixture journals it with each attempt's fault).
+  async track(kind, op, limitMs, fn, key = undefined) {
+    const entry = { kind, op, key, startedAt: performance.now(), endedAt: undefined, limitMs, ok: undefined };
+    if (this.entries.length < 2_000_000) this.entries.push(entry);
+    this.counts[`${kind}.${op}`] = (this.counts[`${kind}.${op}`] ?? 0) + 1;
+    try {
+      const value = await fn();
+      entry.ok = true;
+      return value;
+    } catch (e) {
+      entry.ok = false;
+      throw e;
+    } finally {
+      entry.endedAt = performance.now();
+    }
+  }
+
+  error(category, e = undefined) {
+    this.errors[category] = (this.errors[category] ?? 0) + 1;
+    if (e !== undefined && (this.errorSamples[category]?.length ?? 0) < 2) {
+      (this.errorSamples[category] ??= []).push(String(e?.message ?? e).slice(0, 160));
+    }
+  }
+
+  hung(now = performance.now()) {
+    return this.entries.filter((e) => (e.endedAt ?? now) - e.startedAt > e.limitMs)
+      .map((e) => ({ kind: e.kind, op: e.op, key: e.key, ms: Math.round((e.endedAt ?? now) - e.startedAt),
+                     settled: e.endedAt !== undefined }));
+  }
+
+  pending() {
+    return this.entries.filter((e) => e.endedAt === undefined).length;
+  }
+}
+
+function errorCategory(e) {
+  const message = String(e?.message ?? e);
+  const http = /HTTP (\d{3})/.exec(message);
+  if (http) return `http_${http[1]}`;
+  if (Number.isInteger(e?.code)) return `jsonrpc_${e.code}`;
+  if (/Unexpected content type/i.test(message)) return 'unexpected_content_type';
+  if (/fetch failed|ECONNRESET|socket hang up|other side closed/i.test(message)) return 'connection';
+  if (/JSON|Unexpected token|parse/i.test(message)) return 'bad_json';
+  return message.slice(0, 60).replace(/\s+/g, '_');
+}
+
+// A fetch for the SDK transports that counts each HTTP request (invariant 5).
+function countingFetch(ledger) {
+  return async (input, init) => {
+    try {
+      const res = await fetch(input, init);
+      ledger.delivered++;
+      return res;
+    } catch (e) {
+      ledger.maybeDelivered++;
+      throw e;
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+
+function textOf(result) {
+  return result?.content?.[0]?.text;
+}
+
+// One SDK client: connects, calls tools in a seeded random mix, reconnects after failures.
+async function sdkWorker(index, ctx) {
+  const rng = streamFor(index);
+  const { ledger } = ctx;
+  let conn = null;
+  const opts = (extra = {}) => ({ timeout: kClientTimeoutMs, ...extra });
+  for (let i = 0; i < kMaxIterations && performance.now() < ctx.endAt; i++) {
+    if (conn === null) {
+      try {
+        conn = await ledger.track('sdk', 'connect', 2 * kRequestLimitMs, () =>
+          connectClient(ctx.url(), { fetch: countingFetch(ledger), name: `soak-sdk-${index}` }));
+      } catch (e) {
+        ledger.error(`connect:${errorCategory(e)}`, e);
+        await sleep(20 + rng() * 50);
+        continue;
+      }
+    }
+    const client = conn.client;
+    const r = rng();
+    const tag = `c${index}-${ctx.phase}-${i}`;
+    try {
+      if (r < 0.38) {
+        const key = `r-${tag}`;
+        const res = await ledger.track('sdk', 'read_data', kRequestLimitMs, () =>
+          client.callTool({ name: 'read_data', arguments: { key }, _meta: { testKey: key } }, undefined, opts()), key);
+        if (textOf(res) !== `data for ${key}`) ledger.wrongAnswers.push(`sdk read_data ${key}: ${JSON.stringify(res).slice(0, 300)}`);
+      } else if (r < 0.60) {
+        const key = `w-${kSeed}-${tag}`;
+        ctx.ledger.writes.set(key, 'error');
+        const res = await ledger.track('sdk', 'write_record', kRequestLimitMs, () =>
+          client.callTool({ name: 'write_record', arguments: { key }, _meta: { testKey: key } }, undefined, opts()), key);
+        if (!textOf(res)?.startsWith(`wrote ${key} `)) {
+          ledger.wrongAnswers.push(`sdk write_record ${key}: ${JSON.stringify(res).slice(0, 300)}`);
+        } else {
+          ctx.ledger.writes.set(key, 'ok');
+        }
+      } else if (r < 0.70) {
+        const key = `s-${tag}`;
+        const value = `v${i}`;
+        const res = await ledger.track('sdk', 'set_value', kRequestLimitMs, () =>
+          client.callTool({ name: 'set_value', arguments: { key, value }, _meta: { testKey: key } }, undefined, opts()), key);
+        if (textOf(res) !== `set ${key}=${value}`) ledger.wrongAnswers.push(`sdk set_value ${key}: ${JSON.stringify(res).slice(0, 300)}`);
+      } else if (r < 0.80) {
+        const ms = between(rng, 50, 500);
+        const key = `p-${tag}`;
+        const res = await ledger.track('sdk', 'slow', kRequestLimitMs, () =>
+          client.callTool({ name: 'slow', arguments: { ms, progress: 3 }, _meta: { testKey: key } }, undefined,
+                          opts({ onprogress: () => {} })), key);
+        if (!/^slept \d+ ms \(asked \d+/.test(textOf(res) ?? '')) ledger.wrongAnswers.push(`sdk slow: ${JSON.stringify(res).slice(0, 300)}`);
+      } else if (r < 0.87) {
+        // Disconnect mid-stream: close the client once the first progress event arrived (or
+        // after a short while), which aborts the SSE response under way.
+        let sawProgress;
+        const progressed = new Promise((resolve) => { sawProgress = resolve; });
+        const key = `d-${tag}`;
+        const call = ledger.track('sdk', 'slow_disconnect', kRequestLimitMs, () =>
+          client.callTool({ name: 'slow', arguments: { ms: between(rng, 600, 1500), progress: 4 },
+                            _meta: { testKey: key } }, undefined,
+                          opts({ onprogress: () => sawProgress() })), key);
+        call.catch(() => {});
+        await Promise.race([progressed, sleep(between(rng, 100, 800)), call.catch(() => {})]);
+        const closing = conn.close();
+        conn = null;
+        await closing;
+        await call.catch(() => {}); // our own disconnect: neither an answer nor an error to count
+        continue;
+      } else if (r < 0.95) {
+        const key = `l-${tag}`;
+        const res = await ledger.track('sdk', 'tools_list', kRequestLimitMs, () =>
+          client.listTools({ _meta: { testKey: key } }, opts()), key);
+        if (!res.tools?.some((t) => t.name === 'write_record')) ledger.wrongAnswers.push(`sdk tools/list: ${JSON.stringify(res).slice(0, 300)}`);
+      } else {
+        await conn.close();
+        conn = null;
+      }
+    } catch (e) {
+      ledger.error(errorCategory(e), e);
+    }
+    await sleep(rng() * 15);
+  }
+  await conn?.close();
+}
+
+let rawId = 0;
+// Parses a raw answer to the JSON-RPC request `id`: the response message for it, or undefined.
+function responseFor(res, id) {
+  const type = String(res.headers['content-type'] ?? '');
+  const candidates = [];
+  try {
+    if (type.startsWith('text/event-stream')) {
+      for (const m of res.body.matchAll(/^data: ?(.*)$/gm)) {
+        try {
+          candidates.push(JSON.parse(m[1]));
+        } catch {
+          // a non-JSON event; Bulwark may pass it on (judged below)
+        }
+      }
+    } else if (type.startsWith('application/json')) {
+      candidates.push(JSON.parse(res.body));
+    }
+  } catch {
+    return undefined;
+  }
+  return candidates.find((m) => m && m.id === id && ('result' in m || 'error' in m));
+}
+
+// One raw JSON-RPC POST (own connection or the worker's keep-alive agent); checks the answer.
+async function rawRpc(ctx, agent, op, params, check) {
+  const { ledger } = ctx;
+  const id = `raw-${++rawId}`;
+  const key = `${op}-${id}`;
+  const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { ...params, _meta: { testKey: key } } });
+  let res;
+  try {
+    res = await ledger.track('raw', op, kRequestLimitMs, () =>
+      request(ctx.url(), { method: 'POST', headers: kMcpHeaders, body, timeoutMs: kClientTimeoutMs, agent }), key);
+  } catch (e) {
+    ledger.maybeDelivered++;
+    ledger.error(`raw:${errorCategory(e)}`);
+    return undefined;
+  }
+  ledger.delivered++;
+  const message = responseFor(res, id);
+  if (message === undefined) {
+    if (res.status >= 200 && res.status < 300) {
+      ledger.notJsonRpc.push({ key, detail: `${op} ${id}: HTTP ${res.status} ${res.headers['content-type']} ${JSON.stringify(res.body.slice(0, 160))}` });
+    }
+    ledger.error(`raw:http_${res.status}`);
+    return undefined;
+  }
+  if (message.error) {
+    ledger.error(`raw:jsonrpc_${message.error.code}`);
+    return message;
+  }
+  if (!check(message.result)) ledger.wrongAnswers.push(`raw ${op} ${id}: ${JSON.stringify(message).slice(0, 300)}`);
+  return message;
+}
+
+// Bad input that Bulwark answers itself: 400 with a JSON-RPC error of `code`.
+async function rawInvalid(ctx, op, body, code) {
+  const { ledger } = ctx;
+  let res;
+  try {
+    res = await ledger.track('raw', op, kRequestLimitMs, () =>
+      request(ctx.url(), { method: 'POST', headers: kMcpHeaders, body, timeoutMs: kClientTimeoutMs }));
+  } catch (e) {
+    ledger.maybeDelivered++;
+    ledger.error(`raw:${op}:${errorCategory(e)}`);
+    return;
+  }
+  ledger.delivered++;
+  let error;
+  try {
+    error = JSON.parse(res.body).error;
+  } catch {
+    // judged below
+  }
+  if (res.status !== 400 || error?.code !== code) {
+    ledger.wrongAnswers.push(`raw ${op}: expected 400 with ${code}, got ${res.status} ${res.body.slice(0, 200)}`);
+  }
+}
+
+const kMalformedHttp = [
+  'BLAH /mcp\r\n\r\n',
+  'POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  'POST /mcp HTTP/1.1\nHost: x\nContent-Length: 2\n\n{}',
+  'GET /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n',
+];
+
+// Malformed HTTP: a 400 and a closed connection; never an Exchange, so never in requests_total.
+async function rawMalformedHttp(ctx, rng) {
+  const { ledger } = ctx;
+  const bytes = pick(rng, kMalformedHttp);
+  let client;
+  try {
+    await ledger.track('raw', 'malformed_http', kRequestLimitMs, async () => {
+      client = await RawClient.connect(ctx.port());
+      await client.write(bytes);
+      const res = await client.readResponse({ timeoutMs: kClientTimeoutMs });
+      if (res.status !== 400) ledger.wrongAnswers.push(`raw malformed HTTP ${JSON.stringify(bytes)}: ${res.status}`);
+      if (!(await client.waitClosed(kRequestLimitMs))) ledger.wrongAnswers.push(`raw malformed HTTP ${JSON.stringify(bytes)}: connection left open`);
+    });
+  } catch (e) {
+    ledger.error(`raw:malformed_http:${errorCategory(e)}`);
+  } finally {
+    client?.destroy();
+  }
+}
+
+// An SSE call abandoned mid-stream: waits for the answer's head, then for the first event or a
+// short while, and closes the connection.
+async function rawStreamDisconnect(ctx, rng) {
+  const { ledger } = ctx;
+  const id = `raw-${++rawId}`;
+  const key = `sse-${id}`;
+  const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call',
+                                params: { name: 'slow', arguments: { ms: between(rng, 400, 1500), progress: 4 },
+                                          _meta: { progressToken: id, testKey: key } } });
+  const stream = openStream(ctx.url(), { method: 'POST', headers: kMcpHeaders, body });
+  let headed = false;
+  try {
+    await ledger.track('raw', 'sse_disconnect', kRequestLimitMs, async () => {
+      let timer;
+      const limit = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer head')), kClientTimeoutMs);
+      });
+      try {
+        await Promise.race([stream.head, limit]);
+      } finally {
+        clearTimeout(timer);
+      }
+      headed = true;
+      await Promise.race([stream.waitFor('data:', between(rng, 30, 400)).catch(() => {}), stream.done]);
+    }, key);
+  } catch (e) {
+    ledger.error(`raw:sse_disconnect:${errorCategory(e)}`);
+  } finally {
+    stream.destroy();
+  }
+  if (headed) ledger.delivered++;
+  else ledger.maybeDelivered++;
+}
+
+// A GET on the MCP path: the stateless fixture answers 405, a dead upstream makes it a 502.
+async function rawGet(ctx) {
+  const { ledger } = ctx;
+  try {
+    const res = await ledger.track('raw', 'get', kRequestLimitMs, () =>
+      request(ctx.url(), { headers: { accept: 'text/event-stream' }, timeoutMs: kClientTimeoutMs }));
+    ledger.delivered++;
+    if (![405, 502, 503, 504].includes(res.status)) ledger.wrongAnswers.push(`raw GET: ${res.status} ${res.body.slice(0, 200)}`);
+  } catch (e) {
+    ledger.maybeDelivered++;
+    ledger.error(`raw:get:${errorCategory(e)}`);
+  }
+}
+
+async function rawWorker(index, ctx) {
+  const rng = streamFor(100 + index);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    for (let i = 0; i < kMaxIterations && performance.now() < ctx.endAt; i++) {
+      const r = rng();
+      const tag = `raw${index}-${ctx.phase}-${i}`;
+      const viaAgent = rng() < 0.5 ? agent : false;
+      if (r < 0.30) {
+        const key = `r-${tag}`;
+        await rawRpc(ctx, viaAgent, 'read_data', { name: 'read_data', arguments: { key } },
+                     (result) => textOf(result) === `data for ${key}`);
+      } else if (r < 0.45) {
+        const key = `w-${kSeed}-${tag}`;
+        ctx.ledger.writes.set(key, 'error');
+        const m = await rawRpc(ctx, viaAgent, 'write_record', { name: 'write_record', arguments: { key } },
+                               (result) => textOf(result)?.startsWith(`wrote ${key} `));
+        if (m?.result && textOf(m.result)?.startsWith(`wrote ${key} `)) ctx.ledger.writes.set(key, 'ok');
+      } else if (r < 0.53) {
+        await rawInvalid(ctx, 'not_json', '{"jsonrpc":"2.0","id":1,"method":', -32700);
+      } else if (r < 0.60) {
+        await rawInvalid(ctx, 'not_jsonrpc', '{"hello":"world"}', -32600);
+      } else if (r < 0.66) {
+        await rawMalformedHttp(ctx, rng);
+      } else if (r < 0.84) {
+        await rawStreamDisconnect(ctx, rng);
+      } else if (r < 0.90) {
+        await rawGet(ctx);
+      } else {
+        // Invalid arguments: the upstream's -32602 passes through (or a fault's error does).
+        await rawRpc(ctx, viaAgent, 'bad_args', { name: 'bad_args', arguments: { n: 'not a number' } }, () => false);
+      }
+      await sleep(rng() * 15);
+    }
+  } finally {
+    agent.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chaos: upstream restarts and config reloads on a seeded schedule.
+
+async function sleepUntil(t) {
+  const left = t - performance.now();
+  if (left > 0) await sleep(left);
+}
+
+async function restarter(ctx) {
+  const rng = streamFor(200);
+  const span = ctx.endAt - ctx.startAt;
+  for (let i = 0; i < kRestarts && performance.now() < ctx.endAt; i++) {
+    await sleepUntil(ctx.startAt + span * ((i + 0.6 + 0.3 * rng()) / (kRestarts + 0.5)));
+    if (performance.now() >= ctx.endAt) break;
+    await ctx.restartUpstream(between(rng, 150, 1200));
+  }
+}
+
+async function reloader(ctx) {
+  const rng = streamFor(300);
+  const span = ctx.endAt - ctx.startAt;
+  for (let i = 0; i < kReloads && performance.now() < ctx.endAt; i++) {
+    await sleepUntil(ctx.startAt + span * ((i + 0.3 + 0.4 * rng()) / (kReloads + 0.5)));
+    if (performance.now() >= ctx.endAt) break;
+    await ctx.reload(rng, { invalid: i === 1, viaSignal: i % 2 === 0 });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function processGauges(bw) {
+  const m = await bw.metrics();
+  return {
+    fds: sumSamples(m, 'process_open_fds'),
+    rss: sumSamples(m, 'process_resident_memory_bytes'),
+    connections: sumSamples(m, 'bulwark_client_connections'),
+  };
+}
+
+// Waits until Bulwark is idle: no client connection, and the descriptor count unchanged over
+// three scrapes 500 ms apart, at least `quietMs` after the load (pooled connections expire).
+async function settle(bw, quietMs) {
+  const started = performance.now();
+  let last = null;
+  let same = 0;
+  for (let i = 0; i < 200 && performance.now() - started < 30000; i++) {
+    const g = await processGauges(bw);
+    same = last !== null && g.fds === last.fds && g.connections === 0 ? same + 1 : 0;
+    last = g;
+    if (same >= 2 && performance.now() - started >= quietMs) return g;
+    await sleep(500);
+  }
+  return last;
+}
+
+function readJournal(file) {
+  const out = { execsByKey: new Map(), execsByTool: {}, faults: {}, attempts: 0, faultsByKey: new Map() };
+  if (!fs.existsSync(file)) return out;
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    let e;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      continue; // a line cut by SIGKILL mid-write
+    }
+    if (e.e === 'exec') {
+      out.execsByTool[e.tool] = (out.execsByTool[e.tool] ?? 0) + 1;
+      if (e.tool === 'write_record') out.execsByKey.set(e.key, (out.execsByKey.get(e.key) ?? 0) + 1);
+    } else if (e.e === 'attempt') {
+      out.attempts++;
+      out.faults[e.fault] = (out.faults[e.fault] ?? 0) + 1;
+      if (typeof e.testKey === 'string') {
+        if (!out.faultsByKey.has(e.testKey)) out.faultsByKey.set(e.testKey, []);
+        out.faultsByKey.get(e.testKey).push(e.fault);
+      }
+    }
+  }
+  return out;
+}
+
+const kOutcomes = ['success', 'cancelled', 'invalid_input', 'upstream', 'timeout', 'overload', 'resource',
+                   'permission', 'tool_error', 'session_lost', 'protocol'];
+
+describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behaviour' : false }, () => {
+  let dir;
+  let up;
+  let bw;
+  let upstreamPort;
+  let generation = 0;
+  const journalFile = () => dir.file('journal.jsonl');
+  const planFile = (g) => dir.file(`plan-${g}.json`);
+  const configFile = () => dir.file('bulwark.yaml');
+
+  async function startUpstream(g) {
+    fs.writeFileSync(planFile(g), JSON.stringify(faultPlan(g)));
+    let lastError;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        return await startFaultyUpstream({ mode: 'mixed', port: upstreamPort, name: `faulty-soak-${g}`,
+                                           planFile: planFile(g), journalFile: journalFile() });
+      } catch (e) {
+        lastError = e; // the port may still be held for a moment after the kill
+        await sleep(100);
+      }
+    }
+    throw lastError;
+  }
+
+  before(async () => {
+    dir = await tempDir('bulwark-soak-');
+    upstreamPort = await freePort();
+    up = await startUpstream(0);
+  });
+  after(async () => {
+    await stopAll(bw, up);
+    await dir?.remove();
+  });
+
+  test(`${kSoakSeconds} s of clients, faults, restarts and reloads; invariants hold`,
+       { timeout: (kWarmupSeconds + kSoakSeconds + 300) * 1000 }, async (t) => {
+    const seedLine = `soak: seed=${kSeed} seconds=${kSoakSeconds} sanitized=${kSanitized} ` +
+      `(replay: SOAK_SEED=${kSeed} SOAK_SECONDS=${kSoakSeconds})`;
+    console.log(seedLine);
+    t.diagnostic(seedLine);
+    try {
+      await runSoak(t);
+    } catch (e) {
+      for (const p of [bw, up]) {
+        if (!p) continue;
+        const text = p.describe();
+        for (const line of text.split('\n').slice(-80)) t.diagnostic(line);
+        process.stderr.write(`\n${text}\n`);
+      }
+      process.stderr.write(`\n${seedLine}\n`);
+      throw e;
+    }
+  });
+
+  async function runSoak(t) {
+    const configRng = streamFor(400);
+    await writeConfigAtomic(configFile(), soakConfig(`http://${kHost}:${upstreamPort}/mcp`, configRng));
+    bw = await startBulwark(up.url, { config: configFile(), name: 'bulwark-soak' });
+    const ledger = new Ledger();
+    const counts = { restarts: 0, reloads: 0, invalidReloads: 0, signals: 0 };
+    const ctx = {
+      ledger, phase: 'warmup', startAt: 0, endAt: 0,
+      url: () => bw.url,
+      port: () => bw.port,
+      restartUpstream: async (downMs) => {
+        const old = up;
+        process.kill(-old.proc.pid, 'SIGKILL');
+        await old.proc.exited;
+        await sleep(downMs);
+        up = await startUpstream(++generation);
+        counts.restarts++;
+      },
+      reload: async (rng, { invalid, viaSignal }) => {
+        const m = await bw.metrics();
+        const before = sumSamples(m, 'bulwark_config_reloads_total', { result: invalid ? 'failure' : 'success' });
+        if (invalid) {
+          await writeConfigAtomic(configFile(), invalidConfig(`http://${kHost}:${upstreamPort}/mcp`));
+        } else {
+          await writeConfigAtomic(configFile(), soakConfig(`http://${kHost}:${upstreamPort}/mcp`, rng));
+        }
+        if (viaSignal || invalid) {
+          process.kill(bw.proc.pid, 'SIGHUP');
+          counts.signals++;
+        }
+        await pollUntil(async () => sumSamples(await bw.metrics(), 'bulwark_config_reloads_total',
+                                               { result: invalid ? 'failure' : 'success' }) > before,
+                        { timeoutMs: 5000, intervalMs: 100,
+                          what: `config reload ${invalid ? 'rejected' : 'applied'} (${viaSignal ? 'SIGHUP' : 'file watch'})` });
+        if (invalid) {
+          counts.invalidReloads++;
+          // Put a valid file back (the watcher applies it), so later reloads start from a good one.
+          await writeConfigAtomic(configFile(), soakConfig(`http://${kHost}:${upstreamPort}/mcp`, rng));
+          const ok = sumSamples(await bw.metrics(), 'bulwark_config_reloads_total', { result: 'success' });
+          await pollUntil(async () => sumSamples(await bw.metrics(), 'bulwark_config_reloads_total',
+                                                 { result: 'success' }) > ok,
+                          { timeoutMs: 5000, intervalMs: 100, what: 'the valid file after the invalid one applied' });
+        }
+        counts.reloads++;
+      },
+    };
+    const runClients = async () => {
+      const workers = [];
+      for (let i = 0; i < kSdkClients; i++) workers.push(sdkWorker(i, ctx));
+      for (let i = 0; i < kRawClients; i++) workers.push(rawWorker(i, ctx));
+      return workers;
+    };
+
+    // Warm-up: the same client mix and faults, no restarts or reloads; then the baseline.
+    ctx.startAt = performance.now();
+    ctx.endAt = ctx.startAt + kWarmupSeconds * 1000;
+    await Promise.all(await runClients());
+    const baseline = await settle(bw, 6000);
+
+    // The soak.
+    ctx.phase = 'soak';
+    ctx.startAt = performance.now();
+    ctx.endAt = ctx.startAt + kSoakSeconds * 1000;
+    let peakRss = baseline.rss;
+    let sampling = true;
+    const sampler = (async () => {
+      for (let i = 0; i < 100000 && sampling; i++) {
+        peakRss = Math.max(peakRss, (await processGauges(bw).catch(() => ({ rss: 0 }))).rss);
+        await sleep(2000);
+      }
+    })();
+    const chaos = [restarter(ctx), reloader(ctx)];
+    const clients = await runClients();
+    // Bounded: each request ends by kClientTimeoutMs at the latest.
+    let boundTimer;
+    const bounded = await Promise.race([
+      Promise.allSettled([...clients, ...chaos]).then((r) => ({ results: r })),
+      new Promise((resolve) => {
+        boundTimer = setTimeout(() => resolve({ timedOut: true }), kSoakSeconds * 1000 + kClientTimeoutMs + 30000);
+      }),
+    ]);
+    clearTimeout(boundTimer);
+    sampling = false;
+    await sampler;
+    const loadEnded = performance.now();
+
+    // A worker still running long after the soak is a hang in itself: report it as one.
+    const hung = ledger.hung();
+    assert.ok(!bounded.timedOut, `clients still running long after the soak: ${ledger.pending()} requests pending; ` +
+              `hung: ${JSON.stringify(hung.slice(0, 20))}`);
+    const failures = bounded.results.filter((r) => r.status === 'rejected');
+    assert.deepEqual(failures.map((f) => String(f.reason?.stack ?? f.reason)), [], 'no client worker or chaos task failed');
+
+    // Invariant 1: alive.
+    assert.ok(bw.proc.running, `Bulwark died during the soak\n${bw.describe()}`);
+
+    // Quiet: connections expire; then the metrics and the process gauges.
+    const settled = await settle(bw, 6000);
+    const m = await bw.metrics();
+    const total = sumSamples(m, 'bulwark_requests_total');
+    const byOutcome = Object.fromEntries(kOutcomes.map((o) => [o, sumSamples(m, 'bulwark_requests_total', { outcome: o })]));
+    const unknownOutcomes = [...new Set(findSamples(m, 'bulwark_requests_total')
+      .map((s) => s.labels.outcome).filter((o) => !kOutcomes.includes(o)))];
+    const durationCount = sumSamples(m, 'bulwark_request_duration_seconds_count');
+    const errorsTotal = sumSamples(m, 'bulwark_errors_total');
+    const retries = sumSamples(m, 'bulwark_retries_total');
+    const attempts = sumSamples(m, 'bulwark_upstream_attempts_total');
+    const reloadsOk = sumSamples(m, 'bulwark_config_reloads_total', { result: 'success' });
+    const reloadsFailed = sumSamples(m, 'bulwark_config_reloads_total', { result: 'failure' });
+    const journal = readJournal(journalFile());
+
+    // Requests that went wrong because of the known bug (see kUnjudgedFaults) are told apart
+    // from the rest by the fault their last upstream attempt drew (journaled with the call's
+    // testKey); the rest must be clean, the known ones are reported by the `todo` test below.
+    const knownBug = (key) => kUnjudgedFaults.has(journal.faultsByKey.get(key)?.at(-1));
+    const hungKnown = hung.filter((h) => knownBug(h.key))
+      .map((h) => ({ ...h, faults: journal.faultsByKey.get(h.key) }));
+    const hungOther = hung.filter((h) => !knownBug(h.key))
+      .map((h) => ({ ...h, faults: journal.faultsByKey.get(h.key) ?? [] }));
+    const notJsonRpcKnown = ledger.notJsonRpc.filter((x) => knownBug(x.key))
+      .map((x) => ({ ...x, faults: journal.faultsByKey.get(x.key) }));
+    const notJsonRpcOther = ledger.notJsonRpc.filter((x) => !knownBug(x.key))
+      .map((x) => ({ ...x, faults: journal.faultsByKey.get(x.key) ?? [] }));
+    knownBugFindings.push(...hungKnown.map((h) => `hung ${JSON.stringify(h)}`),
+                          ...notJsonRpcKnown.map((x) => `not JSON-RPC ${JSON.stringify(x)}`));
+
+    // The summary, before the assertions, so a failing run still reports it.
+    const valid = Object.entries(ledger.counts)
+      .filter(([k]) => !/not_json|not_jsonrpc|malformed_http|bad_args|disconnect/.test(k))
+      .reduce((a, [, v]) => a + v, 0);
+    const visibleErrors = Object.entries(ledger.errors)
+      .filter(([k]) => !/not_json|not_jsonrpc|malformed_http|raw:jsonrpc_-32602/.test(k))
+      .reduce((a, [, v]) => a + v, 0);
+    const writesCalled = ledger.writes.size;
+    const writesOk = [...ledger.writes.values()].filter((v) => v === 'ok').length;
+    const summary = {
+      seed: kSeed, seconds: kSoakSeconds, sanitized: kSanitized,
+      client_requests: ledger.entries.length, by_op: ledger.counts,
+      delivered_http: ledger.delivered, maybe_delivered_http: ledger.maybeDelivered,
+      bulwark_requests_total: total, outcomes: byOutcome,
+      upstream_attempts_journal: journal.attempts, faults: journal.faults,
+      restarts: counts.restarts, reloads: counts.reloads, invalid_reloads: counts.invalidReloads,
+      reloads_metric: { success: reloadsOk, failure: reloadsFailed },
+      client_visible_error_rate: Number((visibleErrors / Math.max(1, valid)).toFixed(4)),
+      client_errors: ledger.errors,
+      client_error_samples: ledger.errorSamples,
+      circuit_opened: sumSamples(m, 'bulwark_circuit_transitions_total', { to: 'open' }),
+      outcomes_by_tool: Object.fromEntries(findSamples(m, 'bulwark_requests_total').filter((x) => x.value > 0)
+        .map((x) => [`${x.labels.method || '-'}/${x.labels.tool || '-'}/${x.labels.outcome}`, x.value])),
+      retries_per_request: Number((retries / Math.max(1, total)).toFixed(3)),
+      upstream_attempts_per_request: Number((attempts / Math.max(1, total)).toFixed(3)),
+      write_record: { called: writesCalled, ok: writesOk, executions: journal.execsByTool.write_record ?? 0 },
+      hung: hung.length, hung_known_bug: hungKnown.length,
+      wrong_answers: ledger.wrongAnswers.length,
+      non_jsonrpc_2xx: ledger.notJsonRpc.length, non_jsonrpc_2xx_known_bug: notJsonRpcKnown.length,
+      fds: { baseline: baseline.fds, after: settled.fds },
+      rss_mib: { baseline: +(baseline.rss / 1048576).toFixed(1), peak: +(peakRss / 1048576).toFixed(1),
+                 after: +(settled.rss / 1048576).toFixed(1), tolerance: kRssToleranceBytes / 1048576 },
+      load_seconds: +((loadEnded - ctx.startAt) / 1000).toFixed(1),
+    };
+    const summaryLine = `soak-summary: ${JSON.stringify(summary)}`;
+    console.log(summaryLine);
+    t.diagnostic(summaryLine);
+
+    // Every invariant is evaluated; all violations are reported together.
+    const problems = [];
+    const check = (ok, what) => {
+      if (!ok) problems.push(what);
+    };
+
+    // Invariant 2.
+    check(hungOther.length === 0, `${hungOther.length} requests took longer than their limit ` +
+          `(${kRequestLimitMs} ms: the longest deadline ${kMaxTimeoutMs} ms + ${kSlackMs} ms slack): ` +
+          JSON.stringify(hungOther.slice(0, 10)));
+
+    // Invariant 3: no repeated side effect; a success means it ran exactly once.
+    const repeated = [...journal.execsByKey].filter(([, n]) => n > 1);
+    check(repeated.length === 0, `${repeated.length} write_record keys ran more than once: ${JSON.stringify(repeated.slice(0, 10))}`);
+    const unknownRuns = [...journal.execsByKey.keys()].filter((k) => k.startsWith(`w-${kSeed}-`) && !ledger.writes.has(k));
+    check(unknownRuns.length === 0, `write_record runs no client asked for: ${JSON.stringify(unknownRuns.slice(0, 10))}`);
+    const okNotRun = [...ledger.writes].filter(([k, v]) => v === 'ok' && journal.execsByKey.get(k) !== 1).map(([k]) => k);
+    check(okNotRun.length === 0, `write_record answered with success but not run exactly once: ${JSON.stringify(okNotRun.slice(0, 10))}`);
+    check((journal.execsByTool.write_record ?? 0) <= writesCalled,
+          `write_record ran ${journal.execsByTool.write_record} times for ${writesCalled} calls`);
+
+    // Invariant 4.
+    check(ledger.wrongAnswers.length === 0, `${ledger.wrongAnswers.length} answers were not the answer to their request: ` +
+          JSON.stringify(ledger.wrongAnswers.slice(0, 10)));
+    check(notJsonRpcOther.length === 0, `${notJsonRpcOther.length} 2xx answers to JSON-RPC requests carried no ` +
+          `JSON-RPC response for the request: ${JSON.stringify(notJsonRpcOther.slice(0, 10))}`);
+
+    // Invariant 5: the request counters add up, and to what the clients sent.
+    check(unknownOutcomes.length === 0, `bulwark_requests_total has unknown outcome labels ${JSON.stringify(unknownOutcomes)}`);
+    const outcomeSum = Object.values(byOutcome).reduce((a, b) => a + b, 0);
+    check(total === outcomeSum, `bulwark_requests_total ${total} != sum over its outcomes ${outcomeSum}`);
+    check(durationCount === total, `bulwark_request_duration_seconds_count ${durationCount} != bulwark_requests_total ${total}`);
+    for (const cls of kOutcomes.filter((o) => o !== 'success' && o !== 'cancelled')) {
+      const errors = sumSamples(m, 'bulwark_errors_total', { class: cls });
+      check(errors === byOutcome[cls], `bulwark_errors_total{class="${cls}"} ${errors} != bulwark_requests_total{outcome="${cls}"} ${byOutcome[cls]}`);
+    }
+    check(errorsTotal === total - byOutcome.success - byOutcome.cancelled,
+          `bulwark_errors_total ${errorsTotal} != requests that did not succeed ${total - byOutcome.success - byOutcome.cancelled}`);
+    check(total >= ledger.delivered && total <= ledger.delivered + ledger.maybeDelivered,
+          `bulwark_requests_total ${total} outside what clients delivered ` +
+          `[${ledger.delivered}, ${ledger.delivered + ledger.maybeDelivered}]`);
+
+    // The chaos happened (otherwise the invariants above prove little).
+    check(faultsInjected(journal) > 0.1 * journal.attempts, `too few faults injected: ${JSON.stringify(journal.faults)}`);
+    check(counts.restarts >= Math.min(kRestarts, 3), `the upstream restarted only ${counts.restarts} times`);
+    check(reloadsOk >= counts.reloads - counts.invalidReloads && reloadsFailed >= counts.invalidReloads,
+          `reloads counted ${JSON.stringify(summary.reloads_metric)} for ${counts.reloads} (${counts.invalidReloads} invalid)`);
+
+    // Invariant 6: nothing left behind.
+    check(settled.connections === 0, `${settled.connections} client connections still open after the load`);
+    let fdsAfter = settled.fds;
+    for (let i = 0; i < 30 && fdsAfter > baseline.fds; i++) {
+      await sleep(500);
+      fdsAfter = (await processGauges(bw)).fds;
+    }
+    check(fdsAfter <= baseline.fds, `open descriptors ${fdsAfter} after the load, baseline ${baseline.fds}`);
+    check(settled.rss <= baseline.rss + kRssToleranceBytes,
+          `resident memory ${summary.rss_mib.after} MiB vs baseline ${summary.rss_mib.baseline} MiB ` +
+          `(+${kRssToleranceBytes / 1048576} MiB allowed)`);
+
+    // Invariant 1: a clean exit, no sanitizer report (stop() checks stderr and an early death).
+    const exit = await bw.stop();
+    check(exit.code === 0, `Bulwark exit status on SIGTERM: ${JSON.stringify(exit)}`);
+
+    assert.deepEqual(problems, [], `soak invariants violated (seed ${kSeed})`);
+  }
+
+  // Known Bulwark bug, kept visible (reported as TODO, not hidden): malformed upstream replies
+  // reach the client unjudged. See kUnjudgedFaults. When it is fixed this test passes; then
+  // drop the attribution and let the main test hold every request to invariants 2 and 4.
+  test('known bug: malformed upstream replies reach clients unjudged (hangs, non-JSON-RPC 2xx)',
+       { todo: 'proxy/exchange.cc passes malformed 2xx replies through; see the soak report' }, () => {
+    assert.deepEqual(knownBugFindings.slice(0, 20), [], `${knownBugFindings.length} requests hit it (seed ${kSeed})`);
+  });
+});
+
+function faultsInjected(journal) {
+  return Object.entries(journal.faults).filter(([k]) => k !== 'ok').reduce((a, [, v]) => a + v, 0);
+}
