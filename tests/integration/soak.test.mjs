@@ -285,21 +285,28 @@ async function sdkWorker(index, ctx) {
                           opts({ onprogress: () => {} })), key);
         if (!/^slept \d+ ms \(asked \d+/.test(textOf(res) ?? '')) ledger.wrongAnswers.push(`sdk slow: ${JSON.stringify(res).slice(0, 300)}`);
       } else if (r < 0.87) {
-        // Disconnect mid-stream: close the client once the first progress event arrived (or
-        // after a short while), which aborts the SSE response under way.
+        // Give up on a call once the first progress event arrived (or after a short while):
+        // either close the client, which aborts the SSE response under way (a disconnect
+        // mid-stream), or abort the request, which makes the SDK send notifications/cancelled.
         let sawProgress;
         const progressed = new Promise((resolve) => { sawProgress = resolve; });
         const key = `d-${tag}`;
-        const call = ledger.track('sdk', 'slow_disconnect', kRequestLimitMs, () =>
+        const closeClient = rng() < 0.5;
+        const abort = new AbortController();
+        const call = ledger.track('sdk', closeClient ? 'slow_disconnect' : 'slow_cancel', kRequestLimitMs, () =>
           client.callTool({ name: 'slow', arguments: { ms: between(rng, 600, 1500), progress: 4 },
                             _meta: { testKey: key } }, undefined,
-                          opts({ onprogress: () => sawProgress() })), key);
+                          opts({ onprogress: () => sawProgress(), signal: abort.signal })), key);
         call.catch(() => {});
         await Promise.race([progressed, sleep(between(rng, 100, 800)), call.catch(() => {})]);
-        const closing = conn.close();
-        conn = null;
-        await closing;
-        await call.catch(() => {}); // our own disconnect: neither an answer nor an error to count
+        if (closeClient) {
+          const closing = conn.close();
+          conn = null;
+          await closing;
+        } else {
+          abort.abort('soak: cancelled by the client');
+        }
+        await call.catch(() => {}); // our own doing: neither an answer nor an error to count
         continue;
       } else if (r < 0.95) {
         const key = `l-${tag}`;
@@ -424,6 +431,56 @@ async function rawMalformedHttp(ctx, rng) {
   }
 }
 
+// Two calls pipelined on one connection (both written at once). Bulwark answers them in order;
+// after an answer it had to cut short (the connection closes) the second may go unread.
+async function rawPipelined(ctx, rng) {
+  const { ledger } = ctx;
+  const ids = [`raw-${++rawId}`, `raw-${++rawId}`];
+  const keys = ids.map((id) => `pipelined-${id}`);
+  let client;
+  let answers = 0;
+  try {
+    await ledger.track('raw', 'pipelined', 2 * kRequestLimitMs, async () => {
+      client = await RawClient.connect(ctx.port());
+      const requests = ids.map((id, i) => {
+        const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call',
+                                      params: { name: 'read_data', arguments: { key: keys[i] }, _meta: { testKey: keys[i] } } });
+        return `POST /mcp HTTP/1.1\r\nHost: ${kHost}\r\nContent-Type: application/json\r\n` +
+               `Accept: ${pick(rng, ['application/json, text/event-stream', 'text/event-stream, application/json'])}\r\n` +
+               `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      });
+      await client.write(requests.join(''));
+      for (let i = 0; i < 2; i++) {
+        let res;
+        try {
+          res = await client.readResponse({ method: 'POST', timeoutMs: kClientTimeoutMs });
+        } catch (e) {
+          if (client.ended) break; // closed after a cut-short answer
+          throw e;
+        }
+        answers++;
+        const message = responseFor({ headers: { 'content-type': res.header('content-type') }, body: res.text }, ids[i]);
+        if (message === undefined) {
+          if (res.status >= 200 && res.status < 300) {
+            ledger.notJsonRpc.push({ key: keys[i], detail: `pipelined ${ids[i]}: HTTP ${res.status} ${res.header('content-type')} ${JSON.stringify(res.text.slice(0, 160))}` });
+          }
+          ledger.error(`raw:pipelined:http_${res.status}`);
+        } else if (message.error) {
+          ledger.error(`raw:pipelined:jsonrpc_${message.error.code}`);
+        } else if (textOf(message.result) !== `data for ${keys[i]}`) {
+          ledger.wrongAnswers.push(`raw pipelined ${ids[i]}: ${JSON.stringify(message).slice(0, 300)}`);
+        }
+      }
+    });
+  } catch (e) {
+    ledger.error(`raw:pipelined:${errorCategory(e)}`, e);
+  } finally {
+    client?.destroy();
+  }
+  ledger.delivered += answers;
+  ledger.maybeDelivered += 2 - answers;
+}
+
 // A client that goes away before its request is complete: a head and half a body, or nothing
 // at all, then the connection closes. Bulwark must drop it without an answer, a count or a
 // leaked descriptor.
@@ -523,7 +580,9 @@ async function rawWorker(index, ctx) {
         await rawMalformedHttp(ctx, rng);
       } else if (r < 0.67) {
         await rawPartialRequest(ctx, rng);
-      } else if (r < 0.84) {
+      } else if (r < 0.72) {
+        await rawPipelined(ctx, rng);
+      } else if (r < 0.86) {
         await rawStreamDisconnect(ctx, rng);
       } else if (r < 0.90) {
         await rawGet(ctx);
@@ -805,7 +864,7 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
 
     // The summary, before the assertions, so a failing run still reports it.
     const valid = Object.entries(ledger.counts)
-      .filter(([k]) => !/not_json|not_jsonrpc|malformed_http|partial_request|bad_args|disconnect/.test(k))
+      .filter(([k]) => !/not_json|not_jsonrpc|malformed_http|partial_request|bad_args|disconnect|cancel/.test(k))
       .reduce((a, [, v]) => a + v, 0);
     const visibleErrors = Object.entries(ledger.errors)
       .filter(([k]) => !/not_json|not_jsonrpc|malformed_http|raw:jsonrpc_-32602/.test(k))
@@ -823,7 +882,8 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
       client_visible_error_rate: Number((visibleErrors / Math.max(1, valid)).toFixed(4)),
       client_errors: ledger.errors,
       client_error_samples: ledger.errorSamples,
-      circuit_opened: sumSamples(m, 'bulwark_circuit_transitions_total', { to: 'open' }),
+      circuit_opened: Object.fromEntries(findSamples(m, 'bulwark_circuit_transitions_total', { to: 'open' })
+        .map((x) => [x.labels.target, x.value]).filter(([, v]) => v > 0)),
       outcomes_by_tool: Object.fromEntries(findSamples(m, 'bulwark_requests_total').filter((x) => x.value > 0)
         .map((x) => [`${x.labels.method || '-'}/${x.labels.tool || '-'}/${x.labels.outcome}`, x.value])),
       retries_per_request: Number((retries / Math.max(1, total)).toFixed(3)),
