@@ -50,6 +50,7 @@ import { kBulwarkBin, kDirect, startBulwark, stopAll } from './lib/peers.mjs';
 import { freePort, kHost, openStream, request } from './lib/net.mjs';
 import { RawClient } from './lib/rawhttp.mjs';
 import { sleep } from './lib/procs.mjs';
+import { mulberry32 } from './lib/random.mjs';
 import { findSamples, sumSamples } from './lib/metrics.mjs';
 import { callTool, connectClient, kMcpHeaders, makeConfig, pollUntil, rpc, scoped, startFaultyUpstream,
          tempDir, writeConfigAtomic } from './lib/faulty.mjs';
@@ -79,17 +80,7 @@ const kRequestLimitMs = kMaxTimeoutMs + kSlackMs;
 // SDK and HTTP client timeouts lie well beyond the limit, so a hang shows as one, not as an error.
 const kClientTimeoutMs = kRequestLimitMs + 6000;
 
-// Seeded randomness: mulberry32, one stream per worker so each worker's sequence repeats.
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded randomness: one stream per worker so each worker's sequence repeats.
 const streamFor = (index) => mulberry32((kSeed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
 const pick = (rng, list) => list[Math.min(list.length - 1, Math.floor(rng() * list.length))];
 const between = (rng, lo, hi) => lo + Math.floor(rng() * (hi - lo + 1));
@@ -605,25 +596,22 @@ async function sleepUntil(t) {
   if (left > 0) await sleep(left);
 }
 
-async function restarter(ctx) {
-  const rng = streamFor(200);
+// Runs action(rng, i) `count` times spread over the soak: the i-th time at a seeded point of
+// the i-th slot, between `offset` and `offset + spread` of its width.
+async function onSchedule(ctx, { stream, count, offset, spread }, action) {
+  const rng = streamFor(stream);
   const span = ctx.endAt - ctx.startAt;
-  for (let i = 0; i < kRestarts && performance.now() < ctx.endAt; i++) {
-    await sleepUntil(ctx.startAt + span * ((i + 0.6 + 0.3 * rng()) / (kRestarts + 0.5)));
+  for (let i = 0; i < count && performance.now() < ctx.endAt; i++) {
+    await sleepUntil(ctx.startAt + span * ((i + offset + spread * rng()) / (count + 0.5)));
     if (performance.now() >= ctx.endAt) break;
-    await ctx.restartUpstream(between(rng, 150, 1200));
+    await action(rng, i);
   }
 }
 
-async function reloader(ctx) {
-  const rng = streamFor(300);
-  const span = ctx.endAt - ctx.startAt;
-  for (let i = 0; i < kReloads && performance.now() < ctx.endAt; i++) {
-    await sleepUntil(ctx.startAt + span * ((i + 0.3 + 0.4 * rng()) / (kReloads + 0.5)));
-    if (performance.now() >= ctx.endAt) break;
-    await ctx.reload(rng, { invalid: i === 1, viaSignal: i % 2 === 0 });
-  }
-}
+const restarter = (ctx) => onSchedule(ctx, { stream: 200, count: kRestarts, offset: 0.6, spread: 0.3 },
+                                      (rng) => ctx.restartUpstream(between(rng, 150, 1200)));
+const reloader = (ctx) => onSchedule(ctx, { stream: 300, count: kReloads, offset: 0.3, spread: 0.4 },
+                                     (rng, i) => ctx.reload(rng, { invalid: i === 1, viaSignal: i % 2 === 0 }));
 
 // ---------------------------------------------------------------------------------------------
 
