@@ -95,21 +95,6 @@ const kToolFaults = [
   { type: 'malformed', variant: 'short_body' }, { type: 'malformed', variant: 'sse_garbage' },
   { type: 'slow_reply', pieceBytes: 8, pauseMs: 15 }, { type: 'delay', ms: 300 },
 ];
-// KNOWN BULWARK BUG (proxy/exchange.cc, reported with the soak): a 2xx upstream reply whose
-// final answer is malformed reaches the client unjudged instead of being retried or answered
-// with a -32603 "protocol" error when
-//   - it is an SSE stream that ends without a response for the request (its only event is
-//     truncated JSON): Bulwark ends the stream as "success" (Exchange::onUpstreamComplete, the
-//     kSse case) although no event carried an id to resume from, so the client waits for an
-//     answer that never comes (the SDK until its own timeout);
-//   - it is neither JSON nor SSE (text/html): forwarded as it is (onUpstreamHead -> forwardHead);
-//   - it is JSON for a request that cannot be retried (write_record, bad_args): streamed through
-//     unjudged (only counted as "protocol"), so truncated JSON or garbage reaches the client.
-// Hangs and non-JSON-RPC 2xx answers of requests whose last upstream attempt drew one of these
-// faults are reported by the `todo` test; every other request must satisfy invariants 2 and 4.
-const kUnjudgedFaults = new Set(['malformed', 'malformed_garbage', 'malformed_content_type', 'malformed_sse_garbage']);
-const knownBugFindings = [];
-
 // initialize and notifications: rarer and milder, so clients get connected often enough.
 const kHandshakeFaults = ['503', 'reset_before', 'malformed', { type: 'slow_reply', pieceBytes: 32, pauseMs: 5 }];
 
@@ -835,20 +820,8 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
     const reloadsFailed = sumSamples(m, 'bulwark_config_reloads_total', { result: 'failure' });
     const journal = readJournal(journalFile());
 
-    // Requests that went wrong because of the known bug (see kUnjudgedFaults) are told apart
-    // from the rest by the fault their last upstream attempt drew (journaled with the call's
-    // testKey); the rest must be clean, the known ones are reported by the `todo` test below.
-    const knownBug = (key) => kUnjudgedFaults.has(journal.faultsByKey.get(key)?.at(-1));
-    const hungKnown = hung.filter((h) => knownBug(h.key))
-      .map((h) => ({ ...h, faults: journal.faultsByKey.get(h.key) }));
-    const hungOther = hung.filter((h) => !knownBug(h.key))
-      .map((h) => ({ ...h, faults: journal.faultsByKey.get(h.key) ?? [] }));
-    const notJsonRpcKnown = ledger.notJsonRpc.filter((x) => knownBug(x.key))
-      .map((x) => ({ ...x, faults: journal.faultsByKey.get(x.key) }));
-    const notJsonRpcOther = ledger.notJsonRpc.filter((x) => !knownBug(x.key))
-      .map((x) => ({ ...x, faults: journal.faultsByKey.get(x.key) ?? [] }));
-    knownBugFindings.push(...hungKnown.map((h) => `hung ${JSON.stringify(h)}`),
-                          ...notJsonRpcKnown.map((x) => `not JSON-RPC ${JSON.stringify(x)}`));
+    // The faults each problem request's attempts drew (journaled with the call's testKey).
+    const withFaults = (x) => ({ ...x, faults: journal.faultsByKey.get(x.key) ?? [] });
 
     // The summary, before the assertions, so a failing run still reports it.
     const valid = Object.entries(ledger.counts)
@@ -877,9 +850,9 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
       retries_per_request: Number((retries / Math.max(1, total)).toFixed(3)),
       upstream_attempts_per_request: Number((attempts / Math.max(1, total)).toFixed(3)),
       write_record: { called: writesCalled, ok: writesOk, executions: journal.execsByTool.write_record ?? 0 },
-      hung: hung.length, hung_known_bug: hungKnown.length,
+      hung: hung.length,
       wrong_answers: ledger.wrongAnswers.length,
-      non_jsonrpc_2xx: ledger.notJsonRpc.length, non_jsonrpc_2xx_known_bug: notJsonRpcKnown.length,
+      non_jsonrpc_2xx: ledger.notJsonRpc.length,
       fds: { baseline: baseline.fds, after: settled.fds },
       rss_mib: { baseline: +(baseline.rss / 1048576).toFixed(1), peak: +(peakRss / 1048576).toFixed(1),
                  after: +(settled.rss / 1048576).toFixed(1), tolerance: kRssToleranceBytes / 1048576 },
@@ -896,9 +869,9 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
     };
 
     // Invariant 2.
-    check(hungOther.length === 0, `${hungOther.length} requests took longer than their limit ` +
+    check(hung.length === 0, `${hung.length} requests took longer than their limit ` +
           `(${kRequestLimitMs} ms: the longest deadline ${kMaxTimeoutMs} ms + ${kSlackMs} ms slack): ` +
-          JSON.stringify(hungOther.slice(0, 10)));
+          JSON.stringify(hung.slice(0, 10).map(withFaults)));
 
     // Invariant 3: no repeated side effect; a success means it ran exactly once.
     const repeated = [...journal.execsByKey].filter(([, n]) => n > 1);
@@ -914,8 +887,8 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
     // Invariant 4.
     check(ledger.wrongAnswers.length === 0, `${ledger.wrongAnswers.length} answers were not the answer to their request: ` +
           JSON.stringify(ledger.wrongAnswers.slice(0, 10)));
-    check(notJsonRpcOther.length === 0, `${notJsonRpcOther.length} 2xx answers to JSON-RPC requests carried no ` +
-          `JSON-RPC response for the request: ${JSON.stringify(notJsonRpcOther.slice(0, 10))}`);
+    check(ledger.notJsonRpc.length === 0, `${ledger.notJsonRpc.length} 2xx answers to JSON-RPC requests carried no ` +
+          `JSON-RPC response for the request: ${JSON.stringify(ledger.notJsonRpc.slice(0, 10).map(withFaults))}`);
 
     // Invariant 5: the request counters add up, and to what the clients sent.
     check(unknownOutcomes.length === 0, `bulwark_requests_total has unknown outcome labels ${JSON.stringify(unknownOutcomes)}`);
@@ -957,35 +930,40 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
     assert.deepEqual(problems, [], `soak invariants violated (seed ${kSeed})`);
   }
 
-  // Known Bulwark bug, kept visible (reported as TODO, not hidden): malformed upstream replies
-  // reach the client unjudged (see kUnjudgedFaults). Deterministic probes, one per malformed
-  // reply and tool, plus what the soak attributed to it. When the bug is fixed this test passes
-  // (node reports the TODO as passing): then drop the todo flag and the attribution, so the
-  // soak holds every request to invariants 2 and 4.
-  test('known bug: malformed upstream replies reach clients unjudged (hangs, non-JSON-RPC 2xx)',
-       { todo: 'proxy/exchange.cc passes malformed 2xx replies through; see the soak report' },
+  // The soak found these reaching clients unjudged (hangs of SDK clients, 2xx answers that are
+  // no JSON-RPC response; fixed in e5b71bb): one deterministic probe per malformed reply and
+  // tool, so a regression shows by name and not only as a random soak failure.
+  test('every malformed upstream reply ends as the real answer (after a retry) or a Bulwark error',
        scoped(async (t, track) => {
-    const findings = [];
     const probeUp = track(await startFaultyUpstream({ mode: 'sse', name: 'faulty-soak-probe' }));
     const file = await writeConfigAtomic(dir.file('probe.yaml'), makeConfig(probeUp.url, { retry: { max_attempts: 3 } }));
     const probeBw = track(await startBulwark(probeUp.url, { config: file, name: 'bulwark-soak-probe' }));
     const list = await rpc(probeBw.url, 'tools/list', {}); // Bulwark learns read_data's readOnlyHint
     assert.ok(list.json?.result?.tools?.length > 0, `tools/list through Bulwark: ${list.status} ${list.body.slice(0, 200)}`);
-    for (const variant of ['truncated', 'garbage', 'content_type', 'sse_garbage']) {
-      for (const tool of ['read_data', 'write_record']) {
+    const findings = [];
+    for (const variant of ['truncated', 'garbage', 'content_type', 'short_body', 'sse_garbage']) {
+      for (const [tool, expected] of [['read_data', (key) => `data for ${key}`], ['write_record', (key) => `wrote ${key} (run 1)`]]) {
         await probeUp.control.plan([{ tool, sequence: [{ type: 'malformed', variant }] }]);
         const key = `probe-${variant}-${tool}`;
-        const res = await callTool(probeBw.url, tool, { key }, { timeoutMs: 10000 }).catch((e) => ({ failed: e.message }));
-        // Fixed means: retried to a real answer (read_data), or a JSON-RPC error for the id.
-        const answered = res.json?.id === res.id && (res.json.result !== undefined || res.json.error?.code === -32603);
-        if (!answered) {
-          findings.push(`${tool} with a ${variant} reply: ${res.failed ?? `HTTP ${res.status} ` +
-                        `${res.headers?.['content-type']} ${JSON.stringify(res.body.slice(0, 120))}`}`);
+        const id = `probe-${variant}-${tool}`;
+        const res = await request(probeBw.url, {
+          method: 'POST', headers: kMcpHeaders, timeoutMs: kClientTimeoutMs,
+          body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: { key } } }),
+        });
+        // A non-JSON SSE event may pass on (events stream through); the answer must follow it.
+        const message = responseFor(res, id);
+        const ok = message?.result !== undefined ? textOf(message.result) === expected(key)
+                                                 : message?.error?.data?.source === 'bulwark';
+        if (!ok) {
+          findings.push(`${tool} with a ${variant} reply: HTTP ${res.status} ${res.headers['content-type']} ` +
+                        JSON.stringify(res.body.slice(0, 160)));
         }
       }
     }
-    findings.push(...knownBugFindings.slice(0, 20).map((f) => `soak: ${f}`));
-    assert.deepEqual(findings, [], `${findings.length} findings (soak seed ${kSeed}: ${knownBugFindings.length} requests)`);
+    const runs = (await probeUp.control.stats()).executions.byKey;
+    const repeated = Object.entries(runs).filter(([, n]) => n > 1);
+    assert.deepEqual(findings, [], 'every malformed reply was judged');
+    assert.deepEqual(repeated, [], 'no write_record ran twice');
   }));
 });
 
