@@ -746,8 +746,8 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
         if (invalid) {
           counts.invalidReloads++;
           // Put a valid file back (the watcher applies it), so later reloads start from a good one.
-          await writeConfigAtomic(configFile(), soakConfig(`http://${kHost}:${upstreamPort}/mcp`, rng));
           const ok = sumSamples(await bw.metrics(), 'bulwark_config_reloads_total', { result: 'success' });
+          await writeConfigAtomic(configFile(), soakConfig(`http://${kHost}:${upstreamPort}/mcp`, rng));
           await pollUntil(async () => sumSamples(await bw.metrics(), 'bulwark_config_reloads_total',
                                                  { result: 'success' }) > ok,
                           { timeoutMs: 5000, intervalMs: 100, what: 'the valid file after the invalid one applied' });
