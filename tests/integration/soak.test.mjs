@@ -60,6 +60,11 @@ const kSeed = process.env.SOAK_SEED !== undefined
   ? Number(process.env.SOAK_SEED) >>> 0
   : (Date.now() ^ (process.pid << 16)) >>> 0;
 const kWarmupSeconds = 12;
+// The fixture's mode: "mixed" (stateless, JSON and SSE replies) by default; "session" runs the
+// same soak against session-based Streamable HTTP, where every upstream restart loses every
+// session and Bulwark must re-initialize them (raw clients then open sessions too).
+const kUpstreamMode = process.env.SOAK_UPSTREAM_MODE ?? 'mixed';
+if (!['mixed', 'session'].includes(kUpstreamMode)) throw new Error('SOAK_UPSTREAM_MODE must be mixed or session');
 const kSdkClients = 4;
 const kRawClients = 3;
 const kRestarts = Math.max(3, Math.floor(kSoakSeconds / 25));
@@ -333,13 +338,16 @@ async function rawRpc(ctx, agent, op, params, check) {
   let res;
   try {
     res = await ledger.track('raw', op, kRequestLimitMs, () =>
-      request(ctx.url(), { method: 'POST', headers: kMcpHeaders, body, timeoutMs: kClientTimeoutMs, agent }), key);
+      request(ctx.url(), { method: 'POST', headers: ctx.headers, body, timeoutMs: kClientTimeoutMs, agent }), key);
   } catch (e) {
     ledger.maybeDelivered++;
     ledger.error(`raw:${errorCategory(e)}`);
     return undefined;
   }
   ledger.delivered++;
+  if (res.status === 404 && ctx.headers['mcp-session-id'] !== undefined) {
+    ctx.sessionLost(); // Bulwark could not restore the session: the client starts a new one
+  }
   const message = responseFor(res, id);
   if (message === undefined) {
     if (res.status >= 200 && res.status < 300) {
@@ -421,7 +429,9 @@ async function rawPipelined(ctx, rng) {
       const requests = ids.map((id, i) => {
         const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call',
                                       params: { name: 'read_data', arguments: { key: keys[i] }, _meta: { testKey: keys[i] } } });
+        const session = ctx.headers['mcp-session-id'];
         return `POST /mcp HTTP/1.1\r\nHost: ${kHost}\r\nContent-Type: application/json\r\n` +
+               (session === undefined ? '' : `Mcp-Session-Id: ${session}\r\n`) +
                `Accept: ${pick(rng, ['application/json, text/event-stream', 'text/event-stream, application/json'])}\r\n` +
                `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
       });
@@ -491,7 +501,7 @@ async function rawStreamDisconnect(ctx, rng) {
   const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call',
                                 params: { name: 'slow', arguments: { ms: between(rng, 400, 1500), progress: 4 },
                                           _meta: { progressToken: id, testKey: key } } });
-  const stream = openStream(ctx.url(), { method: 'POST', headers: kMcpHeaders, body });
+  const stream = openStream(ctx.url(), { method: 'POST', headers: ctx.headers, body });
   let headed = false;
   try {
     await ledger.track('raw', 'sse_disconnect', kRequestLimitMs, async () => {
@@ -516,25 +526,71 @@ async function rawStreamDisconnect(ctx, rng) {
   else ledger.maybeDelivered++;
 }
 
-// A GET on the MCP path: the stateless fixture answers 405, a dead upstream makes it a 502.
+// A GET on the MCP path (without a session): the fixture answers 405 (stateless) or 400 (session
+// mode), a dead upstream makes it a 502.
 async function rawGet(ctx) {
   const { ledger } = ctx;
   try {
     const res = await ledger.track('raw', 'get', kRequestLimitMs, () =>
       request(ctx.url(), { headers: { accept: 'text/event-stream' }, timeoutMs: kClientTimeoutMs }));
     ledger.delivered++;
-    if (![405, 502, 503, 504].includes(res.status)) ledger.wrongAnswers.push(`raw GET: ${res.status} ${res.body.slice(0, 200)}`);
+    if (![400, 405, 502, 503, 504].includes(res.status)) ledger.wrongAnswers.push(`raw GET: ${res.status} ${res.body.slice(0, 200)}`);
   } catch (e) {
     ledger.maybeDelivered++;
     ledger.error(`raw:get:${errorCategory(e)}`);
   }
 }
 
-async function rawWorker(index, ctx) {
+// Session mode: initialize and notifications/initialized by raw HTTP; the session id goes into
+// ctx.headers. Returns false when the handshake failed (the worker tries again later).
+async function rawHandshake(ctx) {
+  const { ledger } = ctx;
+  const id = `raw-${++rawId}`;
+  const init = JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize',
+                                params: { protocolVersion: '2025-06-18', capabilities: {},
+                                          clientInfo: { name: 'soak-raw', version: '1.0.0' } } });
+  try {
+    const res = await ledger.track('raw', 'initialize', kRequestLimitMs, () =>
+      request(ctx.url(), { method: 'POST', headers: kMcpHeaders, body: init, timeoutMs: kClientTimeoutMs }));
+    ledger.delivered++;
+    const session = res.headers['mcp-session-id'];
+    if (res.status !== 200 || responseFor(res, id)?.result === undefined || session === undefined) {
+      ledger.error(`raw:initialize:http_${res.status}`);
+      return false;
+    }
+    const headers = { ...kMcpHeaders, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
+    const note = await ledger.track('raw', 'initialized', kRequestLimitMs, () =>
+      request(ctx.url(), { method: 'POST', headers, timeoutMs: kClientTimeoutMs,
+                           body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) }));
+    ledger.delivered++;
+    if (note.status !== 202) {
+      ledger.error(`raw:initialized:http_${note.status}`);
+      return false;
+    }
+    ctx.headers = headers;
+    return true;
+  } catch (e) {
+    ledger.maybeDelivered++;
+    ledger.error(`raw:initialize:${errorCategory(e)}`, e);
+    return false;
+  }
+}
+
+async function rawWorker(index, sharedCtx) {
+  // The worker's own view: live soak state from sharedCtx, its own headers (session).
+  const ctx = Object.create(sharedCtx);
+  ctx.headers = kMcpHeaders;
+  ctx.sessionLost = () => {
+    ctx.headers = kMcpHeaders;
+  };
   const rng = streamFor(100 + index);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   try {
     for (let i = 0; i < kMaxIterations && performance.now() < ctx.endAt; i++) {
+      if (kUpstreamMode === 'session' && ctx.headers['mcp-session-id'] === undefined && !(await rawHandshake(ctx))) {
+        await sleep(20 + rng() * 50);
+        continue;
+      }
       const r = rng();
       const tag = `raw${index}-${ctx.phase}-${i}`;
       const viaAgent = rng() < 0.5 ? agent : false;
@@ -669,7 +725,7 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
     let lastError;
     for (let attempt = 0; attempt < 20; attempt++) {
       try {
-        return await startFaultyUpstream({ mode: 'mixed', port: upstreamPort, name: `faulty-soak-${g}`,
+        return await startFaultyUpstream({ mode: kUpstreamMode, port: upstreamPort, name: `faulty-soak-${g}`,
                                            planFile: planFile(g), journalFile: journalFile() });
       } catch (e) {
         lastError = e; // the port may still be held for a moment after the kill
@@ -691,8 +747,8 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
 
   test(`${kSoakSeconds} s of clients, faults, restarts and reloads; invariants hold`,
        { timeout: (kWarmupSeconds + kSoakSeconds + 300) * 1000 }, async (t) => {
-    const seedLine = `soak: seed=${kSeed} seconds=${kSoakSeconds} sanitized=${kSanitized} ` +
-      `(replay: SOAK_SEED=${kSeed} SOAK_SECONDS=${kSoakSeconds})`;
+    const seedLine = `soak: seed=${kSeed} seconds=${kSoakSeconds} sanitized=${kSanitized} mode=${kUpstreamMode} ` +
+      `(replay: SOAK_SEED=${kSeed} SOAK_SECONDS=${kSoakSeconds} SOAK_UPSTREAM_MODE=${kUpstreamMode})`;
     console.log(seedLine);
     t.diagnostic(seedLine);
     try {
@@ -825,7 +881,7 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
 
     // The summary, before the assertions, so a failing run still reports it.
     const valid = Object.entries(ledger.counts)
-      .filter(([k]) => !/not_json|not_jsonrpc|malformed_http|partial_request|bad_args|disconnect|cancel/.test(k))
+      .filter(([k]) => !/not_json|not_jsonrpc|malformed_http|partial_request|bad_args|disconnect|cancel|initialize/.test(k))
       .reduce((a, [, v]) => a + v, 0);
     const visibleErrors = Object.entries(ledger.errors)
       .filter(([k]) => !/not_json|not_jsonrpc|malformed_http|raw:jsonrpc_-32602/.test(k))
@@ -833,7 +889,9 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
     const writesCalled = ledger.writes.size;
     const writesOk = [...ledger.writes.values()].filter((v) => v === 'ok').length;
     const summary = {
-      seed: kSeed, seconds: kSoakSeconds, sanitized: kSanitized,
+      seed: kSeed, seconds: kSoakSeconds, sanitized: kSanitized, upstream_mode: kUpstreamMode,
+      session_recoveries: Object.fromEntries(findSamples(m, 'bulwark_session_recoveries_total')
+        .map((x) => [Object.values(x.labels).join('/') || 'total', x.value])),
       client_requests: ledger.entries.length, by_op: ledger.counts,
       delivered_http: ledger.delivered, maybe_delivered_http: ledger.maybeDelivered,
       bulwark_requests_total: total, outcomes: byOutcome,
