@@ -35,6 +35,7 @@
 //
 //   BULWARK_BIN=build/dev/proxy/bulwark node --test --test-timeout=600000 tests/integration/soak.test.mjs
 //   SOAK_SECONDS=600 SOAK_SEED=12345 ... (longer run; replay a seed)
+//   SOAK_UPSTREAM_MODE=session ...      (session-based upstream: each restart loses every session)
 //
 // The seed is printed first ("soak: seed=..."). With SOAK_SEED the clients' action sequences,
 // the fault draws and the restart/reload schedule repeat; the interleaving of concurrent
