@@ -1,10 +1,11 @@
 // Chaos soak (issue #8): Bulwark in front of the faulty fixture (fixtures/faulty_upstream.mjs,
-// mode "mixed": JSON and SSE replies) for a bounded time, under
+// mode "mixed": JSON and SSE replies, or "session") for a bounded time, under
 //   - SDK clients (Client + StreamableHTTPClientTransport) calling read-only, idempotent and
-//     non-idempotent tools, listing tools, and closing mid-stream (a `slow` call with progress);
-//   - raw HTTP clients sending valid calls, bodies that are not JSON or not JSON-RPC, malformed
-//     HTTP, GETs, bad arguments, requests cut off before their body is complete, and SSE calls
-//     they abandon mid-stream;
+//     non-idempotent tools, listing tools, and giving up on a `slow` call with progress, either
+//     closing mid-stream or cancelling (notifications/cancelled);
+//   - raw HTTP clients sending valid calls (fresh and kept-alive connections, pipelined pairs),
+//     bodies that are not JSON or not JSON-RPC, malformed HTTP, GETs, bad arguments, requests
+//     cut off before their body is complete, and SSE calls they abandon mid-stream;
 //   - seeded random upstream faults per request (503, 429 with and without Retry-After, reset or
 //     close before the tool runs, reset after it ran, hangs, malformed replies of five kinds,
 //     slow replies, delays);
@@ -41,7 +42,8 @@
 // the fault draws and the restart/reload schedule repeat; the interleaving of concurrent
 // requests (which request draws which fault) does not, so a failure replays in kind.
 // A summary line "soak-summary: ..." reports requests, faults by kind, restarts, reloads, the
-// client-visible error rate and retries per request.
+// client-visible error rate and retries per request. A second test probes each malformed reply
+// kind deterministically (the soak first found them reaching clients unjudged).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
