@@ -60,16 +60,25 @@ void ConfigReloader::onPoll(uv_fs_poll_t* handle, int status, const uv_stat_t* p
     // succeeds differs from this failure and triggers the reload.
     return;
   }
-  const bool changed = previous->st_ino != current->st_ino ||
-                       previous->st_size != current->st_size ||
-                       previous->st_mtim.tv_sec != current->st_mtim.tv_sec ||
-                       previous->st_mtim.tv_nsec != current->st_mtim.tv_nsec;
-  if (changed) {
+  const FileIdentity now = identityOf(*current);
+  if (now != identityOf(*previous) && self->last_read_ != now) {
     self->reload("file change");
   }
 }
 
+ConfigReloader::FileIdentity ConfigReloader::identityOf(const uv_stat_t& stat) {
+  return FileIdentity{stat.st_ino, stat.st_size, static_cast<std::int64_t>(stat.st_mtim.tv_sec),
+                      static_cast<std::int64_t>(stat.st_mtim.tv_nsec)};
+}
+
 void ConfigReloader::reload(std::string_view trigger) {
+  uv_fs_t stat_request;
+  if (uv_fs_stat(loop_, &stat_request, path_.c_str(), nullptr) == 0) {
+    last_read_ = identityOf(stat_request.statbuf);
+  } else {
+    last_read_.reset();
+  }
+  uv_fs_req_cleanup(&stat_request);
   config::ConfigLoadResult result = config::loadConfigFile(path_);
   if (!result.ok()) {
     metrics_.recordConfigReload(false);

@@ -6,7 +6,9 @@
 
 #include <uv.h>
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "proxy/runtime_config.h"
@@ -44,6 +46,17 @@ private:
   uv_signal_t sighup_{};
   uv_fs_poll_t poll_{};
   bool started_ = false;
+  // What the file was when it was last read (by either trigger), so that a change SIGHUP has
+  // already loaded is not loaded, logged and counted a second time by the poll.
+  struct FileIdentity {
+    std::uint64_t inode = 0;
+    std::uint64_t size = 0;
+    std::int64_t mtime_sec = 0;
+    std::int64_t mtime_nsec = 0;
+    bool operator==(const FileIdentity&) const = default;
+  };
+  static FileIdentity identityOf(const uv_stat_t& stat);
+  std::optional<FileIdentity> last_read_;
 };
 
 }  // namespace bulwark

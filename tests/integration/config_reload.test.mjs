@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ChildProcess, withTimeout } from './lib/procs.mjs';
+import { ChildProcess, sleep, withTimeout } from './lib/procs.mjs';
 import { kBulwarkBin, kDirect, kTestsDir, startBulwark, stopAll } from './lib/peers.mjs';
 import { sumSamples } from './lib/metrics.mjs';
 import { callTool, jsonLogLines, makeConfig, pollUntil, scoped, startFaultyUpstream, tempDir,
@@ -132,6 +132,22 @@ describe('config check and reload', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
     }, { timeoutMs: 2000, what: `log lines naming every error as ${file}:line:column: key` });
     assert.equal(await probeRetry(bw, 'after-bad-reload'), true, 'the previous config (max_attempts 3) stays');
     assert.ok(bw.proc.running, 'Bulwark keeps running');
+  }));
+
+  test('a change SIGHUP loaded is not loaded again by the file watcher (one reload, one count)', scoped(async (t, track) => {
+    const file = dir.file('once.yaml');
+    await writeConfigAtomic(file, configWithAttempts(up.url, 1));
+    const bw = track(await startBulwark(up.url, { config: file, name: 'bulwark-reload-once' }));
+    for (const [write, result] of [[() => writeConfigAtomic(file, configWithAttempts(up.url, 2)), 'success'],
+                                   [() => writeConfigAtomic(file, invalidYaml(up.url)), 'failure']]) {
+      const before = await reloads(bw, result);
+      await write();
+      process.kill(bw.proc.pid, 'SIGHUP');
+      await pollUntil(async () => (await reloads(bw, result)) >= before + 1,
+                      { timeoutMs: 3000, what: `a ${result} reload after the write and SIGHUP` });
+      await sleep(2500); // more than two polls of the file (every second)
+      assert.equal(await reloads(bw, result), before + 1, `one ${result} reload for one change`);
+    }
   }));
 
   test('Kubernetes ConfigMap: an atomic ..data symlink swap is noticed without SIGHUP within 3 s', scoped(async (t, track) => {
