@@ -303,12 +303,13 @@ ClientStream* StdioBridge::handle(Request& request, ClientConnection& connection
                   "Not Acceptable: the client must accept text/event-stream");
       return nullptr;
     }
-    auto* stream = new GetStream(*session, connection);
-    if (!session->attachGetStream(*stream)) {
-      // The head already went out: end this second stream at once instead.
-      stream->end();
+    if (session->hasGetStream()) {
+      answerError(connection, 409, "Conflict", {}, -32000,
+                  "Conflict: only one GET stream is allowed per session");
       return nullptr;
     }
+    auto* stream = new GetStream(*session, connection);
+    session->attachGetStream(*stream);
     return stream;
   }
   answer(connection, 405, "Method Not Allowed", {}, "Allow: GET, POST, DELETE\r\n");

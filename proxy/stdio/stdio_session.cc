@@ -176,17 +176,13 @@ void StdioSession::fromClient(std::string_view json, const ScannedMessage& scann
   }
 }
 
-bool StdioSession::attachGetStream(GetStream& stream) {
-  if (get_stream_ != nullptr) {
-    return false;
-  }
+void StdioSession::attachGetStream(GetStream& stream) {
   touch();
   get_stream_ = &stream;
   while (!undelivered_requests_.empty()) {
     get_stream_->deliver(undelivered_requests_.front());
     undelivered_requests_.pop_front();
   }
-  return true;
 }
 
 bool StdioSession::unavailable() const {

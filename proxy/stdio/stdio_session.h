@@ -95,8 +95,9 @@ public:
              std::string& error);
   // One client message of a POST; `stream` is null when the POST carries no requests.
   void fromClient(std::string_view json, const ScannedMessage& scanned, PostStream* stream);
-  // The GET stream opened; false when one is already open.
-  bool attachGetStream(GetStream& stream);
+  bool hasGetStream() const { return get_stream_ != nullptr; }
+  // The GET stream opened (there was none); server-to-client requests waiting for it go out.
+  void attachGetStream(GetStream& stream);
 
   // The child is down and restarting is in a crash loop: new requests fail at once.
   bool unavailable() const;

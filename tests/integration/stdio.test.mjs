@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { kDirect, kEverythingMain, kNodeModules, kBulwarkBin, startBulwark, stopAll,
          withDiagnostics } from './lib/peers.mjs';
 import { kHost, openStream, request } from './lib/net.mjs';
@@ -162,6 +162,30 @@ describe('server-everything (stdio) through Bulwark', { skip: kDirect && 'needs 
     assert.equal(asked.length, 1, 'one sampling request reached the client');
     assert.match(asked[0], /hello/);
     assert.match(text(res), /sampled by the test client/);
+  }));
+
+  test('roots/list from each session\'s server reaches that session\'s client',
+       { timeout: kTestTimeoutMs }, withDiagnostics(procs, async (t) => {
+    const clients = await Promise.all(['alpha', 'beta'].map(async (name) => {
+      const client = new Client({ name, version: '1.0.0' }, { capabilities: { roots: {} } });
+      let asked = 0;
+      client.setRequestHandler(ListRootsRequestSchema, async () => {
+        asked++;
+        return { roots: [{ uri: `file:///roots/${name}`, name }] };
+      });
+      const transport = new StreamableHTTPClientTransport(new URL(bw.url));
+      await withTimeout(client.connect(transport, opts), kRequestTimeoutMs, 'connect');
+      t.after(() => withTimeout(client.close(), 5000, 'close').catch(() => {}));
+      return { name, client, asked: () => asked };
+    }));
+    const answers = await Promise.all(clients.map(({ client }) =>
+      client.callTool({ name: 'get-roots-list', arguments: {} }, undefined, opts)));
+    clients.forEach(({ name, asked }, i) => {
+      assert.match(text(answers[i]), new RegExp(`file:///roots/${name}`), `${name} sees its roots`);
+      const other = clients[1 - i].name;
+      assert.doesNotMatch(text(answers[i]), new RegExp(`roots/${other}`), `${name} sees no other`);
+      assert.ok(asked() >= 1, `${name}'s client was asked for its roots`);
+    });
   }));
 
   test('concurrent clients with colliding request ids each get their own answers',
