@@ -257,6 +257,8 @@ describe('supervision of a stdio child', { skip: kDirect && 'needs Bulwark' }, (
       '  timeout: 25s',
       '  per_try_timeout: 15s',
       '  retry: {max_attempts: 4, backoff: {base: 100ms, multiplier: 2, max: 500ms}}',
+      'tools:',
+      '  - {match: slow_timeout, timeout: 700ms, retry: {max_attempts: 1}}',
       '',
     ].join('\n'));
   });
@@ -339,6 +341,21 @@ describe('supervision of a stdio child', { skip: kDirect && 'needs Bulwark' }, (
                                                          undefined, opts)));
     assert.equal(stats.pid, me.pid, 'same child, not a restart');
     assert.equal(stats.cancelled, 1);
+  }));
+
+  test('a request that times out in Bulwark causes notifications/cancelled to the child',
+       { timeout: kTestTimeoutMs }, withDiagnostics(procs, async (t) => {
+    const { client } = await connect(t, bw.url, { name: 'impatient' });
+    await client.listTools(undefined, opts);
+    const me = await whoami(client);
+    await assert.rejects(
+      client.callTool({ name: 'slow_timeout', arguments: { ms: 10000, tag: 't' } }, undefined, opts),
+      (e) => /"class":"timeout"/.test(e.message));
+    const cancelled = await eventually(() => fixtureLog().includes(`cancelled ${me.pid}`));
+    assert.ok(cancelled, `the child saw the cancellation:\n${fixtureLog()}`);
+    const stats = JSON.parse(text(await client.callTool({ name: 'stats', arguments: {} },
+                                                         undefined, opts)));
+    assert.deepEqual([stats.pid, stats.cancelled], [me.pid, 1], 'cancelled once, same child');
   }));
 
   test('SIGTERM stops Bulwark and its children (stdin closed first)', { timeout: kTestTimeoutMs },
