@@ -157,6 +157,19 @@ RestartDecision StdioBridge::childExited(Clock::time_point started_at, int pid,
   return decision;
 }
 
+RestartDecision StdioBridge::spawnFailed(const std::string& error, std::string_view session_id) {
+  last_exit_ = "could not be started: " + error;
+  const Clock::time_point now = Clock::now();
+  const RestartDecision decision = tracker_.childExited(now, now);
+  logLine(LogLevel::kError, "cannot start the stdio server",
+          {{"error", std::string_view(error)},
+           {"session", session_id},
+           {"restart_in_ms", static_cast<std::int64_t>(decision.delay.count())},
+           {"crash_loop", decision.crash_loop}});
+  updateGauges();
+  return decision;
+}
+
 void StdioBridge::countRestart() { restarts_->Increment(); }
 
 void StdioBridge::sessionEnded(StdioSession& session) {
@@ -196,8 +209,7 @@ void StdioBridge::tick() {
     std::string error;
     spare_ = ChildProcess::spawn(loop_, settings_.command, *this, error);
     if (spare_ == nullptr) {
-      logLine(LogLevel::kError, "cannot start the stdio server: " + error);
-      spare_due_ = now + tracker_.childExited(now, now).delay;
+      spare_due_ = now + spawnFailed(error, "").delay;
     } else if (!last_exit_.empty()) {
       restarts_->Increment();
     }

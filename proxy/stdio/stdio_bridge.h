@@ -73,6 +73,8 @@ public:
   // A child of a session exited unexpectedly at `now`; how long to wait before the next.
   RestartDecision childExited(Clock::time_point started_at, int pid, const ChildExit& exit,
                               std::string_view session_id);
+  // A child could not be started at all (counts as a quick exit).
+  RestartDecision spawnFailed(const std::string& error, std::string_view session_id);
   void childRunning(Clock::time_point started_at) {
     tracker_.childRunning(started_at, Clock::now());
   }

@@ -397,11 +397,7 @@ void StdioSession::startChild() {
   std::string error;
   child_ = bridge_.takeChild(*this, error);
   if (child_ == nullptr) {
-    logLine(LogLevel::kError, "cannot restart the stdio child: " + error,
-            {{"session", std::string_view(id_)}});
-    const RestartDecision decision =
-        bridge_.childExited(Clock::now(), 0, ChildExit{-1, 0}, id_);
-    restart_due_ = Clock::now() + decision.delay;
+    restart_due_ = Clock::now() + bridge_.spawnFailed(error, id_).delay;
     return;
   }
   bridge_.countRestart();
