@@ -63,7 +63,9 @@ std::string Server::start(const ServerSettings& settings) {
     shutdown();
     return error;
   }
-  probe_->start();
+  if (!stdio_bridge_) {
+    probe_->start();  // a stdio bridge reports its children's state itself
+  }
   if (!settings_.config_path.empty()) {
     reloader_ = std::make_unique<ConfigReloader>(
         loop_, settings_.config_path, metrics_, settings_.adjust_reloaded,

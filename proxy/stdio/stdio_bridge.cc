@@ -237,7 +237,9 @@ void StdioBridge::updateGauges() {
   }
   children_->Set(static_cast<double>(running));
   crash_loop_->Set(tracker_.crashLoop() ? 1 : 0);
-  child_up_->Set(!closed_ && problem().empty() ? 1 : 0);
+  const bool up = !closed_ && problem().empty();
+  child_up_->Set(up ? 1 : 0);
+  metrics_.setUpstreamUp(up);  // the TCP probe is off for a stdio upstream
 }
 
 std::string StdioBridge::newSessionId() {

@@ -213,6 +213,7 @@ describe('server-everything (stdio) through Bulwark', { skip: kDirect && 'needs 
     const ready = await request(`${bw.admin}/readyz`);
     assert.equal(ready.status, 200, ready.body);
     assert.equal(await metricValue(bw, 'bulwark_stdio_child_up'), 1);
+    assert.equal(await metricValue(bw, 'bulwark_upstream_up'), 1);
     const { client, transport } = await connect(t, bw.url);
     await client.listTools(undefined, opts);
     const before = await metricValue(bw, 'bulwark_stdio_children');
@@ -394,6 +395,8 @@ describe('a stdio server that keeps crashing', { skip: kDirect && 'needs Bulwark
     assert.match(notReady.body, /exited with status 3/);
     assert.equal(await metricValue(bw, 'bulwark_stdio_crash_loop'), 1);
     assert.equal(await metricValue(bw, 'bulwark_stdio_child_up'), 0);
+    assert.equal(await metricValue(bw, 'bulwark_upstream_up'), 0,
+                 'bulwark_upstream_up follows the child, not the loopback bridge');
     assert.ok(await metricValue(bw, 'bulwark_stdio_restarts_total') >= 3);
     const init = await request(bw.url, {
       method: 'POST', timeoutMs: 15000,
