@@ -349,36 +349,29 @@ void StdioSession::onChildExit(const ChildExit& exit) {
   restart_due_ = Clock::now() + decision.delay;
   if (decision.crash_loop) {
     // Nothing queued can be served soon: fail it now rather than at each request's deadline.
-    std::vector<PostStream*> waiting;
-    for (auto& [child_id, pending] : pending_) {
-      if (pending.stream != nullptr &&
-          std::find(waiting.begin(), waiting.end(), pending.stream) == waiting.end()) {
-        waiting.push_back(pending.stream);
-      }
-    }
-    pending_.clear();
+    failPosts(false);
     queue_.clear();
-    for (PostStream* stream : waiting) {
-      stream->fail();
-    }
   }
 }
 
 void StdioSession::failSent() {
-  // Every POST with a request the dead child had been sent fails as a whole (its connection
-  // closes); its other requests are forgotten with it.
+  failPosts(true);
+  handshake_id_ = 0;
+}
+
+void StdioSession::failPosts(bool sent_only) {
+  // A POST fails as a whole (its connection closes): its other requests are forgotten with it.
   std::vector<PostStream*> failed;
-  for (auto& [child_id, pending] : pending_) {
-    if (pending.sent && pending.stream != nullptr &&
+  for (const auto& [child_id, pending] : pending_) {
+    if ((pending.sent || !sent_only) && pending.stream != nullptr &&
         std::find(failed.begin(), failed.end(), pending.stream) == failed.end()) {
       failed.push_back(pending.stream);
     }
   }
-  std::erase_if(pending_, [&failed](const auto& entry) {
-    return entry.second.sent || entry.second.stream == nullptr ||
+  std::erase_if(pending_, [&failed, sent_only](const auto& entry) {
+    return !sent_only || entry.second.sent || entry.second.stream == nullptr ||
            std::find(failed.begin(), failed.end(), entry.second.stream) != failed.end();
   });
-  handshake_id_ = 0;
   for (PostStream* stream : failed) {
     stream->fail();
   }
@@ -452,18 +445,8 @@ void StdioSession::getGone(GetStream& stream) {
 
 void StdioSession::end() {
   state_ = State::kEnded;
-  std::vector<PostStream*> open;
-  for (auto& [child_id, pending] : pending_) {
-    if (pending.stream != nullptr &&
-        std::find(open.begin(), open.end(), pending.stream) == open.end()) {
-      open.push_back(pending.stream);
-    }
-  }
-  pending_.clear();
+  failPosts(false);
   queue_.clear();
-  for (PostStream* stream : open) {
-    stream->fail();
-  }
   if (get_stream_ != nullptr) {
     GetStream* stream = get_stream_;
     get_stream_ = nullptr;

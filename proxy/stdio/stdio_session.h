@@ -137,7 +137,10 @@ private:
   void routeAnswer(std::string_view line, const ScannedMessage& scanned);
   void routeNotification(std::string_view line, const ScannedMessage& scanned);
   void routeRequest(std::string_view line);
+  // Requests the dead child had been sent fail (with their POSTs); unsent ones wait.
   void failSent();
+  // Fails every POST with a pending request (only those with a sent one, if `sent_only`).
+  void failPosts(bool sent_only);
   void cancelInChild(std::int64_t child_id, std::string_view reason);
   void touch() { last_activity_ = Clock::now(); }
 
