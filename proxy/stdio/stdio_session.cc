@@ -153,6 +153,9 @@ void StdioSession::fromClient(std::string_view json, const ScannedMessage& scann
   case ScannedKind::kNotification:
     if (scanned.method == "notifications/initialized") {
       client_initialized_ = true;
+      if (state_ != State::kReady) {
+        return;  // a child being (re)started gets it right after its handshake's answer
+      }
     }
     if (scanned.cancelled_request_id.present()) {
       // The client names its own id: map it to the newest request that carries it, or drop
