@@ -133,45 +133,37 @@ TEST_CASE("child: a program that does not exist fails at spawn, with no handle l
   CHECK_FALSE(recorder.exited);
 }
 
-TEST_CASE("stop: a server that exits when stdin closes gets no signal") {
+// Runs `script` (which prints a line once it is up; `$LOG` names a file it may write), stops
+// it after that line, and runs the loop until the process is gone. Returns what it logged.
+std::string stopOnceUp(const std::string& script) {
   Loop loop;
   Recorder recorder;
   TempDir dir;
   const auto log = dir.path / "log";
   std::string error;
-  ChildProcess* child = ChildProcess::spawn(
-      &loop.loop,
-      shell("trap 'echo term >> " + log.string() + "; exit 1' TERM; echo up; cat > /dev/null; "
-            "echo eof >> " + log.string()),
-      recorder, error);
-  REQUIRE(child != nullptr);
-  recorder.child = child;
-  recorder.stop_after_lines = 1;  // stop once it is up
-  const int pid = child->pid();
-  loop.run();
-  CHECK(readFile(log) == "eof\n");
-  CHECK_FALSE(recorder.exited);  // stop() detaches the observer
-  CHECK(processGone(pid));
-}
-
-TEST_CASE("stop: a server that ignores stdin and SIGTERM is killed") {
-  Loop loop;
-  Recorder recorder;
-  TempDir dir;
-  const auto log = dir.path / "log";
-  std::string error;
-  ChildProcess* child = ChildProcess::spawn(
-      &loop.loop,
-      shell("trap 'echo term >> " + log.string() + "' TERM; exec 0</dev/null; echo up; "
-            "while :; do sleep 0.02; done"),
-      recorder, error);
+  ChildCommand command = shell(script);
+  command.env = {{"LOG", log.string()}};
+  ChildProcess* child = ChildProcess::spawn(&loop.loop, command, recorder, error);
   REQUIRE(child != nullptr);
   recorder.child = child;
   recorder.stop_after_lines = 1;
   const int pid = child->pid();
-  loop.run();  // returns only once the process is gone: SIGKILL was needed
-  CHECK(readFile(log).find("term") != std::string::npos);  // SIGTERM came first
+  loop.run();  // returns only once the process is gone and every handle closed
+  CHECK_FALSE(recorder.exited);  // stop() detaches the observer
   CHECK(processGone(pid));
+  return readFile(log);
+}
+
+TEST_CASE("stop: a server that exits when stdin closes gets no signal") {
+  CHECK(stopOnceUp(R"(trap 'echo term >> "$LOG"; exit 1' TERM; echo up; cat > /dev/null; )"
+                   R"(echo eof >> "$LOG")") == "eof\n");
+}
+
+TEST_CASE("stop: a server that ignores stdin and SIGTERM is killed") {
+  // It ignores both, so only SIGKILL can have ended it; SIGTERM came first.
+  CHECK(stopOnceUp(R"(trap 'echo term >> "$LOG"' TERM; exec 0</dev/null; echo up; )"
+                   R"(while :; do sleep 0.02; done)")
+            .find("term") != std::string::npos);
 }
 
 }  // namespace
