@@ -74,7 +74,22 @@ std::string describeConfig(const Config& c) {
       << "listen: " << c.listen << "\n"
       << "admin: " << c.admin << "\n"
       << "upstream: " << (c.upstream.url ? *c.upstream.url : "(not set)")
-      << " connect_timeout=" << policies::formatDuration(c.upstream.connect_timeout) << "\n"
+      << " connect_timeout=" << policies::formatDuration(c.upstream.connect_timeout) << "\n";
+  if (!c.upstream.command.empty()) {
+    out << "stdio command:";
+    for (const std::string& arg : c.upstream.command) {
+      out << " " << arg;
+    }
+    out << "\n  restart: backoff base=" << policies::formatDuration(c.upstream.restart.backoff.base)
+        << " multiplier=" << c.upstream.restart.backoff.multiplier
+        << " max=" << policies::formatDuration(c.upstream.restart.backoff.max)
+        << " max_restarts=" << c.upstream.restart.max_restarts
+        << " stable_after=" << policies::formatDuration(c.upstream.restart.stable_after)
+        << "\n  stop_timeout=" << policies::formatDuration(c.upstream.stop_timeout)
+        << " session_idle_timeout=" << policies::formatDuration(c.upstream.session_idle_timeout)
+        << " max_sessions=" << c.upstream.max_sessions << "\n";
+  }
+  out
       << "retry budget: ratio=" << c.retry_budget.ratio
       << " min_per_second=" << c.retry_budget.min_per_second
       << " window=" << policies::formatDuration(c.retry_budget.window) << "\n"

@@ -3,6 +3,7 @@
 // line, column and key path. yaml-cpp stays inside config/.
 #pragma once
 
+#include "policies/backoff.h"
 #include "policies/duration.h"
 #include "policies/policy.h"
 #include "policies/policy_table.h"
@@ -14,17 +15,34 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace bulwark::config {
 
 using policies::Duration;
 
+// How a stdio child that exits is restarted (upstream.restart).
+struct StdioRestartConfig {
+  policies::BackoffParams backoff{std::chrono::milliseconds(100), 2.0, std::chrono::seconds(5)};
+  int max_restarts = 5;                           // quick exits in a row before a crash loop
+  Duration stable_after{std::chrono::seconds(10)}; // uptime that resets the count
+};
+
 struct UpstreamConfig {
   // "http://host:port/path". Optional here: `bulwark --upstream URL` may supply it; the caller
   // decides whether a missing URL is an error.
   std::optional<std::string> url;
   Duration connect_timeout{std::chrono::seconds(1)};
+  // A stdio MCP server to spawn instead (argv; `bulwark -- CMD...`). Exclusive with url; the
+  // keys below apply only to it.
+  std::vector<std::string> command;
+  std::vector<std::pair<std::string, std::string>> env; // added to Bulwark's environment
+  std::string cwd;                                       // empty: Bulwark's own
+  StdioRestartConfig restart;
+  Duration stop_timeout{std::chrono::seconds(2)}; // stdin closed -> SIGTERM -> SIGKILL, each
+  Duration session_idle_timeout{std::chrono::minutes(30)};
+  std::size_t max_sessions = 100; // one child each
 };
 
 // The seed's `monitoring` block; thresholds for alerting, stored for the proxy and deploy/.

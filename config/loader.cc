@@ -540,9 +540,118 @@ void Loader::parseAddress(const Field& f, std::string& out) {
 }
 
 void Loader::parseUpstream(const Field& f, UpstreamConfig& out) {
-  for (const Field& k : fields(f, {"url", "connect_timeout"})) {
+  std::optional<Field> url_at;
+  std::optional<Field> command_at;
+  std::vector<Field> stdio_only;
+  for (const Field& k : fields(f, {"url", "connect_timeout", "command", "env", "cwd", "restart",
+                                   "stop_timeout", "session_idle_timeout", "max_sessions"})) {
     const std::string name = k.key.Scalar();
+    if (name != "url" && name != "connect_timeout" && name != "command") {
+      stdio_only.push_back(k);
+    }
+    if (name == "command") {
+      command_at = k;
+      if (!k.empty() && !k.value.IsSequence()) {
+        error(k.valueLoc(), k.path,
+              "expected the command as a list, e.g. [npx, -y, @modelcontextprotocol/server-memory]"
+              ", got " + describeKind(k.value));
+        continue;
+      }
+      std::vector<std::string> argv;
+      for (const Field& arg : elements(k, "arguments")) {
+        if (auto text = nonEmptyString(arg)) {
+          argv.push_back(*text);
+        }
+      }
+      if (argv.empty() && k.value.IsSequence() && k.value.size() == 0) {
+        error(k.valueLoc(), k.path, "must name a program to run");
+      }
+      out.command = std::move(argv);
+    } else if (name == "env") {
+      if (!k.empty() && !k.value.IsMap()) {
+        error(k.valueLoc(), k.path,
+              "expected a mapping of variable names to values, e.g. {MEMORY_FILE_PATH: "
+              "/tmp/memory.jsonl}, got " + describeKind(k.value));
+        continue;
+      }
+      if (k.empty()) {
+        continue;
+      }
+      for (auto it = k.value.begin(); it != k.value.end(); ++it) {
+        Field entry{it->first, it->second, "", k.fallback};
+        const std::string key = entry.key.IsScalar() ? entry.key.Scalar() : std::string();
+        entry.path = join(k.path, key);
+        if (key.empty() || key.find('=') != std::string::npos) {
+          error(entry.keyLoc(), entry.path,
+                "environment variable names must be non-empty and contain no '='");
+          continue;
+        }
+        if (auto value = scalar(entry, "a string")) {
+          out.env.emplace_back(key, *value);
+        }
+      }
+    } else if (name == "cwd") {
+      if (auto text = nonEmptyString(k)) {
+        out.cwd = *text;
+      }
+    } else if (name == "restart") {
+      for (const Field& r : fields(k, {"backoff", "max_restarts", "stable_after"})) {
+        const std::string rname = r.key.Scalar();
+        if (rname == "backoff") {
+          for (const Field& b : fields(r, {"base", "multiplier", "max"})) {
+            const std::string bname = b.key.Scalar();
+            if (bname == "base") {
+              if (auto d = positiveDuration(b)) {
+                out.restart.backoff.base = *d;
+              }
+            } else if (bname == "max") {
+              if (auto d = positiveDuration(b)) {
+                out.restart.backoff.max = *d;
+              }
+            } else if (auto m = number(b)) {
+              if (*m < 1 || *m > 100) {
+                error(b.valueLoc(), b.path, "must be between 1 and 100");
+              } else {
+                out.restart.backoff.multiplier = *m;
+              }
+            }
+          }
+          if (out.restart.backoff.max < out.restart.backoff.base) {
+            error(r.valueLoc(), r.path,
+                  "max (" + formatDuration(out.restart.backoff.max) + ") must be at least base (" +
+                      formatDuration(out.restart.backoff.base) + ")");
+          }
+        } else if (rname == "max_restarts") {
+          if (auto n = integer(r)) {
+            if (*n < 1 || *n > 1000) {
+              error(r.valueLoc(), r.path, "must be between 1 and 1000");
+            } else {
+              out.restart.max_restarts = static_cast<int>(*n);
+            }
+          }
+        } else if (auto d = positiveDuration(r)) {
+          out.restart.stable_after = *d;
+        }
+      }
+    } else if (name == "stop_timeout") {
+      if (auto d = positiveDuration(k)) {
+        out.stop_timeout = *d;
+      }
+    } else if (name == "session_idle_timeout") {
+      if (auto d = positiveDuration(k)) {
+        out.session_idle_timeout = *d;
+      }
+    } else if (name == "max_sessions") {
+      if (auto n = integer(k)) {
+        if (*n < 1 || *n > 100000) {
+          error(k.valueLoc(), k.path, "must be between 1 and 100000");
+        } else {
+          out.max_sessions = static_cast<std::size_t>(*n);
+        }
+      }
+    }
     if (name == "url") {
+      url_at = k;
       auto url = scalar(k, "a URL");
       if (!url) {
         continue;
@@ -569,6 +678,17 @@ void Loader::parseUpstream(const Field& f, UpstreamConfig& out) {
       if (auto d = positiveDuration(k)) {
         out.connect_timeout = *d;
       }
+    }
+  }
+  if (url_at && command_at) {
+    const Field& later = url_at->keyLoc().line > command_at->keyLoc().line ? *url_at : *command_at;
+    error(later.keyLoc(), later.path,
+          "give either upstream.url (an HTTP server) or upstream.command (a stdio server to "
+          "spawn), not both");
+  }
+  if (!command_at) {
+    for (const Field& k : stdio_only) {
+      error(k.keyLoc(), k.path, "applies only to a stdio server: set upstream.command too");
     }
   }
 }

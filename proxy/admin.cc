@@ -139,6 +139,10 @@ ClientStream* AdminHandler::handle(Request& request, ClientConnection& connectio
   } else if (path == "/readyz") {
     if (readiness_.draining) {
       connection.sendSimpleResponse(503, "text/plain; charset=utf-8", "draining\n");
+    } else if (readiness_.upstream_problem) {
+      const std::string problem = readiness_.upstream_problem();
+      connection.sendSimpleResponse(problem.empty() ? 200 : 503, "text/plain; charset=utf-8",
+                                    problem.empty() ? "ready\n" : problem + "\n");
     } else if (!readiness_.probe.reachable()) {
       connection.sendSimpleResponse(503, "text/plain; charset=utf-8",
                                     "upstream unreachable: " + readiness_.probe.lastError() + "\n");

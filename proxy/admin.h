@@ -58,6 +58,9 @@ private:
 struct Readiness {
   const UpstreamProbe& probe;
   bool draining = false;
+  // Set when the upstream has a state of its own (a stdio child): empty when fine, else why not.
+  // It then replaces the TCP probe, which would only reach Bulwark's own loopback bridge.
+  std::function<std::string()> upstream_problem;
 };
 
 class AdminHandler final : public RequestHandler {

@@ -8,6 +8,7 @@ std::string usageText() {
   return R"(bulwark - a resilience sidecar for MCP servers
 
 usage: bulwark --upstream URL [options]
+       bulwark [options] -- COMMAND [ARGS...]
        bulwark --config FILE [options]
 
 options:
@@ -20,6 +21,9 @@ options:
   --log-level LEVEL     debug, info, warn or error (default info)
   --drain-timeout D     after SIGTERM, how long requests in flight may finish (default 15s);
                         a second SIGTERM stops at once
+  -- COMMAND [ARGS...]   spawn a stdio MCP server and serve it over Streamable HTTP (one
+                        child per client session), e.g.
+                        bulwark -- npx -y @modelcontextprotocol/server-memory
   --help                this text
   --version             the version
 )";
@@ -30,6 +34,15 @@ CliParse parseCommandLine(const std::vector<std::string>& args) {
   CliOptions& options = result.options;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
+    if (arg == "--") {
+      options.command.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      if (options.command.empty()) {
+        result.error = "'--' must be followed by the command of a stdio MCP server";
+      } else if (options.upstream) {
+        result.error = "give either --upstream URL or -- COMMAND, not both";
+      }
+      return result;
+    }
     if (arg == "--help" || arg == "-h") {
       options.help = true;
       continue;

@@ -15,6 +15,7 @@ struct CliOptions {
   std::optional<std::string> check_config;  // --check-config FILE
   std::optional<std::string> log_level;     // --log-level debug|info|warn|error
   std::optional<std::string> drain_timeout; // --drain-timeout DURATION
+  std::vector<std::string> command;  // everything after `--`: a stdio server to spawn
   bool help = false;
   bool version = false;
 };

@@ -15,6 +15,20 @@
 
 namespace {
 
+bulwark::stdio::BridgeSettings stdioBridgeSettings(const bulwark::config::UpstreamConfig& upstream) {
+  bulwark::stdio::BridgeSettings settings;
+  settings.command.argv = upstream.command;
+  settings.command.env = upstream.env;
+  settings.command.cwd = upstream.cwd;
+  settings.command.stop_grace = upstream.stop_timeout;
+  settings.restart.backoff = upstream.restart.backoff;
+  settings.restart.max_restarts = upstream.restart.max_restarts;
+  settings.restart.stable_after = upstream.restart.stable_after;
+  settings.max_sessions = upstream.max_sessions;
+  settings.session_idle_timeout = upstream.session_idle_timeout;
+  return settings;
+}
+
 int fail(const std::string& line) {
   std::fprintf(stderr, "bulwark: %s\n", line.c_str());
   return 2;
@@ -76,6 +90,11 @@ int main(int argc, char** argv) {
   const auto apply_flags = [options](config::Config& config) {
     if (options.upstream) {
       config.upstream.url = *options.upstream;
+      config.upstream.command.clear();
+    }
+    if (!options.command.empty()) {
+      config.upstream.command = options.command;
+      config.upstream.url.reset();
     }
     if (options.listen) {
       config.listen = *options.listen;
@@ -88,14 +107,25 @@ int main(int argc, char** argv) {
 
   ServerSettings settings;
   std::string error;
-  if (!loaded.upstream.url) {
-    return fail("no upstream: give --upstream URL or upstream.url in --config (see bulwark --help)");
+  std::string upstream_text;
+  if (!loaded.upstream.command.empty()) {
+    settings.stdio = stdioBridgeSettings(loaded.upstream);
+    upstream_text = "stdio:";
+    for (const std::string& arg : loaded.upstream.command) {
+      upstream_text += " " + arg;
+    }
+  } else {
+    if (!loaded.upstream.url) {
+      return fail("no upstream: give --upstream URL, -- COMMAND, or upstream.url or "
+                  "upstream.command in --config (see bulwark --help)");
+    }
+    const auto upstream = parseUpstreamUrl(*loaded.upstream.url, error);
+    if (!upstream) {
+      return fail((options.upstream ? "--upstream: " : "upstream.url: ") + error);
+    }
+    settings.upstream = *upstream;
+    upstream_text = *loaded.upstream.url;
   }
-  const auto upstream = parseUpstreamUrl(*loaded.upstream.url, error);
-  if (!upstream) {
-    return fail((options.upstream ? "--upstream: " : "upstream.url: ") + error);
-  }
-  settings.upstream = *upstream;
   const auto listen = parseHostPort(loaded.listen, error);
   if (!listen) {
     return fail((options.listen ? "--listen: " : "listen: ") + error);
@@ -115,7 +145,6 @@ int main(int argc, char** argv) {
     }
     settings.drain_timeout = *grace;
   }
-  const std::string upstream_text = *loaded.upstream.url;
   settings.runtime = std::make_shared<const RuntimeConfig>(std::move(loaded));
   if (options.config) {
     settings.config_path = *options.config;

@@ -82,6 +82,9 @@ public:
   // Runs before each scrape (time-driven state changes, e.g. breakers going half-open).
   void setBeforeScrape(std::function<void()> hook) { before_scrape_ = std::move(hook); }
 
+  // For components that declare their own families (the stdio bridge).
+  prometheus::Registry& registry() { return *registry_; }
+
   // Prometheus text exposition format 0.0.4, with the process metrics read fresh.
   std::string serialize();
 

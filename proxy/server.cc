@@ -12,6 +12,20 @@ Server::~Server() = default;
 std::string Server::start(const ServerSettings& settings) {
   settings_ = settings;
   std::string error;
+  if (settings_.stdio) {
+    stdio_bridge_ = std::make_unique<stdio::StdioBridge>(loop_, deferred_, metrics_,
+                                                         *settings_.stdio);
+    if (error = stdio_bridge_->start(); !error.empty()) {
+      shutdown();
+      return error;
+    }
+    const auto bridge = parseUpstreamUrl("http://" + stdio_bridge_->address() + "/mcp", error);
+    if (!bridge) {
+      shutdown();
+      return "stdio bridge: " + error;
+    }
+    settings_.upstream = *bridge;
+  }
   const auto upstream_address = resolveHostPort(settings_.upstream.origin, error);
   if (!upstream_address) {
     return "upstream: " + error;
@@ -22,7 +36,10 @@ std::string Server::start(const ServerSettings& settings) {
   probe_ = std::make_unique<UpstreamProbe>(loop_, *upstream_address, metrics_);
   probe_->setOnReachableAgain(
       [this] { breakers_.upstreamReachableAgain(std::chrono::steady_clock::now()); });
-  readiness_ = std::make_unique<Readiness>(Readiness{*probe_, false});
+  readiness_ = std::make_unique<Readiness>(Readiness{*probe_, false, {}});
+  if (stdio_bridge_) {
+    readiness_->upstream_problem = [this] { return stdio_bridge_->problem(); };
+  }
   budget_.emplace(settings_.runtime->settings.retry_budget);
   cache_.setMaxBytes(settings_.runtime->settings.cache_max_bytes);
   breakers_.configure(*settings_.runtime);
@@ -46,7 +63,9 @@ std::string Server::start(const ServerSettings& settings) {
     shutdown();
     return error;
   }
-  probe_->start();
+  if (!stdio_bridge_) {
+    probe_->start();  // a stdio bridge reports its children's state itself
+  }
   if (!settings_.config_path.empty()) {
     reloader_ = std::make_unique<ConfigReloader>(
         loop_, settings_.config_path, metrics_, settings_.adjust_reloaded,
@@ -82,7 +101,8 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
   const config::Config& next = runtime->settings;
   const config::Config& current = context_->runtime->settings;
   if (next.listen != current.listen || next.admin != current.admin ||
-      next.upstream.url != current.upstream.url) {
+      next.upstream.url != current.upstream.url ||
+      next.upstream.command != current.upstream.command) {
     logLine(LogLevel::kWarn, "listen, admin and upstream changes take effect after a restart");
   }
   // The budget's window keeps counting; only its parameters change.
@@ -177,6 +197,9 @@ void Server::shutdown() {
   }
   if (pool_) {
     pool_->close();
+  }
+  if (stdio_bridge_) {
+    stdio_bridge_->close();  // children get stdin closed, then SIGTERM, then SIGKILL
   }
   if (signals_installed_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);

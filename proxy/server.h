@@ -20,6 +20,7 @@
 #include "proxy/metrics.h"
 #include "proxy/runtime_config.h"
 #include "proxy/session_directory.h"
+#include "proxy/stdio/stdio_bridge.h"
 #include "proxy/tool_catalog.h"
 #include "proxy/upstream_pool.h"
 
@@ -29,6 +30,9 @@ struct ServerSettings {
   HostPort listen{"127.0.0.1", 8080};
   HostPort admin{"127.0.0.1", 9090};
   UpstreamUrl upstream;
+  // Set for a stdio server: Bulwark spawns it behind a loopback bridge and `upstream` is
+  // ignored (the bridge's address is used).
+  std::optional<stdio::BridgeSettings> stdio;
   ServerLimits limits;
   UpstreamPoolOptions pool;
   // How long requests in flight (SSE streams included) may run on after SIGTERM.
@@ -80,6 +84,7 @@ private:
   policies::ResponseCache cache_;
   CacheJson cache_json_;
   CircuitBreakers breakers_{metrics_};
+  std::unique_ptr<stdio::StdioBridge> stdio_bridge_;
   std::unique_ptr<UpstreamPool> pool_;
   std::unique_ptr<SessionDirectory> sessions_;
   std::unique_ptr<ConfigReloader> reloader_;

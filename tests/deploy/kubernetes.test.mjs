@@ -250,7 +250,10 @@ test('stdio overlay: Bulwark is the only container and spawns the server after -
   assert.match(d.command[2], /^@modelcontextprotocol\/server-memory@\d/);
   assert.equal(d.deployment.spec.replicas, 1);
   const readme = fs.readFileSync(path.join(kDeploy, 'kubernetes', 'overlays', 'stdio', 'README.md'), 'utf8');
-  assert.match(readme, /waiting for stdio support/i, 'the overlay says it waits for stdio support');
+  assert.doesNotMatch(readme, /waiting for stdio support/i, 'stdio support exists now');
+  assert.doesNotMatch(fs.readFileSync(path.join(kDeploy, 'kubernetes', 'overlays', 'stdio',
+                                                'kustomization.yaml'), 'utf8'),
+                      /waiting for stdio support/i);
 });
 
 // The base's pod on loopback: the server container's program and Bulwark with the manifest's own

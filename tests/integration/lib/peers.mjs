@@ -68,7 +68,10 @@ export async function startFixture(name = 'stateless-fixture') {
 // proc, stop(), metrics(), logs()}. Ready when /healthz answers 200.
 // With `config` (a file path), Bulwark runs as `--config FILE --listen --admin` and takes its
 // upstream from the file; `upstreamUrl` then only gives the path of the returned `url`.
-export async function startBulwark(upstreamUrl, { extraArgs = [], name = 'bulwark', config } = {}) {
+// With `command` (an argv list), Bulwark spawns that stdio server (`-- COMMAND...`) instead of
+// proxying `upstreamUrl` (which then only gives the path, normally /mcp).
+export async function startBulwark(upstreamUrl, { extraArgs = [], name = 'bulwark', config,
+                                                  command } = {}) {
   const up = new URL(upstreamUrl);
   if (kDirect) {
     return { direct: true, origin: up.origin, url: upstreamUrl, port: Number(up.port),
@@ -79,10 +82,12 @@ export async function startBulwark(upstreamUrl, { extraArgs = [], name = 'bulwar
   for (let attempt = 0; attempt < kStartAttempts; attempt++) {
     const [listenPort, adminPort] = await freePorts(2);
     const proc = new ChildProcess(name, kBulwarkBin, [
-      ...(config === undefined ? ['--upstream', upstreamUrl] : ['--config', config]),
+      ...(config !== undefined ? ['--config', config]
+          : command === undefined ? ['--upstream', upstreamUrl] : []),
       '--listen', `${kHost}:${listenPort}`,
       '--admin', `${kHost}:${adminPort}`,
       ...extraArgs,
+      ...(command === undefined ? [] : ['--', ...command]),
     ]);
     const admin = `http://${kHost}:${adminPort}`;
     try {
