@@ -13,6 +13,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 
 usage() {
   cat <<'EOF'
@@ -75,8 +77,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-die() { echo "bench: error: $*" >&2; exit 1; }
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for v in rounds requests clients warmup rate rate_seconds rate_clients run_timeout; do
   is_uint "${!v}" || { echo "run.sh: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
@@ -136,57 +136,12 @@ if [ "$pin" != 0 ]; then
   fi
 fi
 
-# --- Work directory and cleanup ----------------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-bench.XXXXXX")
-pids=()
-h2load_pid=
-cleanup() {
-  local status=$? pid i
-  if [ -n "$h2load_pid" ]; then
-    kill -TERM "$h2load_pid" 2>/dev/null || true
-    wait "$h2load_pid" 2>/dev/null || true
-  fi
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "$keep" = 1 ] || [ "$status" -eq 1 ]; then
-    echo "bench: work directory kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-# Free loopback ports: bind port 0 several times at once, print the ports, release them.
-free_ports() {
-  node -e '
-    const net = require("net");
-    const n = Number(process.argv[1]);
-    const servers = [];
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      s.listen(0, "127.0.0.1", () => {
-        servers.push(s);
-        if (servers.length === n) {
-          console.log(servers.map((x) => x.address().port).join(" "));
-          servers.forEach((x) => x.close());
-        }
-      });
-    }' "$1"
-}
+start_work_dir
+
 read -r nginx_port haproxy_port nginx_proxy_port last_port <<<"$(free_ports 4)"
 [ -n "$last_port" ] || die "could not pick free ports (node missing?)"
 
-reply_json='{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}]}}'
-request_file=$here/request.json
 
 render() { # template output
   sed -e "s|@PREFIX@|$work|g" -e "s|@NGINX_PORT@|$nginx_port|g" \
@@ -194,30 +149,9 @@ render() { # template output
       -e "s|@REPLY_JSON@|$reply_json|g" "$1" >"$2"
 }
 
-# wait_ready NAME PID URL [METHOD]: poll URL until it answers 2xx, at most 10 s.
-wait_ready() {
-  local name=$1 pid=$2 url=$3 method=${4:-GET} code
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (logs in $work)"
-    code=$(curl -s -o /dev/null -m 1 -X "$method" -w '%{http_code}' "$url" || true)
-    [[ $code == 2?? ]] && return 0
-    sleep 0.1
-  done
-  die "$name not ready at $url after 10 s (logs in $work)"
-}
-
-# Child PIDs of a process (nginx's worker).
-children() { cat /proc/"$1"/task/*/children 2>/dev/null || pgrep -P "$1" || true; }
 
 # --- Start the servers -------------------------------------------------------------------------
-render "$here/nginx.conf.in" "$work/nginx.conf"
-"${server_pin[@]}" "$nginx_bin" -p "$work" -c "$work/nginx.conf" -e "$work/nginx-error.log" \
-  >"$work/nginx.out" 2>&1 &
-nginx_pid=$!
-pids+=("$nginx_pid")
-wait_ready nginx "$nginx_pid" "http://127.0.0.1:$nginx_port/mcp" POST
-read -r nginx_worker _ <<<"$(children "$nginx_pid" | tr '\n' ' ')"
-[ -n "$nginx_worker" ] || die "cannot find nginx's worker process"
+start_upstream_nginx "$nginx_port" "${server_pin[@]}"
 
 declare -A url proxy_pid
 url[direct]=http://127.0.0.1:$nginx_port/mcp
@@ -288,13 +222,6 @@ for t in "${target_list[@]}"; do
 done
 
 # --- Measurement -------------------------------------------------------------------------------
-clk_tck=$(getconf CLK_TCK)
-cpu_ticks() { # utime+stime of a process (all its threads), in clock ticks; 0 if none
-  local stat
-  [ -n "$1" ] && stat=$(cat /proc/"$1"/stat 2>/dev/null) || { echo 0; return; }
-  stat=${stat##*) }
-  awk '{print $12 + $13}' <<<"$stat"
-}
 
 results=$work/results.tsv
 printf 'phase\treply\ttarget\tround\trps\tmean_us\tp50_us\tp99_us\tp999_us\trequests\tok\terrors\tproxy_ticks\tnginx_ticks\n' >"$results"
@@ -316,9 +243,9 @@ run_h2load() {
   # In the background and waited for, so that a signal to this script is handled at once.
   timeout -k 5 "$run_timeout" "${loadgen_pin[@]}" h2load "${args[@]}" "${url[$target]}" \
     >"$out" 2>&1 &
-  h2load_pid=$!
-  wait "$h2load_pid" || status=$?
-  h2load_pid=
+  fg_pid=$!
+  wait "$fg_pid" || status=$?
+  fg_pid=
   p1=$(cpu_ticks "${proxy_pid[$target]}")
   n1=$(cpu_ticks "$nginx_worker")
   [ "$status" -eq 124 ] || [ "$status" -eq 137 ] &&
