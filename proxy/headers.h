@@ -16,6 +16,33 @@ struct HeaderText : std::string_view {
   using std::string_view::string_view;
   constexpr HeaderText(std::string_view text) : std::string_view(text) {}
   operator std::string() const { return std::string(data(), size()); }
+
+  // Concatenation gives a std::string, as it did when fields were strings.
+  friend std::string operator+(std::string_view left, const HeaderText& right) {
+    std::string joined;
+    joined.reserve(left.size() + right.size());
+    return joined.append(left).append(right);
+  }
+  friend std::string operator+(const HeaderText& left, std::string_view right) {
+    std::string joined;
+    joined.reserve(left.size() + right.size());
+    return joined.append(left).append(right);
+  }
+  friend std::string operator+(const HeaderText& left, const HeaderText& right) {
+    return std::string_view(left) + right;
+  }
+  friend std::string operator+(const char* left, const HeaderText& right) {
+    return std::string_view(left) + right;
+  }
+  friend std::string operator+(const HeaderText& left, const char* right) {
+    return left + std::string_view(right);
+  }
+  friend std::string operator+(const std::string& left, const HeaderText& right) {
+    return std::string_view(left) + right;
+  }
+  friend std::string operator+(const HeaderText& left, const std::string& right) {
+    return left + std::string_view(right);
+  }
 };
 
 struct HeaderField {
