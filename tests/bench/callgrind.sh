@@ -35,10 +35,7 @@ requests=2000
 warmup=200
 top=25
 keep=0
-default_bulwark_bin=$repo/build/release/proxy/bulwark
-bulwark_bin=${BULWARK_BIN:-$default_bulwark_bin}
 
-need_value() { [ $# -ge 2 ] || { echo "callgrind.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --configs) need_value "$@"; configs=$2; shift 2 ;;
@@ -69,14 +66,7 @@ done
 for tool in valgrind callgrind_control callgrind_annotate h2load curl; do
   command -v "$tool" >/dev/null || die "$tool not found (deploy/setup.sh --bench installs it)"
 done
-if [ "$bulwark_bin" = "$default_bulwark_bin" ] && [ "${BENCH_BUILD:-1}" != 0 ]; then
-  echo "bench: building bulwark (release preset)"
-  [ -f "$repo/build/release/CMakeCache.txt" ] ||
-    (cd "$repo" && cmake --preset release >/dev/null) || die "cmake --preset release failed"
-  (cd "$repo" && cmake --build build/release -j"$(nproc)" --target bulwark >/dev/null) ||
-    die "building bulwark failed"
-fi
-[ -x "$bulwark_bin" ] || die "no Bulwark binary at $bulwark_bin"
+use_bulwark_binary
 
 start_work_dir
 read -r nginx_port <<<"$(free_ports 1)"

@@ -5,6 +5,25 @@
 
 die() { echo "bench: error: $*" >&2; exit 1; }
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+# need_value OPTION "$@": an option's value is missing -> usage error (exit 2).
+need_value() { [ $# -ge 2 ] || { echo "$(basename "$0"): $1 needs a value" >&2; exit 2; }; }
+
+# The Bulwark binary: BULWARK_BIN, or the release build, (re)built first unless BENCH_BUILD=0.
+# Sets bulwark_bin and default_bulwark_bin; call use_bulwark_binary to build and check it.
+default_bulwark_bin=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/release/proxy/bulwark
+bulwark_bin=${BULWARK_BIN:-$default_bulwark_bin}
+use_bulwark_binary() {
+  local repo_dir
+  repo_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  if [ "$bulwark_bin" = "$default_bulwark_bin" ] && [ "${BENCH_BUILD:-1}" != 0 ]; then
+    echo "bench: building bulwark (release preset)"
+    [ -f "$repo_dir/build/release/CMakeCache.txt" ] ||
+      (cd "$repo_dir" && cmake --preset release >/dev/null) || die "cmake --preset release failed"
+    (cd "$repo_dir" && cmake --build build/release -j"$(nproc)" --target bulwark >/dev/null) ||
+      die "building bulwark failed: run 'cmake --build build/release --target bulwark' to see why"
+  fi
+  [ -x "$bulwark_bin" ] || die "no Bulwark binary at $bulwark_bin"
+}
 
 pids=()
 fg_pid=

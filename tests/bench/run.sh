@@ -55,11 +55,8 @@ run_timeout=${BENCH_TIMEOUT:-60}
 pin=${BENCH_PIN:-1}
 loadgen_cpu=${BENCH_LOADGEN_CPU:-0}
 server_cpu=${BENCH_SERVER_CPU:-1}
-default_bulwark_bin=$repo/build/release/proxy/bulwark
-bulwark_bin=${BULWARK_BIN:-$default_bulwark_bin}
 bulwark_args=${BULWARK_ARGS:-}
 
-need_value() { [ $# -ge 2 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --targets) need_value "$@"; targets=$2; shift 2 ;;
@@ -108,17 +105,7 @@ if has_target haproxy; then
 fi
 
 # --- Bulwark binary ----------------------------------------------------------------------------
-if has_bulwark; then
-  if [ "$bulwark_bin" = "$default_bulwark_bin" ] && [ "${BENCH_BUILD:-1}" != 0 ]; then
-    echo "bench: building bulwark (release preset)"
-    if [ ! -f "$repo/build/release/CMakeCache.txt" ]; then
-      (cd "$repo" && cmake --preset release >/dev/null) || die "cmake --preset release failed"
-    fi
-    (cd "$repo" && cmake --build build/release -j"$(nproc)" --target bulwark >/dev/null) ||
-      die "building bulwark failed: run 'cmake --build build/release --target bulwark' to see why, or skip it with BENCH_TARGETS=direct,haproxy"
-  fi
-  [ -x "$bulwark_bin" ] || die "no Bulwark binary at $bulwark_bin"
-fi
+has_bulwark && use_bulwark_binary
 
 # --- CPU placement -----------------------------------------------------------------------------
 # h2load gets one core, the upstream and the proxy under test share the other, so a proxy's

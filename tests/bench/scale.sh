@@ -36,9 +36,6 @@ calls=1000
 hold=10
 config=
 keep=0
-default_bulwark_bin=$repo/build/release/proxy/bulwark
-bulwark_bin=${BULWARK_BIN:-$default_bulwark_bin}
-need_value() { [ $# -ge 2 ] || { echo "scale.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --sessions) need_value "$@"; sessions=$2; shift 2 ;;
@@ -56,14 +53,7 @@ done
 [ "$hold" -ge 2 ] || { echo "scale.sh: --hold must be at least 2 seconds" >&2; exit 2; }
 
 for tool in node curl; do command -v "$tool" >/dev/null || die "$tool not found"; done
-if [ "$bulwark_bin" = "$default_bulwark_bin" ] && [ "${BENCH_BUILD:-1}" != 0 ]; then
-  echo "bench: building bulwark (release preset)"
-  [ -f "$repo/build/release/CMakeCache.txt" ] ||
-    (cd "$repo" && cmake --preset release >/dev/null) || die "cmake --preset release failed"
-  (cd "$repo" && cmake --build build/release -j"$(nproc)" --target bulwark >/dev/null) ||
-    die "building bulwark failed"
-fi
-[ -x "$bulwark_bin" ] || die "no Bulwark binary at $bulwark_bin"
+use_bulwark_binary
 
 # Every session holds two sockets in Bulwark and one in each of the client and the upstream.
 # Raise the soft limit as far as the hard one allows; where even that is too low (a container
