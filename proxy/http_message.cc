@@ -68,20 +68,15 @@ ParseStatus HttpParser::finish() {
 
 void HttpParser::resume() { llhttp_resume(&parser_); }
 
-bool HttpParser::addHeadBytes(std::size_t length) {
-  head_bytes_ += length;
-  if (head_bytes_ > max_head_bytes_) {
-    error_reason_ = "header section larger than " + std::to_string(max_head_bytes_) + " bytes";
-    return false;
-  }
-  return true;
+bool HttpParser::headTooLarge() {
+  error_reason_ = "header section larger than " + std::to_string(max_head_bytes_) + " bytes";
+  return false;
 }
 
 int HttpParser::onMessageBegin(llhttp_t* parser) {
   HttpParser& p = self(parser);
   p.head_.clear();
   p.head_bytes_ = 0;
-  p.in_value_ = false;
   p.in_message_ = true;
   return 0;
 }
@@ -109,11 +104,7 @@ int HttpParser::onHeaderField(llhttp_t* parser, const char* at, std::size_t leng
   if (!p.addHeadBytes(length + 4)) {
     return -1;
   }
-  if (p.in_value_ || p.head_.headers.empty()) {
-    p.head_.headers.emplace_back();
-    p.in_value_ = false;
-  }
-  p.head_.headers.back().name.append(at, length);
+  p.head_.headers.appendToName(std::string_view(at, length));
   return 0;
 }
 
@@ -122,21 +113,16 @@ int HttpParser::onHeaderValue(llhttp_t* parser, const char* at, std::size_t leng
   if (!p.addHeadBytes(length)) {
     return -1;
   }
-  p.in_value_ = true;
-  p.head_.headers.back().value.append(at, length);
+  p.head_.headers.appendToValue(std::string_view(at, length));
   return 0;
 }
 
 int HttpParser::onHeadersComplete(llhttp_t* parser) {
   HttpParser& p = self(parser);
   HttpHead& head = p.head_;
-  // llhttp strips the whitespace before a field value, not after it (RFC 9112 5: both are
-  // optional whitespace, not part of the value).
-  for (HeaderField& field : head.headers) {
-    while (!field.value.empty() && (field.value.back() == ' ' || field.value.back() == '\t')) {
-      field.value.pop_back();
-    }
-  }
+  // llhttp strips the whitespace before a field value, seal() the whitespace after it (RFC 9112
+  // section 5: both are optional whitespace, not part of the value).
+  head.headers.seal();
   head.version_major = parser->http_major;
   head.version_minor = parser->http_minor;
   head.keep_alive = llhttp_should_keep_alive(parser) != 0;
@@ -165,6 +151,7 @@ int HttpParser::onBodyChunk(llhttp_t* parser, const char* at, std::size_t length
 int HttpParser::onComplete(llhttp_t* parser) {
   HttpParser& p = self(parser);
   p.in_message_ = false;
+  p.head_.headers.seal();  // trailer fields of a chunked message join the head's
   return p.sink_.onMessageComplete() ? 0 : HPE_PAUSED;
 }
 

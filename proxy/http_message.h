@@ -79,7 +79,13 @@ private:
   static int onHeadersComplete(llhttp_t* parser);
   static int onBodyChunk(llhttp_t* parser, const char* at, std::size_t length);
   static int onComplete(llhttp_t* parser);
-  bool addHeadBytes(std::size_t length);
+  // Counts head bytes against the limit; false (with the reason set) once it is passed. The
+  // check is inline, the error path is not: it runs on every header fragment.
+  bool addHeadBytes(std::size_t length) {
+    head_bytes_ += length;
+    return head_bytes_ <= max_head_bytes_ || headTooLarge();
+  }
+  bool headTooLarge();
 
   llhttp_t parser_{};
   llhttp_settings_t settings_{};
@@ -87,7 +93,6 @@ private:
   HttpHead head_;
   std::size_t max_head_bytes_;
   std::size_t head_bytes_ = 0;
-  bool in_value_ = false;
   bool in_message_ = false;
   bool expect_no_body_ = false;
   std::string error_reason_;

@@ -93,6 +93,7 @@ void UpstreamConnection::connectCallback(uv_connect_t* request, int status) {
     self->fail(UpstreamFailureKind::kConnectFailed, uvError("uv_tcp_connect", status));
     return;
   }
+  self->pool_.connected(*self);
   uv_tcp_nodelay(self->handle(), 1);
   self->startReading();
   if (self->sink_ != nullptr) {

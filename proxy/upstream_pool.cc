@@ -37,6 +37,7 @@ UpstreamConnection& UpstreamPool::acquire(bool fresh) {
   }
   auto* connection = new UpstreamConnection(loop_, *this);
   open_.insert(connection);
+  connecting_.insert(connection);
   connection->connect(address_.get(),
                       UpstreamConnection::Clock::now() + options_.connect_timeout);
   return *connection;
@@ -50,8 +51,11 @@ void UpstreamPool::returnIdle(UpstreamConnection& connection) {
   idle_.push_back(&connection);
 }
 
+void UpstreamPool::connected(UpstreamConnection& connection) { connecting_.erase(&connection); }
+
 void UpstreamPool::forget(UpstreamConnection& connection) {
   open_.erase(&connection);
+  connecting_.erase(&connection);
   std::erase(idle_, &connection);
 }
 
@@ -73,12 +77,14 @@ void UpstreamPool::onSweep(uv_timer_t* timer) {
   auto* self = static_cast<UpstreamPool*>(timer->data);
   const auto now = UpstreamConnection::Clock::now();
   std::vector<UpstreamConnection*> expired;
-  for (UpstreamConnection* connection : self->open_) {
+  const auto collect = [&](UpstreamConnection* connection) {
     if (!connection->closing() && connection->deadline() != UpstreamConnection::Clock::time_point{} &&
         connection->deadline() <= now && !connection->busy()) {
       expired.push_back(connection);
     }
-  }
+  };
+  std::for_each(self->connecting_.begin(), self->connecting_.end(), collect);
+  std::for_each(self->idle_.begin(), self->idle_.end(), collect);
   for (UpstreamConnection* connection : expired) {
     connection->expire();
   }

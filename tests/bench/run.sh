@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Bulwark benchmark: small JSON-RPC tools/call requests sent by h2load (HTTP/1.1) to one fast
-# upstream (nginx) directly, through HAProxy and through Bulwark, in one run, with JSON and SSE
-# replies. Prints medians of several interleaved rounds, the ratios, the latency each proxy
-# adds, and the CPU each process spent per request. See tests/bench/README.md.
+# upstream (nginx) directly, through HAProxy, through nginx as a proxy and through Bulwark (default
+# config, a realistic policy config, and a config that answers from its cache), in one run, with
+# JSON and SSE replies, saturated and at a fixed rate. Prints medians of several interleaved
+# rounds, the ratios, the latency each proxy adds, and the CPU each process spent per request.
+# See tests/bench/README.md.
 #
 # Everything it starts listens on 127.0.0.1 on free ports, lives in a temporary directory and is
 # stopped by PID when the script exits. Exit status: 0 on success, 1 if any request failed or a
@@ -11,23 +13,26 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 
 usage() {
   cat <<'EOF'
 usage: tests/bench/run.sh [options]
-  --targets LIST     comma list of direct,haproxy,bulwark   (BENCH_TARGETS, default all three)
+  --targets LIST     comma list of direct,haproxy,nginx,bulwark,bulwark-policy,bulwark-cache
+                     (BENCH_TARGETS, default all six)
   --replies LIST     comma list of json,sse                  (BENCH_REPLIES, default both)
   --rounds R         measured rounds per target and reply    (BENCH_ROUNDS, default 3)
   --requests N       requests per measured run               (BENCH_REQUESTS, default 100000)
   --clients C        concurrent connections, 1 request each  (BENCH_CLIENTS, default 32)
   --warmup N         warm-up requests per target and reply   (BENCH_WARMUP, default 10000)
-  --rate RPS         also run a fixed-rate phase at RPS req/s total (BENCH_RATE, default off)
+  --rate RPS         fixed-rate phase at RPS req/s total, 0 = none (BENCH_RATE, default 2000)
   --rate-seconds S   length of each fixed-rate run           (BENCH_RATE_SECONDS, default 4)
   --rate-clients C   connections in the fixed-rate phase     (BENCH_RATE_CLIENTS, default 4)
   --keep             keep the work directory (configs, logs, raw results)  (BENCH_KEEP=1)
 Other environment:
   BULWARK_BIN        binary to test (default build/release/proxy/bulwark, built if needed)
-  BULWARK_ARGS       extra arguments for bulwark, e.g. "--config tests/bench/policies.yaml"
+  BULWARK_ARGS       extra arguments for every bulwark target
   BENCH_BUILD=0      do not (re)build the default Bulwark binary
   BENCH_PIN=0        do not pin processes to CPUs
   BENCH_LOADGEN_CPU  CPU list for h2load (default 0)
@@ -36,13 +41,13 @@ Other environment:
 EOF
 }
 
-targets=${BENCH_TARGETS:-direct,haproxy,bulwark}
+targets=${BENCH_TARGETS:-direct,haproxy,nginx,bulwark,bulwark-policy,bulwark-cache}
 replies=${BENCH_REPLIES:-json,sse}
 rounds=${BENCH_ROUNDS:-3}
 requests=${BENCH_REQUESTS:-100000}
 clients=${BENCH_CLIENTS:-32}
 warmup=${BENCH_WARMUP:-10000}
-rate=${BENCH_RATE:-0}
+rate=${BENCH_RATE:-2000}
 rate_seconds=${BENCH_RATE_SECONDS:-4}
 rate_clients=${BENCH_RATE_CLIENTS:-4}
 keep=${BENCH_KEEP:-0}
@@ -50,11 +55,8 @@ run_timeout=${BENCH_TIMEOUT:-60}
 pin=${BENCH_PIN:-1}
 loadgen_cpu=${BENCH_LOADGEN_CPU:-0}
 server_cpu=${BENCH_SERVER_CPU:-1}
-default_bulwark_bin=$repo/build/release/proxy/bulwark
-bulwark_bin=${BULWARK_BIN:-$default_bulwark_bin}
 bulwark_args=${BULWARK_ARGS:-}
 
-need_value() { [ $# -ge 2 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --targets) need_value "$@"; targets=$2; shift 2 ;;
@@ -72,8 +74,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-die() { echo "bench: error: $*" >&2; exit 1; }
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for v in rounds requests clients warmup rate rate_seconds rate_clients run_timeout; do
   is_uint "${!v}" || { echo "run.sh: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
@@ -83,12 +83,16 @@ done
 IFS=, read -r -a target_list <<<"$targets"
 IFS=, read -r -a reply_list <<<"$replies"
 for t in "${target_list[@]}"; do
-  case "$t" in direct|haproxy|bulwark) ;; *) echo "run.sh: unknown target '$t'" >&2; exit 2 ;; esac
+  case "$t" in direct|haproxy|nginx|bulwark|bulwark-policy|bulwark-cache) ;; *) echo "run.sh: unknown target '$t'" >&2; exit 2 ;; esac
 done
 for r in "${reply_list[@]}"; do
   case "$r" in json|sse) ;; *) echo "run.sh: unknown reply type '$r'" >&2; exit 2 ;; esac
 done
 has_target() { [[ ",$targets," == *",$1,"* ]]; }
+has_bulwark() { [[ ",$targets," == *",bulwark"* ]]; }
+# bulwark-cache answers every call from its cache in the form the client accepts first (JSON),
+# whatever the upstream would have sent, so it has no SSE row.
+applies() { [ "$1" != bulwark-cache ] || [ "$2" != sse ]; }
 
 for tool in h2load curl taskset timeout; do
   command -v "$tool" >/dev/null || die "$tool not found (deploy/setup.sh --bench installs it)"
@@ -101,17 +105,7 @@ if has_target haproxy; then
 fi
 
 # --- Bulwark binary ----------------------------------------------------------------------------
-if has_target bulwark; then
-  if [ "$bulwark_bin" = "$default_bulwark_bin" ] && [ "${BENCH_BUILD:-1}" != 0 ]; then
-    echo "bench: building bulwark (release preset)"
-    if [ ! -f "$repo/build/release/CMakeCache.txt" ]; then
-      (cd "$repo" && cmake --preset release >/dev/null) || die "cmake --preset release failed"
-    fi
-    (cd "$repo" && cmake --build build/release -j"$(nproc)" --target bulwark >/dev/null) ||
-      die "building bulwark failed: run 'cmake --build build/release --target bulwark' to see why, or skip it with BENCH_TARGETS=direct,haproxy"
-  fi
-  [ -x "$bulwark_bin" ] || die "no Bulwark binary at $bulwark_bin"
-fi
+has_bulwark && use_bulwark_binary
 
 # --- CPU placement -----------------------------------------------------------------------------
 # h2load gets one core, the upstream and the proxy under test share the other, so a proxy's
@@ -129,87 +123,22 @@ if [ "$pin" != 0 ]; then
   fi
 fi
 
-# --- Work directory and cleanup ----------------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-bench.XXXXXX")
-pids=()
-h2load_pid=
-cleanup() {
-  local status=$? pid i
-  if [ -n "$h2load_pid" ]; then
-    kill -TERM "$h2load_pid" 2>/dev/null || true
-    wait "$h2load_pid" 2>/dev/null || true
-  fi
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "$keep" = 1 ] || [ "$status" -eq 1 ]; then
-    echo "bench: work directory kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-# Free loopback ports: bind port 0 several times at once, print the ports, release them.
-free_ports() {
-  node -e '
-    const net = require("net");
-    const n = Number(process.argv[1]);
-    const servers = [];
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      s.listen(0, "127.0.0.1", () => {
-        servers.push(s);
-        if (servers.length === n) {
-          console.log(servers.map((x) => x.address().port).join(" "));
-          servers.forEach((x) => x.close());
-        }
-      });
-    }' "$1"
-}
-read -r nginx_port haproxy_port bulwark_port bulwark_admin_port <<<"$(free_ports 4)"
-[ -n "$bulwark_admin_port" ] || die "could not pick free ports (node missing?)"
+start_work_dir
 
-reply_json='{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}]}}'
-request_file=$here/request.json
+read -r nginx_port haproxy_port nginx_proxy_port last_port <<<"$(free_ports 4)"
+[ -n "$last_port" ] || die "could not pick free ports (node missing?)"
+
 
 render() { # template output
   sed -e "s|@PREFIX@|$work|g" -e "s|@NGINX_PORT@|$nginx_port|g" \
-      -e "s|@HAPROXY_PORT@|$haproxy_port|g" -e "s|@REPLY_JSON@|$reply_json|g" "$1" >"$2"
+      -e "s|@HAPROXY_PORT@|$haproxy_port|g" -e "s|@NGINX_PROXY_PORT@|$nginx_proxy_port|g" \
+      -e "s|@REPLY_JSON@|$reply_json|g" "$1" >"$2"
 }
 
-# wait_ready NAME PID URL [METHOD]: poll URL until it answers 2xx, at most 10 s.
-wait_ready() {
-  local name=$1 pid=$2 url=$3 method=${4:-GET} code
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (logs in $work)"
-    code=$(curl -s -o /dev/null -m 1 -X "$method" -w '%{http_code}' "$url" || true)
-    [[ $code == 2?? ]] && return 0
-    sleep 0.1
-  done
-  die "$name not ready at $url after 10 s (logs in $work)"
-}
-
-# Child PIDs of a process (nginx's worker).
-children() { cat /proc/"$1"/task/*/children 2>/dev/null || pgrep -P "$1" || true; }
 
 # --- Start the servers -------------------------------------------------------------------------
-render "$here/nginx.conf.in" "$work/nginx.conf"
-"${server_pin[@]}" "$nginx_bin" -p "$work" -c "$work/nginx.conf" -e "$work/nginx-error.log" \
-  >"$work/nginx.out" 2>&1 &
-nginx_pid=$!
-pids+=("$nginx_pid")
-wait_ready nginx "$nginx_pid" "http://127.0.0.1:$nginx_port/mcp" POST
-read -r nginx_worker _ <<<"$(children "$nginx_pid" | tr '\n' ' ')"
-[ -n "$nginx_worker" ] || die "cannot find nginx's worker process"
+start_upstream_nginx "$nginx_port" "${server_pin[@]}"
 
 declare -A url proxy_pid
 url[direct]=http://127.0.0.1:$nginx_port/mcp
@@ -224,16 +153,36 @@ if has_target haproxy; then
   wait_ready haproxy "${proxy_pid[haproxy]}" "${url[haproxy]}" POST
 fi
 
-if has_target bulwark; then
+if has_target nginx; then
+  render "$here/nginx-proxy.conf.in" "$work/nginx-proxy.conf"
+  "${server_pin[@]}" "$nginx_bin" -p "$work" -c "$work/nginx-proxy.conf" \
+    -e "$work/nginx-proxy-error.log" >"$work/nginx-proxy.out" 2>&1 &
+  nginx_proxy_master=$!
+  pids+=("$nginx_proxy_master")
+  url[nginx]=http://127.0.0.1:$nginx_proxy_port/mcp
+  wait_ready nginx-proxy "$nginx_proxy_master" "${url[nginx]}" POST
+  # The worker does the proxying; the master only waits.
+  read -r proxy_pid[nginx] _ <<<"$(children "$nginx_proxy_master" | tr '\n' ' ')"
+  [ -n "${proxy_pid[nginx]}" ] || die "cannot find the proxying nginx's worker process"
+fi
+
+# start_bulwark TARGET [ARG...]: one Bulwark per target, each on its own ports.
+start_bulwark() {
+  local target=$1 port admin_port
+  shift
+  read -r port admin_port <<<"$(free_ports 2)"
   # shellcheck disable=SC2086 # BULWARK_ARGS is a list of words on purpose
   "${server_pin[@]}" "$bulwark_bin" --upstream "http://127.0.0.1:$nginx_port/mcp" \
-    --listen "127.0.0.1:$bulwark_port" --admin "127.0.0.1:$bulwark_admin_port" $bulwark_args \
-    >"$work/bulwark.log" 2>&1 &
-  proxy_pid[bulwark]=$!
-  pids+=("${proxy_pid[bulwark]}")
-  url[bulwark]=http://127.0.0.1:$bulwark_port/mcp
-  wait_ready bulwark "${proxy_pid[bulwark]}" "http://127.0.0.1:$bulwark_admin_port/healthz"
-fi
+    --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin_port" "$@" $bulwark_args \
+    >"$work/$target.log" 2>&1 &
+  proxy_pid[$target]=$!
+  pids+=("${proxy_pid[$target]}")
+  url[$target]=http://127.0.0.1:$port/mcp
+  wait_ready "$target" "${proxy_pid[$target]}" "http://127.0.0.1:$admin_port/healthz"
+}
+has_target bulwark && start_bulwark bulwark
+has_target bulwark-policy && start_bulwark bulwark-policy --config "$here/policies.yaml"
+has_target bulwark-cache && start_bulwark bulwark-cache --config "$here/cache.yaml"
 
 # --- Check every target answers exactly what nginx sends ---------------------------------------
 expected_body() {
@@ -242,10 +191,17 @@ expected_body() {
 expected_type() { if [ "$1" = sse ]; then echo text/event-stream; else echo application/json; fi; }
 for t in "${target_list[@]}"; do
   for r in "${reply_list[@]}"; do
+    applies "$t" "$r" || continue
     meta=$(curl -s -m 5 -o "$work/check.body" -w '%{http_code} %{content_type}' \
       -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
       -H "x-bench-reply: $r" --data-binary @"$request_file" "${url[$t]}") ||
       die "$t ($r): request failed"
+    if [ "$t" = bulwark-cache ]; then
+      # A cache hit is Bulwark's own rendering of the stored result, with the request's id.
+      [[ $meta == "200 application/json"* ]] || die "$t: got status/content-type '$meta'"
+      grep -q '"text":"hello"' "$work/check.body" || die "$t: unexpected body: $(head -c 300 "$work/check.body")"
+      continue
+    fi
     [[ $meta == "200 $(expected_type "$r")"* ]] || die "$t ($r): got status/content-type '$meta'"
     cmp -s "$work/check.body" <(expected_body "$r") ||
       die "$t ($r): body differs from the upstream's: $(head -c 300 "$work/check.body")"
@@ -253,13 +209,6 @@ for t in "${target_list[@]}"; do
 done
 
 # --- Measurement -------------------------------------------------------------------------------
-clk_tck=$(getconf CLK_TCK)
-cpu_ticks() { # utime+stime of a process (all its threads), in clock ticks; 0 if none
-  local stat
-  [ -n "$1" ] && stat=$(cat /proc/"$1"/stat 2>/dev/null) || { echo 0; return; }
-  stat=${stat##*) }
-  awk '{print $12 + $13}' <<<"$stat"
-}
 
 results=$work/results.tsv
 printf 'phase\treply\ttarget\tround\trps\tmean_us\tp50_us\tp99_us\tp999_us\trequests\tok\terrors\tproxy_ticks\tnginx_ticks\n' >"$results"
@@ -281,9 +230,9 @@ run_h2load() {
   # In the background and waited for, so that a signal to this script is handled at once.
   timeout -k 5 "$run_timeout" "${loadgen_pin[@]}" h2load "${args[@]}" "${url[$target]}" \
     >"$out" 2>&1 &
-  h2load_pid=$!
-  wait "$h2load_pid" || status=$?
-  h2load_pid=
+  fg_pid=$!
+  wait "$fg_pid" || status=$?
+  fg_pid=
   p1=$(cpu_ticks "${proxy_pid[$target]}")
   n1=$(cpu_ticks "$nginx_worker")
   [ "$status" -eq 124 ] || [ "$status" -eq 137 ] &&
@@ -323,7 +272,7 @@ run_h2load() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$reply" "$target" \
     "$round" "$rps_measured" "$mean" "$p50" "$p99" "$p999" "$total" "$ok2xx" "$errors" \
     "$((p1 - p0))" "$((n1 - n0))" >>"$results"
-  printf '  %-5s %-4s %-8s round %d: %9.0f req/s  mean %5d us  p50 %5d us  p99 %6d us%s\n' \
+  printf '  %-5s %-4s %-14s round %d: %9.0f req/s  mean %5d us  p50 %5d us  p99 %6d us%s\n' \
     "$phase" "$reply" "$target" "$round" "$rps_measured" "$mean" "$p50" "$p99" \
     "$([ "$errors" -eq 0 ] || echo "  ERRORS: $errors")"
   [ "$errors" -eq 0 ] || failures=$((failures + errors))
@@ -382,14 +331,18 @@ read -r busy0 all0 <<<"$(machine_ticks)"
 echo "bench: warm-up ($warmup requests per target and reply)"
 if [ "$warmup" -gt 0 ]; then
   for r in "${reply_list[@]}"; do
-    for t in "${target_list[@]}"; do run_h2load load "$r" "$t" 0 "$warmup" "$clients"; done
+    for t in "${target_list[@]}"; do
+      applies "$t" "$r" && run_h2load load "$r" "$t" 0 "$warmup" "$clients"
+    done
   done
 fi
 
 echo "bench: throughput phase (closed loop: each connection sends its next request on reply)"
 for ((round = 1; round <= rounds; round++)); do
   for r in "${reply_list[@]}"; do
-    for t in $(rotated_targets "$round"); do run_h2load load "$r" "$t" "$round" "$requests" "$clients"; done
+    for t in $(rotated_targets "$round"); do
+      applies "$t" "$r" && run_h2load load "$r" "$t" "$round" "$requests" "$clients"
+    done
   done
 done
 
@@ -400,6 +353,7 @@ if [ "$rate" -gt 0 ]; then
   for ((round = 1; round <= rounds; round++)); do
     for r in "${reply_list[@]}"; do
       for t in $(rotated_targets "$round"); do
+        applies "$t" "$r" || continue
         run_h2load rate "$r" "$t" "$round" "$rate_requests" "$rate_clients" "$per_client"
       done
     done
@@ -453,36 +407,44 @@ print_phase() {
   grep -q "^$phase	" "$summary" || return 0
   echo
   echo "$title"
-  printf '%-5s %-8s %10s %8s %8s %8s %9s %14s %14s %9s %7s\n' reply target "req/s" "mean us" "p50 us" \
+  printf '%-5s %-14s %10s %8s %8s %8s %9s %14s %14s %9s %7s\n' reply target "req/s" "mean us" "p50 us" \
     "p99 us" "p99.9 us" "proxy CPU/req" "nginx CPU/req" "proxy CPU" errors
   for r in "${reply_list[@]}"; do
     for t in "${target_list[@]}"; do
       IFS=$'\t' read -r _ _ _ rps mean p50 p99 p999 pcpu ncpu pct errs < <(
         awk -F'\t' -v a="$phase" -v b="$r" -v c="$t" '$1 == a && $2 == b && $3 == c' "$summary") || continue
       if [ "$t" = direct ]; then pcpu=-; pct=-; else pcpu="$pcpu us"; pct="$pct%"; fi
-      printf '%-5s %-8s %10s %8s %8s %8s %9s %14s %14s %9s %7s\n' "$r" "$t" "$rps" "$mean" "$p50" \
+      printf '%-5s %-14s %10s %8s %8s %8s %9s %14s %14s %9s %7s\n' "$r" "$t" "$rps" "$mean" "$p50" \
         "$p99" "$p999" "$pcpu" "$ncpu us" "$pct" "$errs"
     done
   done
+  local b base
   for r in "${reply_list[@]}"; do
-    local line="" d_rps h_rps b_rps
-    d_rps=$(lookup "$phase" "$r" direct 4); h_rps=$(lookup "$phase" "$r" haproxy 4)
-    b_rps=$(lookup "$phase" "$r" bulwark 4)
     if [ "$phase" = load ]; then
-      [ -n "$b_rps" ] && [ -n "$h_rps" ] && line+="  bulwark/haproxy $(ratio "$b_rps" "$h_rps")"
-      [ -n "$b_rps" ] && [ -n "$d_rps" ] && line+="  bulwark/direct $(ratio "$b_rps" "$d_rps")"
-      [ -n "$h_rps" ] && [ -n "$d_rps" ] && line+="  haproxy/direct $(ratio "$h_rps" "$d_rps")"
+      local line=""
+      for b in bulwark bulwark-policy bulwark-cache; do
+        for base in haproxy nginx direct; do
+          [ "$b" = bulwark-cache ] && [ "$base" != direct ] && continue
+          [ -n "$(lookup "$phase" "$r" "$b" 4)" ] && [ -n "$(lookup "$phase" "$r" "$base" 4)" ] &&
+            line+="  $b/$base $(ratio "$(lookup "$phase" "$r" "$b" 4)" "$(lookup "$phase" "$r" "$base" 4)")"
+        done
+      done
+      for base in haproxy nginx; do
+        [ -n "$(lookup "$phase" "$r" "$base" 4)" ] && [ -n "$(lookup "$phase" "$r" direct 4)" ] &&
+          line+="  $base/direct $(ratio "$(lookup "$phase" "$r" "$base" 4)" "$(lookup "$phase" "$r" direct 4)")"
+      done
       [ -n "$line" ] && echo "$r throughput:$line"
     fi
-    if [ -n "$d_rps" ]; then
-      for t in bulwark haproxy; do
-        [ -n "$(lookup "$phase" "$r" "$t" 4)" ] || continue
+    if [ -n "$(lookup "$phase" "$r" direct 4)" ]; then
+      for t in "${target_list[@]}"; do
+        [ "$t" != direct ] && [ -n "$(lookup "$phase" "$r" "$t" 4)" ] || continue
         echo "$r latency $t adds over direct: p50 $(delta "$(lookup "$phase" "$r" "$t" 6)" "$(lookup "$phase" "$r" direct 6)")," \
           "p99 $(delta "$(lookup "$phase" "$r" "$t" 7)" "$(lookup "$phase" "$r" direct 7)")," \
           "p99.9 $(delta "$(lookup "$phase" "$r" "$t" 8)" "$(lookup "$phase" "$r" direct 8)")"
       done
     fi
   done
+  return 0
 }
 
 echo

@@ -154,3 +154,113 @@ TEST_CASE("appendEndToEndHeaders appends after what `out` already holds") {
 
 } // namespace
 } // namespace bulwark
+
+namespace bulwark {
+namespace {
+
+HeaderList fromFragments() {
+  HeaderList headers;
+  headers.appendToName("Con");
+  headers.appendToName("tent-Type");
+  headers.appendToValue("application/");
+  headers.appendToValue("json \t");
+  headers.appendToName("X-Empty");
+  headers.appendToValue("");  // llhttp reports an empty value as an empty span
+  headers.appendToName("Accept");
+  headers.appendToValue("*/*");
+  headers.seal();
+  return headers;
+}
+
+TEST_CASE("a HeaderList built from fragments joins them and trims each value's end") {
+  const HeaderList headers = fromFragments();
+  REQUIRE(headers.size() == 3);
+  CHECK(headers[0].name == "Content-Type");
+  CHECK(headers[0].value == "application/json");
+  CHECK(headers[1].name == "X-Empty");
+  CHECK(headers[1].value.empty());
+  CHECK(headers[2].value == "*/*");
+  CHECK(headers.line(0) == "Content-Type: application/json\r\n");
+  CHECK(headers.line(1) == "X-Empty: \r\n");
+  CHECK(headers.line(2) == "Accept: */*\r\n");
+  CHECK(endToEnd(headers) == "Content-Type: application/json\r\nX-Empty: \r\nAccept: */*\r\n");
+}
+
+TEST_CASE("HeaderList copies and moves own their bytes: the views follow them") {
+  HeaderList original = fromFragments();
+  // A long value, so the storage is on the heap and a move could keep the same bytes.
+  original.add("X-Long", std::string(200, 'v'));
+  const HeaderList copy = original;
+  HeaderList assigned;
+  assigned.add("Old", "field");
+  assigned = copy;
+  HeaderList moved = std::move(original);
+  original.add("Reused", "after the move");  // NOLINT(bugprone-use-after-move): reuse is allowed
+  for (const HeaderList* list : std::initializer_list<const HeaderList*>{&copy, &assigned, &moved}) {
+    REQUIRE(list->size() == 4);
+    CHECK((*list)[0].value == "application/json");
+    CHECK((*list)[3].value == std::string(200, 'v'));
+    CHECK(findHeader(*list, "accept")->value == "*/*");
+  }
+  CHECK(copy[0].name.data() != moved[0].name.data());
+  REQUIRE(original.size() == 1);
+  CHECK(original[0].value == "after the move");
+
+  HeaderList small;
+  small.add("A", "b");  // short enough for the short-string buffer, which a move copies
+  const HeaderList small_moved = std::move(small);
+  CHECK(small_moved[0].name == "A");
+  CHECK(small_moved[0].value == "b");
+  CHECK(small_moved.line(0) == "A: b\r\n");
+}
+
+TEST_CASE("clear() empties a HeaderList for the next message") {
+  HeaderList headers = fromFragments();
+  headers.clear();
+  CHECK(headers.empty());
+  CHECK(findHeader(headers, "accept") == nullptr);
+  headers.appendToName("Host");
+  headers.appendToValue("h");
+  headers.seal();
+  REQUIRE(headers.size() == 1);
+  CHECK(headers.line(0) == "Host: h\r\n");
+}
+
+TEST_CASE("a header value converts to std::string where a copy is wanted") {
+  const HeaderList headers = {{"Mcp-Session-Id", "abc"}};
+  const HeaderField* field = findHeader(headers, "mcp-session-id");
+  REQUIRE(field != nullptr);
+  const std::string copied = field == nullptr ? std::string() : field->value;
+  CHECK(copied == "abc");
+}
+
+}  // namespace
+}  // namespace bulwark
+
+namespace bulwark {
+namespace {
+
+// equalsIgnoreCase compares eight bytes at a time: check it against the byte-by-byte rule for
+// every pair of byte values, at every position of a word and in the tail.
+TEST_CASE("equalsIgnoreCase agrees with byte-wise ASCII folding for every byte pair") {
+  auto fold = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+  for (const std::size_t size : {1U, 7U, 8U, 9U, 16U, 19U}) {
+    for (std::size_t at : {std::size_t{0}, size / 2, size - 1}) {
+      std::string a(size, 'x');
+      std::string b(size, 'X');
+      for (int x = 0; x < 256; ++x) {
+        for (int y = 0; y < 256; ++y) {
+          a[at] = static_cast<char>(x);
+          b[at] = static_cast<char>(y);
+          const bool expected = fold(static_cast<unsigned char>(x)) == fold(static_cast<unsigned char>(y));
+          if (equalsIgnoreCase(a, b) != expected) {
+            FAIL_CHECK("size " << size << " at " << at << ": bytes " << x << " and " << y);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bulwark
