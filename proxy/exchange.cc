@@ -383,7 +383,7 @@ void Exchange::onUpstreamHead(HttpHead& head) {
       return;
     }
     reply_ = Reply::kSessionCheck;  // a 400 names the session in its body, or is a plain 400
-    held_head_ = head;
+    held_head_ = std::move(head);
     return;
   }
   trackSession(head);
@@ -448,7 +448,7 @@ void Exchange::onUpstreamHead(HttpHead& head) {
   // one becomes a retry or a clear error rather than broken JSON at the client. Anything that
   // is neither JSON nor SSE is no answer to a JSON-RPC request: held too, it judges malformed.
   reply_ = Reply::kHoldJson;
-  held_head_ = head;
+  held_head_ = std::move(head);
 }
 
 void Exchange::forwardHead(const HttpHead& head) {
