@@ -68,6 +68,22 @@ ConfigLoadResult loadConfigFile(const std::string& path) noexcept {
   }
 }
 
+namespace {
+
+std::string describePatterns(const std::optional<std::vector<std::string>>& patterns) {
+  if (!patterns) {
+    return "(default: loopback only when listening on loopback, else any)";
+  }
+  std::string out = "[";
+  for (const std::string& p : *patterns) {
+    out += out.size() > 1 ? ", " : "";
+    out += p;
+  }
+  return out + "]";
+}
+
+}  // namespace
+
 std::string describeConfig(const Config& c) {
   std::ostringstream out;
   out << "source: " << c.source << "\n"
@@ -99,6 +115,16 @@ std::string describeConfig(const Config& c) {
       << "monitoring: log_errors=" << (c.monitoring.log_errors ? "true" : "false")
       << " error_rate=" << c.monitoring.alert_error_rate
       << " recovery_time=" << policies::formatDuration(c.monitoring.alert_recovery_time) << "\n"
+      << "limits: max_header_bytes=" << c.limits.max_header_bytes
+      << " max_headers=" << c.limits.max_headers << " max_body_bytes=" << c.limits.max_body_bytes
+      << " max_connections=" << c.limits.max_connections
+      << " max_requests_per_connection=" << c.limits.max_requests_per_connection
+      << " max_streams_per_session=" << c.limits.max_streams_per_session
+      << " header_timeout=" << policies::formatDuration(c.limits.header_timeout)
+      << " body_timeout=" << policies::formatDuration(c.limits.body_timeout)
+      << " idle_timeout=" << policies::formatDuration(c.limits.idle_timeout) << "\n"
+      << "security: allowed_origins=" << describePatterns(c.security.allowed_origins)
+      << " allowed_hosts=" << describePatterns(c.security.allowed_hosts) << "\n"
       << buildPolicyTable(c).describe();
   return out.str();
 }

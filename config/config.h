@@ -12,6 +12,8 @@
 #include "policies/retry_budget.h"
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +56,41 @@ struct MonitoringConfig {
   Duration alert_recovery_time{std::chrono::seconds(5)};
 };
 
+// The `limits` block: what one client may cost Bulwark. Defaults follow Envoy, HAProxy and nginx
+// practice; each limit, when hit, is answered with an HTTP status (and a JSON-RPC error body),
+// counted in bulwark_limit_rejections_total{limit} and logged once.
+struct LimitsConfig {
+  std::size_t max_header_bytes = 64 * 1024;      // request line + header fields; over: 431
+  std::size_t max_headers = 100;                 // header fields per request; over: 431
+  std::size_t max_body_bytes = 4 * 1024 * 1024;  // over: 413
+  std::size_t max_connections = 10000;           // per listener; beyond: 503 and close
+  std::uint64_t max_requests_per_connection = 0; // 0: unlimited; else the last one says close
+  std::size_t max_streams_per_session = 8;       // concurrent GET streams per Mcp-Session-Id: 429
+  // The head must arrive within this of its first byte (of the accept, for the first request):
+  // slowloris. Over: 408 and close.
+  Duration header_timeout{std::chrono::seconds(10)};
+  // The body must arrive within this of the end of the head. Over: 408 and close.
+  Duration body_timeout{std::chrono::seconds(30)};
+  // A keep-alive connection with no request in progress closes after this. A request in
+  // progress (an SSE GET stream too) is never idle.
+  Duration idle_timeout{std::chrono::seconds(60)};
+
+  bool operator==(const LimitsConfig&) const = default;
+};
+
+// The `security` block. Unset lists take a default that depends on the listen address (see
+// config/README.md): on a loopback address only loopback hosts and origins, the MCP spec's
+// DNS-rebinding protection; elsewhere any.
+struct SecurityConfig {
+  // "https://app.example.com", "http://localhost:*" (any port), or "*" (any). A request
+  // without an Origin field is always allowed (not a browser).
+  std::optional<std::vector<std::string>> allowed_origins;
+  // Host field values: "mcp.example.com", "localhost:*", "*".
+  std::optional<std::vector<std::string>> allowed_hosts;
+
+  bool operator==(const SecurityConfig&) const = default;
+};
+
 struct Config {
   std::string source = "<defaults>";     // the file (or name) it was loaded from
   std::string listen = "127.0.0.1:8080"; // data port, host:port (IPv6 as [::1]:8080)
@@ -70,6 +107,8 @@ struct Config {
   // Seed: error_handling.fallback_enabled. Configured fallbacks are used unless this is false.
   bool fallback_enabled = true;
   MonitoringConfig monitoring;
+  LimitsConfig limits;
+  SecurityConfig security;
 };
 
 struct ConfigError {

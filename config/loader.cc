@@ -344,6 +344,11 @@ private:
   void parseCircuitBreaker(const Field& f, BlockKind kind, Layer& layer);
   void parseRecovery(const Field& f, policies::RecoveryPlan& out);
   void parseCacheStore(const Field& f, Config& config);
+  void parseLimits(const Field& f, LimitsConfig& out);
+  void parseSecurity(const Field& f, SecurityConfig& out);
+  std::optional<std::vector<std::string>> parsePatternList(
+      const Field& f, bool (*valid)(std::string_view), std::string_view example);
+  std::optional<std::uint64_t> byteSize(const Field& f);
   std::optional<FailureClassSet> parseBreakerOn(const Field& f);
   // The YAML value as JSON text; false (with errors recorded) when it cannot be represented.
   bool appendJson(const Field& f, std::string& out, int depth);
@@ -1331,16 +1336,166 @@ void Loader::parseRecovery(const Field& f, policies::RecoveryPlan& out) {
 
 void Loader::parseCacheStore(const Field& f, Config& config) {
   for (const Field& k : fields(f, {"max_bytes"}, kCacheStoreHints)) {
-    auto text = scalar(k, "a size such as 64MiB");
-    if (!text) {
-      continue;
-    }
-    if (auto bytes = parseByteSize(*text)) {
+    if (auto bytes = byteSize(k)) {
       config.cache_max_bytes = static_cast<std::size_t>(*bytes);
-    } else {
+    }
+  }
+}
+
+std::optional<std::uint64_t> Loader::byteSize(const Field& f) {
+  auto text = scalar(f, "a size such as 64MiB");
+  if (!text) {
+    return std::nullopt;
+  }
+  auto bytes = parseByteSize(*text);
+  if (!bytes) {
+    error(f.valueLoc(), f.path,
+          "invalid size " + quoted(*text) +
+              " (use bytes or a unit: 512KiB, 64MiB, 1GiB, 100MB; at most 1TiB)");
+  }
+  return bytes;
+}
+
+void Loader::parseLimits(const Field& f, LimitsConfig& out) {
+  // Bounds that catch typos and keep each limit meaningful (a 0 would refuse everything).
+  const auto bounded = [this](const Field& k, std::uint64_t value, std::uint64_t low,
+                              std::uint64_t high, std::string_view unit) -> bool {
+    if (value < low || value > high) {
       error(k.valueLoc(), k.path,
-            "invalid size " + quoted(*text) +
-                " (use bytes or a unit: 512KiB, 64MiB, 1GiB, 100MB; at most 1TiB)");
+            "must be between " + std::to_string(low) + " and " + std::to_string(high) +
+                std::string(unit));
+      return false;
+    }
+    return true;
+  };
+  const auto count = [this](const Field& k) -> std::optional<std::uint64_t> {
+    auto n = integer(k);
+    if (n && *n < 0) {
+      error(k.valueLoc(), k.path, "must not be negative");
+      return std::nullopt;
+    }
+    return n ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(*n)) : std::nullopt;
+  };
+  for (const Field& k :
+       fields(f, {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections",
+                  "max_requests_per_connection", "max_streams_per_session", "header_timeout",
+                  "body_timeout", "idle_timeout"})) {
+    const std::string name = k.key.Scalar();
+    if (name == "max_header_bytes") {
+      if (auto b = byteSize(k); b && bounded(k, *b, 1024, 1 << 20, " bytes (1KiB..1MiB)")) {
+        out.max_header_bytes = static_cast<std::size_t>(*b);
+      }
+    } else if (name == "max_body_bytes") {
+      if (auto b = byteSize(k);
+          b && bounded(k, *b, 1024, std::uint64_t{1} << 30, " bytes (1KiB..1GiB)")) {
+        out.max_body_bytes = static_cast<std::size_t>(*b);
+      }
+    } else if (name == "max_headers") {
+      if (auto n = count(k); n && bounded(k, *n, 8, 10000, "")) {
+        out.max_headers = static_cast<std::size_t>(*n);
+      }
+    } else if (name == "max_connections") {
+      if (auto n = count(k); n && bounded(k, *n, 1, 1000000, "")) {
+        out.max_connections = static_cast<std::size_t>(*n);
+      }
+    } else if (name == "max_requests_per_connection") {
+      if (auto n = count(k)) {
+        out.max_requests_per_connection = *n;  // 0: unlimited
+      }
+    } else if (name == "max_streams_per_session") {
+      if (auto n = count(k); n && bounded(k, *n, 1, 10000, "")) {
+        out.max_streams_per_session = static_cast<std::size_t>(*n);
+      }
+    } else {
+      auto d = positiveDuration(k);
+      if (!d) {
+        continue;
+      }
+      if (*d > std::chrono::hours(24)) {
+        error(k.valueLoc(), k.path, "must be at most 24h");
+      } else if (name == "header_timeout") {
+        out.header_timeout = *d;
+      } else if (name == "body_timeout") {
+        out.body_timeout = *d;
+      } else {
+        out.idle_timeout = *d;
+      }
+    }
+  }
+}
+
+// A host name, an IPv4 address or a bracketed IPv6 address, without a port.
+bool validHostName(std::string_view host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    return std::all_of(host.begin(), host.end(), [](char c) {
+      return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+    });
+  }
+  return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  });
+}
+
+// "*", or a host with an optional :port or :* (any port).
+bool validHostPattern(std::string_view pattern) {
+  if (pattern == "*") {
+    return true;
+  }
+  if (pattern.ends_with(":*")) {
+    return validHostName(pattern.substr(0, pattern.size() - 2));
+  }
+  return validHostName(pattern) || validHostPort(pattern);
+}
+
+// "*", or http(s)://host with an optional :port or :* (any port), no path.
+bool validOriginPattern(std::string_view pattern) {
+  if (pattern == "*") {
+    return true;
+  }
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (pattern.starts_with(scheme)) {
+      const std::string_view rest = pattern.substr(scheme.size());
+      return rest != "*" && validHostPattern(rest);
+    }
+  }
+  return false;
+}
+
+std::optional<std::vector<std::string>> Loader::parsePatternList(
+    const Field& f, bool (*valid)(std::string_view), std::string_view example) {
+  if (f.empty()) {
+    error(f.valueLoc(), f.path, "expected a list such as " + std::string(example));
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  bool ok = true;
+  for (const Field& e : elements(f, "patterns")) {
+    auto text = nonEmptyString(e);
+    if (!text) {
+      ok = false;
+    } else if (!valid(*text)) {
+      error(e.valueLoc(), e.path,
+            "invalid pattern " + quoted(*text) + " (examples: " + std::string(example) + ")");
+      ok = false;
+    } else {
+      out.push_back(*text);
+    }
+  }
+  if (!ok || !f.value.IsSequence()) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+void Loader::parseSecurity(const Field& f, SecurityConfig& out) {
+  for (const Field& k : fields(f, {"allowed_origins", "allowed_hosts"})) {
+    if (k.key.Scalar() == "allowed_origins") {
+      out.allowed_origins = parsePatternList(
+          k, &validOriginPattern, "[\"https://app.example.com\", \"http://localhost:*\", \"*\"]");
+    } else {
+      out.allowed_hosts = parsePatternList(
+          k, &validHostPattern, "[\"mcp.example.com\", \"localhost:*\", \"*\"]");
     }
   }
 }
@@ -1386,7 +1541,8 @@ ConfigLoadResult Loader::load(std::string_view text) {
 
   std::map<std::string, Field> top;
   for (Field& f : fields(root_field, {"listen", "admin", "upstream", "cache", "defaults", "tools",
-                                      "methods", "error_handling", "monitoring"})) {
+                                      "methods", "error_handling", "monitoring", "limits",
+                                      "security"})) {
     top.emplace(f.key.Scalar(), std::move(f));
   }
   auto section = [&](const char* name) -> const Field* {
@@ -1408,6 +1564,12 @@ ConfigLoadResult Loader::load(std::string_view text) {
   }
   if (auto* f = section("cache")) {
     parseCacheStore(*f, config);
+  }
+  if (auto* f = section("limits")) {
+    parseLimits(*f, config.limits);
+  }
+  if (auto* f = section("security")) {
+    parseSecurity(*f, config.security);
   }
 
   // Global defaults: built-in <- error_handling (seed) <- defaults. `defaults` wins where both

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "proxy/address.h"
 #include "proxy/json_rpc_errors.h"
 
 namespace bulwark {
@@ -21,7 +22,10 @@ std::string_view reasonFor(int status) {
   switch (status) {
   case 200: return "OK";
   case 202: return "Accepted";
+  case 403: return "Forbidden";
   case 404: return "Not Found";
+  case 408: return "Request Timeout";
+  case 429: return "Too Many Requests";
   case 405: return "Method Not Allowed";
   case 400: return "Bad Request";
   case 413: return "Content Too Large";
@@ -40,9 +44,44 @@ ClientConnection::ClientConnection(uv_loop_t* loop, RequestHandler& handler,
                                    ConnectionObserver& observer)
     : TcpConnection(loop), handler_(handler), observer_(observer), deferred_(deferred),
       limits_(limits),
-      parser_(HTTP_REQUEST, *this, limits.max_head_bytes) {}
+      parser_(HTTP_REQUEST, *this, limits.max_header_bytes) {}
 
-void ClientConnection::start() { startReading(); }
+void ClientConnection::start() {
+  // The first request's head must arrive within the header timeout of the accept: a client
+  // that connects and sends nothing holds a connection as surely as a slow one.
+  wait(Waiting::kHead, limits_.header_timeout);
+  startReading();
+}
+
+void ClientConnection::refuseOverCapacity(bool answer) {
+  refused_over_capacity_ = true;
+  if (!answer) {
+    observer_.limitReached(*this, "connections", 0,
+                           "closed unanswered: twice the limit of " +
+                               std::to_string(limits_.max_connections) + " connections");
+    close();
+    return;
+  }
+  refuse({503, "connections", "Too many connections",
+          "the listener holds its limit of " + std::to_string(limits_.max_connections) +
+              " connections",
+          "overload"},
+         "Retry-After: 1\r\n");
+}
+
+std::string ClientConnection::peerAddress() {
+  sockaddr_storage peer{};
+  int length = sizeof peer;
+  if (uv_tcp_getpeername(handle(), reinterpret_cast<sockaddr*>(&peer), &length) != 0) {
+    return {};
+  }
+  return formatAddress(reinterpret_cast<const sockaddr*>(&peer));
+}
+
+void ClientConnection::wait(Waiting what, std::chrono::milliseconds timeout) {
+  waiting_ = what;
+  wait_until_ = std::chrono::steady_clock::now() + timeout;
+}
 
 void ClientConnection::onData(std::string_view bytes) {
   switch (state_) {
@@ -52,7 +91,7 @@ void ClientConnection::onData(std::string_view bytes) {
   case State::kDispatched:
     pending_input_.append(bytes);
     // A client that pipelines without limit waits: stop reading until this request is answered.
-    if (pending_input_.size() > limits_.max_head_bytes + limits_.max_body_bytes) {
+    if (pending_input_.size() > limits_.max_header_bytes + limits_.max_body_bytes) {
       stopReading();
     }
     return;
@@ -63,34 +102,45 @@ void ClientConnection::onData(std::string_view bytes) {
 
 void ClientConnection::parse(std::string_view bytes) {
   while (state_ == State::kReading) {
+    if (waiting_ == Waiting::kIdle && !bytes.empty()) {
+      wait(Waiting::kHead, limits_.header_timeout);
+    }
     const ParseOutcome outcome = parser_.execute(bytes);
     if (outcome.status == ParseStatus::kOk) {
       return;
     }
     if (outcome.status == ParseStatus::kError) {
-      if (body_too_large_) {
-        rejectRequest(413, "Content Too Large", jsonrpc::kInvalidRequest,
-                      "Request body too large",
-                      "the body exceeds the limit of " +
-                          std::to_string(limits_.max_body_bytes) + " bytes");
+      if (refusal_) {
+        refuse(*refusal_);  // a callback stopped the parser (the body grew too large)
       } else if (parser_.errorReason().find("header section larger") != std::string_view::npos) {
-        rejectRequest(431, "Request Header Fields Too Large", jsonrpc::kInvalidRequest,
-                      "Request header section too large", parser_.errorReason());
+        refuse({431, "header_bytes", "Request header section too large",
+                std::string(parser_.errorReason())});
       } else {
-        rejectRequest(400, "Bad Request", jsonrpc::kInvalidRequest, "Malformed HTTP request",
-                      parser_.errorReason());
+        // Smuggling vectors end here: llhttp (strict, never lenient) refuses conflicting or
+        // repeated Content-Length, Transfer-Encoding other than a final chunked, obsolete line
+        // folding, bare CR or LF, and bad chunk sizes.
+        refuse({400, "malformed_http", "Malformed HTTP request",
+                std::string(parser_.errorReason())});
       }
       return;
     }
     bytes.remove_prefix(outcome.consumed);
-    if (body_too_large_) {
-      rejectRequest(413, "Content Too Large", jsonrpc::kInvalidRequest, "Request body too large",
-                    "Content-Length exceeds the limit of " +
-                        std::to_string(limits_.max_body_bytes) + " bytes");
+    if (refusal_) {
+      refuse(*refusal_);
       return;
     }
     // The parser paused at the end of a request: hand it over.
     state_ = State::kDispatched;
+    waiting_ = Waiting::kNothing;
+    ++requests_;
+    if (limits_.max_requests_per_connection != 0 &&
+        requests_ >= limits_.max_requests_per_connection && !last_request_) {
+      last_request_ = true;
+      observer_.limitReached(*this, "requests_per_connection", 0,
+                             "request " + std::to_string(requests_) +
+                                 " on this connection: its answer says Connection: close");
+    }
+    request_open_ = true;
     ClientStream* stream = handler_.handle(request_, *this);
     // A handler that answered inline has moved the state on (finishResponse); otherwise the
     // returned stream answers later.
@@ -110,10 +160,19 @@ bool ClientConnection::onHead(HttpHead& head) {
   request_.received_at = std::chrono::steady_clock::now();
   const HttpHead& request = request_.head;
   request_is_head_ = request.method == "HEAD";
-  if (request.content_length && *request.content_length > limits_.max_body_bytes) {
-    body_too_large_ = true;
+  if (request.headers.size() > limits_.max_headers) {
+    refusal_ = Refusal{431, "headers", "Too many request header fields",
+                       std::to_string(request.headers.size()) + " header fields; the limit is " +
+                           std::to_string(limits_.max_headers)};
     return false;
   }
+  if (request.content_length && *request.content_length > limits_.max_body_bytes) {
+    refusal_ = Refusal{413, "body_bytes", "Request body too large",
+                       "Content-Length exceeds the limit of " +
+                           std::to_string(limits_.max_body_bytes) + " bytes"};
+    return false;
+  }
+  wait(Waiting::kBody, limits_.body_timeout);
   if (request.content_length) {
     request_.body.reserve(static_cast<std::size_t>(*request.content_length));
   }
@@ -128,7 +187,9 @@ bool ClientConnection::onHead(HttpHead& head) {
 
 bool ClientConnection::onBody(std::string_view bytes) {
   if (request_.body.size() + bytes.size() > limits_.max_body_bytes) {
-    body_too_large_ = true;
+    refusal_ = Refusal{413, "body_bytes", "Request body too large",
+                       "the body exceeds the limit of " + std::to_string(limits_.max_body_bytes) +
+                           " bytes"};
     return false;
   }
   request_.body.append(bytes);
@@ -142,7 +203,7 @@ void ClientConnection::sendResponseHead(int status, std::string_view reason,
                                         std::uint64_t content_length) {
   const HttpHead& request = request_.head;
   const bool http10 = request.version_major == 1 && request.version_minor == 0;
-  keep_alive_ = request.keep_alive && !draining_;
+  keep_alive_ = request.keep_alive && !draining_ && !last_request_;
   framing_ = request_is_head_ ? BodyFraming::kNone : framing;
   chunked_out_ = false;
   response_started_ = true;
@@ -234,6 +295,7 @@ void ClientConnection::sendSimpleResponse(int status, std::string_view content_t
 }
 
 void ClientConnection::abortResponse() {
+  endRequest();
   corked_ = false;
   stream_ = nullptr;
   head_.clear();
@@ -242,6 +304,7 @@ void ClientConnection::abortResponse() {
 }
 
 void ClientConnection::finishResponse() {
+  endRequest();
   stream_ = nullptr;
   response_started_ = false;
   if (!keep_alive_ || read_eof_ || draining_) {
@@ -250,7 +313,8 @@ void ClientConnection::finishResponse() {
     return;
   }
   state_ = State::kReading;
-  body_too_large_ = false;
+  refusal_.reset();
+  wait(Waiting::kIdle, limits_.idle_timeout);
   parser_.resume();
   if (!reading()) {
     startReading();
@@ -270,16 +334,20 @@ void ClientConnection::runDeferred() {
   parse(input);
 }
 
-void ClientConnection::rejectRequest(int status, std::string_view reason, int jsonrpc_code,
-                                     std::string_view message, std::string_view detail) {
-  const std::string body =
-      jsonRpcErrorBody({}, ProxyError{jsonrpc_code, message, detail, "invalid_input", 0, {}});
-  std::string response = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+void ClientConnection::refuse(const Refusal& refusal, std::string_view extra_header_lines) {
+  observer_.limitReached(*this, refusal.limit, refusal.status, refusal.detail);
+  const std::string body = jsonRpcErrorBody(
+      {}, ProxyError{jsonrpc::kInvalidRequest, refusal.message, refusal.detail,
+                     refusal.error_class, 0, {}});
+  std::string response = "HTTP/1.1 " + std::to_string(refusal.status) + " " +
+                         std::string(reasonFor(refusal.status)) +
                          "\r\nContent-Type: application/json\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+                         std::to_string(body.size()) + "\r\n" + std::string(extra_header_lines) +
+                         "Connection: close\r\n\r\n" + body;
   write(response);
   stream_ = nullptr;
   state_ = State::kClosing;
+  waiting_ = Waiting::kNothing;
   // The client may still be sending (a body we refused): read and drop it for a while after
   // our FIN, so that the reply is read rather than lost to a reset.
   lingering_ = true;
@@ -291,8 +359,38 @@ void ClientConnection::rejectRequest(int status, std::string_view reason, int js
 }
 
 void ClientConnection::sweep(std::chrono::steady_clock::time_point now) {
-  if (lingering_ && now >= linger_until_) {
-    close();
+  if (lingering_) {
+    if (now >= linger_until_) {
+      close();
+    }
+    return;
+  }
+  if (state_ != State::kReading || waiting_ == Waiting::kNothing || now < wait_until_ ||
+      closing()) {
+    return;
+  }
+  switch (waiting_) {
+  case Waiting::kIdle:
+    // A keep-alive connection nobody uses: close quietly, as HTTP allows at any idle moment.
+    observer_.limitReached(*this, "idle_timeout", 0,
+                           "no request for " + std::to_string(limits_.idle_timeout.count()) +
+                               " ms");
+    waiting_ = Waiting::kNothing;
+    state_ = State::kClosing;
+    closeAfterWrites();
+    return;
+  case Waiting::kHead:
+    refuse({408, "header_timeout", "Request header timeout",
+            "the request head did not arrive within " +
+                std::to_string(limits_.header_timeout.count()) + " ms"});
+    return;
+  case Waiting::kBody:
+    refuse({408, "body_timeout", "Request body timeout",
+            "the request body did not arrive within " +
+                std::to_string(limits_.body_timeout.count()) + " ms"});
+    return;
+  case Waiting::kNothing:
+    return;
   }
 }
 
@@ -344,6 +442,14 @@ void ClientConnection::dropStream() {
   stream_ = nullptr;
   if (stream != nullptr) {
     stream->onClientGone();
+  }
+  endRequest();
+}
+
+void ClientConnection::endRequest() {
+  if (request_open_) {
+    request_open_ = false;
+    handler_.requestEnded(*this);
   }
 }
 

@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "config/config.h"
 #include "proxy/deferred_queue.h"
 #include "proxy/http_message.h"
 #include "proxy/tcp_connection.h"
@@ -17,9 +19,10 @@ namespace bulwark {
 
 class ClientConnection;
 
-struct ServerLimits {
-  std::size_t max_head_bytes = 64 * 1024;
-  std::size_t max_body_bytes = 4 * 1024 * 1024;
+// The configured `limits:` (sizes, counts, timeouts; see config::LimitsConfig) and what the
+// connection needs besides. Read at each use, so a reload applies to the next request; a
+// connection's header-size limit is fixed when it is accepted.
+struct ServerLimits : config::LimitsConfig {
   // Above this many queued response bytes a stream should stop feeding the client.
   std::size_t write_high_watermark = 1024 * 1024;
 };
@@ -49,14 +52,22 @@ public:
   // Takes a complete request. Either answers at once through `connection` (returning nullptr)
   // or returns the stream that will answer later. Never called re-entrantly per connection.
   virtual ClientStream* handle(Request& request, ClientConnection& connection) = 0;
+  // The request that handle() took has ended: answered, aborted, or its client is gone. Called
+  // exactly once per handle() call, possibly from inside it (an inline answer).
+  virtual void requestEnded(ClientConnection& /*connection*/) {}
 
 protected:
   ~RequestHandler() = default;
 };
 
-// Told when a connection is gone (from its close callback, just before it is freed).
+// Told when a connection hits a limit and when it is gone (from its close callback, just
+// before it is freed).
 class ConnectionObserver {
 public:
+  // `limit` names the limit (a label value of bulwark_limit_rejections_total); `status` is the
+  // HTTP status answered, 0 when the connection closed without an answer.
+  virtual void limitReached(ClientConnection& connection, std::string_view limit, int status,
+                            std::string_view detail) = 0;
   virtual void connectionClosed(ClientConnection& connection) = 0;
 
 protected:
@@ -104,12 +115,31 @@ public:
   // Stops taking new requests; closes at once if idle, else after the current response.
   void drain();
 
-  // Called about every quarter second by the listener: closes a connection whose lingering
-  // close has lasted long enough.
+  // Called about every quarter second by the listener: enforces the header, body and idle
+  // timeouts, and closes a connection whose lingering close has lasted long enough.
   void sweep(std::chrono::steady_clock::time_point now);
+
+  // Instead of start(): the listener is full. Answers 503 at once and closes (`answer`), or
+  // only closes when even refused connections are too many.
+  void refuseOverCapacity(bool answer);
+  bool refusedOverCapacity() const { return refused_over_capacity_; }
+
+  // The peer's "address:port", for log lines ("" when unknown).
+  std::string peerAddress();
 
 private:
   enum class State : std::uint8_t { kReading, kDispatched, kClosing };
+  // Which timeout runs while a request is being read (State::kReading).
+  enum class Waiting : std::uint8_t { kNothing, kIdle, kHead, kBody };
+
+  // A request refused by a limit or as malformed: what the client is told.
+  struct Refusal {
+    int status = 400;
+    std::string_view limit;  // bulwark_limit_rejections_total's label
+    std::string_view message;
+    std::string detail;
+    std::string_view error_class = "invalid_input";
+  };
 
   // TcpConnection
   void onData(std::string_view bytes) override;
@@ -126,11 +156,12 @@ private:
   void runDeferred() override;
 
   void parse(std::string_view bytes);
-  void rejectRequest(int status, std::string_view reason, int jsonrpc_code,
-                     std::string_view message, std::string_view detail);
+  void refuse(const Refusal& refusal, std::string_view extra_header_lines = {});
+  void wait(Waiting what, std::chrono::milliseconds timeout);
   void finishResponse();
   void closeAfterWrites();
   void dropStream();
+  void endRequest();
 
   RequestHandler& handler_;
   ConnectionObserver& observer_;
@@ -147,12 +178,18 @@ private:
   bool keep_alive_ = true;
   bool response_started_ = false;
   bool request_is_head_ = false;
-  bool body_too_large_ = false;
+  std::optional<Refusal> refusal_;  // set by a parser callback that stopped the parser
   bool close_after_writes_ = false;
   bool draining_ = false;
   bool read_eof_ = false;
   bool lingering_ = false;
   bool corked_ = false;
+  bool request_open_ = false;  // handle() took a request whose end the handler awaits
+  bool refused_over_capacity_ = false;
+  bool last_request_ = false;  // max_requests_per_connection reached: this answer closes
+  std::uint64_t requests_ = 0;
+  Waiting waiting_ = Waiting::kNothing;
+  std::chrono::steady_clock::time_point wait_until_{};
   std::chrono::steady_clock::time_point linger_until_{};
 };
 

@@ -2,7 +2,9 @@
 
 #include <vector>
 
+#include "proxy/limit_report.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/uv_util.h"
 
 namespace bulwark {
@@ -13,9 +15,10 @@ constexpr int kBacklog = 511;
 }  // namespace
 
 Listener::Listener(uv_loop_t* loop, std::string name, RequestHandler& handler,
-                   DeferredQueue& deferred, const ServerLimits& limits)
+                   DeferredQueue& deferred, const ServerLimits& limits, Metrics* metrics,
+                   bool count_connections)
     : loop_(loop), name_(std::move(name)), handler_(handler), deferred_(deferred),
-      limits_(limits) {}
+      limits_(limits), metrics_(metrics), count_connections_(count_connections) {}
 
 std::string Listener::listen(const HostPort& where) {
   const std::string label = where.host + ":" + std::to_string(where.port);
@@ -70,7 +73,31 @@ void Listener::onConnection(uv_stream_t* server, int status) {
   }
   uv_tcp_nodelay(connection->handle(), 1);
   self->connections_.insert(connection);
+  if (self->servedCount() > self->limits_.max_connections) {
+    // Refused connections linger a moment so the 503 is read; beyond twice the limit even that
+    // is too generous, and the connection just closes.
+    ++self->refused_;
+    if (self->refused_ > self->limits_.max_connections) {
+      connection->refuseOverCapacity(false);
+    } else {
+      connection->refuseOverCapacity(true);
+    }
+    return;
+  }
+  self->publishConnectionCount();
   connection->start();
+}
+
+void Listener::limitReached(ClientConnection& connection, std::string_view limit, int status,
+                            std::string_view detail) {
+  const std::string peer = connection.peerAddress();
+  reportLimitHit(metrics_, {name_, limit, status, detail, peer});
+}
+
+void Listener::publishConnectionCount() {
+  if (count_connections_ && metrics_ != nullptr) {
+    metrics_->setActiveClientConnections(static_cast<double>(servedCount()));
+  }
 }
 
 void Listener::onSweep(uv_timer_t* timer) {
@@ -82,7 +109,12 @@ void Listener::onSweep(uv_timer_t* timer) {
   }
 }
 
-void Listener::connectionClosed(ClientConnection& connection) { connections_.erase(&connection); }
+void Listener::connectionClosed(ClientConnection& connection) {
+  if (connections_.erase(&connection) != 0 && connection.refusedOverCapacity()) {
+    --refused_;
+  }
+  publishConnectionCount();
+}
 
 void Listener::stopAccepting() {
   if (initialised_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&server_))) {

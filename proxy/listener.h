@@ -1,4 +1,5 @@
-// A listening socket and the client connections it accepted (tracked for shutdown).
+// A listening socket and the client connections it accepted (tracked for shutdown, the
+// connection limit and the timeout sweep).
 #pragma once
 
 #include <uv.h>
@@ -11,10 +12,15 @@
 
 namespace bulwark {
 
+class Metrics;
+
 class Listener final : private ConnectionObserver {
 public:
+  // `metrics` (may be null) counts limit hits; `count_connections` also sets
+  // bulwark_client_connections (the data port's listener).
   Listener(uv_loop_t* loop, std::string name, RequestHandler& handler, DeferredQueue& deferred,
-           const ServerLimits& limits);
+           const ServerLimits& limits, Metrics* metrics = nullptr,
+           bool count_connections = false);
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
@@ -30,17 +36,25 @@ public:
   // Asks every connection to close once its current response is done (idle ones close now).
   void drainConnections();
   std::size_t connectionCount() const { return connections_.size(); }
+  // Connections being served, without those refused over max_connections (still lingering).
+  std::size_t servedCount() const { return connections_.size() - refused_; }
 
 private:
   static void onConnection(uv_stream_t* server, int status);
   static void onSweep(uv_timer_t* timer);
+  void limitReached(ClientConnection& connection, std::string_view limit, int status,
+                    std::string_view detail) override;
   void connectionClosed(ClientConnection& connection) override;
+  void publishConnectionCount();
 
   uv_loop_t* loop_;
   std::string name_;
   RequestHandler& handler_;
   DeferredQueue& deferred_;
   const ServerLimits& limits_;
+  Metrics* metrics_;
+  bool count_connections_;
+  std::size_t refused_ = 0;  // connections in connections_ refused over max_connections
   uv_tcp_t server_{};
   uv_timer_t sweep_{};
   bool sweeping_ = false;

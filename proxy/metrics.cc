@@ -1,5 +1,7 @@
 #include "proxy/metrics.h"
 
+#include "proxy/limit_report.h"
+
 #include <prometheus/text_serializer.h>
 
 #include <dirent.h>
@@ -146,6 +148,10 @@ Metrics::Metrics(std::size_t max_tool_labels)
                                    "Circuit breaker state changes, by target (upstream or a "
                                    "tool) and states."),
                            {"target", "from", "to"}),
+      limit_rejections_(counter(*registry_, "bulwark_limit_rejections_total",
+                                "Clients that hit a limit (limits: and security: in the "
+                                "configuration, or malformed HTTP), by limit."),
+                        {"limit"}),
       circuit_state_(prometheus::BuildGauge()
                          .Name("bulwark_circuit_state")
                          .Help("Circuit breaker state by target: 0 closed, 1 half-open, 2 open.")
@@ -217,6 +223,9 @@ Metrics::Metrics(std::size_t max_tool_labels)
     cache_requests_.with({result});
   }
   fallbacks_.with({""});
+  for (const std::string_view limit : kLimitNames) {
+    limit_rejections_.with({limit});
+  }
   start_time_->Set(std::chrono::duration<double>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count());

@@ -58,6 +58,8 @@ public:
   void recordBudgetExhausted() { budget_exhausted_->Increment(); }
   void recordConfigReload(bool ok) { config_reloads_.with({ok ? "success" : "failure"}).Increment(); }
   void recordLogRecord(std::string_view failure_class) { log_records_.with({failure_class}).Increment(); }
+  // A client hit a limit (limits: or security:), by its name (kLimitNames).
+  void recordLimitRejection(std::string_view limit) { limit_rejections_.with({limit}).Increment(); }
   void setActiveClientConnections(double value) { client_connections_->Set(value); }
   void setUpstreamUp(bool up) { upstream_up_->Set(up ? 1 : 0); }
   void setActiveSessions(std::size_t sessions) { sessions_active_->Set(static_cast<double>(sessions)); }
@@ -111,6 +113,7 @@ private:
   CounterFamily<1> cache_requests_;
   CounterFamily<1> fallbacks_;
   CounterFamily<3> circuit_transitions_;
+  CounterFamily<1> limit_rejections_;
   prometheus::Family<prometheus::Gauge>& circuit_state_;
   std::unordered_map<std::string, prometheus::Gauge*> circuit_gauges_;
   std::function<void()> before_scrape_;

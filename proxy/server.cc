@@ -11,6 +11,7 @@ Server::~Server() = default;
 
 std::string Server::start(const ServerSettings& settings) {
   settings_ = settings;
+  static_cast<config::LimitsConfig&>(limits_) = settings_.runtime->settings.limits;
   std::string error;
   if (settings_.stdio) {
     stdio_bridge_ = std::make_unique<stdio::StdioBridge>(loop_, deferred_, metrics_,
@@ -48,13 +49,16 @@ std::string Server::start(const ServerSettings& settings) {
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
                    cache_json_, breakers_, *sessions_, *probe_, settings_.runtime, mcp_path,
-                   settings_.limits.max_body_bytes});
+                   limits_.max_body_bytes});
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
+  gate_ = std::make_unique<RequestGate>(*data_handler_, metrics_, limits_,
+                                        isLoopbackHost(settings_.listen.host));
+  gate_->configure(settings_.runtime->settings.security);
   admin_handler_ = std::make_unique<AdminHandler>(metrics_, *readiness_);
-  data_listener_ = std::make_unique<Listener>(loop_, "data", *data_handler_, deferred_,
-                                              settings_.limits);
+  data_listener_ = std::make_unique<Listener>(loop_, "data", *gate_, deferred_, limits_,
+                                              &metrics_, true);
   admin_listener_ = std::make_unique<Listener>(loop_, "admin", *admin_handler_, deferred_,
-                                               settings_.limits);
+                                               limits_, &metrics_);
   if (error = data_listener_->listen(settings_.listen); !error.empty()) {
     shutdown();
     return error;
@@ -114,6 +118,8 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
   cache_.setMaxBytes(next.cache_max_bytes);
   breakers_.configure(*runtime);
   metrics_.setMaxToolLabels(next.monitoring.max_tool_labels);
+  static_cast<config::LimitsConfig&>(limits_) = next.limits;
+  gate_->configure(next.security);
   context_->runtime = std::move(runtime);
 }
 

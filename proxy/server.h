@@ -18,6 +18,7 @@
 #include "proxy/jsonrpc_envelope.h"
 #include "proxy/listener.h"
 #include "proxy/metrics.h"
+#include "proxy/request_gate.h"
 #include "proxy/runtime_config.h"
 #include "proxy/session_directory.h"
 #include "proxy/stdio/stdio_bridge.h"
@@ -33,7 +34,6 @@ struct ServerSettings {
   // Set for a stdio server: Bulwark spawns it behind a loopback bridge and `upstream` is
   // ignored (the bridge's address is used).
   std::optional<stdio::BridgeSettings> stdio;
-  ServerLimits limits;
   UpstreamPoolOptions pool;
   // How long requests in flight (SSE streams included) may run on after SIGTERM.
   std::chrono::milliseconds drain_timeout{15000};
@@ -75,6 +75,8 @@ private:
 
   uv_loop_t* loop_;
   ServerSettings settings_;
+  // runtime->settings.limits, kept here so that both listeners read the reloaded values.
+  ServerLimits limits_;
   DeferredQueue deferred_;
   Metrics metrics_;
   EnvelopeParser envelope_parser_;
@@ -92,6 +94,7 @@ private:
   std::unique_ptr<Readiness> readiness_;
   std::unique_ptr<ProxyContext> context_;
   std::unique_ptr<DataPlaneHandler> data_handler_;
+  std::unique_ptr<RequestGate> gate_;
   std::unique_ptr<AdminHandler> admin_handler_;
   std::unique_ptr<Listener> data_listener_;
   std::unique_ptr<Listener> admin_listener_;

@@ -721,9 +721,9 @@ TEST_CASE("malformed requests get 400 and the connection is closed") {
   checkRefusal(client, "HTTP/1.1 400 Bad Request");
 }
 
-TEST_CASE("a header section over max_head_bytes gets 431 and the connection is closed") {
+TEST_CASE("a header section over max_header_bytes gets 431 and the connection is closed") {
   ServerLimits limits;
-  limits.max_head_bytes = 256;
+  limits.max_header_bytes = 256;
   ServerHarness h(limits);
   int handled = 0;
   h.handler.on_request = [&](Request& r, ClientConnection& c) {
