@@ -27,7 +27,9 @@ public:
   ClientStream* handle(Request& request, ClientConnection& connection) override {
     return on_request(request, connection);
   }
+  void requestEnded(ClientConnection& /*connection*/) override { ++ended; }
   std::function<ClientStream*(Request&, ClientConnection&)> on_request;
+  int ended = 0;
 };
 
 // A raw TCP client. Owns its handle; the owner (ServerHarness) keeps it alive until the loop
@@ -783,6 +785,7 @@ TEST_CASE("a client that disconnects while its stream is pending cancels it exac
   CHECK(h.run() == 0);
   CHECK_FALSE(h.timed_out);
   CHECK(pending.gone == 1);
+  CHECK(h.handler.ended == 1);  // the handler learns the request ended, once
   CHECK(handled == std::vector<std::string>{"/pending"});
   CHECK(h.listener().connectionCount() == 0);
 }
@@ -885,6 +888,83 @@ TEST_CASE("an ignored Upgrade leaves the connection usable") {
       untilReceived(h, expected.size()));
   CHECK(h.run() == 0);
   CHECK(client.received == expected);
+}
+
+
+TEST_CASE("more header fields than max_headers get 431 and the connection is closed") {
+  ServerLimits limits;
+  limits.max_headers = 8;
+  ServerHarness h(limits);
+  int handled = 0;
+  h.handler.on_request = [&](Request& r, ClientConnection& c) {
+    ++handled;
+    return echo(r, c);
+  };
+  std::string fields;
+  for (int i = 0; i < 8; ++i) {
+    fields += "X-Field-" + std::to_string(i) + ": v\r\n";  // 8 plus Host: one too many
+  }
+  TestClient& client = h.connectClient(
+      [&](TestClient& c) { c.send(request("GET", "/", fields)); }, untilEnd(h));
+  CHECK(h.run() == 0);
+  CHECK_FALSE(h.timed_out);
+  CHECK(handled == 0);
+  CHECK(h.handler.ended == 0);
+  checkRefusal(client, "HTTP/1.1 431 Request Header Fields Too Large");
+  CHECK(client.received.find("9 header fields; the limit is 8") != std::string::npos);
+}
+
+TEST_CASE("the last request allowed on a connection is answered with Connection: close") {
+  ServerLimits limits;
+  limits.max_requests_per_connection = 2;
+  ServerHarness h(limits);
+  std::vector<std::string> handled;
+  h.handler.on_request = [&](Request& r, ClientConnection& c) {
+    handled.push_back(r.head.target);
+    return echo(r, c);
+  };
+  // Three pipelined: the second answer closes, the third request is never read.
+  TestClient& client = h.connectClient(
+      [](TestClient& c) { c.send(request("GET", "/1") + request("GET", "/2") + request("GET", "/3")); },
+      untilEnd(h));
+  CHECK(h.run() == 0);
+  CHECK_FALSE(h.timed_out);
+  CHECK(handled == std::vector<std::string>{"/1", "/2"});
+  CHECK(h.handler.ended == 2);
+  CHECK(client.received == simpleOk("GET /1") + simpleOk("GET /2", "Connection: close\r\n"));
+  CHECK(client.eof);
+}
+
+TEST_CASE("beyond max_connections a new connection gets 503 and the ones in service carry on") {
+  ServerLimits limits;
+  limits.max_connections = 1;
+  ServerHarness h(limits);
+  h.handler.on_request = [&](Request& r, ClientConnection& c) { return echo(r, c); };
+  bool second_done = false;
+  TestClient* first = nullptr;
+  TestClient* second = nullptr;
+  first = &h.connectClient(
+      [&](TestClient&) {
+        // Only once the first is in service does the second connect.
+        second = &h.connectClient([](TestClient&) {}, [&](TestClient& c) {
+          if (c.eof || c.read_error != 0) {
+            second_done = true;
+            first->send(request("GET", "/still-served"));
+          }
+        });
+      },
+      [&](TestClient& c) {
+        if (c.received.size() >= simpleOk("GET /still-served").size() || c.eof) {
+          h.teardown();
+        }
+      });
+  CHECK(h.run() == 0);
+  CHECK_FALSE(h.timed_out);
+  REQUIRE(second != nullptr);
+  CHECK(second_done);
+  checkRefusal(*second, "HTTP/1.1 503 Service Unavailable");
+  CHECK(second->received.find("\r\nRetry-After: 1\r\n") != std::string::npos);
+  CHECK(first->received == simpleOk("GET /still-served"));
 }
 
 } // namespace
