@@ -105,6 +105,10 @@ void ClientConnection::parse(std::string_view bytes) {
     if (waiting_ == Waiting::kIdle && !bytes.empty()) {
       wait(Waiting::kHead, limits_.header_timeout);
     }
+    if (const char* refused = head_guard_.scan(bytes)) {
+      refuse({400, "malformed_http", "Malformed HTTP request", refused});
+      return;
+    }
     const ParseOutcome outcome = parser_.execute(bytes);
     if (outcome.status == ParseStatus::kOk) {
       return;
@@ -166,6 +170,13 @@ bool ClientConnection::onHead(HttpHead& head) {
                            std::to_string(limits_.max_headers)};
     return false;
   }
+  if (request.version_major == 1 && request.version_minor == 0 &&
+      findHeader(request.headers, "transfer-encoding") != nullptr) {
+    // RFC 9112 6.1: the framing of an HTTP/1.0 message with Transfer-Encoding is faulty.
+    refusal_ = Refusal{400, "malformed_http", "Malformed HTTP request",
+                       "Transfer-Encoding in an HTTP/1.0 request"};
+    return false;
+  }
   if (request.content_length && *request.content_length > limits_.max_body_bytes) {
     refusal_ = Refusal{413, "body_bytes", "Request body too large",
                        "Content-Length exceeds the limit of " +
@@ -196,7 +207,10 @@ bool ClientConnection::onBody(std::string_view bytes) {
   return true;
 }
 
-bool ClientConnection::onMessageComplete() { return false; }
+bool ClientConnection::onMessageComplete() {
+  head_guard_.nextMessage();
+  return false;
+}
 
 void ClientConnection::sendResponseHead(int status, std::string_view reason,
                                         std::string_view header_lines, BodyFraming framing,

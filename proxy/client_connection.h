@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "proxy/deferred_queue.h"
+#include "proxy/head_guard.h"
 #include "proxy/http_message.h"
 #include "proxy/tcp_connection.h"
 
@@ -168,6 +169,7 @@ private:
   DeferredQueue& deferred_;
   const ServerLimits& limits_;
   HttpParser parser_;
+  HeadGuard head_guard_;
   Request request_;
   std::string pending_input_;  // bytes after a paused message, parsed when it is answered
   std::string head_;  // the response head, held until the first body bytes join it

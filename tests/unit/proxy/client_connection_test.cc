@@ -696,6 +696,18 @@ TEST_CASE("malformed requests get 400 and the connection is closed") {
   SUBCASE("two Content-Length values") {
     bytes = "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab";
   }
+  SUBCASE("obsolete line folding") {
+    bytes = "GET / HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n";
+  }
+  SUBCASE("a bare LF ending a field line") { bytes = "GET / HTTP/1.1\r\nHost: t\nX: y\r\n\r\n"; }
+  SUBCASE("a bare LF ending the request line") { bytes = "GET / HTTP/1.1\nHost: t\r\n\r\n"; }
+  SUBCASE("Transfer-Encoding in HTTP/1.0") {
+    bytes = "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+  }
+  SUBCASE("a bare LF after a valid pipelined request") {
+    bytes = request("GET", "/ok") + "GET /x HTTP/1.1\nHost: t\r\n\r\n";
+    first_is_valid = true;
+  }
   SUBCASE("a bad chunk size") {
     bytes = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
   }
