@@ -53,18 +53,17 @@ void ClientConnection::start() {
   startReading();
 }
 
-void ClientConnection::refuseOverCapacity(bool answer) {
+void ClientConnection::refuseOverCapacity(bool answer, std::size_t cap) {
   refused_over_capacity_ = true;
   if (!answer) {
     observer_.limitReached(*this, "connections", 0,
-                           "closed unanswered: twice the limit of " +
-                               std::to_string(limits_.max_connections) + " connections");
+                           "closed unanswered: twice the limit of " + std::to_string(cap) +
+                               " connections");
     close();
     return;
   }
   refuse({503, "connections", "Too many connections",
-          "the listener holds its limit of " + std::to_string(limits_.max_connections) +
-              " connections",
+          "the listener holds its limit of " + std::to_string(cap) + " connections",
           "overload"},
          "Retry-After: 1\r\n");
 }

@@ -121,8 +121,8 @@ public:
   void sweep(std::chrono::steady_clock::time_point now);
 
   // Instead of start(): the listener is full. Answers 503 at once and closes (`answer`), or
-  // only closes when even refused connections are too many.
-  void refuseOverCapacity(bool answer);
+  // only closes when even refused connections are too many. `cap` is the limit in force.
+  void refuseOverCapacity(bool answer, std::size_t cap);
   bool refusedOverCapacity() const { return refused_over_capacity_; }
 
   // The peer's "address:port", for log lines ("" when unknown).

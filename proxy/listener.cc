@@ -1,5 +1,8 @@
 #include "proxy/listener.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <vector>
 
 #include "proxy/limit_report.h"
@@ -11,6 +14,8 @@ namespace bulwark {
 namespace {
 
 constexpr int kBacklog = 511;
+// Descriptors kept for everything but client connections (listeners, timers, the loop, logs).
+constexpr std::size_t kReservedDescriptors = 64;
 
 }  // namespace
 
@@ -48,6 +53,20 @@ std::string Listener::listen(const HostPort& where) {
     uv_timer_start(&sweep_, &Listener::onSweep, 250, 250);
     uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_));
   }
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY &&
+      files.rlim_cur > kReservedDescriptors) {
+    fd_connection_budget_ = static_cast<std::size_t>(files.rlim_cur - kReservedDescriptors) / 2;
+    if (limits_.max_connections > fd_connection_budget_) {
+      logLine(LogLevel::kWarn,
+              "limits.max_connections is above what the file-descriptor limit allows; the lower "
+              "cap applies (raise ulimit -n to lift it)",
+              {{"listener", std::string_view(name_)},
+               {"max_connections", static_cast<std::int64_t>(limits_.max_connections)},
+               {"nofile", static_cast<std::int64_t>(files.rlim_cur)},
+               {"cap", static_cast<std::int64_t>(fd_connection_budget_)}});
+    }
+  }
   sockaddr_storage bound{};
   int length = sizeof bound;
   rc = uv_tcp_getsockname(&server_, reinterpret_cast<sockaddr*>(&bound), &length);
@@ -73,14 +92,15 @@ void Listener::onConnection(uv_stream_t* server, int status) {
   }
   uv_tcp_nodelay(connection->handle(), 1);
   self->connections_.insert(connection);
-  if (self->servedCount() > self->limits_.max_connections) {
+  const std::size_t cap = std::min(self->limits_.max_connections, self->fd_connection_budget_);
+  if (self->servedCount() > cap) {
     // Refused connections linger a moment so the 503 is read; beyond twice the limit even that
     // is too generous, and the connection just closes.
     ++self->refused_;
-    if (self->refused_ > self->limits_.max_connections) {
-      connection->refuseOverCapacity(false);
+    if (self->refused_ > cap) {
+      connection->refuseOverCapacity(false, cap);
     } else {
-      connection->refuseOverCapacity(true);
+      connection->refuseOverCapacity(true, cap);
     }
     return;
   }

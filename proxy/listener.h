@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include <cstdint>
 #include <string>
 #include <unordered_set>
 
@@ -55,6 +56,9 @@ private:
   Metrics* metrics_;
   bool count_connections_;
   std::size_t refused_ = 0;  // connections in connections_ refused over max_connections
+  // What the process's file-descriptor limit allows (a client connection may need a second
+  // descriptor upstream): the cap in force when max_connections is higher.
+  std::size_t fd_connection_budget_ = SIZE_MAX;
   uv_tcp_t server_{};
   uv_timer_t sweep_{};
   bool sweeping_ = false;
