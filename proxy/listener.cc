@@ -57,7 +57,9 @@ std::string Listener::listen(const HostPort& where) {
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY &&
       files.rlim_cur > kReservedDescriptors) {
     fd_connection_budget_ = static_cast<std::size_t>(files.rlim_cur - kReservedDescriptors) / 2;
-    if (limits_.max_connections > fd_connection_budget_) {
+    // The default is capped quietly; a configured value that cannot be honoured is worth a word.
+    if (limits_.max_connections > fd_connection_budget_ &&
+        limits_.max_connections != config::LimitsConfig{}.max_connections) {
       logLine(LogLevel::kWarn,
               "limits.max_connections is above what the file-descriptor limit allows; the lower "
               "cap applies (raise ulimit -n to lift it)",
