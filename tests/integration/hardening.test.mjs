@@ -20,12 +20,17 @@ const kPing = '{"jsonrpc":"2.0","id":1,"method":"ping"}';
 const kPingLength = String(kPing.length);
 const kSecretHeaders = [['Authorization', `Bearer ${kSecret}`], ['Cookie', `session=${kSecret}`]];
 
+// One counting upstream for the whole file (tests count from `up.requests.length` at their
+// start and restore its handler with `up.reset()`).
 let dir;
+let up;
 let configCount = 0;
 before(async () => {
   dir = await tempDir('bulwark-hardening-');
+  up = await startRawUpstream();
 });
 after(async () => {
+  await up?.close();
   await dir?.remove();
 });
 
@@ -67,15 +72,12 @@ const limitCount = async (bw, limit) =>
 const limitLogLines = (bw, limit) => jsonLogLines(bw.logs()).filter((l) => l.limit === limit);
 
 describe('request smuggling', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
-  let up;
   let bw;
   before(async () => {
-    up = await startRawUpstream();
     bw = await startBulwark(up.url, { name: 'bulwark-smuggling' });
   });
   after(async () => {
     await bw?.stop();
-    await up?.close();
   });
 
   // Every vector is refused with 400 and a close, and nothing of it reaches the upstream: a
@@ -164,13 +166,6 @@ describe('request smuggling', { skip: kDirect ? 'proxy-only behaviour' : false, 
 });
 
 describe('limits', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
-  let up;
-  before(async () => {
-    up = await startRawUpstream();
-  });
-  after(async () => {
-    await up?.close();
-  });
 
   test('header bytes, header count and body size: 431/413 with a JSON-RPC error, a metric and a log line',
        scoped(async (t, track) => {
@@ -407,13 +402,6 @@ describe('limits', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60
 });
 
 describe('Host and Origin allowlists (DNS-rebinding protection)', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
-  let up;
-  before(async () => {
-    up = await startRawUpstream();
-  });
-  after(async () => {
-    await up?.close();
-  });
 
   const ping = '{"jsonrpc":"2.0","id":"p","method":"ping"}';
   const post = (bw, headers) => sendRaw(bw.port, formatRequest('POST', '/mcp', [
@@ -463,13 +451,6 @@ describe('Host and Origin allowlists (DNS-rebinding protection)', { skip: kDirec
 });
 
 describe('secrets', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
-  let up;
-  before(async () => {
-    up = await startRawUpstream();
-  });
-  after(async () => {
-    await up?.close();
-  });
 
   test('a credential on refused and failing requests reaches neither the log nor /metrics',
        scoped(async (t, track) => {
@@ -509,13 +490,6 @@ describe('secrets', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 6
 });
 
 describe('cache isolation under concurrency', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
-  let up;
-  before(async () => {
-    up = await startRawUpstream();
-  });
-  after(async () => {
-    await up?.close();
-  });
 
   test('many callers at once on a cached tool: each only ever sees its own answer', scoped(async (t, track) => {
     const bw = await bulwarkWith(track, up.url, { tools: [{ match: 'whoami', cache: { ttl: '60s' } }] });
