@@ -11,7 +11,8 @@ import { RawClient, chunked, formatRequest } from './lib/rawhttp.mjs';
 import { startRawUpstream } from './lib/raw_upstream.mjs';
 import { openStream, request } from './lib/net.mjs';
 import { sumSamples } from './lib/metrics.mjs';
-import { jsonLogLines, kMcpHeaders, pollUntil, scoped, tempDir, writeConfig } from './lib/faulty.mjs';
+import { jsonLogLines, kMcpHeaders, pollUntil, scoped, tempDir, writeConfig, writeConfigAtomic }
+  from './lib/faulty.mjs';
 
 const kSecret = 'SECRET-TOKEN-hardening-7f3a9c';
 // A valid JSON-RPC request: accepted framing gets it to the upstream (an invalid body would get
@@ -447,6 +448,27 @@ describe('Host and Origin allowlists (DNS-rebinding protection)', { skip: kDirec
     assert.equal((await post(bw, [['Host', 'localhost']])).status, 403);
     const open = await bulwarkWith(track, up.url, { security: { allowed_origins: ['*'], allowed_hosts: ['*'] } });
     assert.equal((await post(open, [['Host', 'evil.example.com'], ['Origin', 'http://evil.example.com']])).status, 200);
+  }));
+});
+
+describe('reload', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
+  test('SIGHUP puts new limits and allowlists in force for the next requests', scoped(async (t, track) => {
+    const file = dir.file('reload.yaml');
+    await writeConfig(file, { upstream: { url: up.url }, security: { allowed_origins: ['https://a.example.com'] } });
+    const bw = track(await startBulwark(up.url, { config: file, name: 'bulwark-hardening-reload' }));
+    const call = (origin, body = kPing) => request(bw.url, {
+      method: 'POST', headers: { ...kMcpHeaders, origin }, body });
+    assert.equal((await call('https://a.example.com')).status, 200);
+    assert.equal((await call('https://b.example.com')).status, 403);
+    assert.equal((await call('https://b.example.com', `{"pad":"${'x'.repeat(3000)}"}`)).status, 403);
+    await writeConfigAtomic(file, { upstream: { url: up.url }, security: { allowed_origins: ['https://b.example.com'] },
+                                    limits: { max_body_bytes: '2KiB' } });
+    process.kill(bw.proc.pid, 'SIGHUP');
+    await pollUntil(async () => sumSamples(await bw.metrics(), 'bulwark_config_reloads_total', { result: 'success' }) >= 1,
+                    { what: 'the reload' });
+    assert.equal((await call('https://a.example.com')).status, 403);
+    assert.equal((await call('https://b.example.com')).status, 200);
+    assert.equal((await call('https://b.example.com', `{"pad":"${'x'.repeat(3000)}"}`)).status, 413);
   }));
 });
 
