@@ -120,8 +120,9 @@ void ClientConnection::parse(std::string_view bytes) {
                 std::string(parser_.errorReason())});
       } else {
         // Smuggling vectors end here: llhttp (strict, never lenient) refuses conflicting or
-        // repeated Content-Length, Transfer-Encoding other than a final chunked, obsolete line
-        // folding, bare CR or LF, and bad chunk sizes.
+        // repeated Content-Length, Content-Length with Transfer-Encoding, Transfer-Encoding
+        // other than a final chunked, bare CR in values and bad chunk framing; head_guard_
+        // catches what llhttp 8 lets through (bare LF line ends, obsolete line folding).
         refuse({400, "malformed_http", "Malformed HTTP request",
                 std::string(parser_.errorReason())});
       }
