@@ -133,6 +133,27 @@ Metrics::Metrics(std::size_t max_tool_labels)
                                   "Upstream sessions re-opened by replaying the client's "
                                   "initialize after the upstream lost them, by result."),
                           {"result"}),
+      stdio_restarts_(&prometheus::BuildCounter()
+                           .Name("bulwark_stdio_restarts_total")
+                           .Help("stdio children started again after one exited or crashed")
+                           .Register(*registry_)
+                           .Add({})),
+      stdio_child_up_(&prometheus::BuildGauge()
+                           .Name("bulwark_stdio_child_up")
+                           .Help("1 when the stdio server runs and is not in a crash loop, else 0 "
+                                 "(always 0 for an HTTP upstream)")
+                           .Register(*registry_)
+                           .Add({})),
+      stdio_children_(&prometheus::BuildGauge()
+                           .Name("bulwark_stdio_children")
+                           .Help("stdio child processes running (one per session, plus a spare)")
+                           .Register(*registry_)
+                           .Add({})),
+      stdio_crash_loop_(&prometheus::BuildGauge()
+                             .Name("bulwark_stdio_crash_loop")
+                             .Help("1 while the stdio server exits quickly again and again, else 0")
+                             .Register(*registry_)
+                             .Add({})),
       recoveries_(counter(*registry_, "bulwark_recoveries_total",
                           "Requests that failed at least once and were then answered well, by "
                           "the strategy that saved them."),

@@ -70,6 +70,13 @@ public:
   // A request that failed at least once and was then answered well, by the strategy that saved
   // it ("retry", "stale", "fallback", "session"), and how long after its first failure.
   void recordRecovery(std::string_view strategy, double seconds_since_first_failure);
+  // A stdio upstream (zero for an HTTP one): children running, crash loop, child usable.
+  void setStdioState(std::size_t children, bool crash_loop, bool child_up) {
+    stdio_children_->Set(static_cast<double>(children));
+    stdio_crash_loop_->Set(crash_loop ? 1 : 0);
+    stdio_child_up_->Set(child_up ? 1 : 0);
+  }
+  void recordStdioRestart() { stdio_restarts_->Increment(); }
   // The response cache: "hit" (answered from it), "miss", "stale" (served after a failure).
   void recordCacheRequest(std::string_view result) { cache_requests_.with({result}).Increment(); }
   void recordFallback(std::string_view tool) { fallbacks_.with({toolLabel(tool)}).Increment(); }
@@ -85,7 +92,6 @@ public:
   void setBeforeScrape(std::function<void()> hook) { before_scrape_ = std::move(hook); }
 
   // For components that declare their own families (the stdio bridge).
-  prometheus::Registry& registry() { return *registry_; }
 
   // Prometheus text exposition format 0.0.4, with the process metrics read fresh.
   std::string serialize();
@@ -109,6 +115,10 @@ private:
   prometheus::Gauge* upstream_up_;
   prometheus::Gauge* sessions_active_;
   CounterFamily<1> session_recoveries_;
+  prometheus::Counter* stdio_restarts_;
+  prometheus::Gauge* stdio_child_up_;
+  prometheus::Gauge* stdio_children_;
+  prometheus::Gauge* stdio_crash_loop_;
   CounterFamily<1> recoveries_;
   CounterFamily<1> cache_requests_;
   CounterFamily<1> fallbacks_;

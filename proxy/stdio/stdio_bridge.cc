@@ -1,8 +1,5 @@
 #include "proxy/stdio/stdio_bridge.h"
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-
 #include <cstdio>
 
 #include "proxy/headers.h"
@@ -38,27 +35,6 @@ StdioBridge::StdioBridge(uv_loop_t* loop, DeferredQueue& deferred, Metrics& metr
     : loop_(loop), metrics_(metrics), settings_(std::move(settings)),
       listener_(std::make_unique<Listener>(loop, "stdio-bridge", *this, deferred, limits_)),
       tracker_(settings_.restart) {
-  prometheus::Registry& registry = metrics_.registry();
-  restarts_ = &prometheus::BuildCounter()
-                   .Name("bulwark_stdio_restarts_total")
-                   .Help("stdio children started again after one exited or crashed")
-                   .Register(registry)
-                   .Add({});
-  child_up_ = &prometheus::BuildGauge()
-                   .Name("bulwark_stdio_child_up")
-                   .Help("1 when the stdio server runs and is not in a crash loop, else 0")
-                   .Register(registry)
-                   .Add({});
-  children_ = &prometheus::BuildGauge()
-                   .Name("bulwark_stdio_children")
-                   .Help("stdio child processes running (one per session, plus a spare)")
-                   .Register(registry)
-                   .Add({});
-  crash_loop_ = &prometheus::BuildGauge()
-                     .Name("bulwark_stdio_crash_loop")
-                     .Help("1 while the stdio server exits quickly again and again, else 0")
-                     .Register(registry)
-                     .Add({});
 }
 
 StdioBridge::~StdioBridge() = default;
@@ -170,7 +146,7 @@ RestartDecision StdioBridge::spawnFailed(const std::string& error, std::string_v
   return decision;
 }
 
-void StdioBridge::countRestart() { restarts_->Increment(); }
+void StdioBridge::countRestart() { metrics_.recordStdioRestart(); }
 
 void StdioBridge::sessionEnded(StdioSession& session) {
   const auto found = sessions_.find(session.id());
@@ -211,7 +187,7 @@ void StdioBridge::tick() {
     if (spare_ == nullptr) {
       spare_due_ = now + spawnFailed(error, "").delay;
     } else if (!last_exit_.empty()) {
-      restarts_->Increment();
+      metrics_.recordStdioRestart();
     }
   }
   const Clock::time_point idle_cutoff = now - settings_.session_idle_timeout;
@@ -235,10 +211,8 @@ void StdioBridge::updateGauges() {
   for (const auto& [id, session] : sessions_) {
     running += session->childRunning() ? 1 : 0;
   }
-  children_->Set(static_cast<double>(running));
-  crash_loop_->Set(tracker_.crashLoop() ? 1 : 0);
   const bool up = !closed_ && problem().empty();
-  child_up_->Set(up ? 1 : 0);
+  metrics_.setStdioState(running, tracker_.crashLoop(), up);
   metrics_.setUpstreamUp(up);  // the TCP probe is off for a stdio upstream
 }
 

@@ -22,11 +22,6 @@
 #include "proxy/stdio/child_process.h"
 #include "proxy/stdio/restart_tracker.h"
 
-namespace prometheus {
-class Counter;
-class Gauge;
-}  // namespace prometheus
-
 namespace bulwark {
 class Metrics;
 }
@@ -112,10 +107,6 @@ private:
   bool closed_ = false;
   std::mt19937_64 random_{std::random_device{}()};
   std::string last_exit_;  // how the last child ended, for /readyz
-  prometheus::Counter* restarts_;
-  prometheus::Gauge* child_up_;
-  prometheus::Gauge* children_;
-  prometheus::Gauge* crash_loop_;
 };
 
 }  // namespace bulwark::stdio
