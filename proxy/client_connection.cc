@@ -314,16 +314,16 @@ void ClientConnection::drain() {
 
 void ClientConnection::onReadEnd(int) {
   read_eof_ = true;
-  if (lingering_) {
+  if (state_ == State::kDispatched) {
+    dropStream();
     close();
     return;
   }
-  if (state_ == State::kDispatched) {
-    dropStream();
-  }
-  if (state_ != State::kClosing || queuedBytes() == 0) {
-    close();
-  }
+  // The client has sent everything but may still be reading (a half-close): what was queued for
+  // it, a whole response or a rejection we lingered for, goes out before the close.
+  lingering_ = false;
+  state_ = State::kClosing;
+  closeAfterWrites();
 }
 
 void ClientConnection::onWriteDrained() {
