@@ -31,6 +31,7 @@ crashes=$build/crashes
 mkdir -p "$crashes"
 work=${BULWARK_FUZZ_KEEP:-$(mktemp -d)}
 [ -n "${BULWARK_FUZZ_KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
+mkdir -p "$work"
 
 # detect_leaks: the loop-based targets must free everything per input.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
