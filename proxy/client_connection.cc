@@ -315,12 +315,10 @@ void ClientConnection::drain() {
 void ClientConnection::onReadEnd(int) {
   read_eof_ = true;
   if (state_ == State::kDispatched) {
-    dropStream();
-    close();
-    return;
+    dropStream();  // a request in flight is cancelled
   }
   // The client has sent everything but may still be reading (a half-close): what was queued for
-  // it, a whole response or a rejection we lingered for, goes out before the close.
+  // it, whole responses or a rejection we lingered for, goes out before the close.
   lingering_ = false;
   state_ = State::kClosing;
   closeAfterWrites();

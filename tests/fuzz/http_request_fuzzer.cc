@@ -65,8 +65,10 @@ void send(ClientConnection& connection, const Answer& answer) {
 // An answer given on a later loop turn, as an exchange waiting for its upstream gives it.
 class LaterAnswer final : public ClientStream {
 public:
-  LaterAnswer(uv_loop_t* loop, ClientConnection& connection, Answer answer)
-      : connection_(&connection), answer_(std::move(answer)) {
+  LaterAnswer(uv_loop_t* loop, ClientConnection& connection, Answer answer,
+              std::vector<bool>& answered_head_requests)
+      : connection_(&connection), answer_(std::move(answer)),
+        answered_head_requests_(answered_head_requests) {
     FUZZ_CHECK(uv_timer_init(loop, &timer_) == 0, "uv_timer_init");
     timer_.data = this;
     FUZZ_CHECK(uv_timer_start(&timer_, &LaterAnswer::onTimer, 0, 0) == 0, "uv_timer_start");
@@ -82,6 +84,7 @@ private:
     auto* self = static_cast<LaterAnswer*>(timer->data);
     ClientConnection* connection = self->connection_;
     self->connection_ = nullptr;
+    self->answered_head_requests_.push_back(connection->requestIsHead());
     send(*connection, self->answer_); // the connection forgets this stream when it ends
     self->close();
   }
@@ -96,6 +99,7 @@ private:
   uv_timer_t timer_{};
   ClientConnection* connection_;
   Answer answer_;
+  std::vector<bool>& answered_head_requests_;
 };
 
 class FuzzHandler final : public RequestHandler, public ConnectionObserver {
@@ -108,24 +112,25 @@ public:
     FUZZ_CHECK(request.body.size() <= limits().max_body_bytes, "a body over the limit");
     FUZZ_CHECK(!head.content_length || *head.content_length == request.body.size(),
                "a body shorter or longer than its Content-Length");
-    answered_head_requests.push_back(connection.requestIsHead());
     Answer answer = answerFor(request);
-    switch (answered_head_requests.size() % 3) {
+    switch (++requests_ % 3) {
     case 0:
-      return new LaterAnswer(loop_, connection, std::move(answer));
+      // Answered on a later turn, unless the client leaves first (then never: cancelled).
+      return new LaterAnswer(loop_, connection, std::move(answer), answered_head_requests);
     case 1:
       answer.streamed = answer.streamed || answer.status == 200;
       break;
     default:
       break;
     }
+    answered_head_requests.push_back(connection.requestIsHead());
     send(connection, answer);
     return nullptr;
   }
 
   void connectionClosed(ClientConnection&) override { connection_closed = true; }
 
-  std::vector<bool> answered_head_requests; // per answered request: was it HEAD
+  std::vector<bool> answered_head_requests; // per response sent, in order: was it to HEAD
   bool connection_closed = false;
 
 private:
@@ -168,6 +173,7 @@ private:
   }
 
   uv_loop_t* loop_;
+  std::size_t requests_ = 0;
   EnvelopeParser envelopes_;
   CacheJson cache_json_;
 };

@@ -60,7 +60,7 @@ run_target() {
     printf 'fuzz %-18s CRASH %10s execs (exit %s); input in %s\n' "$target" "${execs:-?}" "$rc" \
       "$crashes/$target/"
     # The report: the check or sanitizer message and its stack.
-    grep -v '^#\|^INFO:\|^MS:\|^base64:\|^0x' "$log" | head -60
+    grep -v '^#\|^INFO:\|^MS:\|^base64:\|^0x\|NEW_FUNC' "$log" | head -60
   fi
   return "$rc"
 }
