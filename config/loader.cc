@@ -1368,20 +1368,6 @@ void Loader::checkBackoff(const EffectivePolicy& merged, const Layer& layer,
 ConfigLoadResult Loader::load(std::string_view text) {
   Config config;
   config.source = file_;
-  // YAML allows no C0 control character but tab, LF and CR (YAML 1.2, 5.1), and yaml-cpp 0.7
-  // loops forever on some of them (",h\x01\no" - found by tests/fuzz): refuse them first.
-  int line = 1;
-  int column = 1;
-  for (const char ch : text) {
-    const auto byte = static_cast<unsigned char>(ch);
-    if ((byte < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || byte == 0x7F) {
-      error(Loc{line, column}, "",
-            "YAML syntax error: control character " + std::to_string(byte) + " is not allowed");
-      return {std::nullopt, std::move(errors_)};
-    }
-    line += ch == '\n' ? 1 : 0;
-    column = ch == '\n' ? 1 : column + 1;
-  }
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(std::string(text));
