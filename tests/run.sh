@@ -4,7 +4,7 @@
 #   tests/run.sh                 # everything
 #   tests/run.sh -L unit         # extra arguments go to ctest
 #   BULWARK_PRESET=dev tests/run.sh   # an unsanitized build instead
-# The full run (no ctest arguments) also fuzzes every tests/fuzz target for 30 s with its own
+# The full run (no ctest arguments) also fuzzes the tests/fuzz targets for 30 s each with their own
 # clang build; BULWARK_FUZZ_SECONDS=N changes that (0 skips it, and any N>0 fuzzes even with
 # ctest arguments). Every ctest run replays the fuzz corpora (label `fuzz`) either way.
 set -euo pipefail
