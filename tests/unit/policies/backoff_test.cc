@@ -97,6 +97,16 @@ TEST_CASE("Retry-After as HTTP-date in the three formats") {
         Duration{6750});
 }
 
+TEST_CASE("Retry-After dates centuries away neither overflow nor wait forever") {
+  // Found by tests/fuzz: year 3994 overflowed the system clock's nanoseconds.
+  const auto now = at(2025, 6, 1, 12, 0, 0);
+  CHECK(parseRetryAfter("Sun, 06 Nov 3994 08:49:37 GMT", now) ==
+        std::chrono::duration_cast<Duration>(std::chrono::seconds{1'000'000'000}));
+  CHECK(parseRetryAfter("Sun, 06 Nov 9999 08:49:37 GMT", now) ==
+        parseRetryAfter("99999999999999999999", now));
+  CHECK(parseRetryAfter("Sun, 06 Nov 0001 08:49:37 GMT", now) == Duration{0});
+}
+
 TEST_CASE("Retry-After RFC 850 two-digit years use the 50-year rule") {
   const auto now = at(2025, 1, 1, 0, 0, 0);
   // 26 -> 2026 (one year ahead)
