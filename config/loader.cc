@@ -2,6 +2,7 @@
 // and key path, and so that all errors are collected before giving up. yaml-cpp types and
 // exceptions stay in this file.
 #include "config/config.h"
+#include "config/yaml_stall.h"
 #include "policies/failure_class.h"
 
 #include <algorithm>
@@ -1524,6 +1525,12 @@ ConfigLoadResult Loader::load(std::string_view text) {
   Config config;
   config.source = file_;
   std::vector<YAML::Node> documents;
+  if (const std::optional<YamlStall> stall = findYamlStall(text)) {
+    error(Loc{stall->line, stall->column}, "",
+          "YAML syntax error: unexpected content here (e.g. a stray ',' outside a flow "
+          "collection)");
+    return {std::nullopt, std::move(errors_)};
+  }
   try {
     documents = YAML::LoadAll(std::string(text));
   } catch (const YAML::ParserException& e) {
