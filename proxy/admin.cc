@@ -8,10 +8,10 @@
 namespace bulwark {
 namespace {
 
-constexpr std::uint64_t kProbeIntervalMs = 1000;
+constexpr std::chrono::milliseconds kProbeInterval{1000};
 // While the upstream refuses connections it is probed more often: its return ends the wait of
 // requests held back by an open circuit (see setOnReachableAgain).
-constexpr std::uint64_t kDownProbeIntervalMs = 200;
+constexpr std::chrono::milliseconds kDownProbeInterval{200};
 
 }  // namespace
 
@@ -66,7 +66,8 @@ void UpstreamProbe::start() {
   int rc = uv_timer_init(loop_, &timer_);
   if (rc == 0) {
     timer_.data = this;
-    rc = uv_timer_start(&timer_, &UpstreamProbe::onTick, 0, kProbeIntervalMs);
+    rc = uv_timer_start(&timer_, &UpstreamProbe::onTick, 0,
+                        static_cast<std::uint64_t>(kProbeInterval.count()));
   }
   if (rc != 0) {
     logLine(LogLevel::kError, uvError("uv_timer_start", rc));
@@ -109,7 +110,8 @@ void UpstreamProbe::report(int status) {
   }
   const bool came_back = reachable && probed_ && !reachable_;
   if (reachable != reachable_ || !probed_) {
-    uv_timer_set_repeat(&timer_, reachable ? kProbeIntervalMs : kDownProbeIntervalMs);
+    uv_timer_set_repeat(&timer_, static_cast<std::uint64_t>(
+                                     (reachable ? kProbeInterval : kDownProbeInterval).count()));
   }
   if (reachable_ || reachable) {
     last_reachable_at_ = std::chrono::steady_clock::now();

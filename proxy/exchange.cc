@@ -53,8 +53,8 @@ std::string sseMessageEvent(std::string_view json) {
 // client's broken GET stream is re-opened before it is ended.
 constexpr int kMaxSessionRecoveries = 3;
 constexpr int kMaxStreamReopens = 20;
-constexpr std::uint64_t kFirstReopenDelayMs = 50;
-constexpr std::uint64_t kMaxReopenDelayMs = 2000;
+constexpr std::chrono::milliseconds kFirstReopenDelay{50};
+constexpr std::chrono::milliseconds kMaxReopenDelay{2000};
 // A 400 that may name a lost session is read up to this size to decide.
 constexpr std::size_t kMaxSessionCheckBytes = 64 * 1024;
 
@@ -936,19 +936,9 @@ void Exchange::sendCancelNotification(std::string_view reason) {
   body += R"(,"reason":)";
   appendJsonString(body, std::string("bulwark: ") + std::string(reason));
   body += "}}";
-  std::string request = "POST " + context_.mcp_path + " HTTP/1.1\r\n";
-  if (!host_.empty()) {
-    request += "Host: " + host_ + "\r\n";
-  }
-  request += "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n";
-  request += "Mcp-Session-Id: " + upstream_session_id_ + "\r\n";
-  if (!protocol_version_.empty()) {
-    request += "MCP-Protocol-Version: " + protocol_version_ + "\r\n";
-  }
-  if (!authorization_.empty()) {
-    request += "Authorization: " + authorization_ + "\r\n";
-  }
-  request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string request = ownJsonRpcPost(
+      context_.mcp_path, body, upstream_session_id_,
+      OwnRequestHeaders{host_, authorization_, protocol_version_});
   sendDetachedRequest(context_.loop, context_.pool, context_.metrics, std::move(request));
 }
 
@@ -1174,7 +1164,7 @@ void Exchange::onSessionRecovered(bool recovered) {
   }
   if (recovered) {
     context_.metrics.recordRetry(toolLabel(), "session_lost");
-    scheduleAttempt(0);
+    scheduleAttempt(std::chrono::milliseconds{0});
     return;
   }
   if (judged_) {
@@ -1206,9 +1196,10 @@ void Exchange::onSessionRecovered(bool recovered) {
   finish("session_lost");
 }
 
-void Exchange::scheduleAttempt(std::uint64_t delay_ms) {
+void Exchange::scheduleAttempt(std::chrono::milliseconds delay) {
   backing_off_ = true;
-  uv_timer_start(&attempt_timer_, &Exchange::onAttemptTimer, delay_ms, 0);
+  uv_timer_start(&attempt_timer_, &Exchange::onAttemptTimer,
+                 static_cast<std::uint64_t>(delay.count()), 0);
 }
 
 bool Exchange::reopenStream() {
@@ -1219,8 +1210,8 @@ bool Exchange::reopenStream() {
   // Only whole events went out; a partial one dies with the connection that carried it.
   sse_carry_.clear();
   sse_.reset();
-  const std::uint64_t delay =
-      std::min(kMaxReopenDelayMs, kFirstReopenDelayMs << std::min(stream_reopens_, 10));
+  const std::chrono::milliseconds delay =
+      std::min(kMaxReopenDelay, kFirstReopenDelay * (1 << std::min(stream_reopens_, 10)));
   ++stream_reopens_;
   if (first_failure_at_ == Clock::time_point{}) {
     first_failure_at_ = Clock::now();

@@ -120,7 +120,7 @@ private:
   bool reopenStream();
   void forwardWholeEvents(std::string_view bytes);
   bool ensureTimers();
-  void scheduleAttempt(std::uint64_t delay_ms);
+  void scheduleAttempt(std::chrono::milliseconds delay);
   void feedSse(std::string_view bytes);
   void observe(std::string_view json);
   // Judges one JSON-RPC message that may answer our request. Returns true when it does.

@@ -174,29 +174,9 @@ void SessionDirectory::forget(std::string_view client_id, SessionRecoveryWaiter&
 
 std::string SessionDirectory::replayRequest(std::string_view body, std::string_view session_id,
                                             const SessionReplayHeaders& headers) const {
-  std::string request;
-  request.reserve(256 + body.size());
-  request += "POST ";
-  request += mcp_path_;
-  request += " HTTP/1.1\r\n";
-  if (!headers.host.empty()) {
-    request += "Host: " + headers.host + "\r\n";
-  }
-  request += "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n";
-  if (!session_id.empty()) {
-    request += "Mcp-Session-Id: ";
-    request += session_id;
-    request += "\r\n";
-    if (!headers.protocol_version.empty()) {
-      request += "MCP-Protocol-Version: " + headers.protocol_version + "\r\n";
-    }
-  }
-  if (!headers.authorization.empty()) {
-    request += "Authorization: " + headers.authorization + "\r\n";
-  }
-  request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-  request += body;
-  return request;
+  return ownJsonRpcPost(mcp_path_, body, session_id,
+                        OwnRequestHeaders{headers.host, headers.authorization,
+                                          headers.protocol_version});
 }
 
 }  // namespace bulwark

@@ -85,6 +85,39 @@ private:
 
 }  // namespace
 
+std::string ownJsonRpcPost(std::string_view path, std::string_view body,
+                           std::string_view session_id, const OwnRequestHeaders& headers) {
+  std::string request;
+  request.reserve(256 + body.size());
+  request += "POST ";
+  request += path;
+  request += " HTTP/1.1\r\n";
+  auto field = [&request](std::string_view name, std::string_view value) {
+    request += name;
+    request += ": ";
+    request += value;
+    request += "\r\n";
+  };
+  if (!headers.host.empty()) {
+    field("Host", headers.host);
+  }
+  field("Content-Type", "application/json");
+  field("Accept", "application/json, text/event-stream");
+  if (!session_id.empty()) {
+    field("Mcp-Session-Id", session_id);
+    if (!headers.protocol_version.empty()) {
+      field("MCP-Protocol-Version", headers.protocol_version);
+    }
+  }
+  if (!headers.authorization.empty()) {
+    field("Authorization", headers.authorization);
+  }
+  field("Content-Length", std::to_string(body.size()));
+  request += "\r\n";
+  request += body;
+  return request;
+}
+
 void fetchFromUpstream(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
                        std::string request_bytes, std::chrono::milliseconds timeout,
                        FetchDone done) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace bulwark {
 
@@ -32,6 +33,18 @@ using FetchDone = std::function<void(FetchResult&&)>;
 void fetchFromUpstream(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
                        std::string request_bytes, std::chrono::milliseconds timeout,
                        FetchDone done);
+
+// What a request of Bulwark's own carries besides its body: taken from the client request it
+// acts for, so the upstream sees the same host, credential and protocol version.
+struct OwnRequestHeaders {
+  std::string_view host;
+  std::string_view authorization;
+  std::string_view protocol_version;  // sent only with a session id, as the spec has it
+};
+
+// A whole HTTP/1.1 POST of one JSON-RPC message to `path`, in `session_id` when not empty.
+std::string ownJsonRpcPost(std::string_view path, std::string_view body,
+                           std::string_view session_id, const OwnRequestHeaders& headers);
 
 // Fire and forget.
 inline void sendDetachedRequest(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
