@@ -50,10 +50,31 @@ for pkg in "${wanted[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  # env, not a prefix: sudo drops the caller's environment. Bounded network waits so that a
+  # stalled mirror fails the run with a message instead of hanging it.
+  apt_options=(-o Acquire::http::Timeout=60 -o Acquire::Retries=3)
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_options[@]}" update -qq </dev/null
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_options[@]}" install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null </dev/null
 fi
+
+# npm ci with bounded waits: a registry connection that stalls is retried after 30 s instead of
+# npm's default 5 min per fetch, and a whole install that stalls anyway is killed and tried again
+# (npm ci starts from an empty node_modules each time).
+npm_ci() {
+  local dir=$1 attempt
+  for attempt in 1 2 3; do
+    if (cd "$dir" && timeout --kill-after=10 600 npm ci --no-audit --no-fund --loglevel=error \
+          --fetch-timeout=30000 --fetch-retries=4 --fetch-retry-mintimeout=2000 \
+          --fetch-retry-maxtimeout=15000 </dev/null); then
+      return 0
+    fi
+    echo "setup: npm ci in $dir failed or stalled (attempt $attempt of 3)" >&2
+    sleep $((attempt * 5))
+  done
+  echo "setup: giving up on npm ci in $dir" >&2
+  return 1
+}
 
 # The npm peers (server-everything for the demo; the SDK, conformance suite and Node 22 for
 # tests) are pinned by tests/package-lock.json. A node_modules that is a symlink belongs to
@@ -62,7 +83,7 @@ if [ ! -L "$here/tests/node_modules" ] &&
    { [ ! -f "$here/tests/node_modules/.package-lock.json" ] ||
    [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; }; then
   echo "setup: installing npm test peers"
-  (cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error)
+  npm_ci "$here/tests"
 fi
 
 # tests/deploy validates the Kubernetes files with kubernetes-models, pinned by its own lock.
@@ -70,5 +91,5 @@ if [ "$with_tests" -eq 1 ] && [ ! -L "$here/tests/deploy/node_modules" ] &&
    { [ ! -f "$here/tests/deploy/node_modules/.package-lock.json" ] ||
      [ "$here/tests/deploy/package-lock.json" -nt "$here/tests/deploy/node_modules/.package-lock.json" ]; }; then
   echo "setup: installing npm packages for tests/deploy"
-  (cd "$here/tests/deploy" && npm ci --no-audit --no-fund --loglevel=error)
+  npm_ci "$here/tests/deploy"
 fi

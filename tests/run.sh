@@ -13,7 +13,16 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 preset=${BULWARK_PRESET:-asan}
 
+# Each phase is announced with the time since the start, so that a slow or stuck run shows where.
+started=$SECONDS
+phase() {
+  local elapsed=$((SECONDS - started))
+  printf 'run.sh [%02d:%02d] %s\n' $((elapsed / 60)) $((elapsed % 60)) "$*"
+}
+
+phase "setup (deploy/setup.sh --tests)"
 deploy/setup.sh --tests
+phase "build ($preset preset)"
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" -j "$(nproc)"
 if [ -n "${BULWARK_FUZZ_SECONDS:-}" ]; then
@@ -25,9 +34,13 @@ else
 fi
 if [ "$fuzz_seconds" -gt 0 ]; then
   # Before ctest, so that ctest's summary stays the last thing printed.
+  phase "fuzz (${fuzz_seconds} s per target)"
   BULWARK_FUZZ_JOBS=${BULWARK_FUZZ_JOBS:-$(nproc)} tests/fuzz/run.sh "$fuzz_seconds"
 fi
 # halt_on_error keeps a sanitizer report from scrolling past as a mere warning.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest --preset "$preset" "$@"
+phase "ctest"
+# --timeout only bounds a test registered without its own TIMEOUT (every one has one today).
+ctest --preset "$preset" --timeout 600 "$@"
+phase "done"

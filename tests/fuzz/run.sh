@@ -47,7 +47,10 @@ run_target() {
               -print_final_stats=1 -artifact_prefix="$crashes/$target/")
   [ -z "${BULWARK_FUZZ_SEED:-}" ] || args+=(-seed="$BULWARK_FUZZ_SEED")
   local rc=0
-  "$binary" "${args[@]}" "$corpus" "tests/fuzz/corpus/$target" >"$log" 2>&1 || rc=$?
+  # libFuzzer stops itself after max_total_time; timeout is for a target that stops answering.
+  timeout --kill-after=10 $((seconds + 60)) "$binary" "${args[@]}" "$corpus" \
+    "tests/fuzz/corpus/$target" >"$log" 2>&1 || rc=$?
+  [ "$rc" -ne 124 ] || echo "fuzz $target: still running $((seconds + 60)) s after its start; stopped" >>"$log"
   local execs rate cov ft
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
