@@ -80,6 +80,19 @@ async function eventually(check, { timeoutMs = 10000, stepMs = 50 } = {}) {
   return check();
 }
 
+// The metric's value once it has stopped changing (the same for 500 ms; bounded).
+async function settledMetric(bw, name, { timeoutMs = 10000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last = await metricValue(bw, name);
+  for (let i = 0; i < 100 && Date.now() < deadline; i++) {
+    await sleep(500);
+    const now = await metricValue(bw, name);
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 function text(result) {
   return result.content?.[0]?.text ?? '';
 }
@@ -214,16 +227,20 @@ describe('server-everything (stdio) through Bulwark', { skip: kDirect && 'needs 
     assert.equal(ready.status, 200, ready.body);
     assert.equal(await metricValue(bw, 'bulwark_stdio_child_up'), 1);
     assert.equal(await metricValue(bw, 'bulwark_upstream_up'), 1);
+    // The spare is replaced on the bridge's next tick after a session takes it: count children
+    // only once that has happened, or the replacement hides the stopped child.
+    const idle = await settledMetric(bw, 'bulwark_stdio_children');
     const { client, transport } = await connect(t, bw.url);
     await client.listTools(undefined, opts);
-    const before = await metricValue(bw, 'bulwark_stdio_children');
+    const withSession = await eventually(async () =>
+      (await metricValue(bw, 'bulwark_stdio_children')) === idle + 1);
+    assert.ok(withSession, `the session has its own child beside the spare (${idle} before)`);
     const sessionId = transport.sessionId;
     await transport.terminateSession();
-    const after = await eventually(async () => {
-      const n = await metricValue(bw, 'bulwark_stdio_children');
-      return n < before ? n : 0;
-    });
-    assert.equal(after, before - 1, 'the session child is stopped');
+    const stopped = await eventually(async () =>
+      (await metricValue(bw, 'bulwark_stdio_children')) === idle);
+    assert.ok(stopped, `the session child is stopped (${await metricValue(bw, 'bulwark_stdio_children')} ` +
+                       `children, ${idle} expected)`);
     const gone = await request(bw.url, {
       method: 'POST', timeoutMs: 10000,
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
