@@ -1,6 +1,8 @@
 #include "proxy/exchange.h"
 
 #include <chrono>
+#include <new>
+#include <vector>
 
 #include "policies/backoff.h"
 #include "policies/retry.h"
@@ -10,6 +12,7 @@
 #include "proxy/json_writer.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
+#include "proxy/spare_pool.h"
 #include "proxy/upstream_fetch.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/uv_util.h"
@@ -81,7 +84,66 @@ ClientStream* DataPlaneHandler::handle(Request& request, ClientConnection& conne
 }
 
 Exchange::Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point started_at)
-    : context_(context), runtime_(context.runtime), client_(&client), started_at_(started_at) {}
+    : context_(context), runtime_(context.runtime), client_(&client), started_at_(started_at),
+      request_bytes_(SparePool<std::string>::take()), held_body_(SparePool<std::string>::take()) {
+  // The upstream parser gets this list's storage back when it hands over the response head.
+  held_head_.headers = SparePool<HeaderList>::take();
+}
+
+Exchange::~Exchange() {
+  SparePool<std::string>::giveBack(std::move(request_bytes_));
+  SparePool<std::string>::giveBack(std::move(held_body_));
+  SparePool<HeaderList>::giveBack(std::move(held_head_.headers));
+}
+
+namespace {
+
+// Freed exchange blocks, kept for the next request (bounded; one loop thread). Under
+// AddressSanitizer none are kept, so that a use after free still shows.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr std::size_t kMaxFreeExchangeBlocks = 0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr std::size_t kMaxFreeExchangeBlocks = 0;
+#else
+constexpr std::size_t kMaxFreeExchangeBlocks = 256;
+#endif
+#else
+constexpr std::size_t kMaxFreeExchangeBlocks = 256;
+#endif
+
+std::vector<void*>& freeExchangeBlocks() {
+  thread_local struct Blocks {
+    std::vector<void*> free;
+    ~Blocks() {
+      for (void* block : free) {
+        ::operator delete(block);
+      }
+    }
+  } blocks;
+  return blocks.free;
+}
+
+}  // namespace
+
+void* Exchange::operator new(std::size_t size) {
+  std::vector<void*>& blocks = freeExchangeBlocks();
+  if (size == sizeof(Exchange) && !blocks.empty()) {
+    void* block = blocks.back();
+    blocks.pop_back();
+    return block;
+  }
+  return ::operator new(size);
+}
+
+void Exchange::operator delete(void* block, std::size_t size) {
+  std::vector<void*>& blocks = freeExchangeBlocks();
+  if (size == sizeof(Exchange) && blocks.size() < kMaxFreeExchangeBlocks) {
+    blocks.push_back(block);
+    return;
+  }
+  ::operator delete(block);
+}
 
 ClientStream* Exchange::start(ProxyContext& context, Request& request, ClientConnection& client) {
   auto* self = new Exchange(context, client, request.received_at);

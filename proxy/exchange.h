@@ -85,6 +85,14 @@ private:
   };
 
   Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point started_at);
+  ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  // One exchange per request: their blocks are recycled rather than returned to malloc, which
+  // takes its slow path for an object this size.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* block, std::size_t size);
 
   bool parseRequest(Request& request);
   void buildUpstreamRequest(const Request& request);

@@ -86,6 +86,12 @@ public:
   // The field's wire line, "Name: value\r\n" (after seal()).
   std::string_view line(std::size_t index) const;
 
+  // Bytes of storage held, used or not (what keeping this list for reuse costs).
+  std::size_t storageBytes() const {
+    return wire_.capacity() + slots_.capacity() * sizeof(Slot) +
+           fields_.capacity() * sizeof(HeaderField);
+  }
+
 private:
   struct Slot {
     std::uint32_t name_at = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "proxy/headers.h"
 #include "proxy/json_rpc_errors.h"
 #include "proxy/limit_report.h"
 
@@ -48,13 +49,14 @@ bool Allowlist::allows(std::string_view value) const {
   if (allow_all_) {
     return true;
   }
-  const std::string candidate = lowered(value);
+  // Patterns are stored lowered; the value is compared without making a lowered copy of it.
+  const std::string_view host = withoutPort(value);
   for (const std::string& pattern : patterns_) {
-    if (pattern == candidate) {
+    if (equalsIgnoreCase(value, pattern)) {
       return true;
     }
-    if (pattern.ends_with(":*") &&
-        withoutPort(candidate) == std::string_view(pattern).substr(0, pattern.size() - 2)) {
+    const std::string_view host_pattern = std::string_view(pattern).substr(0, pattern.size() - 2);
+    if (pattern.ends_with(":*") && equalsIgnoreCase(host, host_pattern)) {
       return true;
     }
   }

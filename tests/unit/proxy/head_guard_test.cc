@@ -48,6 +48,20 @@ TEST_CASE("bare line ends and folding are refused") {
         "obsolete line folding in the request head");
 }
 
+TEST_CASE("lines longer than the 16-byte blocks the guard skips through") {
+  const std::string pad(37, 'v');  // ends line content inside, at, and past block boundaries
+  for (std::size_t offset = 0; offset < 20; ++offset) {
+    const std::string value = pad.substr(0, 17 + offset);
+    const std::string head = "POST /mcp HTTP/1.1\r\nX-Long: " + value;
+    CAPTURE(offset);
+    CHECK(verdict(head + "\r\nHost: a\r\n\r\n") == "ok");
+    CHECK(verdict(head + "\nHost: a\r\n\r\n") == "bare LF as a line end in the request head");
+    CHECK(verdict(head + "\rx\r\n\r\n") == "bare CR in the request head");
+    CHECK(verdict(head + "\r\n " + value + "\r\n\r\n") ==
+          "obsolete line folding in the request head");
+  }
+}
+
 TEST_CASE("nextMessage starts scanning the following head") {
   HeadGuard guard;
   CHECK(guard.scan("GET / HTTP/1.1\r\n\r\nGET /x HTTP/1.1\nHost: a\r\n\r\n") == nullptr);
