@@ -17,8 +17,9 @@ repo=$(cd "$here/../.." && pwd)
 usage() {
   cat <<'EOF'
 usage: tests/bench/callgrind.sh [options]
-  --configs LIST   comma list of default,policy,cache (Bulwark without a config,
-                   tests/bench/policies.yaml, tests/bench/cache.yaml; default: default,policy)
+  --configs LIST   comma list of default,policy,cache,haproxy (Bulwark without a config,
+                   tests/bench/policies.yaml, tests/bench/cache.yaml; HAProxy with
+                   tests/bench/haproxy.cfg.in, counted the same way; default: default,policy)
   --replies LIST   comma list of json,sse (default both; cache has json only)
   --requests N     measured requests per configuration and reply (default 2000)
   --warmup N       requests before counting starts (default 200)
@@ -55,7 +56,7 @@ done
 IFS=, read -r -a config_list <<<"$configs"
 IFS=, read -r -a reply_list <<<"$replies"
 declare -A config_args=([default]="" [policy]="--config $here/policies.yaml"
-                        [cache]="--config $here/cache.yaml")
+                        [cache]="--config $here/cache.yaml" [haproxy]="")
 for c in "${config_list[@]}"; do
   [ -n "${config_args[$c]+x}" ] || { echo "callgrind.sh: unknown config '$c'" >&2; exit 2; }
 done
@@ -91,13 +92,26 @@ first_dump=
 for c in "${config_list[@]}"; do
   read -r port admin_port <<<"$(free_ports 2)"
   out_prefix=$work/callgrind.$c
-  # shellcheck disable=SC2086 # config_args holds words on purpose
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out_prefix.out" \
-    "$bulwark_bin" --upstream "http://127.0.0.1:$nginx_port/mcp" --listen "127.0.0.1:$port" \
-    --admin "127.0.0.1:$admin_port" ${config_args[$c]} >"$work/bulwark-$c.log" 2>&1 &
-  vg_pid=$!
-  pids+=("$vg_pid")
-  wait_ready "bulwark ($c) under valgrind" "$vg_pid" "http://127.0.0.1:$admin_port/healthz" GET 60
+  if [ "$c" = haproxy ]; then
+    # The baseline proxy, counted exactly like Bulwark: same upstream, client and counting window.
+    haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+    [ -x "$haproxy_bin" ] || die "haproxy not found (deploy/setup.sh --bench installs it)"
+    sed -e "s|@NGINX_PORT@|$nginx_port|g" -e "s|@HAPROXY_PORT@|$port|g" \
+      "$here/haproxy.cfg.in" >"$work/haproxy.cfg"
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out_prefix.out" \
+      "$haproxy_bin" -db -f "$work/haproxy.cfg" >"$work/haproxy-$c.log" 2>&1 &
+    vg_pid=$!
+    pids+=("$vg_pid")
+    wait_ready "haproxy under valgrind" "$vg_pid" "http://127.0.0.1:$port/mcp" POST 60
+  else
+    # shellcheck disable=SC2086 # config_args holds words on purpose
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out_prefix.out" \
+      "$bulwark_bin" --upstream "http://127.0.0.1:$nginx_port/mcp" --listen "127.0.0.1:$port" \
+      --admin "127.0.0.1:$admin_port" ${config_args[$c]} >"$work/bulwark-$c.log" 2>&1 &
+    vg_pid=$!
+    pids+=("$vg_pid")
+    wait_ready "bulwark ($c) under valgrind" "$vg_pid" "http://127.0.0.1:$admin_port/healthz" GET 60
+  fi
   url=http://127.0.0.1:$port/mcp
   dump=0
   for r in "${reply_list[@]}"; do
@@ -123,7 +137,7 @@ done
 echo
 printf '%-8s %-5s %12s %10s\n' config reply "instructions" "per request"
 printf '%s\n' "${results[@]}"
-echo "(user-space instructions of the Bulwark process while it served the measured requests: parsing, policies, metrics, libc and system-call wrappers; the kernel's share is not counted)"
+echo "(user-space instructions of the proxy process while it served the measured requests: parsing, policies, metrics, libc and system-call wrappers; the kernel's share is not counted)"
 
 if [ "$top" -gt 0 ] && [ -n "$first_dump" ]; then
   echo
