@@ -33,6 +33,7 @@ TEST_CASE("the defaults: loopback names on a loopback listener, anything elsewhe
   CHECK(hosts.allows("127.0.0.1:8080"));
   CHECK(hosts.allows("localhost"));
   CHECK(hosts.allows("[::1]:8080"));
+  CHECK(hosts.allows("LocalHost:8080"));  // host:* patterns ignore case too
   CHECK_FALSE(hosts.allows("evil.example.com"));
   CHECK_FALSE(hosts.allows("evil.example.com:8080"));
   const Allowlist origins(defaultAllowedOrigins(true));
