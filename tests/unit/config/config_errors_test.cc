@@ -7,19 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "load_helpers.h"
+
 using namespace bulwark;
+using testing::errorsOf;
+using testing::mustLoad;
 
 namespace {
 
-std::vector<std::string> errorsOf(std::string_view yaml) {
-  const config::ConfigLoadResult r = config::loadConfigString(yaml, "bulwark.yaml");
-  CHECK(r.ok() == r.errors.empty());
-  std::vector<std::string> out;
-  for (const config::ConfigError& e : r.errors) {
-    out.push_back(e.toString());
-  }
-  return out;
-}
 
 struct Case {
   const char* name;

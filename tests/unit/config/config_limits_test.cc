@@ -6,31 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "load_helpers.h"
+
 using namespace bulwark;
+using testing::errorsOf;
+using testing::mustLoad;
 using namespace std::chrono_literals;
 
-namespace {
-
-config::Config loaded(std::string_view yaml) {
-  config::ConfigLoadResult r = config::loadConfigString(yaml, "bulwark.yaml");
-  INFO(r.errorText());
-  REQUIRE(r.ok());
-  return *r.config;
-}
-
-std::vector<std::string> errorsOf(std::string_view yaml) {
-  const config::ConfigLoadResult r = config::loadConfigString(yaml, "bulwark.yaml");
-  std::vector<std::string> out;
-  for (const config::ConfigError& e : r.errors) {
-    out.push_back(e.toString());
-  }
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("limits and security have safe defaults when absent") {
-  const config::Config c = loaded("listen: 127.0.0.1:8080\n");
+  const config::Config c = mustLoad("listen: 127.0.0.1:8080\n");
   CHECK(c.limits == config::LimitsConfig{});
   CHECK(c.limits.max_header_bytes == 64 * 1024);
   CHECK(c.limits.max_headers == 100);
@@ -44,7 +28,7 @@ TEST_CASE("limits and security have safe defaults when absent") {
 }
 
 TEST_CASE("every limits key is read") {
-  const config::Config c = loaded(R"(limits:
+  const config::Config c = mustLoad(R"(limits:
   max_header_bytes: 16KiB
   max_headers: 40
   max_body_bytes: 1MiB
@@ -67,7 +51,7 @@ TEST_CASE("every limits key is read") {
 }
 
 TEST_CASE("security lists are read as given") {
-  const config::Config c = loaded(R"(security:
+  const config::Config c = mustLoad(R"(security:
   allowed_origins: ["https://app.example.com", "http://localhost:*", "http://[::1]:6274"]
   allowed_hosts: [mcp.example.com, "127.0.0.1:*", "*"]
 )");
@@ -81,7 +65,7 @@ TEST_CASE("security lists are read as given") {
 }
 
 TEST_CASE("an empty allowed_origins list refuses every browser origin") {
-  const config::Config c = loaded("security:\n  allowed_origins: []\n");
+  const config::Config c = mustLoad("security:\n  allowed_origins: []\n");
   REQUIRE(c.security.allowed_origins.has_value());
   CHECK(c.security.allowed_origins->empty());
 }
@@ -128,7 +112,7 @@ TEST_CASE("limits and security errors name file, line, column and key") {
 
 TEST_CASE("describeConfig shows the limits and security in force") {
   const std::string text = config::describeConfig(
-      loaded("limits: {max_headers: 50}\nsecurity: {allowed_origins: [\"http://localhost:*\"]}\n"));
+      mustLoad("limits: {max_headers: 50}\nsecurity: {allowed_origins: [\"http://localhost:*\"]}\n"));
   CHECK(text.find("max_headers=50") != std::string::npos);
   CHECK(text.find("allowed_origins=[http://localhost:*]") != std::string::npos);
   CHECK(text.find("allowed_hosts=(default") != std::string::npos);

@@ -7,7 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "load_helpers.h"
+
 using namespace bulwark;
+using testing::errorsOf;
+using testing::mustLoad;
 using namespace std::chrono_literals;
 using policies::CacheScope;
 using policies::FailureClass;
@@ -15,12 +19,6 @@ using S = policies::RecoveryStrategy;
 
 namespace {
 
-config::Config mustLoad(std::string_view yaml) {
-  config::ConfigLoadResult r = config::loadConfigString(yaml, "test.yaml");
-  INFO(r.errorText());
-  REQUIRE(r.ok());
-  return *r.config;
-}
 
 std::vector<S> steps(std::span<const S> s) { return {s.begin(), s.end()}; }
 

@@ -5,18 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "load_helpers.h"
+
 using namespace bulwark;
+using testing::errorsOf;
+using testing::mustLoad;
 
 namespace {
 
-std::vector<std::string> errorsOf(std::string_view yaml) {
-  const config::ConfigLoadResult r = config::loadConfigString(yaml, "bulwark.yaml");
-  std::vector<std::string> out;
-  for (const config::ConfigError& e : r.errors) {
-    out.push_back(e.toString());
-  }
-  return out;
-}
 
 TEST_CASE("upstream.command with env, cwd, restart and limits") {
   const auto r = config::loadConfigString(

@@ -4,7 +4,11 @@
 #include <doctest/doctest.h>
 #include <string>
 
+#include "load_helpers.h"
+
 using namespace bulwark;
+using testing::errorsOf;
+using testing::mustLoad;
 using namespace std::chrono_literals;
 using policies::FailureClass;
 
@@ -31,13 +35,6 @@ methods:
   resources/read: {retry: {max_attempts: 4}}
 )";
 
-config::Config mustLoad(std::string_view yaml) {
-  config::ConfigLoadResult r = config::loadConfigString(yaml, "test.yaml");
-  INFO(r.errorText());
-  REQUIRE(r.ok());
-  REQUIRE(r.errors.empty());
-  return *r.config;
-}
 
 } // namespace
 
