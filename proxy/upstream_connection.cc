@@ -76,6 +76,11 @@ void UpstreamConnection::send(std::string_view request_bytes, bool expect_no_bod
     fail(UpstreamFailureKind::kConnectFailed, connect_error_);
     return;
   }
+  if (closing()) {
+    // Nothing will ever answer on it; the sink hears so now rather than never.
+    fail(UpstreamFailureKind::kResetBeforeResponse, "connection already closing");
+    return;
+  }
   if (state_ == State::kConnecting) {
     queued_request_.assign(request_bytes);
     return;

@@ -30,10 +30,14 @@ UpstreamPool::UpstreamPool(uv_loop_t* loop, const ResolvedAddress& address,
 }
 
 UpstreamConnection& UpstreamPool::acquire(bool fresh) {
-  if (!fresh && !idle_.empty()) {
+  while (!fresh && !idle_.empty()) {
     UpstreamConnection* connection = idle_.back();
     idle_.pop_back();
-    return *connection;
+    // A connection the server closed earlier in this loop turn stays listed until its close
+    // callback runs; handing it out would leave its new owner waiting on a freed connection.
+    if (!connection->closing()) {
+      return *connection;
+    }
   }
   auto* connection = new UpstreamConnection(loop_, *this);
   open_.insert(connection);
