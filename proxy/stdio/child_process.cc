@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "proxy/log.h"
-#include "proxy/uv_util.h"
+#include "proxy/admin/log.h"
+#include "proxy/net/uv_util.h"
 
 extern char** environ;
 

@@ -2,14 +2,14 @@
 
 #include <cstdio>
 
-#include "proxy/headers.h"
-#include "proxy/json_rpc_errors.h"
-#include "proxy/json_writer.h"
-#include "proxy/log.h"
-#include "proxy/metrics.h"
+#include "proxy/admin/log.h"
+#include "proxy/admin/metrics.h"
+#include "proxy/http/headers.h"
+#include "proxy/mcp/json_rpc_errors.h"
+#include "proxy/mcp/json_writer.h"
+#include "proxy/net/uv_util.h"
 #include "proxy/stdio/message_scan.h"
 #include "proxy/stdio/stdio_session.h"
-#include "proxy/uv_util.h"
 
 namespace bulwark::stdio {
 namespace {

@@ -17,8 +17,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "proxy/client_connection.h"
-#include "proxy/listener.h"
+#include "proxy/http/client_connection.h"
+#include "proxy/net/listener.h"
 #include "proxy/stdio/child_process.h"
 #include "proxy/stdio/restart_tracker.h"
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "proxy/json_writer.h"
-#include "proxy/log.h"
+#include "proxy/admin/log.h"
+#include "proxy/mcp/json_writer.h"
 #include "proxy/stdio/stdio_bridge.h"
 
 namespace bulwark::stdio {

@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/client_connection.h"
+#include "proxy/http/client_connection.h"
 #include "proxy/stdio/child_process.h"
 #include "proxy/stdio/message_scan.h"
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/cache_json.h"
-#include "proxy/jsonrpc_envelope.h"
+#include "proxy/mcp/cache_json.h"
+#include "proxy/mcp/jsonrpc_envelope.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -20,13 +20,13 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/cache_json.h"
-#include "proxy/client_connection.h"
-#include "proxy/deferred_queue.h"
-#include "proxy/http_message.h"
-#include "proxy/json_rpc_errors.h"
-#include "proxy/jsonrpc_envelope.h"
-#include "proxy/log.h"
+#include "proxy/admin/log.h"
+#include "proxy/http/client_connection.h"
+#include "proxy/http/http_message.h"
+#include "proxy/mcp/cache_json.h"
+#include "proxy/mcp/json_rpc_errors.h"
+#include "proxy/mcp/jsonrpc_envelope.h"
+#include "proxy/net/deferred_queue.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace bulwark {

@@ -4,7 +4,7 @@
 // three pieces, or byte by byte. Each event's dispatchOffset() must point just past a line end
 // inside the current piece, and map back to the same place in the stream as when fed whole
 // (one byte earlier when a \r\n is cut between its two bytes: the event ends at the \r).
-#include "proxy/sse_parser.h"
+#include "proxy/mcp/sse_parser.h"
 
 #include <cstddef>
 #include <cstdint>

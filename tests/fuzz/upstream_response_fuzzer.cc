@@ -16,12 +16,12 @@
 
 #include "policies/backoff.h"
 #include "policies/outcome.h"
-#include "proxy/cache_json.h"
-#include "proxy/headers.h"
-#include "proxy/http_message.h"
-#include "proxy/jsonrpc_envelope.h"
-#include "proxy/sse_parser.h"
-#include "proxy/tool_catalog.h"
+#include "proxy/http/headers.h"
+#include "proxy/http/http_message.h"
+#include "proxy/mcp/cache_json.h"
+#include "proxy/mcp/jsonrpc_envelope.h"
+#include "proxy/mcp/sse_parser.h"
+#include "proxy/mcp/tool_catalog.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace bulwark {

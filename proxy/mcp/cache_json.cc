@@ -1,0 +1,173 @@
+#include "proxy/mcp/cache_json.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "proxy/mcp/json_writer.h"
+
+namespace bulwark {
+namespace {
+
+namespace dom = simdjson::dom;
+
+void appendCanonical(std::string& out, dom::element value);
+
+// An object's members sorted by key, each value canonical; `skip` names a key left out.
+void appendSortedObject(std::string& out, dom::object object, std::string_view skip = {}) {
+  std::vector<std::pair<std::string_view, dom::element>> members;
+  for (const auto field : object) {
+    if (skip.empty() || field.key != skip) {
+      members.emplace_back(field.key, field.value);
+    }
+  }
+  std::stable_sort(members.begin(), members.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  out.push_back('{');
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (i > 0) {
+      out.push_back(',');
+    }
+    appendJsonString(out, members[i].first);
+    out.push_back(':');
+    appendCanonical(out, members[i].second);
+  }
+  out.push_back('}');
+}
+
+void appendCanonical(std::string& out, dom::element value) {
+  switch (value.type()) {
+  case dom::element_type::OBJECT:
+    appendSortedObject(out, dom::object(value));
+    return;
+  case dom::element_type::ARRAY: {
+    out.push_back('[');
+    bool first = true;
+    for (const dom::element item : dom::array(value)) {
+      if (!first) {
+        out.push_back(',');
+      }
+      first = false;
+      appendCanonical(out, item);
+    }
+    out.push_back(']');
+    return;
+  }
+  default:
+    out += simdjson::minify(value);
+  }
+}
+
+}  // namespace
+
+struct CacheJson::State {
+  dom::parser parser;
+};
+
+CacheJson::CacheJson() : state_(std::make_unique<State>()) {}
+CacheJson::~CacheJson() = default;
+
+std::optional<std::string> CacheJson::canonicalParams(std::string_view message) {
+  dom::element root;
+  if (state_->parser.parse(message.data(), message.size(), true).get(root) != simdjson::SUCCESS ||
+      !root.is_object()) {
+    return std::nullopt;
+  }
+  dom::element params;
+  if (root["params"].get(params) != simdjson::SUCCESS) {
+    return std::string("{}");
+  }
+  std::string out;
+  if (params.is_object()) {
+    appendSortedObject(out, dom::object(params), "_meta");
+  } else {
+    appendCanonical(out, params);
+  }
+  return out;
+}
+
+std::optional<CacheableResult> CacheJson::successResult(std::string_view message,
+                                                        std::string_view id_json) {
+  dom::element root;
+  if (state_->parser.parse(message.data(), message.size(), true).get(root) != simdjson::SUCCESS ||
+      !root.is_object()) {
+    return std::nullopt;
+  }
+  dom::element id;
+  dom::element result;
+  if (root["id"].get(id) != simdjson::SUCCESS || simdjson::minify(id) != id_json ||
+      root["result"].get(result) != simdjson::SUCCESS || !result.is_object()) {
+    return std::nullopt;
+  }
+  bool is_error = false;
+  if (result["isError"].get(is_error) == simdjson::SUCCESS && is_error) {
+    return std::nullopt;
+  }
+  CacheableResult out;
+  out.result_json = simdjson::minify(result);
+  std::int64_t ttl = 0;
+  if (result["ttlMs"].get(ttl) == simdjson::SUCCESS && ttl >= 0) {
+    out.ttl_ms = ttl;
+  }
+  std::string_view scope;
+  if (result["cacheScope"].get(scope) == simdjson::SUCCESS) {
+    out.cache_scope = std::string(scope);
+  }
+  return out;
+}
+
+std::string CacheJson::withMetaFlag(std::string_view result_json, std::string_view flag,
+                                    CacheJson& parser) {
+  dom::element result;
+  if (parser.state_->parser.parse(result_json.data(), result_json.size(), true).get(result) !=
+          simdjson::SUCCESS ||
+      !result.is_object()) {
+    return std::string(result_json);
+  }
+  std::string out = "{\"_meta\":{";
+  dom::element meta;
+  bool first = true;
+  if (result["_meta"].get(meta) == simdjson::SUCCESS && meta.is_object()) {
+    for (const auto field : dom::object(meta)) {
+      if (field.key == flag) {
+        continue;
+      }
+      if (!first) {
+        out.push_back(',');
+      }
+      first = false;
+      appendJsonString(out, field.key);
+      out.push_back(':');
+      out += simdjson::minify(field.value);
+    }
+  }
+  if (!first) {
+    out.push_back(',');
+  }
+  appendJsonString(out, flag);
+  out += ":true}";
+  for (const auto field : dom::object(result)) {
+    if (field.key == "_meta") {
+      continue;
+    }
+    out.push_back(',');
+    appendJsonString(out, field.key);
+    out.push_back(':');
+    out += simdjson::minify(field.value);
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string CacheJson::responseFor(std::string_view id_json, std::string_view result_json) {
+  std::string out = R"({"jsonrpc":"2.0","id":)";
+  out += id_json;
+  out += R"(,"result":)";
+  out += result_json;
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace bulwark
