@@ -11,6 +11,7 @@
 
 #include "proxy/admin/admin.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/upstream/health_probe.h"
 #include "proxy/app/config_reloader.h"
 #include "proxy/app/runtime_config.h"
 #include "proxy/exchange/exchange.h"
