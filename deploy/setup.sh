@@ -4,7 +4,7 @@
 #   deploy/setup.sh --demo    also Node.js and the npm peers deploy/demo.sh runs (server-everything)
 #   deploy/setup.sh --tests   also everything tests/run.sh needs: Prometheus, kubectl, the npm test
 #                             peers and tests/deploy's packages, clang + libFuzzer (--fuzz)
-#   deploy/setup.sh --bench   also nginx, HAProxy, h2load and valgrind (tests/bench)
+#   deploy/setup.sh --bench   also nginx, HAProxy, h2load and valgrind (tests/bench), with --demo's peers
 #   deploy/setup.sh --fuzz    also clang and libFuzzer for tests/fuzz
 #   --list                    print what the chosen modes would install (every package, present or
 #                             not; the npm folders), install nothing
@@ -22,7 +22,7 @@ for arg in "$@"; do
   case "$arg" in
     --demo) with_peers=1 ;;
     --tests) with_tests=1; with_peers=1; with_fuzz=1 ;;
-    --bench) with_bench=1 ;;
+    --bench) with_bench=1; with_peers=1 ;;
     --fuzz) with_fuzz=1 ;;
     --list) list_only=1 ;;
     -h|--help) echo "usage: deploy/setup.sh [--demo] [--tests] [--bench] [--fuzz] [--list]"; exit 0 ;;
