@@ -133,6 +133,15 @@ Metrics::Metrics(std::size_t max_tool_labels)
                                   "Upstream sessions re-opened by replaying the client's "
                                   "initialize after the upstream lost them, by result."),
                           {"result"}),
+      sessions_forgotten_(counter(*registry_, "bulwark_sessions_forgotten_total",
+                                  "Sessions whose initialize Bulwark no longer keeps (they "
+                                  "cannot be recovered), by reason."),
+                          {"reason"}),
+      session_bytes_(&prometheus::BuildGauge()
+                          .Name("bulwark_session_bytes")
+                          .Help("Bytes the session directory keeps: ids and initialize bodies.")
+                          .Register(*registry_)
+                          .Add({})),
       stdio_restarts_(&prometheus::BuildCounter()
                            .Name("bulwark_stdio_restarts_total")
                            .Help("stdio children started again after one exited or crashed")
@@ -240,6 +249,9 @@ Metrics::Metrics(std::size_t max_tool_labels)
   }
   session_recoveries_.with({"success"});
   session_recoveries_.with({"failure"});
+  for (const std::string_view reason : {"handshake_too_large", "memory", "idle"}) {
+    sessions_forgotten_.with({reason});
+  }
   for (const std::string_view result : {"hit", "miss", "stale"}) {
     cache_requests_.with({result});
   }

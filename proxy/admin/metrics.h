@@ -67,6 +67,13 @@ public:
   void recordSessionRecovery(bool ok) {
     session_recoveries_.with({ok ? "success" : "failure"}).Increment();
   }
+  // A session whose initialize Bulwark does not keep (it cannot be recovered), by why:
+  // "handshake_too_large", "memory" (the least recently used, past the total) or "idle".
+  void recordSessionForgotten(std::string_view reason) {
+    sessions_forgotten_.with({reason}).Increment();
+  }
+  // Bytes the session directory keeps (ids, initialize bodies, per-session overhead).
+  void setSessionBytes(std::size_t bytes) { session_bytes_->Set(static_cast<double>(bytes)); }
   // A request that failed at least once and was then answered well, by the strategy that saved
   // it ("retry", "stale", "fallback", "session"), and how long after its first failure.
   void recordRecovery(std::string_view strategy, double seconds_since_first_failure);
@@ -115,6 +122,8 @@ private:
   prometheus::Gauge* upstream_up_;
   prometheus::Gauge* sessions_active_;
   CounterFamily<1> session_recoveries_;
+  CounterFamily<1> sessions_forgotten_;
+  prometheus::Gauge* session_bytes_;
   prometheus::Counter* stdio_restarts_;
   prometheus::Gauge* stdio_child_up_;
   prometheus::Gauge* stdio_children_;

@@ -201,6 +201,9 @@ void Server::shutdown() {
   if (reloader_) {
     reloader_->stop();
   }
+  if (sessions_) {
+    sessions_->close();
+  }
   if (pool_) {
     pool_->close();
   }

@@ -2,14 +2,21 @@
 // their recovery. Bulwark keeps each session's initialize request; when the upstream forgets a
 // session (it restarted, or expired it), Bulwark replays initialize and notifications/initialized
 // to open a new upstream session and maps the client's id onto it, so the client keeps its id
-// and never notices. Bounded: past the cap the oldest sessions are forgotten.
+// and never notices. The upstream session a recovery replaced is DELETEd (it is gone, or it was
+// alive and the answer that looked like a loss was something else: then it would be orphaned).
+//
+// Bounded, so that no client can pin memory (SessionLimits): an initialize larger than
+// max_handshake_bytes is not kept (its session is proxied but cannot be recovered); all sessions
+// together keep at most max_total_bytes (the least recently used are forgotten first); a session
+// unused for idle_timeout is forgotten. A forgotten session whose upstream id differs from the
+// client's (it was recovered) is DELETEd upstream: nobody could reach it any more.
 #pragma once
 
 #include <uv.h>
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +46,17 @@ struct SessionReplayHeaders {
   std::string protocol_version;
 };
 
+// How much the directory may keep (config `sessions:`).
+struct SessionLimits {
+  // An initialize body larger than this is not kept: its session works, but is not recoverable.
+  std::size_t max_handshake_bytes = 64 * 1024;
+  // Ids, initialize bodies and a fixed overhead per session, for all sessions together.
+  std::size_t max_total_bytes = 16 * 1024 * 1024;
+  // A session no request used for this long is forgotten; zero: never.
+  std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};
+  std::size_t max_sessions = 100000;
+};
+
 class SessionDirectory {
 public:
   enum class RecoveryStart : std::uint8_t {
@@ -47,53 +65,102 @@ public:
     kUnknown,   // not a session Bulwark saw opened (or recovery is off): nothing to do
   };
 
-  SessionDirectory(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics, std::string mcp_path);
+  // Bytes counted per session besides its ids and initialize body (node, index entry, strings).
+  static constexpr std::size_t kSessionOverheadBytes = 256;
+
+  SessionDirectory(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics, std::string mcp_path,
+                   SessionLimits limits = {});
+  ~SessionDirectory();
   SessionDirectory(const SessionDirectory&) = delete;
   SessionDirectory& operator=(const SessionDirectory&) = delete;
 
+  // New limits (config reload): applied at once, forgetting what no longer fits.
+  void setLimits(const SessionLimits& limits);
+  // Stops the idle sweep (closes its timer). Sessions stay readable; call once at shutdown.
+  void close();
+
   void opened(std::string_view session_id, std::string_view initialize_body);
+  // The client ended its session (its DELETE was answered): the mapping goes.
   void closed(std::string_view client_id);
 
   bool knows(std::string_view client_id) const;
   // The id the upstream knows the client's session by: the client's own until a recovery.
-  std::string_view upstreamIdOf(std::string_view client_id) const;
+  // Counts as a use of the session (it is then the most recently used, and not idle).
+  std::string_view upstreamIdOf(std::string_view client_id);
+
+  // A long-lived stream (the client's GET stream) is open in the session: it is not idle while
+  // held. Each hold() is matched by one release(); unknown ids are ignored.
+  void hold(std::string_view client_id);
+  void release(std::string_view client_id);
 
   // The upstream answered as if it did not know `lost_upstream_id`. Starts (or joins) the
-  // re-initialization of the client's session.
+  // re-initialization of the client's session: one replay per loss, however many requests
+  // found it lost.
   RecoveryStart recover(std::string_view client_id, std::string_view lost_upstream_id,
                         const SessionReplayHeaders& headers, SessionRecoveryWaiter& waiter);
   // The waiter is gone (its client left): it must not be called.
   void forget(std::string_view client_id, SessionRecoveryWaiter& waiter);
 
-  std::size_t active() const { return sessions_.size(); }
+  // Forgets every session unused since `now_ms - idle_timeout` (uv_now's clock). The sweep
+  // timer calls it; tests call it with a time of their choosing.
+  void expireIdle(std::uint64_t now_ms);
+
+  std::size_t active() const { return index_.size(); }
+  std::size_t bytes() const { return bytes_; }
+
+  // The clock of last use (uv_now by default); tests put a fake one in.
+  using NowFn = std::uint64_t (*)(const uv_loop_t*);
+  void setClockForTesting(NowFn now) { now_ = now; }
 
 private:
   struct Session {
+    std::string client_id;
     std::string upstream_id;
     std::string initialize_body;
+    SessionReplayHeaders replay_headers;  // of the last recovery (to DELETE what it replaced)
+    std::uint64_t last_used_ms = 0;
+    std::size_t bytes = 0;
+    unsigned holds = 0;
     bool recovering = false;
     std::vector<SessionRecoveryWaiter*> waiters;
   };
+  using Lru = std::list<Session>;  // least recently used first
+  // Keyed by a view of the node's own client_id: list nodes never move.
+  using Index = std::unordered_map<std::string_view, Lru::iterator>;
 
-  static constexpr std::size_t kMaxSessions = 100000;
   static constexpr std::chrono::milliseconds kReplayTimeout{5000};
+
+  Lru::iterator find(std::string_view client_id) const;
+  void touch(Lru::iterator session);
+  static std::size_t bytesOf(const Session& session);
+  void resize(Session& session);
+  void evictToFit();
+  void erase(Lru::iterator session, std::string_view reason);
+  void deleteUpstream(std::string_view upstream_id, const SessionReplayHeaders& headers);
+  void startSweep();
+  void publish();
 
   void replayInitialized(const std::string& client_id, const SessionReplayHeaders& headers,
                          FetchResult&& initialize_answer,
                          std::chrono::steady_clock::time_point started);
   void finishRecovery(const std::string& client_id, std::string new_upstream_id,
-                      std::string_view failure, std::chrono::steady_clock::time_point started);
+                      const SessionReplayHeaders& headers, std::string_view failure,
+                      std::chrono::steady_clock::time_point started);
   std::string replayRequest(std::string_view body, std::string_view session_id,
                             const SessionReplayHeaders& headers) const;
-  void erase(std::unordered_map<std::string, Session>::iterator found);
-  void publishCount();
 
   uv_loop_t* loop_;
   UpstreamPool& pool_;
   Metrics& metrics_;
   std::string mcp_path_;
-  std::unordered_map<std::string, Session> sessions_;  // by the client's session id
-  std::deque<std::string> order_;                      // insertion order, for the cap
+  SessionLimits limits_;
+  NowFn now_ = &uv_now;
+  Lru lru_;
+  Index index_;
+  std::size_t bytes_ = 0;
+  bool logged_too_large_ = false;
+  uv_timer_t* sweep_timer_ = nullptr;  // started with the first session; freed in its close cb
+  bool closed_ = false;
 };
 
 }  // namespace bulwark
