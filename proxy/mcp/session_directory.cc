@@ -137,7 +137,8 @@ void SessionDirectory::finishRecovery(const std::string& client_id, std::string 
                                       std::string_view failure,
                                       std::chrono::steady_clock::time_point started) {
   const bool recovered = !new_upstream_id.empty();
-  metrics_.recordSessionRecovery(recovered);
+  metrics_.recordSessionRecovery(recovered ? SessionRecoveryResult::kSuccess
+                                                  : SessionRecoveryResult::kFailure);
   const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - started)
                            .count();
