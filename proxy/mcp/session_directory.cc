@@ -149,13 +149,13 @@ void SessionDirectory::finishRecovery(const std::string& client_id, std::string 
   Session& session = found->second;
   if (recovered) {
     logLine(LogLevel::kInfo, "session recovered",
-            {{"session", std::string_view(client_id)},
-             {"upstream_session", std::string_view(new_upstream_id)},
+            {{"session", SessionRef{client_id}},
+             {"upstream_session", SessionRef{new_upstream_id}},
              {"duration_ms", static_cast<std::int64_t>(took_ms)}});
     session.upstream_id = std::move(new_upstream_id);
   } else {
     logLine(LogLevel::kWarn, "session recovery failed",
-            {{"session", std::string_view(client_id)},
+            {{"session", SessionRef{client_id}},
              {"detail", failure},
              {"duration_ms", static_cast<std::int64_t>(took_ms)}});
   }

@@ -509,6 +509,43 @@ describe('secrets', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 6
     assert.ok(up.requests.some((r) => r.headers.authorization === `Bearer ${kSecret}`),
               'the upstream did receive it: forwarded, never logged');
   }));
+
+  test('a 3 MB tool name is cut in the log, and a session id never appears in it in clear',
+       scoped(async (t, track) => {
+    const bw = await bulwarkWith(track, up.url, { monitoring: { access_log: true } }, 'bulwark-log-hygiene');
+    const session = 'sess-hardening-4b1f8e2a9c7d6053';
+    const tool = `tool-${'n'.repeat(3 * 1024 * 1024)}`;
+    const call = (id) => request(bw.url, {
+      method: 'POST', headers: { ...kMcpHeaders, 'mcp-session-id': session }, timeoutMs: 30000,
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: {} } }),
+    });
+    const answered = await call('big-1');
+    up.handler = (req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('down');
+    };
+    let failed;
+    try {
+      failed = await call('big-2');
+    } finally {
+      up.reset();
+    }
+    assert.equal(answered.status, 200);
+    assert.notEqual(failed.status, 200);
+    await pollUntil(() => jsonLogLines(bw.logs()).filter((l) => l.tool?.startsWith('tool-nnn')).length >= 3,
+                    { what: 'two access lines and one error line naming the tool' });
+    const logs = bw.logs();
+    assert.ok(!logs.includes(tool), 'the tool name is never copied whole into the log');
+    assert.ok(logs.length < 256 * 1024, `the log stays small (${logs.length} bytes)`);
+    const lines = jsonLogLines(logs).filter((l) => l.tool?.startsWith('tool-nnn'));
+    for (const line of lines) {
+      assert.match(line.tool, /\.\.\.\[cut, 3145733 bytes\]$/, 'a cut field says so, with its full size');
+    }
+    assert.ok(!logs.includes(session), 'the Mcp-Session-Id never reaches the log in clear');
+    const hashes = new Set(lines.map((l) => l.session));
+    assert.equal(hashes.size, 1, `one session, one stable hash: ${[...hashes]}`);
+    assert.match([...hashes][0], /^[0-9a-f]{12}$/);
+  }));
 });
 
 describe('cache isolation under concurrency', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
