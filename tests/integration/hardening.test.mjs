@@ -150,6 +150,34 @@ describe('request smuggling', { skip: kDirect ? 'proxy-only behaviour' : false, 
     assert.ok(!up.requests.some((r) => r.url === '/smuggled'), 'no smuggled request ever arrived');
   }));
 
+  test('two Host fields, or a field with an empty name: 400 with a JSON-RPC error, counted as malformed_http',
+       scoped(async () => {
+    // RFC 9112 3.2 (one Host field) and RFC 9110 5.1 (a field name is a non-empty token).
+    const head = (lines) => Buffer.from(
+      `POST /mcp HTTP/1.1\r\n${lines}Content-Type: application/json\r\nContent-Length: ${kPingLength}\r\n\r\n${kPing}`,
+      'latin1');
+    const cases = [
+      ['two Host fields', head('Host: 127.0.0.1\r\nHost: victim.example.com\r\n'), /more than one Host field/],
+      ['two equal Host fields', head('Host: 127.0.0.1\r\nhost: 127.0.0.1\r\n'), /more than one Host field/],
+      ['a field with an empty name', head('Host: 127.0.0.1\r\n: smuggled\r\n'), /empty name/],
+    ];
+    const refusedBefore = await limitCount(bw, 'malformed_http');
+    const seen = up.requests.length;
+    for (const [name, bytes, detail] of cases) {
+      const res = await sendRaw(bw.port, bytes);
+      assert.equal(res.status, 400, `${name}: ${res.status} ${res.text?.slice(0, 160)}`);
+      const error = bulwarkError(res);
+      assert.equal(error.code, -32600, name);
+      assert.equal(error.message, 'Malformed HTTP request', name);
+      assert.match(error.data.detail, detail, name);
+      assert.equal(res.header('connection'), 'close', name);
+      assert.ok(res.closed, `${name}: Bulwark closed the connection`);
+    }
+    assert.equal(up.requests.length, seen, 'none of them reached the upstream');
+    assert.equal(await limitCount(bw, 'malformed_http') - refusedBefore, cases.length,
+                 'each refusal counted once as malformed_http');
+  }));
+
   test('a well-formed chunked request with a chunk extension still passes', scoped(async () => {
     const seen = up.requests.length;
     const c = await RawClient.connect(bw.port);
