@@ -98,13 +98,13 @@ void SessionDirectory::opened(std::string_view session_id, std::string_view init
     return;  // the same id twice: the first initialize is the one to replay
   }
   if (initialize_body.size() > limits_.max_handshake_bytes) {
-    metrics_.recordSessionForgotten("handshake_too_large");
+    metrics_.recordSessionForgotten(SessionForgotten::kHandshakeTooLarge);
     if (!logged_too_large_) {
       logged_too_large_ = true;  // once: a client could otherwise fill the log at will
       logLine(LogLevel::kWarn,
               "initialize larger than sessions.max_handshake_bytes: its session is proxied but "
               "cannot be recovered (logged once; bulwark_sessions_forgotten_total counts them)",
-              {{"session", session_id},
+              {{"session", SessionRef{session_id}},
                {"bytes", static_cast<std::int64_t>(initialize_body.size())},
                {"max_handshake_bytes", static_cast<std::int64_t>(limits_.max_handshake_bytes)}});
     }
@@ -125,20 +125,20 @@ void SessionDirectory::opened(std::string_view session_id, std::string_view init
 void SessionDirectory::evictToFit() {
   while (!lru_.empty() &&
          (bytes_ > limits_.max_total_bytes || lru_.size() > limits_.max_sessions)) {
-    erase(lru_.begin(), "memory");
+    erase(lru_.begin(), SessionForgotten::kMemory);
   }
 }
 
 void SessionDirectory::closed(std::string_view client_id) {
   if (const auto found = index_.find(client_id); found != index_.end()) {
-    erase(found->second, {});
+    erase(found->second, std::nullopt);
     publish();
   }
 }
 
-void SessionDirectory::erase(Lru::iterator session, std::string_view reason) {
-  if (!reason.empty()) {
-    metrics_.recordSessionForgotten(reason);
+void SessionDirectory::erase(Lru::iterator session, std::optional<SessionForgotten> reason) {
+  if (reason) {
+    metrics_.recordSessionForgotten(*reason);
     if (session->upstream_id != session->client_id && !session->recovering) {
       // Only the mapping led to this upstream session: without it, it would be orphaned.
       deleteUpstream(session->upstream_id, session->replay_headers);
@@ -242,7 +242,7 @@ void SessionDirectory::expireIdle(std::uint64_t now_ms) {
       lru_.splice(lru_.end(), lru_, oldest);
       continue;
     }
-    erase(oldest, "idle");
+    erase(oldest, SessionForgotten::kIdle);
     changed = true;
   }
   if (changed) {
@@ -321,7 +321,8 @@ void SessionDirectory::finishRecovery(const std::string& client_id, std::string 
                                       std::string_view failure,
                                       std::chrono::steady_clock::time_point started) {
   const bool recovered = !new_upstream_id.empty();
-  metrics_.recordSessionRecovery(recovered);
+  metrics_.recordSessionRecovery(recovered ? SessionRecoveryResult::kSuccess
+                                                  : SessionRecoveryResult::kFailure);
   const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - started)
                            .count();
@@ -335,8 +336,8 @@ void SessionDirectory::finishRecovery(const std::string& client_id, std::string 
   Session& session = *found->second;
   if (recovered) {
     logLine(LogLevel::kInfo, "session recovered",
-            {{"session", std::string_view(client_id)},
-             {"upstream_session", std::string_view(new_upstream_id)},
+            {{"session", SessionRef{client_id}},
+             {"upstream_session", SessionRef{new_upstream_id}},
              {"duration_ms", static_cast<std::int64_t>(took_ms)}});
     // The replaced session is most likely gone; if the answer that looked like its loss was
     // something else, it is alive and nobody would ever end it.
@@ -346,7 +347,7 @@ void SessionDirectory::finishRecovery(const std::string& client_id, std::string 
     resize(session);
   } else {
     logLine(LogLevel::kWarn, "session recovery failed",
-            {{"session", std::string_view(client_id)},
+            {{"session", SessionRef{client_id}},
              {"detail", failure},
              {"duration_ms", static_cast<std::int64_t>(took_ms)}});
   }

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +26,7 @@
 namespace bulwark {
 
 class Metrics;
+enum class SessionForgotten : std::uint8_t;
 class UpstreamPool;
 struct FetchResult;
 
@@ -135,7 +137,8 @@ private:
   static std::size_t bytesOf(const Session& session);
   void resize(Session& session);
   void evictToFit();
-  void erase(Lru::iterator session, std::string_view reason);
+  // `reason`: why the directory forgets it (none: the client ended it).
+  void erase(Lru::iterator session, std::optional<SessionForgotten> reason);
   void deleteUpstream(std::string_view upstream_id, const SessionReplayHeaders& headers);
   void startSweep();
   void publish();
