@@ -31,6 +31,12 @@ const Row kRows[] = {
     {"server-everything's 400", 400,
      R"({"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"},"id":null})",
      SessionLossVerdict::kLost},
+    {"server-everything's 400 without an id", 400,
+     R"({"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"}})",
+     SessionLossVerdict::kLost},
+    {"an id-less 400 with invalid params", 400,
+     R"( {"jsonrpc":"2.0","error":{"code":-32602,"message":"Unknown session_name"}})",
+     SessionLossVerdict::kNotAboutTheSession},
     {"the same 400 as an SSE event", 400,
      "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32000,\"message\":\"Session "
      "not found\"},\"id\":1}\r\n\r\n",
