@@ -648,7 +648,7 @@ bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
     return false;  // not ours to judge; it passes through
   }
   for (const Envelope& message : parsed.parsed.messages) {
-    if (message.id != request_id_ ||
+    if (!sameId(message, request_id_) ||
         (message.kind != MessageKind::kResult && message.kind != MessageKind::kError)) {
       continue;
     }
@@ -679,7 +679,7 @@ void Exchange::observe(std::string_view json) {
     return;
   }
   for (const Envelope& message : parsed.parsed.messages) {
-    if (method_ != "batch" && message.id != request_id_) {
+    if (method_ != "batch" && !sameId(message, request_id_)) {
       continue;
     }
     if (!message.tools.empty()) {

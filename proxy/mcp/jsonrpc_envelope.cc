@@ -349,8 +349,11 @@ std::optional<std::int64_t> toInt64(std::string_view number) {
 // message, or an empty string. The envelope is filled as far as possible even then, so that an
 // error reply can echo the id.
 std::string assemble(const MessageMembers& m, Envelope& out) {
-  if (m.id.present() && isIdType(m.id.type))
+  if (m.id.present() && isIdType(m.id.type)) {
     out.id = std::string(m.id.raw);
+    if (std::optional<std::string> key = canonicalIdText(m.id.raw))
+      out.id_key = std::move(*key);
+  }
   if (m.method.isString())
     out.method = std::string(m.method.text);
 

@@ -32,6 +32,10 @@ struct Envelope {
   std::string method;         // empty for responses
   std::string id;             // the id's JSON text as sent (`7`, `"abc"`, `null`), ready to
                               // echo; empty if absent
+  // The id as a value, when its text is not already canonical (see canonicalIdText); empty for
+  // the common id (a small integer, a string without escapes). Compare ids through idKey() or
+  // sameId(), never as text: a server answers `1.0` as `1` and "\u00e9" as "é".
+  std::string id_key;
   std::string tool;           // params.name of a tools/call request
   std::string progress_token; // params._meta.progressToken of any request, as JSON text
                               // (string or number); empty if absent
@@ -39,7 +43,22 @@ struct Envelope {
   std::string error_message;              // error.message of an error response; may be empty
   bool is_error = false; // result.isError of a tools/call result (true only if `true`)
   std::vector<ToolHints> tools; // result.tools[] of a tools/list result, with their hints
+
+  // Equal for two spellings of the same id, different otherwise (a string never equals a
+  // number: `"1"` is not `1`). Points into this envelope.
+  std::string_view idKey() const { return id_key.empty() ? std::string_view(id) : id_key; }
 };
+
+// The canonical text of a JSON-RPC id given as valid JSON text (a string, number or null), or
+// nullopt when `id_json` is canonical already (no allocation then). Strings: the unescaped value
+// written again with appendJsonString (so `"a\/b"` is `"a/b"`). Numbers: the exact decimal
+// value, as digits when it is an integer of at most 40 digits (`1.0`, `1e0` and `1` are `1`,
+// `-0` is `0`), otherwise as `<digits>e<exponent>` (`1.5` is `15e-1`); big integers stay exact.
+std::optional<std::string> canonicalIdText(std::string_view id_json);
+
+// Whether `message` answers (or is) the request whose id was sent as `id_json` (its JSON text;
+// empty for none). Cheap when the texts are equal or both canonical.
+bool sameId(const Envelope& message, std::string_view id_json);
 
 // A POST body or an SSE event's data: a single message or a batch (array) of them.
 struct ParsedMessages {
