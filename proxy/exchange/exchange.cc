@@ -1101,8 +1101,11 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
     context_.metrics.recordCacheRequest("stale");
     context_.metrics.recordRecovery("stale", seconds);
   } else {
-    result = CacheJson::withMetaFlag(policy_->fallback->resultJson(), "bulwark/fallback",
-                                     context_.cache_json);
+    const policies::FallbackSpec& fallback = *policy_->fallback;
+    result = CacheJson::withMetaFlag(fallback.kind == policies::FallbackSpec::Kind::kText
+                                         ? fallbackTextResult(fallback.text)
+                                         : fallback.result_json,
+                                     "bulwark/fallback", context_.cache_json);
     context_.metrics.recordFallback(toolLabel());
     context_.metrics.recordRecovery("fallback", seconds);
   }

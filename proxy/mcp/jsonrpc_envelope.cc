@@ -1,5 +1,7 @@
 #include "proxy/mcp/jsonrpc_envelope.h"
 
+#include "proxy/mcp/json_writer.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -40,40 +42,6 @@ error_code rawToken(od::value& value, std::string_view& out) {
 }
 error_code rawToken(od::document& doc, std::string_view& out) {
   return doc.raw_json_token().get(out);
-}
-
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
-
-// RFC 8259 section 6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool isJsonNumber(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  auto digits = [&] {
-    const std::size_t start = i;
-    while (i < n && isDigit(s[i]))
-      ++i;
-    return i > start;
-  };
-  if (i < n && s[i] == '-')
-    ++i;
-  if (i < n && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < n && s[i] == '.') {
-    ++i;
-    if (!digits())
-      return false;
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-      ++i;
-    if (!digits())
-      return false;
-  }
-  return i == n;
 }
 
 // One member the envelope cares about, as seen during the walk. The views point into the padded
