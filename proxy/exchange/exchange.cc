@@ -661,7 +661,7 @@ bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
     } else {
       outcome = message.is_error ? Outcome::toolError() : Outcome::success();
       if (!message.is_error && cacheable_) {
-        storeInCache(json);
+        storeInCache(json, message);
       }
     }
     return true;
@@ -1042,9 +1042,8 @@ bool Exchange::answerFromFreshCache() {
   return false;
 }
 
-void Exchange::storeInCache(std::string_view message_json) {
-  const std::optional<CacheableResult> result =
-      context_.cache_json.successResult(message_json, request_id_);
+void Exchange::storeInCache(std::string_view message_json, const Envelope& message) {
+  const std::optional<CacheableResult> result = CacheJson::successResult(message, message_json);
   if (!result) {
     return;
   }

@@ -127,6 +127,26 @@ std::optional<CacheableResult> CacheJson::successResult(std::string_view message
   return out;
 }
 
+std::optional<CacheableResult> CacheJson::successResult(const Envelope& answer,
+                                                        std::string_view message) {
+  if (answer.kind != MessageKind::kResult || answer.is_error || !answer.result_span.present() ||
+      answer.result_span.offset + answer.result_span.length > message.size()) {
+    return std::nullopt;
+  }
+  const std::string_view result = answer.result_span.in(message);
+  CacheableResult out;
+  out.result_json.resize(result.size());
+  std::size_t length = 0;
+  if (simdjson::minify(result.data(), result.size(), out.result_json.data(), length) !=
+      simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  out.result_json.resize(length);
+  out.ttl_ms = answer.ttl_ms;
+  out.cache_scope = answer.cache_scope;
+  return out;
+}
+
 std::string CacheJson::withMetaFlag(std::string_view result_json, std::string_view flag,
                                     CacheJson& parser) {
   dom::element result;

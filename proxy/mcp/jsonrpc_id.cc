@@ -198,4 +198,14 @@ bool sameId(const Envelope& message, std::string_view id_json) {
   return message.idKey() == (key ? std::string_view(*key) : id_json);
 }
 
+bool sameIdText(std::string_view a_json, std::string_view b_json) {
+  if (a_json == b_json)
+    return true;
+  if (a_json.empty() || b_json.empty())
+    return false;
+  const std::optional<std::string> a = canonicalIdText(a_json);
+  const std::optional<std::string> b = canonicalIdText(b_json);
+  return (a ? std::string_view(*a) : a_json) == (b ? std::string_view(*b) : b_json);
+}
+
 } // namespace bulwark
