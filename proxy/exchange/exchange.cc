@@ -1380,10 +1380,11 @@ void Exchange::finish(std::string_view outcome) {
     context_.sessions.forget(session_id_, *this);
   }
   // The outcome travels as a name here; the metrics take it typed.
-  const std::optional<FailureClass> failed = policies::parseFailureClass(outcome);
-  const RequestOutcome typed_outcome = outcome == "cancelled" ? RequestOutcome::cancelled()
-                                       : failed ? RequestOutcome::failed(*failed)
-                                                : RequestOutcome::success();
+  const RequestOutcome typed_outcome =
+      outcome == "success"     ? RequestOutcome::success()
+      : outcome == "cancelled" ? RequestOutcome::cancelled()
+                               : RequestOutcome::failed(policies::parseFailureClass(outcome)
+                                                            .value_or(FailureClass::kNone));
   if (!attempt_reported_) {
     if (typed_outcome.isCancelled()) {
       attempt_reported_ = true;
