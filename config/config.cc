@@ -87,9 +87,9 @@ std::string describePatterns(const std::optional<std::vector<std::string>>& patt
 std::string describeConfig(const Config& c) {
   std::ostringstream out;
   out << "source: " << c.source << "\n"
-      << "listen: " << c.listen << "\n"
-      << "admin: " << c.admin << "\n"
-      << "upstream: " << (c.upstream.url ? *c.upstream.url : "(not set)")
+      << "listen: " << c.listen.text() << "\n"
+      << "admin: " << c.admin.text() << "\n"
+      << "upstream: " << (c.upstream.url ? c.upstream.url->text : "(not set)")
       << " connect_timeout=" << policies::formatDuration(c.upstream.connect_timeout) << "\n";
   if (!c.upstream.command.empty()) {
     out << "stdio command:";

@@ -251,39 +251,8 @@ bool isJsonNumber(std::string_view s) {
 }
 
 bool validHostPort(std::string_view s) {
-  std::string_view host;
-  std::string_view port;
-  if (!s.empty() && s.front() == '[') {
-    const std::size_t close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
-      return false;
-    }
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-  } else {
-    const std::size_t colon = s.rfind(':');
-    if (colon == std::string_view::npos) {
-      return false;
-    }
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) {
-      return false; // a bare IPv6 address: must be bracketed
-    }
-  }
-  if (host.empty() || port.empty() || port.size() > 5) {
-    return false;
-  }
-  const bool host_ok = std::all_of(host.begin(), host.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ||
-           c == ':' || c == '%';
-  });
-  if (!host_ok) {
-    return false;
-  }
-  unsigned value = 0;
-  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  return ec == std::errc() && ptr == port.data() + port.size() && value <= 65535;
+  std::string unused;
+  return parseHostPort(s, unused).has_value();
 }
 
 // A layer of policy overrides as parsed, with where the backoff bounds were set (for the
@@ -327,7 +296,7 @@ private:
   std::optional<bool> boolean(const Field& f);
   std::optional<std::string> nonEmptyString(const Field& f);
 
-  void parseAddress(const Field& f, std::string& out);
+  void parseAddress(const Field& f, HostPort& out);
   void parseUpstream(const Field& f, UpstreamConfig& out);
   void parseSeed(const Field& f, Layer& seed, Config& config);
   void parseMonitoring(const Field& f, MonitoringConfig& out);
@@ -531,18 +500,20 @@ std::optional<std::string> Loader::nonEmptyString(const Field& f) {
   return text;
 }
 
-void Loader::parseAddress(const Field& f, std::string& out) {
+void Loader::parseAddress(const Field& f, HostPort& out) {
   auto text = scalar(f, "host:port");
   if (!text) {
     return;
   }
-  if (!validHostPort(*text)) {
+  std::string unused;
+  auto parsed = parseHostPort(*text, unused);
+  if (!parsed) {
     error(f.valueLoc(), f.path,
           "invalid address " + quoted(*text) +
               " (use host:port, e.g. 127.0.0.1:8080 or [::1]:8080)");
     return;
   }
-  out = *text;
+  out = std::move(*parsed);
 }
 
 void Loader::parseUpstream(const Field& f, UpstreamConfig& out) {
@@ -670,16 +641,14 @@ void Loader::parseUpstream(const Field& f, UpstreamConfig& out) {
               "https upstreams are not supported (Bulwark runs next to the server: use http://)");
         continue;
       }
-      const bool http = lower.rfind("http://", 0) == 0;
-      const std::string_view rest = http ? std::string_view(*url).substr(7) : std::string_view();
-      const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
-      if (!http || authority.empty() ||
-          (authority.find(':') != std::string_view::npos && !validHostPort(authority))) {
+      std::string unused;
+      auto parsed = parseUpstreamUrl(*url, unused);
+      if (!parsed) {
         error(k.valueLoc(), k.path,
               "invalid upstream URL " + quoted(*url) + " (use e.g. http://127.0.0.1:3000/mcp)");
         continue;
       }
-      out.url = *url;
+      out.url = std::move(*parsed);
     } else if (name == "connect_timeout") {
       if (auto d = positiveDuration(k)) {
         out.connect_timeout = *d;
