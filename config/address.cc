@@ -69,9 +69,7 @@ std::optional<HostPort> parseHostPort(std::string_view text, std::string& error)
   return result;
 }
 
-bool UpstreamUrl::hasRootPath() const {
-  return path.substr(0, path.find('?')) == "/";
-}
+bool UpstreamUrl::hasRootPath() const { return path.substr(0, path.find('?')) == "/"; }
 
 std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string& error) {
   constexpr std::string_view kScheme = "http://";

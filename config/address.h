@@ -26,9 +26,9 @@ struct HostPort {
 std::optional<HostPort> parseHostPort(std::string_view text, std::string& error);
 
 struct UpstreamUrl {
-  std::string text;        // as the user wrote it (logs, --check-config)
-  HostPort origin;         // port 80 when the URL has none
-  std::string path;        // the MCP endpoint with its query, e.g. "/mcp"; "/" when the URL has none
+  std::string text; // as the user wrote it (logs, --check-config)
+  HostPort origin;  // port 80 when the URL has none
+  std::string path; // the MCP endpoint with its query, e.g. "/mcp"; "/" when the URL has none
   std::string host_header; // "host:port" as the Host header of a direct request would carry
 
   // True when the URL names no endpoint ("http://h:3000" or "http://h:3000/"): MCP servers serve

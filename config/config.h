@@ -28,7 +28,7 @@ using policies::Duration;
 // How a stdio child that exits is restarted (upstream.restart).
 struct StdioRestartConfig {
   policies::BackoffParams backoff{std::chrono::milliseconds(100), 2.0, std::chrono::seconds(5)};
-  int max_restarts = 5;                           // quick exits in a row before a crash loop
+  int max_restarts = 5;                            // quick exits in a row before a crash loop
   Duration stable_after{std::chrono::seconds(10)}; // uptime that resets the count
 };
 
@@ -41,19 +41,20 @@ struct UpstreamConfig {
   // keys below apply only to it.
   std::vector<std::string> command;
   std::vector<std::pair<std::string, std::string>> env; // added to Bulwark's environment
-  std::string cwd;                                       // empty: Bulwark's own
+  std::string cwd;                                      // empty: Bulwark's own
   StdioRestartConfig restart;
   Duration stop_timeout{std::chrono::seconds(2)}; // stdin closed -> SIGTERM -> SIGKILL, each
   Duration session_idle_timeout{std::chrono::minutes(30)};
   std::size_t max_sessions = 100; // one child each
 };
 
-// The `monitoring` block of a FastMCP-style production config; thresholds for alerting, stored for the proxy and deploy/.
+// The `monitoring` block of a FastMCP-style production config; thresholds for alerting, stored for
+// the proxy and deploy/.
 struct MonitoringConfig {
   bool log_errors = true;
-  bool access_log = false;          // one JSON line per request, not only per error
+  bool access_log = false;           // one JSON line per request, not only per error
   std::size_t max_tool_labels = 100; // distinct tool label values; more fold into "other"
-  double alert_error_rate = 0.05; // fraction of requests, 0..1
+  double alert_error_rate = 0.05;    // fraction of requests, 0..1
   Duration alert_recovery_time{std::chrono::seconds(5)};
 };
 
@@ -93,7 +94,7 @@ struct SecurityConfig {
 };
 
 struct Config {
-  std::string source = "<defaults>";     // the file (or name) it was loaded from
+  std::string source = "<defaults>";  // the file (or name) it was loaded from
   HostPort listen{"127.0.0.1", 8080}; // data port, host:port (IPv6 as [::1]:8080)
   HostPort admin{"127.0.0.1", 9090};  // /metrics /healthz /readyz
   UpstreamConfig upstream;

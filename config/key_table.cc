@@ -100,8 +100,7 @@ std::optional<Value> readValue(Reader& reader, const Field& f, ValueKind kind, c
   }
   case ValueKind::kDuration:
   case ValueKind::kSecondsOrDuration: {
-    const auto d =
-        kind == ValueKind::kDuration ? reader.duration(f) : reader.secondsOrDuration(f);
+    const auto d = kind == ValueKind::kDuration ? reader.duration(f) : reader.secondsOrDuration(f);
     if (!d) {
       return std::nullopt;
     }

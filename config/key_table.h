@@ -52,14 +52,13 @@ struct Value {
   Duration duration{};
 };
 
-template <class Target>
-struct Key {
+template <class Target> struct Key {
   std::string_view name;
   ValueKind kind;
   Range range = {};
-  void (*store)(Target&, const Value&) = nullptr;                     // all kinds but kCustom
-  void (*read)(Reader&, const Field&, Target&) = nullptr;             // kCustom
-  std::string (*shown_default)() = nullptr;                           // nullptr: none / see docs
+  void (*store)(Target&, const Value&) = nullptr;         // all kinds but kCustom
+  void (*read)(Reader&, const Field&, Target&) = nullptr; // kCustom
+  std::string (*shown_default)() = nullptr;               // nullptr: none / see docs
   unsigned only_in = ~0u; // a mask of the blocks that accept the key (see readKeys)
 };
 
@@ -79,7 +78,7 @@ const Field* storedField(const std::vector<KeyRead>& reads, std::string_view nam
 // stored into `target`; any other key is an error. Returns every known key met, in file order.
 template <class Target>
 std::vector<KeyRead> readKeys(Reader& reader, const Field& at, std::span<const Key<Target>> table,
-                            Target& target, Hints hints = {}, unsigned block = ~0u) {
+                              Target& target, Hints hints = {}, unsigned block = ~0u) {
   std::vector<std::string_view> names;
   for (const Key<Target>& key : table) {
     if ((key.only_in & block) != 0) {

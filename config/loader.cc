@@ -29,15 +29,15 @@ void checkBackoff(Reader& reader, const EffectivePolicy& merged, const Layer& la
   }
   if (layer.max_at) {
     reader.error(layer.max_at->valueLoc(), layer.max_at->path,
-          "backoff max (" + formatDuration(b.max) + ") is less than base (" +
-              formatDuration(b.base) +
-              (layer.base_at ? std::string(")")
-                             : ", inherited from " + std::string(inherited_from) + ")"));
+                 "backoff max (" + formatDuration(b.max) + ") is less than base (" +
+                     formatDuration(b.base) +
+                     (layer.base_at ? std::string(")")
+                                    : ", inherited from " + std::string(inherited_from) + ")"));
   } else if (layer.base_at) {
     reader.error(layer.base_at->valueLoc(), layer.base_at->path,
-          "backoff base (" + formatDuration(b.base) + ") is greater than max (" +
-              formatDuration(b.max) + ", inherited from " + std::string(inherited_from) +
-              "): raise backoff.max too");
+                 "backoff base (" + formatDuration(b.base) + ") is greater than max (" +
+                     formatDuration(b.max) + ", inherited from " + std::string(inherited_from) +
+                     "): raise backoff.max too");
   }
 }
 
@@ -46,9 +46,10 @@ void checkCache(Reader& reader, const EffectivePolicy& merged, const Layer& laye
     return;
   }
   if (merged.cache.ttl.count() == 0 && merged.cache.stale_if_error.count() == 0) {
-    reader.error(layer.cache_at->valueLoc(), layer.cache_at->path,
-          "the cache is enabled but ttl and stale_if_error are both 0s: set ttl (answers served "
-          "without asking the upstream) or stale_if_error (answers kept for recovery)");
+    reader.error(
+        layer.cache_at->valueLoc(), layer.cache_at->path,
+        "the cache is enabled but ttl and stale_if_error are both 0s: set ttl (answers served "
+        "without asking the upstream) or stale_if_error (answers kept for recovery)");
   }
 }
 
@@ -114,29 +115,29 @@ std::vector<Layer> readMethods(Reader& reader, const Field* f, Config& config) {
   if (f == nullptr) {
     return layers;
   }
-    std::vector<Field> entries;
-    if (!f->empty() && !f->value.IsMap()) {
-      reader.error(f->valueLoc(), f->path,
-            "expected a mapping of method names to policies, e.g. "
-            "{resources/read: {retry: {max_attempts: 4}}}, got " +
-                describeKind(f->value));
-    } else if (!f->empty()) {
-      std::map<std::string, Loc> seen;
-      for (auto it = f->value.begin(); it != f->value.end(); ++it) {
-        Field entry{it->first, it->second, "", f->fallback};
-        if (!entry.key.IsScalar() || entry.key.Scalar().empty()) {
-          reader.error(entry.keyLoc(), f->path, "method names must be non-empty strings");
-          continue;
-        }
-        entry.path = joinPath(f->path, entry.key.Scalar());
-        if (auto [prev, inserted] = seen.emplace(entry.key.Scalar(), entry.keyLoc()); !inserted) {
-          reader.error(entry.keyLoc(), entry.path,
-                "duplicate method (first at line " + std::to_string(prev->second.line) + ")");
-          continue;
-        }
-        entries.push_back(std::move(entry));
+  std::vector<Field> entries;
+  if (!f->empty() && !f->value.IsMap()) {
+    reader.error(f->valueLoc(), f->path,
+                 "expected a mapping of method names to policies, e.g. "
+                 "{resources/read: {retry: {max_attempts: 4}}}, got " +
+                     describeKind(f->value));
+  } else if (!f->empty()) {
+    std::map<std::string, Loc> seen;
+    for (auto it = f->value.begin(); it != f->value.end(); ++it) {
+      Field entry{it->first, it->second, "", f->fallback};
+      if (!entry.key.IsScalar() || entry.key.Scalar().empty()) {
+        reader.error(entry.keyLoc(), f->path, "method names must be non-empty strings");
+        continue;
       }
+      entry.path = joinPath(f->path, entry.key.Scalar());
+      if (auto [prev, inserted] = seen.emplace(entry.key.Scalar(), entry.keyLoc()); !inserted) {
+        reader.error(entry.keyLoc(), entry.path,
+                     "duplicate method (first at line " + std::to_string(prev->second.line) + ")");
+        continue;
+      }
+      entries.push_back(std::move(entry));
     }
+  }
   for (const Field& entry : entries) {
     Layer layer{{}, std::nullopt, std::nullopt, entry.path, entry.key.Scalar()};
     PolicyBlock block{kMethodBlock, layer, config, nullptr};
@@ -202,15 +203,15 @@ void checkResolved(Reader& reader, const Config& config, const std::vector<Layer
   }
   const policies::PolicyTable table(set);
   for (const Layer& layer : methods) {
-    const EffectivePolicy& merged =
-        layer.method == "tools/call" ? table.policyFor("tools/call", "\x02")
-                                     : table.policyFor(layer.method);
+    const EffectivePolicy& merged = layer.method == "tools/call"
+                                        ? table.policyFor("tools/call", "\x02")
+                                        : table.policyFor(layer.method);
     checkBackoff(reader, merged, layer, "defaults");
     checkCache(reader, merged, layer);
   }
-  const bool tools_call_rule =
-      std::any_of(methods.begin(), methods.end(),
-                  [](const Layer& layer) { return layer.method == "tools/call"; });
+  const bool tools_call_rule = std::any_of(methods.begin(), methods.end(), [](const Layer& layer) {
+    return layer.method == "tools/call";
+  });
   for (std::size_t i = 0; i < tools.size(); ++i) {
     const EffectivePolicy& merged = table.policyFor("tools/call", "\x01" + std::to_string(i));
     checkBackoff(reader, merged, tools[i], tools_call_rule ? "methods.tools/call" : "defaults");
@@ -225,8 +226,8 @@ ConfigLoadResult load(std::string_view text, std::string file) {
   std::vector<YAML::Node> documents;
   if (const std::optional<YamlStall> stall = findYamlStall(text)) {
     reader.error(Loc{stall->line, stall->column}, "",
-          "YAML syntax error: unexpected content here (e.g. a stray ',' outside a flow "
-          "collection)");
+                 "YAML syntax error: unexpected content here (e.g. a stray ',' outside a flow "
+                 "collection)");
     return {std::nullopt, std::move(reader.errors())};
   }
   try {
@@ -234,16 +235,15 @@ ConfigLoadResult load(std::string_view text, std::string file) {
   } catch (const YAML::ParserException& e) {
     const bool has_mark = !e.mark.is_null() && e.mark.line >= 0;
     reader.error(has_mark ? Loc{e.mark.line + 1, e.mark.column + 1} : Loc{}, "",
-          "YAML syntax error: " + e.msg);
+                 "YAML syntax error: " + e.msg);
     return {std::nullopt, std::move(reader.errors())};
   }
   if (documents.size() > 1) {
     reader.error(locOf(documents[1]), "",
-          "expected one YAML document, found " + std::to_string(documents.size()));
+                 "expected one YAML document, found " + std::to_string(documents.size()));
   }
   const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
   const Field root_field{YAML::Node(YAML::NodeType::Undefined), root, "", Loc{1, 1}};
-
 
   TopLevel top;
   readKeys<TopLevel>(reader, root_field, kTopLevelKeys, top);

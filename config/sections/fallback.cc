@@ -51,7 +51,7 @@ bool isJsonNumber(std::string_view s) {
 bool appendJson(Reader& reader, const Field& f, std::string& out, int depth) {
   if (depth > kMaxJsonDepth) {
     reader.error(f.valueLoc(), f.path,
-          "nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+                 "nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
     return false;
   }
   const YAML::Node& v = f.value;
@@ -112,7 +112,8 @@ bool appendJson(Reader& reader, const Field& f, std::string& out, int depth) {
     for (auto it = v.begin(); it != v.end(); ++it) {
       Field member{it->first, it->second, f.path, f.valueLoc()};
       if (!member.key.IsScalar()) {
-        reader.error(member.keyLoc(), f.path, "keys must be plain names, got " + describeKind(member.key));
+        reader.error(member.keyLoc(), f.path,
+                     "keys must be plain names, got " + describeKind(member.key));
         ok = false;
         continue;
       }
@@ -120,7 +121,7 @@ bool appendJson(Reader& reader, const Field& f, std::string& out, int depth) {
       member.path = f.path + "." + key;
       if (auto [prev, inserted] = seen.emplace(key, member.keyLoc()); !inserted) {
         reader.error(member.keyLoc(), member.path,
-              "duplicate key (first at line " + std::to_string(prev->second.line) + ")");
+                     "duplicate key (first at line " + std::to_string(prev->second.line) + ")");
         ok = false;
         continue;
       }
@@ -150,9 +151,10 @@ void readFallback(Reader& reader, const Field& f, PolicyBlock& block) {
   const BlockKind kind = block.kind;
   Layer& layer = block.layer;
   if (kind == kDefaultsBlock) {
-    reader.error(f.keyLoc(), f.path,
-          "a fallback under defaults would answer every method with the same result: set it per "
-          "tool (tools: [{match: \"*\", fallback: ...}] for every tool) or per method");
+    reader.error(
+        f.keyLoc(), f.path,
+        "a fallback under defaults would answer every method with the same result: set it per "
+        "tool (tools: [{match: \"*\", fallback: ...}] for every tool) or per method");
     return;
   }
   const bool tool_call = kind == kToolBlock || layer.method == "tools/call";
@@ -162,8 +164,8 @@ void readFallback(Reader& reader, const Field& f, PolicyBlock& block) {
       return;
     }
     reader.error(f.valueLoc(), f.path,
-          "expected {text: \"...\"}, {result: {...}} or false (no fallback), got " +
-              describeKind(f.value));
+                 "expected {text: \"...\"}, {result: {...}} or false (no fallback), got " +
+                     describeKind(f.value));
     return;
   }
   std::optional<Field> text;
@@ -177,16 +179,17 @@ void readFallback(Reader& reader, const Field& f, PolicyBlock& block) {
     return;
   }
   if (text && result) {
-    reader.error(result->keyLoc(), result->path,
-          "give either text or result, not both (text is the short form of a result with one "
-          "text content item)");
+    reader.error(
+        result->keyLoc(), result->path,
+        "give either text or result, not both (text is the short form of a result with one "
+        "text content item)");
     return;
   }
   if (text) {
     if (!tool_call) {
       reader.error(text->keyLoc(), text->path,
-            "a text fallback is a tools/call result (CallToolResult); for " + quoted(layer.method) +
-                " write the whole result under fallback.result");
+                   "a text fallback is a tools/call result (CallToolResult); for " +
+                       quoted(layer.method) + " write the whole result under fallback.result");
       return;
     }
     auto value = reader.nonEmptyString(*text);
@@ -204,9 +207,10 @@ void readFallback(Reader& reader, const Field& f, PolicyBlock& block) {
     return; // only unknown keys, already reported
   }
   if (!result->value.IsMap()) {
-    reader.error(result->valueLoc(), result->path,
-          "expected the result object as a mapping (JSON works too: {\"content\": [...]}), got " +
-              describeKind(result->value));
+    reader.error(
+        result->valueLoc(), result->path,
+        "expected the result object as a mapping (JSON works too: {\"content\": [...]}), got " +
+            describeKind(result->value));
     return;
   }
   bool ok = true;
@@ -218,22 +222,24 @@ void readFallback(Reader& reader, const Field& f, PolicyBlock& block) {
     const std::string key = it->first.Scalar();
     const Field member{it->first, it->second, result->path + "." + key, result->fallback};
     if (key == "_meta") {
-      reader.error(member.keyLoc(), member.path,
-            "Bulwark adds _meta to a fallback itself ({\"bulwark/fallback\": true}); leave it out");
+      reader.error(
+          member.keyLoc(), member.path,
+          "Bulwark adds _meta to a fallback itself ({\"bulwark/fallback\": true}); leave it out");
       ok = false;
     } else if (key == "content") {
       has_content = true;
       if (tool_call && !member.value.IsSequence()) {
         reader.error(member.valueLoc(), member.path,
-              "expected a list of content items, e.g. [{type: text, text: \"...\"}], got " +
-                  describeKind(member.value));
+                     "expected a list of content items, e.g. [{type: text, text: \"...\"}], got " +
+                         describeKind(member.value));
         ok = false;
       }
     }
   }
   if (tool_call && !has_content) {
-    reader.error(result->valueLoc(), result->path,
-          "a tools/call result needs content, e.g. {content: [{type: text, text: \"...\"}]}");
+    reader.error(
+        result->valueLoc(), result->path,
+        "a tools/call result needs content, e.g. {content: [{type: text, text: \"...\"}]}");
     ok = false;
   }
   std::string json;

@@ -14,7 +14,9 @@ constexpr auto kLimitsKeys = std::to_array<Key<LimitsConfig>>({
     {"max_header_bytes", ValueKind::kSize,
      Range{1024, 1 << 20, false, "must be between 1024 and 1048576 bytes (1KiB..1MiB)",
            "must be between 1024 and 1048576 bytes (1KiB..1MiB)"},
-     [](LimitsConfig& c, const Value& v) { c.max_header_bytes = static_cast<std::size_t>(v.whole); },
+     [](LimitsConfig& c, const Value& v) {
+       c.max_header_bytes = static_cast<std::size_t>(v.whole);
+     },
      nullptr, [] { return showSize(LimitsConfig{}.max_header_bytes); }},
     {"max_headers", ValueKind::kCount, between(8, 10000),
      [](LimitsConfig& c, const Value& v) { c.max_headers = static_cast<std::size_t>(v.whole); },

@@ -11,12 +11,13 @@ namespace bulwark::config {
 using policies::FailureClass;
 using policies::FailureClassSet;
 
-std::optional<FailureClassSet> readClassList(Reader& reader, const Field& f, FailureClassSet refused,
-                                                      std::string_view refused_because) {
+std::optional<FailureClassSet> readClassList(Reader& reader, const Field& f,
+                                             FailureClassSet refused,
+                                             std::string_view refused_because) {
   if (!f.empty() && !f.value.IsSequence()) {
     reader.error(f.valueLoc(), f.path,
-          "expected a list of failure classes, e.g. [upstream, timeout, overload], got " +
-              describeKind(f.value));
+                 "expected a list of failure classes, e.g. [upstream, timeout, overload], got " +
+                     describeKind(f.value));
     return std::nullopt;
   }
   FailureClassSet set;
@@ -70,7 +71,8 @@ constexpr std::array<Hint, 5> kRetryHints = {
      {"per_try_timeout", "per_try_timeout next to retry, not inside it"}}};
 
 constexpr auto kBudgetKeys = std::to_array<Key<policies::RetryBudgetParams>>({
-    {"ratio", ValueKind::kNumber, Range{0, 1e6, false, "must not be negative", "must be at most 1000000"},
+    {"ratio", ValueKind::kNumber,
+     Range{0, 1e6, false, "must not be negative", "must be at most 1000000"},
      [](policies::RetryBudgetParams& b, const Value& v) { b.ratio = v.number; }, nullptr,
      [] { return showNumber(policies::RetryBudgetParams{}.ratio); }},
     {"min_per_second", ValueKind::kNumber,
@@ -117,9 +119,9 @@ constexpr auto kRetryKeys = std::to_array<Key<PolicyBlock>>({
     {"backoff", ValueKind::kCustom, Range{}, nullptr, &readBackoff},
     {"on", ValueKind::kCustom, Range{}, nullptr,
      [](Reader& reader, const Field& f, PolicyBlock& b) {
-       if (auto on = readClassList(reader, f,
-                                   {FailureClass::kInvalidInput, FailureClass::kPermission},
-                                   " is never retried: repeating the same request cannot succeed")) {
+       if (auto on =
+               readClassList(reader, f, {FailureClass::kInvalidInput, FailureClass::kPermission},
+                             " is never retried: repeating the same request cannot succeed")) {
          b.layer.value.retry.on = *on;
        }
      }},
@@ -154,8 +156,8 @@ constexpr auto kBreakerKeys = std::to_array<Key<policies::CircuitBreakerOverride
      [](policies::CircuitBreakerOverride& c, const Value& v) { c.window = v.duration; }, nullptr,
      [] { return policies::formatDuration(policies::CircuitBreakerParams{}.window); }},
     {"open_for", ValueKind::kDuration, positive(),
-     [](policies::CircuitBreakerOverride& c, const Value& v) { c.open_for = v.duration; },
-     nullptr, [] { return policies::formatDuration(policies::CircuitBreakerParams{}.open_for); }},
+     [](policies::CircuitBreakerOverride& c, const Value& v) { c.open_for = v.duration; }, nullptr,
+     [] { return policies::formatDuration(policies::CircuitBreakerParams{}.open_for); }},
     {"half_open_probes", ValueKind::kWhole, between(1, 1000),
      [](policies::CircuitBreakerOverride& c, const Value& v) {
        c.half_open_probes = static_cast<int>(v.whole);

@@ -15,23 +15,24 @@ void readRecovery(Reader& reader, const Field& f, policies::RecoveryPlan& out) {
   }
   if (!f.value.IsMap()) {
     reader.error(f.valueLoc(), f.path,
-          "expected a mapping of failure classes to strategy lists, e.g. {upstream: [retry, "
-          "stale, fallback]}, got " +
-              describeKind(f.value));
+                 "expected a mapping of failure classes to strategy lists, e.g. {upstream: [retry, "
+                 "stale, fallback]}, got " +
+                     describeKind(f.value));
     return;
   }
   std::map<std::string, Loc> seen;
   for (auto it = f.value.begin(); it != f.value.end(); ++it) {
     Field entry{it->first, it->second, f.path, f.fallback};
     if (!entry.key.IsScalar()) {
-      reader.error(entry.keyLoc(), f.path, "keys must be plain names, got " + describeKind(entry.key));
+      reader.error(entry.keyLoc(), f.path,
+                   "keys must be plain names, got " + describeKind(entry.key));
       continue;
     }
     const std::string name = entry.key.Scalar();
     entry.path = joinPath(f.path, name);
     if (auto [prev, inserted] = seen.emplace(name, entry.keyLoc()); !inserted) {
       reader.error(entry.keyLoc(), entry.path,
-            "duplicate key (first at line " + std::to_string(prev->second.line) + ")");
+                   "duplicate key (first at line " + std::to_string(prev->second.line) + ")");
       continue;
     }
     const bool circuit_open = name == "circuit_open";
@@ -48,8 +49,8 @@ void readRecovery(Reader& reader, const Field& f, policies::RecoveryPlan& out) {
     }
     if (!entry.empty() && !entry.value.IsSequence()) {
       reader.error(entry.valueLoc(), entry.path,
-            "expected a list of strategies (retry, stale, fallback, fail), got " +
-                describeKind(entry.value));
+                   "expected a list of strategies (retry, stale, fallback, fail), got " +
+                       describeKind(entry.value));
       continue;
     }
     policies::RecoverySteps steps;
@@ -64,13 +65,13 @@ void readRecovery(Reader& reader, const Field& f, policies::RecoveryPlan& out) {
       auto s = policies::parseRecoveryStrategy(*word);
       if (!s) {
         reader.error(e.valueLoc(), e.path,
-              "unknown strategy " + quoted(*word) + " (one of: retry stale fallback fail)");
+                     "unknown strategy " + quoted(*word) + " (one of: retry stale fallback fail)");
         ok = false;
         continue;
       }
       if (failed) {
         reader.error(e.valueLoc(), e.path,
-              quoted(*word) + " after fail is never reached: fail ends the list");
+                     quoted(*word) + " after fail is never reached: fail ends the list");
         ok = false;
         continue;
       }
@@ -84,13 +85,13 @@ void readRecovery(Reader& reader, const Field& f, policies::RecoveryPlan& out) {
       } else if (cls &&
                  (*cls == FailureClass::kInvalidInput || *cls == FailureClass::kPermission)) {
         reader.error(e.valueLoc(), e.path,
-              quoted(name) + " answers go to the client as they are: only fail is allowed");
+                     quoted(name) + " answers go to the client as they are: only fail is allowed");
         ok = false;
         continue;
       } else if (circuit_open && *s == policies::RecoveryStrategy::kRetry) {
         reader.error(e.valueLoc(), e.path,
-              "an open circuit refuses every attempt: retry cannot help here (use stale, "
-              "fallback, fail)");
+                     "an open circuit refuses every attempt: retry cannot help here (use stale, "
+                     "fallback, fail)");
         ok = false;
         continue;
       }

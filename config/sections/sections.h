@@ -29,21 +29,21 @@ enum BlockKind : unsigned { kDefaultsBlock = 1, kMethodBlock = 2, kToolBlock = 4
 struct PolicyBlock {
   BlockKind kind;
   Layer& layer;
-  Config& config;                  // trust_tool_annotations, recovery and the budget are global
-  std::optional<Field>* match;     // tools[]: where `match` was written
+  Config& config;              // trust_tool_annotations, recovery and the budget are global
+  std::optional<Field>* match; // tools[]: where `match` was written
 };
 
-void readAddress(Reader& reader, const Field& f, HostPort& out);          // listen_admin.cc
-void readUpstream(Reader& reader, const Field& f, UpstreamConfig& out);   // upstream.cc
+void readAddress(Reader& reader, const Field& f, HostPort& out);        // listen_admin.cc
+void readUpstream(Reader& reader, const Field& f, UpstreamConfig& out); // upstream.cc
 void readErrorHandling(Reader& reader, const Field& f, Layer& seed, Config& config);
 void readMonitoring(Reader& reader, const Field& f, MonitoringConfig& out);
-void readCacheStore(Reader& reader, const Field& f, Config& config);      // cache.cc
-void readCache(Reader& reader, const Field& f, Layer& layer);             // cache.cc
+void readCacheStore(Reader& reader, const Field& f, Config& config); // cache.cc
+void readCache(Reader& reader, const Field& f, Layer& layer);        // cache.cc
 void readLimits(Reader& reader, const Field& f, LimitsConfig& out);
 void readSecurity(Reader& reader, const Field& f, SecurityConfig& out);
 void readPolicyBlock(Reader& reader, const Field& f, PolicyBlock& block); // policy.cc
 void readCircuitBreaker(Reader& reader, const Field& f, PolicyBlock& block);
-void readFallback(Reader& reader, const Field& f, PolicyBlock& block);    // fallback.cc
+void readFallback(Reader& reader, const Field& f, PolicyBlock& block); // fallback.cc
 void readRecovery(Reader& reader, const Field& f, policies::RecoveryPlan& out);
 std::optional<policies::FailureClassSet> readClassList(Reader& reader, const Field& f,
                                                        policies::FailureClassSet refused,

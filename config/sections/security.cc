@@ -47,8 +47,9 @@ bool validOriginPattern(std::string_view pattern) {
   return false;
 }
 
-std::optional<std::vector<std::string>> readPatternList(
-    Reader& reader, const Field& f, bool (*valid)(std::string_view), std::string_view example) {
+std::optional<std::vector<std::string>> readPatternList(Reader& reader, const Field& f,
+                                                        bool (*valid)(std::string_view),
+                                                        std::string_view example) {
   if (f.empty()) {
     reader.error(f.valueLoc(), f.path, "expected a list such as " + std::string(example));
     return std::nullopt;
@@ -61,7 +62,8 @@ std::optional<std::vector<std::string>> readPatternList(
       ok = false;
     } else if (!valid(*text)) {
       reader.error(e.valueLoc(), e.path,
-            "invalid pattern " + quoted(*text) + " (examples: " + std::string(example) + ")");
+                   "invalid pattern " + quoted(*text) + " (examples: " + std::string(example) +
+                       ")");
       ok = false;
     } else {
       out.push_back(*text);

@@ -18,26 +18,28 @@ void readUrl(Reader& reader, const Field& k, UpstreamConfig& out) {
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (lower.rfind("https://", 0) == 0) {
-    reader.error(k.valueLoc(), k.path,
-          "https upstreams are not supported (Bulwark runs next to the server: use http://)");
+    reader.error(
+        k.valueLoc(), k.path,
+        "https upstreams are not supported (Bulwark runs next to the server: use http://)");
     return;
   }
   std::string unused;
   auto parsed = parseUpstreamUrl(*url, unused);
   if (!parsed) {
     reader.error(k.valueLoc(), k.path,
-          "invalid upstream URL " + quoted(*url) + " (use e.g. http://127.0.0.1:3000/mcp)");
+                 "invalid upstream URL " + quoted(*url) + " (use e.g. http://127.0.0.1:3000/mcp)");
     return;
   }
   out.url = std::move(*parsed);
-
 }
 
 void readCommand(Reader& reader, const Field& k, UpstreamConfig& out) {
   if (!k.empty() && !k.value.IsSequence()) {
-    reader.error(k.valueLoc(), k.path,
-          "expected the command as a list, e.g. [npx, -y, @modelcontextprotocol/server-memory]"
-          ", got " + describeKind(k.value));
+    reader.error(
+        k.valueLoc(), k.path,
+        "expected the command as a list, e.g. [npx, -y, @modelcontextprotocol/server-memory]"
+        ", got " +
+            describeKind(k.value));
     return;
   }
   std::vector<std::string> argv;
@@ -50,14 +52,14 @@ void readCommand(Reader& reader, const Field& k, UpstreamConfig& out) {
     reader.error(k.valueLoc(), k.path, "must name a program to run");
   }
   out.command = std::move(argv);
-
 }
 
 void readEnv(Reader& reader, const Field& k, UpstreamConfig& out) {
   if (!k.empty() && !k.value.IsMap()) {
     reader.error(k.valueLoc(), k.path,
-          "expected a mapping of variable names to values, e.g. {MEMORY_FILE_PATH: "
-          "/tmp/memory.jsonl}, got " + describeKind(k.value));
+                 "expected a mapping of variable names to values, e.g. {MEMORY_FILE_PATH: "
+                 "/tmp/memory.jsonl}, got " +
+                     describeKind(k.value));
     return;
   }
   if (k.empty()) {
@@ -69,14 +71,13 @@ void readEnv(Reader& reader, const Field& k, UpstreamConfig& out) {
     entry.path = joinPath(k.path, key);
     if (key.empty() || key.find('=') != std::string::npos) {
       reader.error(entry.keyLoc(), entry.path,
-            "environment variable names must be non-empty and contain no '='");
+                   "environment variable names must be non-empty and contain no '='");
       continue;
     }
     if (auto value = reader.scalar(entry, "a string")) {
       out.env.emplace_back(key, *value);
     }
   }
-
 }
 
 constexpr auto kRestartBackoffKeys = std::to_array<Key<policies::BackoffParams>>({
