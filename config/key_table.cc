@@ -6,6 +6,9 @@
 namespace bulwark::config {
 
 std::string showNumber(double value) {
+  if (std::abs(value) < 1e15 && value == std::floor(value)) {
+    return std::to_string(static_cast<long long>(value));
+  }
   char buffer[32];
   const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
   return ec == std::errc() ? std::string(buffer, end) : std::string("?");
@@ -22,17 +25,22 @@ std::string showSize(std::uint64_t bytes) {
   return std::to_string(bytes);
 }
 
-std::string Range::describe() const {
+std::string Range::describe(ValueKind kind) const {
+  const auto show = [kind](double v) {
+    if (kind == ValueKind::kDuration || kind == ValueKind::kSecondsOrDuration) {
+      return policies::formatDuration(Duration(static_cast<Duration::rep>(v)));
+    }
+    return kind == ValueKind::kSize ? showSize(static_cast<std::uint64_t>(v)) : showNumber(v);
+  };
   const bool has_low = std::isfinite(low);
   const bool has_high = std::isfinite(high);
   if (has_low && has_high) {
-    return (low_open ? "(" + showNumber(low) + ", " + showNumber(high) + "]"
-                     : showNumber(low) + ".." + showNumber(high));
+    return low_open ? "(" + show(low) + ", " + show(high) + "]" : show(low) + ".." + show(high);
   }
   if (has_low) {
-    return (low_open ? "> " : ">= ") + showNumber(low);
+    return (low_open ? "> " : ">= ") + show(low);
   }
-  return has_high ? "<= " + showNumber(high) : std::string();
+  return has_high ? "<= " + show(high) : std::string();
 }
 
 namespace {

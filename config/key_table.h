@@ -5,6 +5,7 @@
 // its own through `shown_default`, so documentation and tests read them from one place.
 #pragma once
 
+#include "config/key_info.h"
 #include "config/yaml_reader.h"
 
 #include <cstdint>
@@ -17,17 +18,6 @@
 
 namespace bulwark::config {
 
-enum class ValueKind {
-  kBool,
-  kWhole,             // an integer
-  kCount,             // an integer >= 0 ("must not be negative")
-  kNumber,            // a finite number
-  kDuration,          // 250ms, 30s, 5m
-  kSecondsOrDuration, // 1, 0.5 (seconds) or a duration: the FastMCP-style keys
-  kSize,              // bytes or 512KiB, 64MiB, ...
-  kCustom,            // read by Key::read (lists, mappings, strings with their own checks)
-};
-
 // The allowed range of a value: durations in milliseconds, sizes in bytes. A message may hold
 // "{got}" (the value as written); an empty one reads "must be between LOW and HIGH".
 struct Range {
@@ -37,8 +27,8 @@ struct Range {
   std::string_view below = {};
   std::string_view above = {};
 
-  // "1..100", "> 0", ">= 0 ms .. 24h" style text for documentation and tests.
-  std::string describe() const;
+  // "1..100", "> 0s", "(0s, 24h]", "1KiB..1MiB": for documentation and tests.
+  std::string describe(ValueKind kind) const;
 };
 
 constexpr Range between(double low, double high) { return Range{low, high}; }
@@ -106,27 +96,17 @@ std::vector<KeyRead> readKeys(Reader& reader, const Field& at, std::span<const K
   return reads;
 }
 
-// What documentation and tests need to know of one key.
-struct KeyInfo {
-  std::string path; // "limits.max_headers", "tools[].retry.max_attempts"
-  ValueKind kind;
-  std::string range;         // Range::describe(); empty when unbounded
-  std::string shown_default; // empty when the key has none of its own
-};
-
 template <class Target>
 void appendKeyInfo(std::vector<KeyInfo>& out, std::string_view prefix,
                    std::span<const Key<Target>> table, unsigned block = ~0u) {
   for (const Key<Target>& key : table) {
     if ((key.only_in & block) != 0) {
-      out.push_back({std::string(prefix) + std::string(key.name), key.kind, key.range.describe(),
+      out.push_back({std::string(prefix) + std::string(key.name), key.kind, key.range.low,
+                     key.range.high, key.range.low_open, key.range.describe(key.kind),
                      key.shown_default ? key.shown_default() : std::string()});
     }
   }
 }
-
-// Every key of the configuration, in document order (for tests and documentation checks).
-std::vector<KeyInfo> allKeys();
 
 // Defaults as documented: "64KiB", "10s", "true", "0.05".
 std::string showSize(std::uint64_t bytes);
