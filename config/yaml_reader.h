@@ -1,7 +1,8 @@
 // The walk over a YAML document that every config section shares: a key with its value and key
 // path (Field), and a Reader that collects errors (file:line:column: key: message) and reads the
-// primitive values (durations, numbers, sizes, booleans). Private to config/: it is the only
-// header outside the .cc files that names yaml-cpp types.
+// primitive values (durations, numbers, sizes, booleans). Private to config/: included only by
+// key_table.h, sections/sections.h and config/ sources, never by a header the proxy includes
+// (config.h, address.h, key_info.h stay free of yaml-cpp).
 #pragma once
 
 #include "config/config.h"
