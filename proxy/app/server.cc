@@ -20,7 +20,7 @@ std::string Server::start(const ServerSettings& settings) {
       shutdown();
       return error;
     }
-    const auto bridge = parseUpstreamUrl("http://" + stdio_bridge_->address() + "/mcp", error);
+    const auto bridge = config::parseUpstreamUrl("http://" + stdio_bridge_->address() + "/mcp", error);
     if (!bridge) {
       shutdown();
       return "stdio bridge: " + error;

@@ -201,7 +201,7 @@ public:
     const std::string error = listener_->listen({"127.0.0.1", 0});
     REQUIRE_MESSAGE(error.empty(), error);
     std::string parse_error;
-    const auto bound = parseHostPort(listener_->boundAddress(), parse_error);
+    const auto bound = config::parseHostPort(listener_->boundAddress(), parse_error);
     REQUIRE_MESSAGE(bound.has_value(), parse_error);
     CHECK(bound->port != 0);
     REQUIRE(uv_ip4_addr("127.0.0.1", bound->port, &address_) == 0);
