@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "proxy/admin/log.h"
+#include "proxy/admin/metrics.h"
 #include "proxy/net/uv_util.h"
 #include "proxy/upstream/upstream_pool.h"
 
@@ -43,6 +44,18 @@ std::string_view failureKindName(UpstreamFailureKind kind) {
   case UpstreamFailureKind::kMalformedResponse: return "malformed_response";
   }
   return "unknown";
+}
+
+UpstreamAttemptResult attemptResultOf(UpstreamFailureKind kind) {
+  using Result = UpstreamAttemptResult;
+  switch (kind) {
+  case UpstreamFailureKind::kConnectFailed: return Result::kConnectFailed;
+  case UpstreamFailureKind::kConnectTimeout: return Result::kConnectTimeout;
+  case UpstreamFailureKind::kResetBeforeResponse: return Result::kResetBeforeResponse;
+  case UpstreamFailureKind::kResetDuringResponse: return Result::kResetDuringResponse;
+  case UpstreamFailureKind::kMalformedResponse: return Result::kMalformedResponse;
+  }
+  return UpstreamAttemptResult::kConnectFailed;
 }
 
 UpstreamConnection::UpstreamConnection(uv_loop_t* loop, UpstreamPool& pool)
