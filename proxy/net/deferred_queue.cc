@@ -1,6 +1,7 @@
 #include "proxy/net/deferred_queue.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "proxy/admin/log.h"
 #include "proxy/net/uv_util.h"
@@ -11,9 +12,13 @@ DeferredQueue::DeferredQueue(uv_loop_t* loop) {
   const int rc = uv_idle_init(loop, &idle_);
   if (rc != 0) {
     logLine(LogLevel::kError, uvError("uv_idle_init", rc));
+    return;
   }
+  initialised_ = true;
   idle_.data = this;
 }
+
+DeferredQueue::~DeferredQueue() { assert(closed() && "DeferredQueue freed before close() ran"); }
 
 void DeferredQueue::schedule(Deferrable& task) {
   if (task.queued_) {
@@ -21,7 +26,7 @@ void DeferredQueue::schedule(Deferrable& task) {
   }
   task.queued_ = true;
   tasks_.push_back(&task);
-  if (!active_) {
+  if (!active_ && initialised_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&idle_))) {
     // An active idle handle makes the loop poll without blocking, so the task runs next turn.
     const int rc = uv_idle_start(&idle_, &DeferredQueue::onIdle);
     if (rc != 0) {
@@ -43,9 +48,13 @@ void DeferredQueue::cancel(Deferrable& task) {
 
 void DeferredQueue::close() {
   tasks_.clear();
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&idle_))) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
+  if (initialised_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&idle_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle_), &DeferredQueue::onClosed);
   }
+}
+
+void DeferredQueue::onClosed(uv_handle_t* handle) {
+  static_cast<DeferredQueue*>(handle->data)->closed_ = true;
 }
 
 void DeferredQueue::onIdle(uv_idle_t* idle) {
