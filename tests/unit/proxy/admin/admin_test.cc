@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "proxy/admin/log.h"
+#include "tests/support/quiet_logs.h"
 #include "proxy/admin/metrics.h"
 #include "proxy/net/deferred_queue.h"
 #include "proxy/net/listener.h"
@@ -24,6 +24,7 @@ using testing::TestLoop;
 
 // An admin listener on 127.0.0.1:0; ask() sends one request and returns the whole answer.
 struct AdminFixture {
+  testing::QuietLogs quiet;  // destroyed last
   TestLoop loop;
   Metrics metrics;
   ResolvedAddress nowhere;  // the probe is never started: the upstream counts as unreachable
@@ -36,7 +37,6 @@ struct AdminFixture {
   std::uint16_t port = 0;
 
   AdminFixture() {
-    setLogLevel(LogLevel::kError);
     std::string error;
     nowhere = *resolveHostPort({"127.0.0.1", 9}, error);
     probe.emplace(loop, nowhere, metrics);

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/admin/log.h"
+#include "tests/support/quiet_logs.h"
 #include "proxy/admin/metrics.h"
 #include "tests/support/test_loop.h"
 
@@ -41,6 +41,7 @@ struct TempFile {
 
 // Applied configurations, and the reloader under test.
 struct Fixture {
+  testing::QuietLogs quiet;  // destroyed last
   TestLoop loop;
   Metrics metrics;
   TempFile file;
@@ -48,8 +49,6 @@ struct Fixture {
   ConfigReloader reloader{loop, file.path.string(), metrics,
                           [](config::Config& c) { c.listen = "127.0.0.1:7"; },
                           [this](RuntimeConfigPtr runtime) { applied.push_back(runtime); }};
-
-  Fixture() { setLogLevel(LogLevel::kError); }
 
   int close() {
     reloader.stop();

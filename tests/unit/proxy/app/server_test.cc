@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "proxy/admin/log.h"
+#include "tests/support/quiet_logs.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/scripted_upstream.h"
 #include "tests/support/test_loop.h"
@@ -43,7 +43,7 @@ std::uint16_t portOf(const std::string& address) {
 }  // namespace
 
 TEST_CASE("server: an upstream host that does not resolve fails start and leaves no handle") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   TestLoop loop;
   {
     Server server(loop);
@@ -55,7 +55,7 @@ TEST_CASE("server: an upstream host that does not resolve fails start and leaves
 }
 
 TEST_CASE("server: a data port already in use fails start with the call's name") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   TestLoop loop;
   ScriptedUpstream upstream(loop);  // its port is the one in use
   {
@@ -72,7 +72,7 @@ TEST_CASE("server: a data port already in use fails start with the call's name")
 }
 
 TEST_CASE("server: started, it answers on the admin port; shutdown lets the loop run out") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   TestLoop loop;
   ScriptedUpstream upstream(loop);
   {

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "proxy/admin/log.h"
+#include "tests/support/quiet_logs.h"
 #include "tests/support/upstream_fixture.h"
 
 namespace bulwark {
@@ -35,7 +35,7 @@ const SessionReplayHeaders kHeaders{"up:1", "Bearer fresh", "2025-06-18"};
 }  // namespace
 
 TEST_CASE("sessions: opened sessions are known by the client's id until closed") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   UpstreamFixture f;
   SessionDirectory sessions(f.loop, f.pool, f.metrics, "/mcp");
   sessions.opened("c1", kInitialize);
@@ -55,7 +55,7 @@ TEST_CASE("sessions: opened sessions are known by the client's id until closed")
 }
 
 TEST_CASE("sessions: a lost session is re-opened upstream and the client's id maps onto it") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   UpstreamFixture f;
   SessionDirectory sessions(f.loop, f.pool, f.metrics, "/mcp");
   sessions.opened("c1", kInitialize);
@@ -95,7 +95,7 @@ TEST_CASE("sessions: a lost session is re-opened upstream and the client's id ma
 }
 
 TEST_CASE("sessions: a refused initialize replay fails the recovery and keeps the old id") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   UpstreamFixture f;
   SessionDirectory sessions(f.loop, f.pool, f.metrics, "/mcp");
   sessions.opened("c1", kInitialize);
@@ -111,7 +111,7 @@ TEST_CASE("sessions: a refused initialize replay fails the recovery and keeps th
 }
 
 TEST_CASE("sessions: closing a recovering session tells its waiter; a forgotten one hears nothing") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   UpstreamFixture f;
   SessionDirectory sessions(f.loop, f.pool, f.metrics, "/mcp");
   sessions.opened("c1", kInitialize);

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "proxy/admin/log.h"
+#include "tests/support/quiet_logs.h"
 #include "proxy/net/deferred_queue.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/scripted_upstream.h"
@@ -41,7 +41,7 @@ std::uint16_t portOf(const std::string& address) {
 }  // namespace
 
 TEST_CASE("listener: a port already in use is an error naming the call; nothing stays open") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   TestLoop loop;
   testing::ScriptedUpstream holder(loop);  // holds the port
   HelloHandler handler;
@@ -59,7 +59,7 @@ TEST_CASE("listener: a port already in use is an error naming the call; nothing 
 }
 
 TEST_CASE("listener: an address that does not resolve is an error before any handle opens") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   TestLoop loop;
   HelloHandler handler;
   ServerLimits limits;
@@ -73,7 +73,7 @@ TEST_CASE("listener: an address that does not resolve is an error before any han
 }
 
 TEST_CASE("listener: serves connections, counts them, and closes them all") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   TestLoop loop;
   HelloHandler handler;
   ServerLimits limits;

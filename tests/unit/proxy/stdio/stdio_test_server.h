@@ -12,7 +12,7 @@
 #include <optional>
 #include <string>
 
-#include "proxy/admin/log.h"
+#include "tests/support/quiet_logs.h"
 #include "proxy/admin/metrics.h"
 #include "proxy/net/deferred_queue.h"
 #include "proxy/net/address.h"
@@ -80,6 +80,7 @@ struct Reply {
 
 // A bridge on its own loop; request() sends one request and waits for the connection to end.
 struct BridgeFixture {
+  testing::QuietLogs quiet;  // destroyed last
   testing::TestLoop loop;
   Metrics metrics;
   DeferredQueue deferred{loop};
@@ -87,9 +88,7 @@ struct BridgeFixture {
   std::uint16_t port = 0;
 
   explicit BridgeFixture(BridgeSettings settings = nodeServer())
-      : bridge(loop, deferred, metrics, std::move(settings)) {
-    setLogLevel(LogLevel::kError);
-  }
+      : bridge(loop, deferred, metrics, std::move(settings)) {}
 
   void start() {
     const std::string error = bridge.start();

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "proxy/admin/log.h"
+#include "tests/support/quiet_logs.h"
 #include "proxy/admin/metrics.h"
 
 namespace bulwark {
@@ -51,7 +51,7 @@ bool hasSample(const std::string& text, const std::string& family,
 }  // namespace
 
 TEST_CASE("circuit breakers: upstream failures open it; it refuses, then probes after open_for") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   Metrics metrics;
   CircuitBreakers breakers(metrics);
   const RuntimeConfig runtime = runtimeWith(2);
@@ -82,7 +82,7 @@ TEST_CASE("circuit breakers: upstream failures open it; it refuses, then probes 
 }
 
 TEST_CASE("circuit breakers: a tool's breaker opens alone and refuses by the tool's name") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   Metrics metrics;
   CircuitBreakers breakers(metrics);
   const RuntimeConfig runtime = runtimeWith(100);  // the upstream's never opens here
@@ -110,7 +110,7 @@ TEST_CASE("circuit breakers: a tool's breaker opens alone and refuses by the too
 }
 
 TEST_CASE("circuit breakers: a reachable-again upstream may probe before open_for ends") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   Metrics metrics;
   CircuitBreakers breakers(metrics);
   const RuntimeConfig runtime = runtimeWith(1);
@@ -125,7 +125,7 @@ TEST_CASE("circuit breakers: a reachable-again upstream may probe before open_fo
 }
 
 TEST_CASE("circuit breakers: answers from a working upstream never open it") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   Metrics metrics;
   CircuitBreakers breakers(metrics);
   const RuntimeConfig runtime = runtimeWith(1);

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "proxy/admin/log.h"
+#include "tests/support/quiet_logs.h"
 #include "tests/support/upstream_fixture.h"
 
 namespace bulwark {
@@ -39,7 +39,7 @@ struct Sink final : UpstreamResponseSink {
 }  // namespace
 
 TEST_CASE("upstream connection: a response streams to the sink; the connection is reused") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   UpstreamFixture f;
   f.upstream.push(Reply::json(200, R"({"x":1})"));
   f.upstream.push(Reply::sse(200, {"1", "2"}, std::chrono::milliseconds(5)));
@@ -67,7 +67,7 @@ TEST_CASE("upstream connection: a response streams to the sink; the connection i
 }
 
 TEST_CASE("upstream connection: each failure is reported once with its kind") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   struct Case {
     const char* what;
     Reply reply;
@@ -101,7 +101,7 @@ TEST_CASE("upstream connection: each failure is reported once with its kind") {
 }
 
 TEST_CASE("upstream connection: a refused connect is connect_failed, naming the call") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   testing::TestLoop loop;
   ResolvedAddress address;
   {
@@ -123,7 +123,7 @@ TEST_CASE("upstream connection: a refused connect is connect_failed, naming the 
 }
 
 TEST_CASE("upstream connection: shutdown tells a waiting sink, abandon tells nobody") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   UpstreamFixture f;
   f.upstream.push(Reply::never());
   f.upstream.push(Reply::never());

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "proxy/admin/log.h"
+#include "tests/support/quiet_logs.h"
 #include "tests/support/upstream_fixture.h"
 
 namespace bulwark {
@@ -23,7 +23,7 @@ const std::string kPost = ownJsonRpcPost("/mcp", R"({"jsonrpc":"2.0","id":1,"met
 }  // namespace
 
 TEST_CASE("fetch: status, session id and body of a JSON answer; the callback runs later") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   UpstreamFixture f;
   f.upstream.push(Reply::json(200, R"({"jsonrpc":"2.0","id":1,"result":{}})",
                               {{"Mcp-Session-Id", "s-42"}}));
@@ -49,7 +49,7 @@ TEST_CASE("fetch: status, session id and body of a JSON answer; the callback run
 }
 
 TEST_CASE("fetch: an SSE answer arrives whole, in several writes") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   UpstreamFixture f;
   f.upstream.push(Reply::sse(200, {R"({"a":1})", R"({"b":2})"}, std::chrono::milliseconds(5)));
   std::optional<FetchResult> result;
@@ -64,7 +64,7 @@ TEST_CASE("fetch: an SSE answer arrives whole, in several writes") {
 }
 
 TEST_CASE("fetch: no answer in time is an error result, and the connection is dropped") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   UpstreamFixture f;
   f.upstream.push(Reply::never());
   std::optional<FetchResult> result;
@@ -80,7 +80,7 @@ TEST_CASE("fetch: no answer in time is an error result, and the connection is dr
 }
 
 TEST_CASE("fetch: a reset before the head is an error result naming it") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   UpstreamFixture f;
   f.upstream.push(Reply::resetBeforeHead());
   std::optional<FetchResult> result;
@@ -95,7 +95,7 @@ TEST_CASE("fetch: a reset before the head is an error result naming it") {
 }
 
 TEST_CASE("fetch: a connect libuv refuses to start (invalid address) is an error result") {
-  setLogLevel(LogLevel::kError);
+  const testing::QuietLogs quiet;
   testing::TestLoop loop;
   Metrics metrics;
   ResolvedAddress invalid;  // AF_UNSPEC: uv_tcp_connect returns an error at once
