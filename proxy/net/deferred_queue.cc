@@ -12,6 +12,7 @@ DeferredQueue::DeferredQueue(uv_loop_t* loop) {
   const int rc = uv_idle_init(loop, &idle_);
   if (rc != 0) {
     logLine(LogLevel::kError, uvError("uv_idle_init", rc));
+    active_ = true;  // there is no handle to start
     return;
   }
   initialised_ = true;
@@ -26,7 +27,7 @@ void DeferredQueue::schedule(Deferrable& task) {
   }
   task.queued_ = true;
   tasks_.push_back(&task);
-  if (!active_ && initialised_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&idle_))) {
+  if (!active_) {
     // An active idle handle makes the loop poll without blocking, so the task runs next turn.
     const int rc = uv_idle_start(&idle_, &DeferredQueue::onIdle);
     if (rc != 0) {
@@ -48,6 +49,10 @@ void DeferredQueue::cancel(Deferrable& task) {
 
 void DeferredQueue::close() {
   tasks_.clear();
+  // A closing handle must never be started again (it would stay linked into the loop after
+  // its memory is gone); marking it active costs schedule() no extra test on its hot path.
+  active_ = true;
+  closing_ = true;
   if (initialised_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&idle_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&idle_), &DeferredQueue::onClosed);
   }
@@ -70,7 +75,7 @@ void DeferredQueue::onIdle(uv_idle_t* idle) {
   self->running_.clear();
   if (self->tasks_.empty()) {
     uv_idle_stop(idle);
-    self->active_ = false;
+    self->active_ = self->closing_;  // a task may have closed the queue: never start it again
   }
 }
 

@@ -45,9 +45,10 @@ private:
   uv_idle_t idle_{};
   std::vector<Deferrable*> tasks_;
   std::vector<Deferrable*> running_;
-  bool active_ = false;
+  bool active_ = false;  // the idle handle is started (or must never be: closed, or no handle)
   bool initialised_ = false;
-  bool closed_ = false;
+  bool closing_ = false;  // close() was called
+  bool closed_ = false;   // ...and its close callback has run
 };
 
 }  // namespace bulwark
