@@ -8,8 +8,8 @@
 //   CHECK(loop.close() == 0);                         // uv_loop_close() of the loop as left
 //
 // runUntil() and runToEnd() never hang: a watchdog timer wakes the loop after `timeout`, and
-// they return false (runToEnd() leaves it unreferenced, so it keeps nothing alive). They are not timed assertions:
-// the timeout only turns a stall into a failure instead of a hung test.
+// they return false (runToEnd() leaves it unreferenced, so it keeps nothing alive). They are
+// not timed assertions: the timeout only turns a stall into a failure instead of a hung test.
 //
 // close() first lets pending close callbacks run (a few non-blocking turns), then returns what
 // uv_loop_close() says. When that is not 0 it names the handles still open (doctest MESSAGE),

@@ -110,7 +110,7 @@ TEST_CASE("sessions: a refused initialize replay fails the recovery and keeps th
   CHECK(f.close() == 0);
 }
 
-TEST_CASE("sessions: closing a recovering session tells its waiter; a forgotten one hears nothing") {
+TEST_CASE("sessions: closing a recovering session tells its waiter, not a forgotten one") {
   const testing::QuietLogs quiet;
   UpstreamFixture f;
   SessionDirectory sessions(f.loop, f.pool, f.metrics, "/mcp");

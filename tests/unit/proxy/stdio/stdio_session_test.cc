@@ -32,7 +32,10 @@ TEST_CASE("stdio session: the child sees its own ids; the client gets its ids ba
   // The child saw two different integer ids for the same client id.
   const auto child_id = [](const std::string& body) {
     const auto at = body.find(R"("childId":)");
-    return at == std::string::npos ? std::string() : body.substr(at + 10, body.find(',', at) - at - 10);
+    if (at == std::string::npos) {
+      return std::string();
+    }
+    return body.substr(at + 10, body.find(',', at) - at - 10);
   };
   CHECK_FALSE(child_id(a.body()).empty());
   CHECK(child_id(a.body()) != child_id(b.body()));
@@ -44,7 +47,8 @@ TEST_CASE("stdio session: progress for the request's token makes its answer an S
   f.start();
   const std::string session = f.initialize();
   const Reply reply = f.request(
-      "POST", R"({"jsonrpc":"2.0","id":3,"method":"progress","params":{"_meta":{"progressToken":"tok"}}})",
+      "POST",
+      R"({"jsonrpc":"2.0","id":3,"method":"progress","params":{"_meta":{"progressToken":"tok"}}})",
       session);
   CHECK(reply.status(200));
   CHECK(reply.header("Content-Type").starts_with("text/event-stream"));
@@ -57,7 +61,7 @@ TEST_CASE("stdio session: progress for the request's token makes its answer an S
   CHECK(f.close() == 0);
 }
 
-TEST_CASE("stdio session: a dying child fails its request; the next one finds initialize replayed") {
+TEST_CASE("stdio session: a dying child fails its request; initialize is replayed to the next") {
   BridgeFixture f;
   f.start();
   const std::string session = f.initialize();

@@ -35,7 +35,9 @@ rl.on('line', (line) => {
       send({ jsonrpc: '2.0', id: m.id, result: { protocolVersion: '2025-06-18', capabilities: {},
              serverInfo: { name: 'stdio-test', version: '1' } } });
       break;
-    case 'echo': send({ jsonrpc: '2.0', id: m.id, result: { childId: m.id, params: m.params } }); break;
+    case 'echo':
+      send({ jsonrpc: '2.0', id: m.id, result: { childId: m.id, params: m.params } });
+      break;
     case 'count': send({ jsonrpc: '2.0', id: m.id, result: { initializes } }); break;
     case 'progress':
       send({ jsonrpc: '2.0', method: 'notifications/progress',
@@ -50,7 +52,8 @@ rl.on('line', (line) => {
 )js";
 
 inline constexpr const char* kInitialize =
-    R"({"jsonrpc":"2.0","id":"init-1","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
+    R"({"jsonrpc":"2.0","id":"init-1","method":"initialize","params":{)"
+    R"("protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
 
 inline BridgeSettings nodeServer() {
   BridgeSettings settings;

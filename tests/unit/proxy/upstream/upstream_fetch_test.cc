@@ -123,7 +123,8 @@ TEST_CASE("fetch: ownJsonRpcPost carries the session, version and credential onl
   CHECK(with_session.find("MCP-Protocol-Version: 2025-06-18\r\n") != std::string::npos);
   CHECK(with_session.find("Authorization: Bearer t\r\n") != std::string::npos);
   CHECK(with_session.ends_with("Content-Length: 2\r\n\r\n{}"));
-  const std::string bare = ownJsonRpcPost("/mcp", "{}", "", OwnRequestHeaders{"", "", "2025-06-18"});
+  const std::string bare =
+      ownJsonRpcPost("/mcp", "{}", "", OwnRequestHeaders{"", "", "2025-06-18"});
   CHECK(bare.find("Host:") == std::string::npos);
   CHECK(bare.find("Mcp-Session-Id") == std::string::npos);
   CHECK(bare.find("MCP-Protocol-Version") == std::string::npos);  // only with a session
