@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "config/yaml_stall.h"
 #include "policies/failure_class.h"
+#include "proxy/mcp/json_writer.h" // the one JSON string escaper and number grammar
 
 #include <algorithm>
 #include <array>
@@ -212,42 +213,6 @@ std::optional<std::uint64_t> parseByteSize(std::string_view text) {
     }
   }
   return std::nullopt;
-}
-
-// A plain YAML scalar that JSON can hold as a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-bool isJsonNumber(std::string_view s) {
-  std::size_t i = 0;
-  auto digits = [&] {
-    const std::size_t start = i;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-      ++i;
-    }
-    return i > start;
-  };
-  if (i < s.size() && s[i] == '-') {
-    ++i;
-  }
-  if (i < s.size() && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) {
-      return false;
-    }
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-      ++i;
-    }
-    if (!digits()) {
-      return false;
-    }
-  }
-  return i == s.size();
 }
 
 bool validHostPort(std::string_view s) {
@@ -1134,7 +1099,7 @@ bool Loader::appendJson(const Field& f, std::string& out, int depth) {
       error(f.valueLoc(), f.path, "must be valid UTF-8");
       return false;
     }
-    policies::appendJsonString(out, text);
+    appendJsonString(out, text);
     return true;
   }
   case YAML::NodeType::Sequence: {
@@ -1181,7 +1146,7 @@ bool Loader::appendJson(const Field& f, std::string& out, int depth) {
         out += ',';
       }
       first = false;
-      policies::appendJsonString(out, key);
+      appendJsonString(out, key);
       out += ':';
       ok = appendJson(member, out, depth + 1) && ok;
     }

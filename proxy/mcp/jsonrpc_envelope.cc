@@ -1,5 +1,7 @@
 #include "proxy/mcp/jsonrpc_envelope.h"
 
+#include "proxy/mcp/json_writer.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -42,40 +44,6 @@ error_code rawToken(od::document& doc, std::string_view& out) {
   return doc.raw_json_token().get(out);
 }
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
-
-// RFC 8259 section 6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool isJsonNumber(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  auto digits = [&] {
-    const std::size_t start = i;
-    while (i < n && isDigit(s[i]))
-      ++i;
-    return i > start;
-  };
-  if (i < n && s[i] == '-')
-    ++i;
-  if (i < n && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < n && s[i] == '.') {
-    ++i;
-    if (!digits())
-      return false;
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-      ++i;
-    if (!digits())
-      return false;
-  }
-  return i == n;
-}
-
 // One member the envelope cares about, as seen during the walk. The views point into the padded
 // input or the parser's string buffer and stay valid until the next parse.
 struct Member {
@@ -102,9 +70,14 @@ struct MessageMembers {
   Member tool_name;      // params.name
   Member meta;           // params._meta
   Member progress_token; // params._meta.progressToken
+  Member params_progress_token; // params.progressToken (notifications/progress)
+  Member request_id;     // params.requestId (notifications/cancelled)
   Member is_error;       // result.isError
   Member code;           // error.code
   Member message;        // error.message
+  Member ttl_ms;         // result.ttlMs
+  Member cache_scope;    // result.cacheScope
+  std::string_view result_text; // the whole result value, when an object
   std::vector<ToolMembers> tools; // result.tools[]
 };
 
@@ -186,6 +159,10 @@ public:
           return forEachMember(params, [&](std::string_view k, od::value v) -> error_code {
             if (k == "name")
               return record(v, inner + 1, m.tool_name);
+            if (k == "progressToken")
+              return record(v, inner + 1, m.params_progress_token);
+            if (k == "requestId")
+              return record(v, inner + 1, m.request_id);
             if (k == "_meta") {
               return record(v, inner + 1, m.meta, [&](od::object meta) {
                 return forEachMember(meta, [&](std::string_view k2, od::value v2) -> error_code {
@@ -200,15 +177,25 @@ public:
         });
       }
       if (key == "result") {
-        return record(value, inner, m.result, [&](od::object result) {
+        const char* start = value.raw_json_token().data();
+        const error_code err = record(value, inner, m.result, [&](od::object result) {
           return forEachMember(result, [&](std::string_view k, od::value v) -> error_code {
             if (k == "isError")
               return record(v, inner + 1, m.is_error);
             if (k == "tools")
               return tools(v, inner + 1, m.tools);
+            if (k == "ttlMs")
+              return record(v, inner + 1, m.ttl_ms);
+            if (k == "cacheScope")
+              return record(v, inner + 1, m.cache_scope);
             return skip(v, inner + 1);
           });
         });
+        // The walk now stands on the token after the result (',' or '}').
+        const char* end = nullptr;
+        if (!err && doc_ != nullptr && !doc_->current_location().get(end) && end > start)
+          m.result_text = trimTrailingSpace(std::string_view(start, end - start));
+        return err;
       }
       if (key == "error") {
         return record(value, inner, m.error, [&](od::object error) {
@@ -300,6 +287,8 @@ public:
   }
 
   bool depthExceeded() const { return depth_exceeded_; }
+  // The document being walked, to find where a value ends.
+  void setDocument(od::document* doc) { doc_ = doc; }
 
 private:
   // Checks the depth before the walk descends into a container at level `depth`.
@@ -329,6 +318,7 @@ private:
   }
 
   bool depth_exceeded_ = false;
+  od::document* doc_ = nullptr;
 };
 
 bool isIdType(od::json_type type) {
@@ -348,9 +338,38 @@ std::optional<std::int64_t> toInt64(std::string_view number) {
 // Builds the envelope from what the walk recorded. Returns why the object is not a JSON-RPC 2.0
 // message, or an empty string. The envelope is filled as far as possible even then, so that an
 // error reply can echo the id.
-std::string assemble(const MessageMembers& m, Envelope& out) {
-  if (m.id.present() && isIdType(m.id.type))
+// The span of a recorded scalar within the text that starts at `base`.
+JsonSpan spanOf(const Member& member, const char* base) {
+  if (!member.present() || member.type == od::json_type::object ||
+      member.type == od::json_type::array || member.raw.empty()) {
+    return {};
+  }
+  return {static_cast<std::size_t>(member.raw.data() - base), member.raw.size()};
+}
+
+bool isTokenType(const Member& member) {
+  return member.type == od::json_type::string || member.type == od::json_type::number;
+}
+
+std::string assemble(const MessageMembers& m, const char* base, Envelope& out) {
+  if (m.id.present() && isTokenType(m.id))
+    out.id_span = spanOf(m.id, base);
+  const Member& token = m.progress_token.present() ? m.progress_token : m.params_progress_token;
+  if (token.present() && isTokenType(token))
+    out.progress_token_span = spanOf(token, base);
+  if (m.request_id.present() && m.request_id.type != od::json_type::null)
+    out.request_id_span = spanOf(m.request_id, base);
+  // The kind of a message that is refused is still known where it can be (a lenient reader,
+  // e.g. the stdio bridge, routes on it).
+  if (!m.method.present())
+    out.kind = m.result.present() ? MessageKind::kResult
+               : m.error.present() ? MessageKind::kError
+                                   : out.kind;
+  if (m.id.present() && isIdType(m.id.type)) {
     out.id = std::string(m.id.raw);
+    if (std::optional<std::string> key = canonicalIdText(m.id.raw))
+      out.id_key = std::move(*key);
+  }
   if (m.method.isString())
     out.method = std::string(m.method.text);
 
@@ -420,6 +439,17 @@ std::string assemble(const MessageMembers& m, Envelope& out) {
       return "result \"id\" is null";
     out.is_error = m.is_error.present() && m.is_error.type == od::json_type::boolean &&
                    m.is_error.raw == "true";
+    if (m.result.type == od::json_type::object && !m.result_text.empty()) {
+      out.result_span = {static_cast<std::size_t>(m.result_text.data() - base),
+                         m.result_text.size()};
+    }
+    if (m.ttl_ms.count == 1 && m.ttl_ms.type == od::json_type::number) {
+      const std::optional<std::int64_t> ttl = toInt64(m.ttl_ms.raw);
+      if (ttl && *ttl >= 0)
+        out.ttl_ms = ttl;
+    }
+    if (m.cache_scope.count == 1 && m.cache_scope.isString())
+      out.cache_scope = std::string(m.cache_scope.text);
     // A hint counts only when given once, as a boolean; anything else is no evidence.
     const auto hint = [](const Member& member) -> std::optional<bool> {
       if (member.count != 1 || member.type != od::json_type::boolean)
@@ -448,6 +478,16 @@ std::string assemble(const MessageMembers& m, Envelope& out) {
   if (m.message.present() && !m.message.isString())
     return "\"error.message\" must be a string";
   return {};
+}
+
+// A batch element from its first byte to just before the token that follows it (',' or ']'),
+// where the walk now stands.
+JsonSpan elementSpan(std::string_view padded, const char* start, od::document& doc) {
+  const char* end = nullptr;
+  if (doc.current_location().get(end) || end < start || end > padded.data() + padded.size())
+    end = padded.data() + padded.size();
+  const std::string_view element = trimTrailingSpace(std::string_view(start, end - start));
+  return {static_cast<std::size_t>(start - padded.data()), element.size()};
 }
 
 } // namespace
@@ -513,6 +553,7 @@ EnvelopeResult EnvelopeParser::parse(std::string_view json) {
     return failJson(err);
   }
   have_doc = true;
+  walker.setDocument(&doc);
   od::json_type root_type{};
   if (auto err = doc.type().get(root_type))
     return failJson(err);
@@ -525,7 +566,9 @@ EnvelopeResult EnvelopeParser::parse(std::string_view json) {
     state_->members = {};
     if (auto err = walker.message(object, 1, state_->members))
       return failJson(err);
-    shape_error = assemble(state_->members, result.parsed.messages.emplace_back());
+    Envelope& message = result.parsed.messages.emplace_back();
+    message.text = {0, json.size()};
+    shape_error = assemble(state_->members, padded.data(), message);
   } else if (root_type == od::json_type::array) {
     result.parsed.batch = true;
     od::array array;
@@ -540,19 +583,23 @@ EnvelopeResult EnvelopeParser::parse(std::string_view json) {
       if (auto err = value.type().get(type))
         return failJson(err);
       if (type == od::json_type::object) {
+        const char* start = value.raw_json_token().data();
         od::object object;
         if (auto err = value.get_object().get(object))
           return failJson(err);
         state_->members = {};
         if (auto err = walker.message(object, 2, state_->members))
           return failJson(err);
-        const std::string why = assemble(state_->members, result.parsed.messages.emplace_back());
+        Envelope& message = result.parsed.messages.emplace_back();
+        message.text = elementSpan(padded, start, doc);
+        const std::string why = assemble(state_->members, padded.data(), message);
         if (!why.empty() && shape_error.empty()) {
           shape_error = "batch element " + std::to_string(index) + ": " + why;
         }
       } else {
         if (auto err = walker.skip(value, 2))
           return failJson(err);
+        result.parsed.messages.emplace_back(); // nothing to read, but counted
         if (shape_error.empty()) {
           shape_error = "batch element " + std::to_string(index) + " is not an object";
         }
