@@ -58,8 +58,8 @@ std::vector<std::string> wordsOf(std::string_view text) {
 }
 
 bool isSessionWord(std::string_view word) {
-  return word == "session" || word == "session-id" || word == "session_id" ||
-         word == "sessionid" || word == "mcp-session-id";
+  return word == "session" || word == "session-id" || word == "session_id" || word == "sessionid" ||
+         word == "mcp-session-id";
 }
 
 bool isUnknownWord(std::string_view word) {
@@ -111,7 +111,7 @@ bool unknownAfter(const std::vector<std::string>& words, std::size_t session_at)
   return saysUnknownAt(at) || saysUnknownAt(at + 1);
 }
 
-}  // namespace
+} // namespace
 
 bool isStatelessProtocolVersion(std::string_view version) {
   if (version.size() != kFirstStatelessVersion.size()) {
@@ -123,7 +123,7 @@ bool isStatelessProtocolVersion(std::string_view version) {
       return false;
     }
   }
-  return version >= kFirstStatelessVersion;  // dates of one format compare as text
+  return version >= kFirstStatelessVersion; // dates of one format compare as text
 }
 
 bool saysSessionUnknown(std::string_view message) {
@@ -161,7 +161,7 @@ SessionLossVerdict judgeHead(const SessionLossFacts& facts) {
   return SessionLossVerdict::kLost;
 }
 
-}  // namespace
+} // namespace
 
 bool couldMeanLostSession(const SessionLossFacts& facts) {
   return judgeHead(facts) == SessionLossVerdict::kLost;
@@ -172,8 +172,8 @@ SessionLossVerdict judgeSessionLoss(const SessionLossFacts& facts) {
     return head;
   }
   if (facts.http_status == 404) {
-    const bool refused = facts.jsonrpc_code == kMethodNotFound ||
-                         facts.jsonrpc_code == kResourceNotFound;
+    const bool refused =
+        facts.jsonrpc_code == kMethodNotFound || facts.jsonrpc_code == kResourceNotFound;
     return refused ? SessionLossVerdict::kMethodNotFound : SessionLossVerdict::kLost;
   }
   for (const std::int64_t code : kRequestErrors) {
@@ -187,16 +187,24 @@ SessionLossVerdict judgeSessionLoss(const SessionLossFacts& facts) {
 
 std::string_view sessionLossVerdictName(SessionLossVerdict verdict) {
   switch (verdict) {
-  case SessionLossVerdict::kLost: return "lost";
-  case SessionLossVerdict::kNotASessionSignal: return "not_a_session_signal";
-  case SessionLossVerdict::kNoSessionSent: return "no_session_sent";
-  case SessionLossVerdict::kStatelessEra: return "stateless_era";
-  case SessionLossVerdict::kNotMcpEndpoint: return "not_mcp_endpoint";
-  case SessionLossVerdict::kMethodNotHandled: return "method_not_handled";
-  case SessionLossVerdict::kMethodNotFound: return "method_not_found";
-  case SessionLossVerdict::kNotAboutTheSession: return "not_about_the_session";
+  case SessionLossVerdict::kLost:
+    return "lost";
+  case SessionLossVerdict::kNotASessionSignal:
+    return "not_a_session_signal";
+  case SessionLossVerdict::kNoSessionSent:
+    return "no_session_sent";
+  case SessionLossVerdict::kStatelessEra:
+    return "stateless_era";
+  case SessionLossVerdict::kNotMcpEndpoint:
+    return "not_mcp_endpoint";
+  case SessionLossVerdict::kMethodNotHandled:
+    return "method_not_handled";
+  case SessionLossVerdict::kMethodNotFound:
+    return "method_not_found";
+  case SessionLossVerdict::kNotAboutTheSession:
+    return "not_about_the_session";
   }
   return "unknown";
 }
 
-}  // namespace bulwark::policies
+} // namespace bulwark::policies

@@ -35,14 +35,14 @@ struct SessionLossFacts {
 };
 
 enum class SessionLossVerdict : std::uint8_t {
-  kLost,                 // the session may be lost: recover it
-  kNotASessionSignal,    // a status other than 404 or 400
-  kNoSessionSent,        // the request carried no session id
-  kStatelessEra,         // 2026-07-28 or later: there are no sessions
-  kNotMcpEndpoint,       // another path than the MCP endpoint
-  kMethodNotHandled,     // not POST or GET (PUT, PATCH, ... or DELETE)
-  kMethodNotFound,       // a 404 carrying JSON-RPC -32601 or -32002
-  kNotAboutTheSession,   // a 400 whose error does not say the session is unknown
+  kLost,               // the session may be lost: recover it
+  kNotASessionSignal,  // a status other than 404 or 400
+  kNoSessionSent,      // the request carried no session id
+  kStatelessEra,       // 2026-07-28 or later: there are no sessions
+  kNotMcpEndpoint,     // another path than the MCP endpoint
+  kMethodNotHandled,   // not POST or GET (PUT, PATCH, ... or DELETE)
+  kMethodNotFound,     // a 404 carrying JSON-RPC -32601 or -32002
+  kNotAboutTheSession, // a 400 whose error does not say the session is unknown
 };
 
 // Whether the answer could be a lost session, judged from everything but the body (the body
@@ -66,4 +66,4 @@ bool saysSessionUnknown(std::string_view message);
 
 std::string_view sessionLossVerdictName(SessionLossVerdict verdict);
 
-}  // namespace bulwark::policies
+} // namespace bulwark::policies

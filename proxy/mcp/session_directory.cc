@@ -1,12 +1,12 @@
 #include "proxy/mcp/session_directory.h"
 
-#include <algorithm>
-
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
 #include "proxy/net/uv_util.h"
 #include "proxy/upstream/upstream_fetch.h"
 #include "proxy/upstream/upstream_pool.h"
+
+#include <algorithm>
 
 namespace bulwark {
 namespace {
@@ -47,12 +47,12 @@ std::string ownDeleteRequest(std::string_view path, std::string_view session_id,
   return request;
 }
 
-}  // namespace
+} // namespace
 
 SessionDirectory::SessionDirectory(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
                                    std::string mcp_path, SessionLimits limits)
-    : loop_(loop), pool_(pool), metrics_(metrics), mcp_path_(std::move(mcp_path)),
-      limits_(limits) {}
+    : loop_(loop), pool_(pool), metrics_(metrics), mcp_path_(std::move(mcp_path)), limits_(limits) {
+}
 
 SessionDirectory::~SessionDirectory() { close(); }
 
@@ -95,12 +95,12 @@ void SessionDirectory::resize(Session& session) {
 
 void SessionDirectory::opened(std::string_view session_id, std::string_view initialize_body) {
   if (session_id.empty() || index_.contains(session_id)) {
-    return;  // the same id twice: the first initialize is the one to replay
+    return; // the same id twice: the first initialize is the one to replay
   }
   if (initialize_body.size() > limits_.max_handshake_bytes) {
     metrics_.recordSessionForgotten(SessionForgotten::kHandshakeTooLarge);
     if (!logged_too_large_) {
-      logged_too_large_ = true;  // once: a client could otherwise fill the log at will
+      logged_too_large_ = true; // once: a client could otherwise fill the log at will
       logLine(LogLevel::kWarn,
               "initialize larger than sessions.max_handshake_bytes: its session is proxied but "
               "cannot be recovered (logged once; bulwark_sessions_forgotten_total counts them)",
@@ -165,7 +165,7 @@ bool SessionDirectory::knows(std::string_view client_id) const {
 
 void SessionDirectory::touch(Lru::iterator session) {
   session->last_used_ms = now_(loop_);
-  lru_.splice(lru_.end(), lru_, session);  // no allocation: the node moves
+  lru_.splice(lru_.end(), lru_, session); // no allocation: the node moves
 }
 
 std::string_view SessionDirectory::upstreamIdOf(std::string_view client_id) {
@@ -207,13 +207,12 @@ void SessionDirectory::startSweep() {
       return;
     }
     timer->data = this;
-    uv_unref(reinterpret_cast<uv_handle_t*>(timer));  // the sweep alone keeps no loop alive
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer)); // the sweep alone keeps no loop alive
     sweep_timer_ = timer;
   } else if (uv_is_active(reinterpret_cast<uv_handle_t*>(sweep_timer_)) != 0) {
     return;
   }
-  const auto interval =
-      std::clamp(limits_.idle_timeout / 4, kMinSweepInterval, kMaxSweepInterval);
+  const auto interval = std::clamp(limits_.idle_timeout / 4, kMinSweepInterval, kMaxSweepInterval);
   const auto every = static_cast<std::uint64_t>(interval.count());
   uv_timer_start(
       sweep_timer_,
@@ -265,15 +264,14 @@ SessionDirectory::RecoveryStart SessionDirectory::recover(std::string_view clien
     return RecoveryStart::kWaiting;
   }
   if (session.upstream_id != lost_upstream_id) {
-    return RecoveryStart::kRetryNow;  // re-opened since this request was sent
+    return RecoveryStart::kRetryNow; // re-opened since this request was sent
   }
   session.recovering = true;
   session.waiters.push_back(&waiter);
   const auto started = std::chrono::steady_clock::now();
   std::string id(client_id);
   fetchFromUpstream(loop_, pool_, metrics_, replayRequest(session.initialize_body, {}, headers),
-                    kReplayTimeout,
-                    [this, id, headers, started](FetchResult&& answer) {
+                    kReplayTimeout, [this, id, headers, started](FetchResult&& answer) {
                       replayInitialized(id, headers, std::move(answer), started);
                     });
   return RecoveryStart::kWaiting;
@@ -284,8 +282,8 @@ void SessionDirectory::replayInitialized(const std::string& client_id,
                                          FetchResult&& initialize_answer,
                                          std::chrono::steady_clock::time_point started) {
   if (!initialize_answer.complete) {
-    finishRecovery(client_id, {}, headers,
-                   "initialize replay failed: " + initialize_answer.error, started);
+    finishRecovery(client_id, {}, headers, "initialize replay failed: " + initialize_answer.error,
+                   started);
     return;
   }
   if (initialize_answer.status < 200 || initialize_answer.status >= 300 ||
@@ -298,7 +296,7 @@ void SessionDirectory::replayInitialized(const std::string& client_id,
   }
   std::string new_id = std::move(initialize_answer.session_id);
   if (!index_.contains(client_id) || pool_.closed()) {
-    deleteUpstream(new_id, headers);  // opened for nobody
+    deleteUpstream(new_id, headers); // opened for nobody
     finishRecovery(client_id, {}, headers, "the session ended during its recovery", started);
     return;
   }
@@ -317,19 +315,18 @@ void SessionDirectory::replayInitialized(const std::string& client_id,
 }
 
 void SessionDirectory::finishRecovery(const std::string& client_id, std::string new_upstream_id,
-                                      const SessionReplayHeaders& headers,
-                                      std::string_view failure,
+                                      const SessionReplayHeaders& headers, std::string_view failure,
                                       std::chrono::steady_clock::time_point started) {
   const bool recovered = !new_upstream_id.empty();
   metrics_.recordSessionRecovery(recovered ? SessionRecoveryResult::kSuccess
-                                                  : SessionRecoveryResult::kFailure);
+                                           : SessionRecoveryResult::kFailure);
   const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - started)
                            .count();
   const auto found = index_.find(client_id);
   if (found == index_.end()) {
     if (recovered) {
-      deleteUpstream(new_upstream_id, headers);  // closed meanwhile; its waiters were told then
+      deleteUpstream(new_upstream_id, headers); // closed meanwhile; its waiters were told then
     }
     return;
   }
@@ -355,7 +352,7 @@ void SessionDirectory::finishRecovery(const std::string& client_id, std::string 
   std::vector<SessionRecoveryWaiter*> waiters = std::move(session.waiters);
   session.waiters.clear();
   if (recovered) {
-    evictToFit();  // the session grew by its new id and headers
+    evictToFit(); // the session grew by its new id and headers
     publish();
   }
   for (SessionRecoveryWaiter* waiter : waiters) {
@@ -380,9 +377,9 @@ void SessionDirectory::forget(std::string_view client_id, SessionRecoveryWaiter&
 
 std::string SessionDirectory::replayRequest(std::string_view body, std::string_view session_id,
                                             const SessionReplayHeaders& headers) const {
-  return ownJsonRpcPost(mcp_path_, body, session_id,
-                        OwnRequestHeaders{headers.host, headers.authorization,
-                                          headers.protocol_version});
+  return ownJsonRpcPost(
+      mcp_path_, body, session_id,
+      OwnRequestHeaders{headers.host, headers.authorization, headers.protocol_version});
 }
 
-}  // namespace bulwark
+} // namespace bulwark

@@ -12,8 +12,6 @@
 // client's (it was recovered) is DELETEd upstream: nobody could reach it any more.
 #pragma once
 
-#include <uv.h>
-
 #include <chrono>
 #include <cstdint>
 #include <list>
@@ -21,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <uv.h>
 #include <vector>
 
 namespace bulwark {
@@ -62,9 +61,9 @@ struct SessionLimits {
 class SessionDirectory {
 public:
   enum class RecoveryStart : std::uint8_t {
-    kRetryNow,  // another exchange already re-opened it: use upstreamIdOf() again
-    kWaiting,   // the waiter hears back through onSessionRecovered
-    kUnknown,   // not a session Bulwark saw opened (or recovery is off): nothing to do
+    kRetryNow, // another exchange already re-opened it: use upstreamIdOf() again
+    kWaiting,  // the waiter hears back through onSessionRecovered
+    kUnknown,  // not a session Bulwark saw opened (or recovery is off): nothing to do
   };
 
   // Bytes counted per session besides its ids and initialize body (node, index entry, strings).
@@ -119,14 +118,14 @@ private:
     std::string client_id;
     std::string upstream_id;
     std::string initialize_body;
-    SessionReplayHeaders replay_headers;  // of the last recovery (to DELETE what it replaced)
+    SessionReplayHeaders replay_headers; // of the last recovery (to DELETE what it replaced)
     std::uint64_t last_used_ms = 0;
     std::size_t bytes = 0;
     unsigned holds = 0;
     bool recovering = false;
     std::vector<SessionRecoveryWaiter*> waiters;
   };
-  using Lru = std::list<Session>;  // least recently used first
+  using Lru = std::list<Session>; // least recently used first
   // Keyed by a view of the node's own client_id: list nodes never move.
   using Index = std::unordered_map<std::string_view, Lru::iterator>;
 
@@ -162,8 +161,8 @@ private:
   Index index_;
   std::size_t bytes_ = 0;
   bool logged_too_large_ = false;
-  uv_timer_t* sweep_timer_ = nullptr;  // started with the first session; freed in its close cb
+  uv_timer_t* sweep_timer_ = nullptr; // started with the first session; freed in its close cb
   bool closed_ = false;
 };
 
-}  // namespace bulwark
+} // namespace bulwark

@@ -1,8 +1,8 @@
 #include "proxy/mcp/session_loss_body.h"
 
-#include <string>
-
 #include "proxy/mcp/jsonrpc_envelope.h"
+
+#include <string>
 
 namespace bulwark {
 namespace {
@@ -26,7 +26,7 @@ std::string_view firstEventData(std::string_view body, std::string& joined) {
       line.remove_suffix(1);
     }
     if (line.empty() && !joined.empty()) {
-      break;  // the end of the first event with data
+      break; // the end of the first event with data
     }
     if (line.starts_with("data:")) {
       line.remove_prefix(5);
@@ -43,7 +43,7 @@ std::string_view firstEventData(std::string_view body, std::string& joined) {
   return joined;
 }
 
-}  // namespace
+} // namespace
 
 policies::SessionLossVerdict judgeSessionLossWithBody(EnvelopeParser& parser,
                                                       policies::SessionLossFacts facts,
@@ -65,17 +65,17 @@ policies::SessionLossVerdict judgeSessionLossWithBody(EnvelopeParser& parser,
     }
   }
   if (parsed.error == EnvelopeError::kInvalidJson) {
-    facts.error_message = json;  // plain text, e.g. "Bad Request: No valid session ID provided"
+    facts.error_message = json; // plain text, e.g. "Bad Request: No valid session ID provided"
     return policies::judgeSessionLoss(facts);
   }
   for (const Envelope& message : parsed.parsed.messages) {
     if (message.kind == MessageKind::kError) {
       facts.jsonrpc_code = message.error_code;
       facts.error_message = message.error_message;
-      return policies::judgeSessionLoss(facts);  // `parsed` outlives the message's view
+      return policies::judgeSessionLoss(facts); // `parsed` outlives the message's view
     }
   }
-  return policies::judgeSessionLoss(facts);  // JSON, but no JSON-RPC error in it
+  return policies::judgeSessionLoss(facts); // JSON, but no JSON-RPC error in it
 }
 
-}  // namespace bulwark
+} // namespace bulwark

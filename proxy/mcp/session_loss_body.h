@@ -3,9 +3,9 @@
 // it keeps the body (bounded) and asks here.
 #pragma once
 
-#include <string_view>
-
 #include "policies/session_loss.h"
+
+#include <string_view>
 
 namespace bulwark {
 
@@ -18,4 +18,4 @@ policies::SessionLossVerdict judgeSessionLossWithBody(EnvelopeParser& parser,
                                                       policies::SessionLossFacts facts,
                                                       std::string_view body);
 
-}  // namespace bulwark
+} // namespace bulwark

@@ -1,7 +1,6 @@
 #include "policies/session_loss.h"
 
 #include <doctest/doctest.h>
-
 #include <optional>
 #include <string>
 
@@ -44,7 +43,8 @@ const Row kRows[] = {
     {"GET stream answered 404", with(inSession(404), [](auto& f) { f.http_method = "GET"; }),
      SessionLossVerdict::kLost},
     {"400 -32000 No valid session ID provided (server-everything)",
-     inSession(400, -32000, "Bad Request: No valid session ID provided"), SessionLossVerdict::kLost},
+     inSession(400, -32000, "Bad Request: No valid session ID provided"),
+     SessionLossVerdict::kLost},
     {"400 plain text No valid session ID provided (older Python SDK)",
      inSession(400, std::nullopt, "Bad Request: No valid session ID provided"),
      SessionLossVerdict::kLost},
@@ -65,8 +65,7 @@ const Row kRows[] = {
     {"401", inSession(401), SessionLossVerdict::kNotASessionSignal},
     {"405", inSession(405), SessionLossVerdict::kNotASessionSignal},
     {"500", inSession(500), SessionLossVerdict::kNotASessionSignal},
-    {"404 without a session id",
-     with(inSession(404), [](auto& f) { f.session_id_sent = false; }),
+    {"404 without a session id", with(inSession(404), [](auto& f) { f.session_id_sent = false; }),
      SessionLossVerdict::kNoSessionSent},
     {"404 to a 2026-07-28 request",
      with(inSession(404), [](auto& f) { f.protocol_version = "2026-07-28"; }),
@@ -106,7 +105,7 @@ const Row kRows[] = {
      SessionLossVerdict::kNotAboutTheSession},
 };
 
-}  // namespace
+} // namespace
 
 TEST_CASE("judgeSessionLoss: only a session era request's 404, or its 400 naming an unknown "
           "session, may mean a lost session") {

@@ -1,9 +1,8 @@
 // What an upstream's 404 or 400 body says about the session, read with the one JSON reader.
+#include "proxy/mcp/jsonrpc_envelope.h"
 #include "proxy/mcp/session_loss_body.h"
 
 #include <doctest/doctest.h>
-
-#include "proxy/mcp/jsonrpc_envelope.h"
 
 using namespace bulwark;
 using policies::SessionLossVerdict;
@@ -29,24 +28,29 @@ struct Row {
 
 const Row kRows[] = {
     {"server-everything's 400", 400,
-     R"({"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"},"id":null})",
+     R"({"jsonrpc":"2.0","error":{"code":-32000,)"
+     R"("message":"Bad Request: No valid session ID provided"},"id":null})",
      SessionLossVerdict::kLost},
     {"server-everything's 400 without an id", 400,
-     R"({"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"}})",
+     R"({"jsonrpc":"2.0","error":{"code":-32000,)"
+     R"("message":"Bad Request: No valid session ID provided"}})",
      SessionLossVerdict::kLost},
     {"an id-less 400 with invalid params", 400,
      R"( {"jsonrpc":"2.0","error":{"code":-32602,"message":"Unknown session_name"}})",
      SessionLossVerdict::kNotAboutTheSession},
     {"the same 400 as an SSE event", 400,
-     "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32000,\"message\":\"Session "
+     "event: message\r\ndata: "
+     "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32000,\"message\":\"Session "
      "not found\"},\"id\":1}\r\n\r\n",
      SessionLossVerdict::kLost},
-    {"a plain-text 400", 400, "Bad Request: No valid session ID provided", SessionLossVerdict::kLost},
+    {"a plain-text 400", 400, "Bad Request: No valid session ID provided",
+     SessionLossVerdict::kLost},
     {"a 400 with invalid params", 400,
      R"({"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid session_name"},"id":3})",
      SessionLossVerdict::kNotAboutTheSession},
     {"a 400 mentioning the session", 400,
-     R"({"jsonrpc":"2.0","error":{"code":-32000,"message":"this session may not change its name"},"id":3})",
+     R"({"jsonrpc":"2.0","error":{"code":-32000,)"
+     R"("message":"this session may not change its name"},"id":3})",
      SessionLossVerdict::kNotAboutTheSession},
     {"a 400 in JSON that is not JSON-RPC", 400, R"({"error":"session not found"})",
      SessionLossVerdict::kNotAboutTheSession},
@@ -60,7 +64,7 @@ const Row kRows[] = {
      SessionLossVerdict::kMethodNotFound},
 };
 
-}  // namespace
+} // namespace
 
 TEST_CASE("judgeSessionLossWithBody reads the JSON-RPC error, an SSE event's, or the text") {
   EnvelopeParser parser;
