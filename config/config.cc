@@ -122,6 +122,9 @@ std::string describeConfig(const Config& c) {
       << " header_timeout=" << policies::formatDuration(c.limits.header_timeout)
       << " body_timeout=" << policies::formatDuration(c.limits.body_timeout)
       << " idle_timeout=" << policies::formatDuration(c.limits.idle_timeout) << "\n"
+      << "sessions: max_handshake_bytes=" << c.sessions.max_handshake_bytes
+      << " max_total_bytes=" << c.sessions.max_total_bytes
+      << " idle_timeout=" << policies::formatDuration(c.sessions.idle_timeout) << "\n"
       << "security: allowed_origins=" << describePatterns(c.security.allowed_origins)
       << " allowed_hosts=" << describePatterns(c.security.allowed_hosts) << "\n"
       << buildPolicyTable(c).describe();

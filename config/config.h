@@ -80,6 +80,21 @@ struct LimitsConfig {
   bool operator==(const LimitsConfig&) const = default;
 };
 
+// The `sessions` block: what Bulwark keeps per MCP session (its initialize, for recovery), so
+// that no client can pin memory. See proxy/mcp/session_directory.h.
+struct SessionsConfig {
+  // An initialize body larger than this is proxied, but its session is not kept (it cannot be
+  // recovered). At most max_total_bytes.
+  std::size_t max_handshake_bytes = 64 * 1024;
+  // Everything kept for all sessions together; past it the least recently used are forgotten.
+  std::size_t max_total_bytes = 16 * 1024 * 1024;
+  // A session no request used for this long is forgotten (an open GET stream counts as use);
+  // 0: never.
+  Duration idle_timeout{std::chrono::hours(1)};
+
+  bool operator==(const SessionsConfig&) const = default;
+};
+
 // The `security` block. Unset lists take a default that depends on the listen address (see
 // config/README.md): on a loopback address only loopback hosts and origins, the MCP spec's
 // DNS-rebinding protection; elsewhere any.
@@ -110,6 +125,7 @@ struct Config {
   bool fallback_enabled = true;
   MonitoringConfig monitoring;
   LimitsConfig limits;
+  SessionsConfig sessions;
   SecurityConfig security;
 };
 

@@ -78,6 +78,7 @@ constexpr auto kTopLevelKeys = std::to_array<Key<TopLevel>>({
     {"error_handling", ValueKind::kCustom, Range{}, nullptr, &keepSection},
     {"monitoring", ValueKind::kCustom, Range{}, nullptr, &keepSection},
     {"limits", ValueKind::kCustom, Range{}, nullptr, &keepSection},
+    {"sessions", ValueKind::kCustom, Range{}, nullptr, &keepSection},
     {"security", ValueKind::kCustom, Range{}, nullptr, &keepSection},
 });
 
@@ -265,6 +266,9 @@ ConfigLoadResult load(std::string_view text, std::string file) {
   if (const Field* f = top.find("limits")) {
     readLimits(reader, *f, config.limits);
   }
+  if (const Field* f = top.find("sessions")) {
+    readSessions(reader, *f, config.sessions);
+  }
   if (const Field* f = top.find("security")) {
     readSecurity(reader, *f, config.security);
   }
@@ -296,6 +300,7 @@ std::vector<KeyInfo> allKeys() {
   appendErrorHandlingKeys(out);
   appendMonitoringKeys(out);
   appendLimitsKeys(out);
+  appendSessionsKeys(out);
   appendSecurityKeys(out);
   return out;
 }

@@ -40,6 +40,7 @@ void readMonitoring(Reader& reader, const Field& f, MonitoringConfig& out);
 void readCacheStore(Reader& reader, const Field& f, Config& config); // cache.cc
 void readCache(Reader& reader, const Field& f, Layer& layer);        // cache.cc
 void readLimits(Reader& reader, const Field& f, LimitsConfig& out);
+void readSessions(Reader& reader, const Field& f, SessionsConfig& out); // sessions.cc
 void readSecurity(Reader& reader, const Field& f, SecurityConfig& out);
 void readPolicyBlock(Reader& reader, const Field& f, PolicyBlock& block); // policy.cc
 void readCircuitBreaker(Reader& reader, const Field& f, PolicyBlock& block);
@@ -55,6 +56,7 @@ void appendErrorHandlingKeys(std::vector<KeyInfo>& out);
 void appendMonitoringKeys(std::vector<KeyInfo>& out);
 void appendCacheKeys(std::vector<KeyInfo>& out, std::string_view prefix, bool store);
 void appendLimitsKeys(std::vector<KeyInfo>& out);
+void appendSessionsKeys(std::vector<KeyInfo>& out);
 void appendSecurityKeys(std::vector<KeyInfo>& out);
 void appendPolicyKeys(std::vector<KeyInfo>& out, std::string_view prefix, BlockKind kind);
 

@@ -4,6 +4,17 @@
 #include "proxy/net/uv_util.h"
 
 namespace bulwark {
+namespace {
+
+SessionLimits sessionLimitsOf(const config::Config& config) {
+  SessionLimits limits;
+  limits.max_handshake_bytes = config.sessions.max_handshake_bytes;
+  limits.max_total_bytes = config.sessions.max_total_bytes;
+  limits.idle_timeout = config.sessions.idle_timeout;
+  return limits;
+}
+
+}  // namespace
 
 Server::Server(uv_loop_t* loop) : loop_(loop), deferred_(loop) {}
 
@@ -41,7 +52,8 @@ std::string Server::openEverything(const ServerSettings& settings) {
   }
   pool_ = std::make_unique<UpstreamPool>(loop_, *upstream_address, settings_.pool);
   const std::string mcp_path = settings_.upstream.path.substr(0, settings_.upstream.path.find('?'));
-  sessions_ = std::make_unique<SessionDirectory>(loop_, *pool_, metrics_, mcp_path);
+  sessions_ = std::make_unique<SessionDirectory>(loop_, *pool_, metrics_, mcp_path,
+                                                 sessionLimitsOf(settings_.runtime->settings));
   probe_ = std::make_unique<UpstreamProbe>(loop_, *upstream_address, metrics_);
   probe_->setOnReachableAgain(
       [this] { breakers_.upstreamReachableAgain(std::chrono::steady_clock::now()); });
@@ -124,6 +136,7 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
   breakers_.configure(*runtime);
   metrics_.setMaxToolLabels(next.monitoring.max_tool_labels);
   static_cast<config::LimitsConfig&>(limits_) = next.limits;
+  sessions_->setLimits(sessionLimitsOf(next));
   gate_->configure(next.security);
   context_->runtime = std::move(runtime);
 }
