@@ -192,6 +192,32 @@ describe('only a lost session starts a recovery (fastmcp-like upstream)', { skip
 });
 
 describe('what Bulwark keeps per session is bounded', { skip: kSkip, timeout: 120000 }, () => {
+  test('sessions: in the config sets the handshake cap and the idle expiry', scoped(async (t, track) => {
+    const up = await startFastmcpLike(track);
+    const bw = await startProxy(t, track, up.url, {
+      sessions: { max_handshake_bytes: '8KiB', max_total_bytes: '1MiB', idle_timeout: '2s' },
+    });
+    const forgotten = async (reason) =>
+      sumSamples(await bw.metrics(), 'bulwark_sessions_forgotten_total', { reason });
+    await openSession(bw.url, 10 * 1024);
+    assert.equal(await forgotten('handshake_too_large'), 1, 'a 10 KiB initialize is over 8KiB');
+
+    const idle = await openSession(bw.url);
+    const busy = await openSession(bw.url);
+    // `busy` is used while `idle` is not; the sweep forgets `idle` only.
+    let used = 0;
+    await pollUntil(async () => {
+      const call = await post(bw.url, busy, echo(100 + used++));
+      assert.equal(call.status, 200, call.body);
+      return (await forgotten('idle')) >= 1;
+    }, { timeoutMs: 15000, intervalMs: 50, what: 'the unused session forgotten as idle' });
+    assert.equal(await forgotten('idle'), 1, 'only the unused one');
+    assert.equal(sumSamples(await bw.metrics(), 'bulwark_sessions_active'), 1);
+    // A forgotten session still works (it only cannot be recovered any more).
+    const call = await post(bw.url, idle, echo(1));
+    assert.equal(call.json?.result?.content?.[0]?.text, 'echo: m1', call.body);
+  }));
+
   test('100 padded initializes are proxied, but not kept: memory stays flat; small ones stay recoverable',
     scoped(async (t, track) => {
       const up = await startFastmcpLike(track);
