@@ -66,8 +66,9 @@ public:
     kUnknown,  // not a session Bulwark saw opened (or recovery is off): nothing to do
   };
 
-  // Bytes counted per session besides its ids and initialize body (node, index entry, strings).
-  static constexpr std::size_t kSessionOverheadBytes = 256;
+  // Bytes counted per session besides its ids, initialize body and replay headers: the list
+  // node (the Session, ~270 bytes), its index entry and bucket, and the heap blocks of its ids.
+  static constexpr std::size_t kSessionOverheadBytes = 384;
 
   SessionDirectory(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics, std::string mcp_path,
                    SessionLimits limits = {});
