@@ -11,6 +11,7 @@
 #include "proxy/admin/metrics.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
+#include "proxy/mcp/sse_writer.h"
 #include "proxy/net/spare_pool.h"
 #include "proxy/net/uv_util.h"
 #include "proxy/upstream/health_probe.h"
@@ -42,14 +43,6 @@ bool isJson(const HttpHead& head) {
 std::string headerValue(const HeaderList& headers, std::string_view name) {
   const HeaderField* field = findHeader(headers, name);
   return field == nullptr ? std::string() : field->value;
-}
-
-// A JSON-RPC message framed as the last event of an SSE stream Bulwark has opened.
-std::string sseMessageEvent(std::string_view json) {
-  std::string event = "event: message\ndata: ";
-  event += json;
-  event += "\n\n";
-  return event;
 }
 
 // How many times one request may have its session re-opened, and how long and how often a
@@ -1125,11 +1118,11 @@ void Exchange::answerWithResult(std::string_view result_json) {
   if (client_->responseStarted()) {
     client_->sendResponseBody(sseMessageEvent(body));
   } else if (takes_json) {
-    client_->sendResponseHead(200, "OK", "Content-Type: application/json\r\n",
+    client_->sendResponseHead(200, statusText(200), "Content-Type: application/json\r\n",
                               BodyFraming::kContentLength, body.size());
     client_->sendResponseBody(body);
   } else {
-    client_->sendResponseHead(200, "OK",
+    client_->sendResponseHead(200, statusText(200),
                               "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n",
                               BodyFraming::kStreamed);
     client_->sendResponseBody(sseMessageEvent(body));

@@ -20,6 +20,7 @@
 #include "policies/retry_budget.h"
 #include "proxy/app/runtime_config.h"
 #include "proxy/http/client_connection.h"
+#include "proxy/http/status_text.h"
 #include "proxy/mcp/cache_json.h"
 #include "proxy/mcp/jsonrpc_envelope.h"
 #include "proxy/mcp/session_directory.h"
