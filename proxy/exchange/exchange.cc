@@ -630,8 +630,32 @@ void Exchange::feedSse(std::string_view bytes) {
       armAttemptTimer();  // progress from the upstream restarts the per-try clock
     }
   });
-  if (reply_ == Reply::kSse && forwarded < bytes.size()) {
-    sse_carry_.append(bytes.substr(forwarded));
+  if (reply_ != Reply::kSse || forwarded == bytes.size()) {
+    return;
+  }
+  if (sse_->overflowed() > 0) {
+    // An event too large to inspect (most often the answer itself): it cannot be judged, only
+    // delivered. Everything from here on streams through as it is, and the request counts as
+    // answered.
+    commitOversizedEvent(bytes.substr(forwarded));
+    return;
+  }
+  sse_carry_.append(bytes.substr(forwarded));
+}
+
+void Exchange::commitOversizedEvent(std::string_view rest_of_chunk) {
+  reply_ = Reply::kForward;
+  if (!sse_carry_.empty()) {
+    client_->sendResponseBody(sse_carry_);
+    sse_carry_.clear();
+  }
+  client_->sendResponseBody(rest_of_chunk);
+  if (!final_delivered_) {
+    final_delivered_ = true;
+    outcome_ = "success";  // delivered whole as far as Bulwark can tell
+    if (timers_ready_) {
+      uv_timer_stop(&attempt_timer_);
+    }
   }
 }
 

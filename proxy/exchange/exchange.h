@@ -131,6 +131,8 @@ private:
   bool ensureTimers();
   void scheduleAttempt(std::chrono::milliseconds delay);
   void feedSse(std::string_view bytes);
+  // An SSE event over the inspection limit: the response is committed and streams through.
+  void commitOversizedEvent(std::string_view rest_of_chunk);
   void observe(std::string_view json);
   // Judges one JSON-RPC message that may answer our request. Returns true when it does.
   bool judgeFinal(std::string_view json, policies::Outcome& outcome);
