@@ -45,12 +45,8 @@ std::string headerValue(const HeaderList& headers, std::string_view name) {
   return field == nullptr ? std::string() : field->value;
 }
 
-// How many times one request may have its session re-opened, and how long and how often a
-// client's broken GET stream is re-opened before it is ended.
+// How many times one request may have its session re-opened.
 constexpr int kMaxSessionRecoveries = 3;
-constexpr int kMaxStreamReopens = 20;
-constexpr std::chrono::milliseconds kFirstReopenDelay{50};
-constexpr std::chrono::milliseconds kMaxReopenDelay{2000};
 // A 400 that may name a lost session is read up to this size to decide.
 constexpr std::size_t kMaxSessionCheckBytes = 64 * 1024;
 
@@ -76,9 +72,15 @@ ClientStream* DataPlaneHandler::handle(Request& request, ClientConnection& conne
   return Exchange::start(context_, request, connection);
 }
 
-Exchange::Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point started_at)
-    : context_(context), runtime_(context.runtime), client_(&client), started_at_(started_at),
+Exchange::Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point received_at)
+    : context_(context), runtime_(context.runtime), client_(&client),
+      started_at_(context.clock.fromSteady(received_at)),
       request_bytes_(SparePool<std::string>::take()), held_body_(SparePool<std::string>::take()) {
+  // Traffic that is not a JSON-RPC request has no policy: no retries, default timeouts (its
+  // retry state only keeps the time of a first failure, e.g. of a re-opened stream).
+  static const policies::RetryPolicy kNoRetries{1, {}, {}};
+  static const policies::TimeoutPolicy kDefaultTimeouts;
+  retry_state_.emplace(kNoRetries, kDefaultTimeouts, started_at_);
   // The upstream parser gets this list's storage back when it hands over the response head.
   held_head_.headers = SparePool<HeaderList>::take();
 }
@@ -225,6 +227,7 @@ bool Exchange::parseRequest(Request& request) {
     break;
   }
   policy_ = &runtime_->policies.policyFor(method_, tool_);
+  retry_state_.emplace(policy_->retry, policy_->timeouts, started_at_);
   if (session_id_.empty()) {
     protocol_version_ = headerValue(head.headers, "mcp-protocol-version");
     authorization_ = headerValue(head.headers, "authorization");
@@ -238,16 +241,24 @@ bool Exchange::parseRequest(Request& request) {
     }
   }
 
-  if (!ensureTimers()) {
-    return true;  // no timers: the request still goes, without deadlines
+  // A request Bulwark cannot bound in time is refused at once rather than left to stall.
+  if (!ensureTimers() || !startTimer(deadline_timer_, &Exchange::onDeadlineTimer,
+                                     retry_state_->deadline().remaining(now()))) {
+    giveUp(FailureClass::kUpstream, loop_error_);
+    return false;
   }
-  const auto total = policy_->timeouts.timeout;
-  deadline_at_ = started_at_ + total;
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline_at_ - Clock::now());
-  uv_timer_start(&deadline_timer_, &Exchange::onDeadlineTimer,
-                 static_cast<std::uint64_t>(std::max<std::int64_t>(left.count(), 0)), 0);
-  context_.budget.recordRequest(Clock::now());
+  context_.budget.recordRequest(now());
+  return true;
+}
+
+bool Exchange::startTimer(uv_timer_t& timer, uv_timer_cb callback, policies::Duration delay) {
+  const auto milliseconds = std::max<policies::Duration::rep>(delay.count(), 0);
+  if (const int rc = uv_timer_start(&timer, callback, static_cast<std::uint64_t>(milliseconds), 0);
+      rc != 0) {
+    loop_error_ = "bulwark could not arm a timer: " + uvError("uv_timer_start", rc);
+    logLine(LogLevel::kError, loop_error_);
+    return false;
+  }
   return true;
 }
 
@@ -256,10 +267,19 @@ bool Exchange::ensureTimers() {
     return true;
   }
   if (const int rc = uv_timer_init(context_.loop, &attempt_timer_); rc != 0) {
-    logLine(LogLevel::kError, uvError("uv_timer_init", rc));
+    loop_error_ = "bulwark could not create a timer: " + uvError("uv_timer_init", rc);
+    logLine(LogLevel::kError, loop_error_);
     return false;
   }
-  uv_timer_init(context_.loop, &deadline_timer_);  // cannot fail once the first one did not
+  if (const int rc = uv_timer_init(context_.loop, &deadline_timer_); rc != 0) {
+    loop_error_ = "bulwark could not create a timer: " + uvError("uv_timer_init", rc);
+    logLine(LogLevel::kError, loop_error_);
+    // The first timer is initialised: it is closed and the exchange freed in its callback.
+    attempt_timer_.data = this;
+    ++pending_closes_;
+    uv_close(reinterpret_cast<uv_handle_t*>(&attempt_timer_), &Exchange::onTimerClosed);
+    return false;
+  }
   attempt_timer_.data = this;
   deadline_timer_.data = this;
   timers_ready_ = true;
@@ -321,8 +341,12 @@ void Exchange::beginAttempt() {
   sse_carry_.clear();
   sse_resumable_ = false;
   resent_on_fresh_connection_ = false;
+  held_head_.status = 0;
+  held_head_.reason.clear();
+  held_head_.content_length.reset();
+  held_head_.headers.clear();  // keeps its storage
   if (judged_) {
-    permits_ = context_.breakers.admit(toolLabel(), *policy_, Clock::now());
+    permits_ = context_.breakers.admit(toolLabel(), *policy_, now());
     if (!permits_.allowed) {
       --attempt_;  // nothing was attempted
       refusedByBreaker();
@@ -330,7 +354,10 @@ void Exchange::beginAttempt() {
     }
     attempt_reported_ = false;
   }
-  armAttemptTimer();
+  if (!armAttemptTimer()) {
+    giveUp(FailureClass::kUpstream, loop_error_);
+    return;
+  }
   sendToUpstream(false);
 }
 
@@ -345,7 +372,7 @@ void Exchange::refusedByBreaker() {
   const policies::RecoveryStrategy recovery = policies::chooseRecovery(
       runtime_->settings.recovery.stepsWhenCircuitOpen(), [&] {
         policies::RecoveryFacts facts;
-        const auto now = Clock::now();
+        const auto now = this->now();
         for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
           const policies::CacheLookup found =
               cacheable_ ? context_.cache.peek(*key, now) : policies::CacheLookup{};
@@ -385,18 +412,15 @@ void Exchange::reportAttempt(FailureClass result) {
     return;
   }
   attempt_reported_ = true;
-  context_.breakers.report(permits_, toolLabel(), result, Clock::now());
+  context_.breakers.report(permits_, toolLabel(), result, now());
 }
 
-void Exchange::armAttemptTimer() {
+bool Exchange::armAttemptTimer() {
   if (!timers_ready_ || policy_ == nullptr) {
-    return;
+    return true;
   }
-  const auto now = Clock::now();
-  const auto remaining = std::chrono::duration_cast<policies::Duration>(deadline_at_ - now);
-  const auto per_try = std::min(policy_->timeouts.per_try_timeout, remaining);
-  uv_timer_start(&attempt_timer_, &Exchange::onAttemptTimer,
-                 static_cast<std::uint64_t>(std::max<std::int64_t>(per_try.count(), 0)), 0);
+  return startTimer(attempt_timer_, &Exchange::onAttemptTimer,
+                    retry_state_->attemptTimeout(now()).timeout);
 }
 
 void Exchange::sendToUpstream(bool fresh_connection) {
@@ -627,7 +651,11 @@ void Exchange::feedSse(std::string_view bytes) {
         uv_timer_stop(&attempt_timer_);
       }
     } else if (!final_delivered_) {
-      armAttemptTimer();  // progress from the upstream restarts the per-try clock
+      // Progress from the upstream restarts the per-try clock.
+      if (!armAttemptTimer()) {
+        abandonUpstream();
+        giveUp(FailureClass::kUpstream, loop_error_);
+      }
     }
   });
   if (reply_ != Reply::kSse || forwarded == bytes.size()) {
@@ -717,32 +745,23 @@ void Exchange::observe(std::string_view json) {
 
 bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration> retry_after,
                         bool held_back) {
-  // A request held back by an open circuit asks again this often: the circuit may close
-  // before the time it announced (see UpstreamProbe::setOnReachableAgain).
-  constexpr policies::Duration kBreakerRecheck{250};
-  // An upstream seen up this recently is restarting: attempts that never reached it are waits,
-  // bounded by the deadline. One never seen up (or down for longer) fails after max_attempts.
-  constexpr std::chrono::seconds kRestartWindow{60};
   const FailureClass failure = policies::classify(outcome);
   if (!judged_ || failure == FailureClass::kNone) {
     return false;
   }
   reportAttempt(failure);
-  const auto now = Clock::now();
-  policies::RetryFacts facts;
+  const auto now = this->now();
+  policies::AttemptFailure facts;
   facts.attempt = attempt_;
   facts.failure = failure;
-  facts.safe = held_back || safeToRepeat(outcome);  // held back: this attempt never left
-  facts.remaining = std::chrono::duration_cast<policies::Duration>(deadline_at_ - now);
+  facts.held_back = held_back;
+  facts.safe = held_back || safeToRepeat(outcome);
+  facts.may_have_reached_upstream = policies::mayHaveReachedUpstream(outcome);
+  facts.upstream_seen_recently = context_.health.reachableWithin(policies::kRestartWindow, now);
   facts.retry_after = retry_after;
-  facts.budget_available = context_.budget.canRetry(now);
-  facts.draw = std::uniform_real_distribution<double>(0.0, 1.0)(context_.random);
-  facts.never_sent = (held_back || !policies::mayHaveReachedUpstream(outcome)) &&
-                     context_.health.reachableWithin(kRestartWindow, now);
-  if (held_back) {
-    facts.recheck_after = kBreakerRecheck;
-  }
-  const policies::RetryDecision decision = policies::decideRetry(policy_->retry, facts);
+  const double draw = std::uniform_real_distribution<double>(0.0, 1.0)(context_.random);
+  const policies::RetryDecision decision =
+      retry_state_->onFailure(facts, context_.budget, draw, now);
   if (!decision.retry) {
     give_up_reason_ = policies::giveUpReasonName(decision.reason);
     if (decision.reason == policies::GiveUpReason::kBudgetExhausted) {
@@ -750,11 +769,7 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
     }
     return false;
   }
-  context_.budget.recordRetry(now);
   context_.metrics.recordRetry(toolLabel(), policies::failureClassName(failure));
-  if (first_failure_at_ == Clock::time_point{}) {
-    first_failure_at_ = now;
-  }
   logLine(LogLevel::kDebug, "retrying",
           {{"class", policies::failureClassName(failure)},
            {"method", std::string_view(method_)},
@@ -762,13 +777,15 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
            {"request_id", std::string_view(request_id_)},
            {"attempt", attempt_},
            {"delay_ms", static_cast<std::int64_t>(decision.delay.count())}});
+  if (!startTimer(attempt_timer_, &Exchange::onAttemptTimer, decision.delay)) {
+    give_up_reason_ = "loop_error";
+    return false;
+  }
   abandonUpstream();
   if (client_ != nullptr) {
     client_->uncork();  // progress already judged deliverable goes out before the backoff
   }
   backing_off_ = true;
-  uv_timer_start(&attempt_timer_, &Exchange::onAttemptTimer,
-                 static_cast<std::uint64_t>(decision.delay.count()), 0);
   return true;
 }
 
@@ -885,9 +902,7 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
     // Not an attempt of the policy's (no backoff, no budget), but a retry all the same for
     // whoever counts retries and recoveries.
     context_.metrics.recordRetry(toolLabel(), "upstream");
-    if (first_failure_at_ == Clock::time_point{}) {
-      first_failure_at_ = Clock::now();
-    }
+    retry_state_->noteFailure(now());
     sendToUpstream(true);
     return;
   }
@@ -1044,7 +1059,7 @@ bool Exchange::answerFromFreshCache() {
   if (!cacheable_) {
     return false;
   }
-  const auto now = Clock::now();
+  const auto now = this->now();
   for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
     const policies::CacheLookup found = context_.cache.peek(*key, now);
     if (found.fresh()) {
@@ -1081,7 +1096,7 @@ void Exchange::storeInCache(std::string_view message_json) {
   const std::string& key = decision->scope == policies::CacheScope::kShared ? cache_key_shared_
                                                                            : cache_key_caller_;
   context_.cache.insert(key, policies::CachedResponse{result->result_json, "application/json", 0},
-                        decision->ttl, decision->stale_if_error, Clock::now());
+                        decision->ttl, decision->stale_if_error, now());
 }
 
 policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure) {
@@ -1089,7 +1104,7 @@ policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure) {
     return policies::RecoveryStrategy::kFail;
   }
   policies::RecoveryFacts facts;
-  const auto now = Clock::now();
+  const auto now = this->now();
   if (cacheable_) {
     for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
       const policies::CacheLookup found = context_.cache.peek(*key, now);
@@ -1102,8 +1117,8 @@ policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure) {
 }
 
 void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass failure) {
-  const auto now = Clock::now();
-  const auto since = first_failure_at_ == Clock::time_point{} ? started_at_ : first_failure_at_;
+  const auto now = this->now();
+  const auto since = retry_state_->firstFailureAt().value_or(started_at_);
   const double seconds = std::chrono::duration<double>(now - since).count();
   std::string result;
   if (strategy == policies::RecoveryStrategy::kStaleCache) {
@@ -1131,7 +1146,7 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
            {"request_id", std::string_view(request_id_)},
            {"attempt", attempt_}});
   outcome_ = "success";
-  first_failure_at_ = Clock::time_point{};  // counted here, not again as a retry recovery
+  retry_state_->forgetFailures();  // counted here, not again as a retry recovery
   answerWithResult(result);
 }
 
@@ -1215,9 +1230,7 @@ void Exchange::recoverSession() {
   reportAttempt(FailureClass::kSessionLost);
   --attempt_;  // the request never ran: the replayed attempt is this one again
   ++session_recoveries_;
-  if (first_failure_at_ == Clock::time_point{}) {
-    first_failure_at_ = Clock::now();
-  }
+  retry_state_->noteFailure(now());
   if (!ensureTimers()) {
     onSessionRecovered(false);
     return;
@@ -1242,8 +1255,11 @@ void Exchange::onSessionRecovered(bool recovered) {
     return;
   }
   if (recovered) {
+    if (!scheduleAttempt(policies::Duration{0})) {
+      giveUp(FailureClass::kSessionLost, loop_error_);
+      return;
+    }
     context_.metrics.recordRetry(toolLabel(), "session_lost");
-    scheduleAttempt(std::chrono::milliseconds{0});
     return;
   }
   if (judged_) {
@@ -1275,29 +1291,26 @@ void Exchange::onSessionRecovered(bool recovered) {
   finish("session_lost");
 }
 
-void Exchange::scheduleAttempt(std::chrono::milliseconds delay) {
+bool Exchange::scheduleAttempt(policies::Duration delay) {
+  if (!startTimer(attempt_timer_, &Exchange::onAttemptTimer, delay)) {
+    return false;
+  }
   backing_off_ = true;
-  uv_timer_start(&attempt_timer_, &Exchange::onAttemptTimer,
-                 static_cast<std::uint64_t>(delay.count()), 0);
+  return true;
 }
 
 bool Exchange::reopenStream() {
-  if (!resumable_stream_ || client_ == nullptr || stream_reopens_ >= kMaxStreamReopens ||
-      !ensureTimers()) {
+  const std::optional<policies::Duration> delay = policies::streamReopenDelay(stream_reopens_);
+  if (!resumable_stream_ || client_ == nullptr || !delay || !ensureTimers()) {
     return false;
   }
   // Only whole events went out; a partial one dies with the connection that carried it.
   sse_carry_.clear();
   sse_.reset();
-  const std::chrono::milliseconds delay =
-      std::min(kMaxReopenDelay, kFirstReopenDelay * (1 << std::min(stream_reopens_, 10)));
   ++stream_reopens_;
-  if (first_failure_at_ == Clock::time_point{}) {
-    first_failure_at_ = Clock::now();
-  }
+  retry_state_->noteFailure(now());
   reply_ = Reply::kDiscard;
-  scheduleAttempt(delay);
-  return true;
+  return scheduleAttempt(*delay);
 }
 
 void Exchange::forwardWholeEvents(std::string_view bytes) {
@@ -1361,7 +1374,7 @@ void Exchange::logHandledError(std::string_view failure_class, std::string_view 
   }
   context_.metrics.recordLogRecord(failure_class);
   const auto duration_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(now() - started_at_).count();
   logLine(LogLevel::kWarn, "request failed",
           {{"class", failure_class},
            {"method", std::string_view(method_)},
@@ -1402,7 +1415,7 @@ void Exchange::finish(std::string_view outcome) {
       reportAttempt(parsed.value_or(FailureClass::kNone));
     }
   }
-  const auto now = Clock::now();
+  const auto now = this->now();
   const double seconds = std::chrono::duration<double>(now - started_at_).count();
   if (runtime_ && runtime_->settings.monitoring.access_log) {
     logLine(LogLevel::kInfo, "request",
@@ -1416,10 +1429,10 @@ void Exchange::finish(std::string_view outcome) {
              {"attempts", attempt_},
              {"duration_ms", static_cast<std::int64_t>(seconds * 1000)}});
   }
-  if (outcome == "success" && first_failure_at_ != Clock::time_point{}) {
+  if (outcome == "success" && retry_state_->firstFailureAt()) {
     context_.metrics.recordRecovery(
         session_recoveries_ > 0 ? "session" : "retry",
-        std::chrono::duration<double>(now - first_failure_at_).count());
+        std::chrono::duration<double>(now - *retry_state_->firstFailureAt()).count());
   }
   context_.metrics.recordRequest(method_, toolLabel(), outcome, seconds);
   if (outcome != "success" && outcome != "cancelled") {

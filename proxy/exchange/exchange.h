@@ -18,7 +18,9 @@
 #include "policies/recovery.h"
 #include "policies/response_cache.h"
 #include "policies/retry_budget.h"
+#include "policies/retry_state.h"
 #include "proxy/app/runtime_config.h"
+#include "proxy/exchange/exchange_clock.h"
 #include "proxy/http/client_connection.h"
 #include "proxy/http/status_text.h"
 #include "proxy/mcp/cache_json.h"
@@ -52,6 +54,7 @@ struct ProxyContext {
   RuntimeConfigPtr runtime;  // replaced on reload; exchanges keep the one they started with
   std::string mcp_path;      // the upstream URL's path: POSTs here are JSON-RPC
   std::size_t max_observed_body_bytes = 4 * 1024 * 1024;
+  ExchangeClock clock;  // the one source of time of every exchange
 };
 
 // The data port's RequestHandler.
@@ -74,6 +77,7 @@ public:
 
 private:
   using Clock = std::chrono::steady_clock;
+  Clock::time_point now() const { return context_.clock.now(); }
 
   // What the current attempt's response is doing.
   enum class Reply : std::uint8_t {
@@ -85,7 +89,7 @@ private:
     kSessionCheck,  // a 400 in a known session, buffered to see whether it names the session
   };
 
-  Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point started_at);
+  Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point received_at);
   ~Exchange();
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
@@ -99,7 +103,9 @@ private:
   void buildUpstreamRequest(const Request& request);
   void beginAttempt();
   void sendToUpstream(bool fresh_connection);
-  void armAttemptTimer();
+  // The timers: a libuv error becomes loop_error_ and a clear error answer, never a stall.
+  bool armAttemptTimer();
+  bool startTimer(uv_timer_t& timer, uv_timer_cb callback, policies::Duration delay);
 
   // ClientStream
   void onClientGone() override;
@@ -129,7 +135,7 @@ private:
   bool reopenStream();
   void forwardWholeEvents(std::string_view bytes);
   bool ensureTimers();
-  void scheduleAttempt(std::chrono::milliseconds delay);
+  bool scheduleAttempt(policies::Duration delay);
   void feedSse(std::string_view bytes);
   // An SSE event over the inspection limit: the response is committed and streams through.
   void commitOversizedEvent(std::string_view rest_of_chunk);
@@ -174,7 +180,7 @@ private:
   ClientConnection* client_;
   UpstreamConnection* upstream_ = nullptr;
   Clock::time_point started_at_;
-  Clock::time_point deadline_at_{};
+  std::optional<policies::RetryState> retry_state_;  // the deadline, per-try timeouts, retries
   uv_timer_t attempt_timer_{};   // per-try timeout while attempting, backoff between attempts
   uv_timer_t deadline_timer_{};  // the overall deadline
   int pending_closes_ = 0;
@@ -223,8 +229,8 @@ private:
   std::string outcome_;    // the final outcome, once known
   std::string give_up_reason_;
   std::string error_detail_;  // what went wrong, for the one log line of a failed request
+  std::string loop_error_;    // a libuv call that failed, named with its error
   bool* finished_flag_ = nullptr;
-  Clock::time_point first_failure_at_{};
   CircuitBreakers::Permits permits_;
   bool attempt_reported_ = true;  // nothing to report before the first attempt
 };

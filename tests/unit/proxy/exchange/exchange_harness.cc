@@ -139,6 +139,9 @@ void ScriptedUpstream::onRequest(Connection& connection, std::string request) {
   }
   UpstreamStep step = std::move(script_.front());
   script_.pop_front();
+  if (step.before) {
+    step.before();
+  }
   switch (step.kind) {
   case UpstreamStep::Kind::kReset:
     uv_tcp_close_reset(&connection.socket, nullptr);

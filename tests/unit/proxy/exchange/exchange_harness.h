@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,10 +24,13 @@ struct UpstreamStep {
   enum class Kind { kRespond, kReset, kNeverAnswer };
   Kind kind = Kind::kRespond;
   std::string bytes;  // the whole response, head and body, for kRespond
+  std::function<void()> before;  // runs when the request has arrived, before the step
 
-  static UpstreamStep respond(std::string bytes) { return {Kind::kRespond, std::move(bytes)}; }
-  static UpstreamStep reset() { return {Kind::kReset, {}}; }
-  static UpstreamStep neverAnswer() { return {Kind::kNeverAnswer, {}}; }
+  static UpstreamStep respond(std::string bytes, std::function<void()> before = {}) {
+    return {Kind::kRespond, std::move(bytes), std::move(before)};
+  }
+  static UpstreamStep reset() { return {Kind::kReset, {}, {}}; }
+  static UpstreamStep neverAnswer() { return {Kind::kNeverAnswer, {}, {}}; }
 };
 
 // "HTTP/1.1 <status> X", the headers, Content-Length and the body.
@@ -93,6 +97,8 @@ public:
   bool closeCleanly();
   ScriptedUpstream& upstream() { return *upstream_; }
   const std::string& startError() const { return start_error_; }
+  // The exchanges' clock: a test moves it forward instead of waiting.
+  ExchangeClock& clock() { return server_->exchangeClock(); }
 
 private:
   uv_loop_t loop_{};

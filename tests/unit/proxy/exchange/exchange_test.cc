@@ -139,6 +139,24 @@ methods:
   CHECK(bench.closeCleanly());
 }
 
+TEST_CASE("no retry once the deadline has passed on the exchange's clock") {
+  ExchangeBench* bench_at = nullptr;
+  ExchangeBench bench(kFastRetries,
+                      {UpstreamStep::respond(httpResponse(502, "text/plain", "down"), [&] {
+                        // The attempt took longer than the whole deadline (30s by default).
+                        bench_at->clock().advance(std::chrono::seconds(31));
+                      })});
+  bench_at = &bench;
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(response.starts_with("HTTP/1.1 502 Bad Gateway\r\n"));  // the upstream's own answer
+  CHECK(bench.upstream().requestsSeen() == 1);
+  const std::string metrics = bench.metrics();
+  CHECK(familyTotal(metrics, "bulwark_retries_total") == 0);
+  CHECK(familyTotal(metrics, "bulwark_errors_total") == 1);
+  CHECK(bench.closeCleanly());
+}
+
 TEST_CASE("after an SSE attempt, a later multi-line JSON answer reaches the client whole") {
   const std::string pretty = "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 7,\n  \"result\": {\"content\": []}\n}";
   ExchangeBench bench(
