@@ -21,6 +21,7 @@
 #include "policies/retry_state.h"
 #include "proxy/app/runtime_config.h"
 #include "proxy/exchange/exchange_clock.h"
+#include "proxy/exchange/request_outcome.h"
 #include "proxy/http/client_connection.h"
 #include "proxy/http/status_text.h"
 #include "proxy/mcp/cache_json.h"
@@ -168,7 +169,7 @@ private:
   static void onDeadlineTimer(uv_timer_t* timer);
   static void onTimerClosed(uv_handle_t* handle);
 
-  void finish(std::string_view outcome);
+  void finish(RequestOutcome outcome);
   std::string_view toolLabel() const;
   void logHandledError(std::string_view failure_class, std::string_view detail);
   std::string describeUpstreamAnswer() const;
@@ -226,7 +227,7 @@ private:
   std::unique_ptr<SseParser> sse_;
   std::string sse_carry_;  // bytes of an SSE event not yet complete
   bool sse_resumable_ = false;  // an event carried an id: the client may resume the stream
-  std::string outcome_;    // the final outcome, once known
+  RequestOutcome outcome_;  // the final outcome, once known
   std::string give_up_reason_;
   std::string error_detail_;  // what went wrong, for the one log line of a failed request
   std::string loop_error_;    // a libuv call that failed, named with its error

@@ -1,0 +1,205 @@
+// The response cache and the recovery strategies that do not need the upstream (stale and
+// fallback answers), and what an open circuit breaker leads to.
+#include "proxy/exchange/exchange.h"
+#include "proxy/exchange/exchange_helpers.h"
+
+#include "proxy/admin/log.h"
+#include "proxy/admin/metrics.h"
+#include "proxy/exchange/error_answers.h"
+#include "proxy/mcp/json_rpc_errors.h"
+#include "proxy/mcp/json_writer.h"
+#include "proxy/mcp/sse_writer.h"
+#include "proxy/net/spare_pool.h"
+#include "proxy/upstream/health_probe.h"
+#include "proxy/upstream/upstream_fetch.h"
+#include "proxy/upstream/upstream_pool.h"
+
+namespace bulwark {
+
+using policies::FailureClass;
+using policies::Outcome;
+using namespace exchange_detail;
+
+void Exchange::refusedByBreaker() {
+  // An open circuit looks to this request like an overloaded upstream that named a time to come
+  // back: a retry waits for it if the deadline allows; otherwise recovery or a fast failure.
+  const Outcome overloaded = Outcome::httpStatus(503, false, true, false);
+  give_up_reason_ = "circuit_open";
+  if (attempt_ > 0 && tryRetry(overloaded, permits_.retry_after, /*held_back=*/true)) {
+    return;
+  }
+  const policies::RecoveryStrategy recovery = policies::chooseRecovery(
+      runtime_->settings.recovery.stepsWhenCircuitOpen(), [&] {
+        policies::RecoveryFacts facts;
+        const auto now = this->now();
+        for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+          const policies::CacheLookup found =
+              cacheable_ ? context_.cache.peek(*key, now) : policies::CacheLookup{};
+          facts.stale_available = facts.stale_available || found.fresh() || found.stale();
+        }
+        facts.fallback_available = policy_->fallback.has_value() &&
+                                   runtime_->settings.fallback_enabled && method_ == "tools/call";
+        return facts;
+      }());
+  if (recovery != policies::RecoveryStrategy::kFail && client_ != nullptr &&
+      (!client_->responseStarted() || downstream_sse_)) {
+    serveRecovery(recovery, FailureClass::kOverload);
+    return;
+  }
+  const auto wait_ms = permits_.retry_after.count();
+  std::string detail = "circuit open for ";
+  detail += std::string(permits_.refused_by);
+  detail += "; retry in " + std::to_string(wait_ms) + " ms";
+  if (client_ != nullptr && !client_->responseStarted()) {
+    const ErrorAnswer answer = errorAnswerFor(FailureClass::kOverload);
+    const std::string body = jsonRpcErrorBody(
+        request_id_, ProxyError{answer.jsonrpc_code, "Upstream unavailable (circuit open)", detail,
+                                "overload", attempt_, "circuit_open"});
+    const std::string retry_after =
+        "Retry-After: " + std::to_string((wait_ms + 999) / 1000) + "\r\n";
+    client_->sendSimpleResponse(answer.http_status, "application/json", body, retry_after);
+    client_ = nullptr;
+    outcome_ = RequestOutcome::failed(FailureClass::kOverload);
+    error_detail_ = std::move(detail);
+    finish(outcome_);
+    return;
+  }
+  giveUp(FailureClass::kOverload, std::move(detail));
+}
+
+void Exchange::prepareCache(const Request& request) {
+  const policies::CachePolicy& cache = policy_->cache;
+  if (!cache.enabled || !policies::isCacheableMethod(method_) ||
+      runtime_->settings.cache_max_bytes == 0) {
+    return;
+  }
+  const std::optional<std::string> params = context_.cache_json.canonicalParams(request.body);
+  if (!params) {
+    return;
+  }
+  cacheable_ = true;
+  // The caller's identity is its credential itself, never a hash of it: no two callers can
+  // share an entry by collision. Keys live only in memory and are never logged.
+  cache_key_caller_ = policies::cacheKey(method_, tool_, *params, protocol_version_,
+                                         policies::CacheKeyScope::callerOf(authorization_));
+  cache_key_shared_ = policies::cacheKey(method_, tool_, *params, protocol_version_,
+                                         policies::CacheKeyScope::shared());
+}
+
+bool Exchange::answerFromFreshCache() {
+  if (!cacheable_) {
+    return false;
+  }
+  const auto now = this->now();
+  for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+    const policies::CacheLookup found = context_.cache.peek(*key, now);
+    if (found.fresh()) {
+      context_.metrics.recordCacheRequest("hit");
+      const std::string result = found.entry->response.result_json;
+      outcome_ = RequestOutcome::success();
+      answerWithResult(result);
+      return true;
+    }
+  }
+  context_.metrics.recordCacheRequest("miss");
+  return false;
+}
+
+void Exchange::storeInCache(std::string_view message_json) {
+  const std::optional<CacheableResult> result =
+      context_.cache_json.successResult(message_json, request_id_);
+  if (!result) {
+    return;
+  }
+  policies::CacheStoreFacts facts;
+  facts.method = method_;
+  facts.success = true;
+  if (result->ttl_ms) {
+    facts.server_ttl = policies::Duration(*result->ttl_ms);
+  }
+  facts.server_scope = result->cache_scope == "public"    ? policies::ServerCacheScope::kPublic
+                       : result->cache_scope == "private" ? policies::ServerCacheScope::kPrivate
+                                                          : policies::ServerCacheScope::kUnspecified;
+  const auto decision = policies::cacheStoreDecision(policy_->cache, facts);
+  if (!decision) {
+    return;
+  }
+  const std::string& key = decision->scope == policies::CacheScope::kShared ? cache_key_shared_
+                                                                           : cache_key_caller_;
+  context_.cache.insert(key, policies::CachedResponse{result->result_json, "application/json", 0},
+                        decision->ttl, decision->stale_if_error, now());
+}
+
+policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure) {
+  if (!judged_ || client_ == nullptr || (client_->responseStarted() && !downstream_sse_)) {
+    return policies::RecoveryStrategy::kFail;
+  }
+  policies::RecoveryFacts facts;
+  const auto now = this->now();
+  if (cacheable_) {
+    for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+      const policies::CacheLookup found = context_.cache.peek(*key, now);
+      facts.stale_available = facts.stale_available || found.fresh() || found.stale();
+    }
+  }
+  facts.fallback_available = policy_->fallback.has_value() &&
+                             runtime_->settings.fallback_enabled && method_ == "tools/call";
+  return policies::chooseRecovery(runtime_->settings.recovery.stepsFor(failure), facts);
+}
+
+void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass failure) {
+  const auto now = this->now();
+  const auto since = retry_state_->firstFailureAt().value_or(started_at_);
+  const double seconds = std::chrono::duration<double>(now - since).count();
+  std::string result;
+  if (strategy == policies::RecoveryStrategy::kStaleCache) {
+    for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+      const policies::CacheLookup found = context_.cache.lookupStale(*key, now);
+      if (found.fresh() || found.stale()) {
+        result = CacheJson::withMetaFlag(found.entry->response.result_json, "bulwark/stale",
+                                         context_.cache_json);
+        break;
+      }
+    }
+    context_.metrics.recordCacheRequest("stale");
+    context_.metrics.recordRecovery("stale", seconds);
+  } else {
+    result = CacheJson::withMetaFlag(policy_->fallback->resultJson(), "bulwark/fallback",
+                                     context_.cache_json);
+    context_.metrics.recordFallback(toolLabel());
+    context_.metrics.recordRecovery("fallback", seconds);
+  }
+  logLine(LogLevel::kInfo, "answered from recovery",
+          {{"strategy", strategy == policies::RecoveryStrategy::kStaleCache ? "stale" : "fallback"},
+           {"class", policies::failureClassName(failure)},
+           {"method", std::string_view(method_)},
+           {"tool", std::string_view(tool_)},
+           {"request_id", std::string_view(request_id_)},
+           {"attempt", attempt_}});
+  outcome_ = RequestOutcome::success();
+  retry_state_->forgetFailures();  // counted here, not again as a retry recovery
+  answerWithResult(result);
+}
+
+void Exchange::answerWithResult(std::string_view result_json) {
+  const std::string body = CacheJson::responseFor(request_id_, result_json);
+  const bool takes_json = accept_.empty() || accept_.find("application/json") != std::string::npos ||
+                          accept_.find("*/*") != std::string::npos;
+  if (client_->responseStarted()) {
+    client_->sendResponseBody(sseMessageEvent(body));
+  } else if (takes_json) {
+    client_->sendResponseHead(200, statusText(200), "Content-Type: application/json\r\n",
+                              BodyFraming::kContentLength, body.size());
+    client_->sendResponseBody(body);
+  } else {
+    client_->sendResponseHead(200, statusText(200),
+                              "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n",
+                              BodyFraming::kStreamed);
+    client_->sendResponseBody(sseMessageEvent(body));
+  }
+  client_->endResponse();
+  client_ = nullptr;
+  finish(outcome_);
+}
+
+}  // namespace bulwark
