@@ -33,20 +33,17 @@ ClientStream* DataPlaneHandler::handle(Request& request, ClientConnection& conne
 Exchange::Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point received_at)
     : context_(context), runtime_(context.runtime), client_(&client),
       started_at_(context.clock.fromSteady(received_at)),
-      request_bytes_(SparePool<std::string>::take()), held_body_(SparePool<std::string>::take()) {
+      upstream_request_{SparePool<std::string>::take(), {}, std::string::npos, 0} {
   // Traffic that is not a JSON-RPC request has no policy: no retries, default timeouts (its
   // retry state only keeps the time of a first failure, e.g. of a re-opened stream).
   static const policies::RetryPolicy kNoRetries{1, {}, {}};
   static const policies::TimeoutPolicy kDefaultTimeouts;
   retry_state_.emplace(kNoRetries, kDefaultTimeouts, started_at_);
-  // The upstream parser gets this list's storage back when it hands over the response head.
-  held_head_.headers = SparePool<HeaderList>::take();
+  attempt_.emplace();  // the first attempt's; a retry gets a fresh one
 }
 
 Exchange::~Exchange() {
-  SparePool<std::string>::giveBack(std::move(request_bytes_));
-  SparePool<std::string>::giveBack(std::move(held_body_));
-  SparePool<HeaderList>::giveBack(std::move(held_head_.headers));
+  SparePool<std::string>::giveBack(std::move(upstream_request_.bytes));
 }
 
 namespace {
@@ -119,8 +116,8 @@ bool Exchange::startTimer(uv_timer_t& timer, uv_timer_cb callback, policies::Dur
   const auto milliseconds = std::max<policies::Duration::rep>(delay.count(), 0);
   if (const int rc = uv_timer_start(&timer, callback, static_cast<std::uint64_t>(milliseconds), 0);
       rc != 0) {
-    loop_error_ = "bulwark could not arm a timer: " + uvError("uv_timer_start", rc);
-    logLine(LogLevel::kError, loop_error_);
+    report_.loop_error = "bulwark could not arm a timer: " + uvError("uv_timer_start", rc);
+    logLine(LogLevel::kError, report_.loop_error);
     return false;
   }
   return true;
@@ -131,13 +128,13 @@ bool Exchange::ensureTimers() {
     return true;
   }
   if (const int rc = uv_timer_init(context_.loop, &attempt_timer_); rc != 0) {
-    loop_error_ = "bulwark could not create a timer: " + uvError("uv_timer_init", rc);
-    logLine(LogLevel::kError, loop_error_);
+    report_.loop_error = "bulwark could not create a timer: " + uvError("uv_timer_init", rc);
+    logLine(LogLevel::kError, report_.loop_error);
     return false;
   }
   if (const int rc = uv_timer_init(context_.loop, &deadline_timer_); rc != 0) {
-    loop_error_ = "bulwark could not create a timer: " + uvError("uv_timer_init", rc);
-    logLine(LogLevel::kError, loop_error_);
+    report_.loop_error = "bulwark could not create a timer: " + uvError("uv_timer_init", rc);
+    logLine(LogLevel::kError, report_.loop_error);
     // The first timer is initialised: it is closed and the exchange freed in its callback.
     attempt_timer_.data = this;
     ++pending_closes_;
@@ -153,42 +150,33 @@ bool Exchange::ensureTimers() {
 void Exchange::beginAttempt() {
   backing_off_ = false;
   useCurrentUpstreamSession();
-  ++attempt_;
-  reply_ = Reply::kPending;
-  upstream_status_ = 0;
-  jsonrpc_code_.reset();
-  held_body_.clear();
-  observe_json_ = false;
-  sse_.reset();
-  sse_carry_.clear();
-  sse_resumable_ = false;
-  resent_on_fresh_connection_ = false;
-  held_head_.status = 0;
-  held_head_.reason.clear();
-  held_head_.content_length.reset();
-  held_head_.headers.clear();  // keeps its storage
-  if (judged_) {
-    permits_ = context_.breakers.admit(toolLabel(), *policy_, now());
-    if (!permits_.allowed) {
-      --attempt_;  // nothing was attempted
+  ++attempts_;
+  if (attempt_->started) {
+    attempt_.emplace();  // nothing of the previous attempt carries over
+  }
+  attempt_->started = true;
+  if (request_.judged) {
+    attempt_->permits = context_.breakers.admit(toolLabel(), *policy_, now());
+    if (!attempt_->permits.allowed) {
+      --attempts_;  // nothing was attempted
       refusedByBreaker();
       return;
     }
-    attempt_reported_ = false;
+    attempt_->reported = false;
   }
   if (!armAttemptTimer()) {
-    giveUp(FailureClass::kUpstream, loop_error_);
+    giveUp(FailureClass::kUpstream, report_.loop_error);
     return;
   }
   sendToUpstream(false);
 }
 
 void Exchange::reportAttempt(FailureClass result) {
-  if (attempt_reported_) {
+  if (attempt_->reported) {
     return;
   }
-  attempt_reported_ = true;
-  context_.breakers.report(permits_, toolLabel(), result, now());
+  attempt_->reported = true;
+  context_.breakers.report(attempt_->permits, toolLabel(), result, now());
 }
 
 bool Exchange::armAttemptTimer() {
@@ -200,46 +188,46 @@ bool Exchange::armAttemptTimer() {
 }
 
 void Exchange::sendToUpstream(bool fresh_connection) {
-  upstream_ = &context_.pool.acquire(fresh_connection);
-  upstream_->send(request_bytes_, head_request_, *this);
+  attempt_->upstream = &context_.pool.acquire(fresh_connection);
+  attempt_->upstream->send(upstream_request_.bytes, request_.head_request, *this);
 }
 
 bool Exchange::safeToRepeat(const Outcome& outcome) const {
   policies::RetrySafetyFacts facts;
   facts.may_have_reached_upstream = policies::mayHaveReachedUpstream(outcome);
-  facts.method = method_;
-  facts.kind = kind_;
+  facts.method = request_.method;
+  facts.kind = request_.kind;
   facts.idempotent_override = policy_->idempotent;
   facts.trust_annotations = policy_->trust_tool_annotations;
-  if (!tool_.empty()) {
-    facts.annotations = context_.tools.annotationsOf(tool_);
+  if (!request_.tool.empty()) {
+    facts.annotations = context_.tools.annotationsOf(request_.tool);
   }
   return policies::mayRetry(facts);
 }
 
 bool Exchange::replayable() const {
-  if (judged_) {
+  if (request_.judged) {
     return safeToRepeat(Outcome::resetBeforeResponse());
   }
-  return method_.empty() && (http_method_ == "GET" || http_method_ == "HEAD" ||
-                             http_method_ == "OPTIONS");
+  return request_.method.empty() && (request_.http_method == "GET" || request_.http_method == "HEAD" ||
+                             request_.http_method == "OPTIONS");
 }
 
 bool Exchange::retryPossible() const {
-  return judged_ && attempt_ < policy_->retry.max_attempts && !policy_->retry.on.empty() &&
+  return request_.judged && attempts_ < policy_->retry.max_attempts && !policy_->retry.on.empty() &&
          safeToRepeat(Outcome::resetBeforeResponse());
 }
 
 bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration> retry_after,
                         bool held_back) {
   const FailureClass failure = policies::classify(outcome);
-  if (!judged_ || failure == FailureClass::kNone) {
+  if (!request_.judged || failure == FailureClass::kNone) {
     return false;
   }
   reportAttempt(failure);
   const auto now = this->now();
   policies::AttemptFailure facts;
-  facts.attempt = attempt_;
+  facts.attempt = attempts_;
   facts.failure = failure;
   facts.held_back = held_back;
   facts.safe = held_back || safeToRepeat(outcome);
@@ -250,7 +238,7 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   const policies::RetryDecision decision =
       retry_state_->onFailure(facts, context_.budget, draw, now);
   if (!decision.retry) {
-    give_up_reason_ = policies::giveUpReasonName(decision.reason);
+    report_.give_up_reason = policies::giveUpReasonName(decision.reason);
     if (decision.reason == policies::GiveUpReason::kBudgetExhausted) {
       context_.metrics.recordBudgetExhausted();
     }
@@ -259,13 +247,13 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   context_.metrics.recordRetry(toolLabel(), policies::failureClassName(failure));
   logLine(LogLevel::kDebug, "retrying",
           {{"class", policies::failureClassName(failure)},
-           {"method", std::string_view(method_)},
-           {"tool", std::string_view(tool_)},
-           {"request_id", std::string_view(request_id_)},
-           {"attempt", attempt_},
+           {"method", std::string_view(request_.method)},
+           {"tool", std::string_view(request_.tool)},
+           {"request_id", std::string_view(request_.id)},
+           {"attempt", attempts_},
            {"delay_ms", static_cast<std::int64_t>(decision.delay.count())}});
   if (!startTimer(attempt_timer_, &Exchange::onAttemptTimer, decision.delay)) {
-    give_up_reason_ = "loop_error";
+    report_.give_up_reason = "loop_error";
     return false;
   }
   abandonUpstream();
@@ -277,13 +265,13 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
 }
 
 void Exchange::abandonUpstream() {
-  reply_ = Reply::kDiscard;
-  if (upstream_ != nullptr) {
+  attempt_->reply = Reply::kDiscard;
+  if (attempt_->upstream != nullptr) {
     // The attempt ends here: it answered (and we refused the answer), or it was cut short
     // (a timeout, the client leaving).
-    context_.metrics.recordUpstreamAttempt(upstream_status_ > 0 ? "response" : "abandoned");
-    upstream_->abandon();
-    upstream_ = nullptr;
+    context_.metrics.recordUpstreamAttempt(attempt_->upstream_status > 0 ? "response" : "abandoned");
+    attempt_->upstream->abandon();
+    attempt_->upstream = nullptr;
   }
 }
 
@@ -295,7 +283,7 @@ void Exchange::onAttemptTimer(uv_timer_t* timer) {
   }
   // The per-try timeout: this attempt is over; closing its connection cancels it upstream.
   self->context_.metrics.recordTimeout("per_try");
-  const bool committed = self->reply_ == Reply::kForward;
+  const bool committed = self->attempt_->reply == Reply::kForward;
   self->abandonUpstream();
   if (!committed && self->tryRetry(Outcome::perTryTimeout(), std::nullopt)) {
     return;
@@ -306,55 +294,55 @@ void Exchange::onAttemptTimer(uv_timer_t* timer) {
 
 void Exchange::onDeadlineTimer(uv_timer_t* timer) {
   auto* self = static_cast<Exchange*>(timer->data);
-  if (self->final_delivered_ && self->client_ != nullptr) {
+  if (self->downstream_.final_delivered && self->client_ != nullptr) {
     // The answer is out and only the stream's end is late: end it, do not add a second answer.
     self->abandonUpstream();
     self->client_->endResponse();
     self->client_ = nullptr;
-    self->finish(self->outcome_);
+    self->finish(self->report_.outcome);
     return;
   }
   self->context_.metrics.recordTimeout("deadline");
-  const bool attempting = self->upstream_ != nullptr;
+  const bool attempting = self->attempt_->upstream != nullptr;
   self->abandonUpstream();
   if (attempting) {
     self->sendCancelNotification("deadline exceeded");
   }
-  self->give_up_reason_ = "deadline";
+  self->report_.give_up_reason = "deadline";
   self->giveUp(FailureClass::kTimeout, "no answer within the request deadline");
 }
 
 void Exchange::giveUp(FailureClass failure, std::string detail) {
   reportAttempt(failure);
   const std::string_view class_name = policies::failureClassName(failure);
-  outcome_ = RequestOutcome::failed(failure);
+  report_.outcome = RequestOutcome::failed(failure);
   if (client_ == nullptr) {
-    finish(outcome_);
+    finish(report_.outcome);
     return;
   }
   if (const policies::RecoveryStrategy recovery = planRecovery(failure);
       recovery != policies::RecoveryStrategy::kFail) {
-    error_detail_ = std::move(detail);
+    report_.error_detail = std::move(detail);
     serveRecovery(recovery, failure);
     return;
   }
-  if (client_->responseStarted() && !downstream_sse_) {
+  if (client_->responseStarted() && !downstream_.sse) {
     client_->abortResponse();  // the only honest signal once a plain body has started
     client_ = nullptr;
-    error_detail_ = std::move(detail);
-    finish(outcome_);
+    report_.error_detail = std::move(detail);
+    finish(report_.outcome);
     return;
   }
   const ErrorAnswer answer = errorAnswerFor(failure);
-  std::string full_message(failure == FailureClass::kUpstream && attempt_ <= 1 &&
+  std::string full_message(failure == FailureClass::kUpstream && attempts_ <= 1 &&
                                    detail.starts_with("connect_failed")
                                ? std::string_view("Upstream unreachable")
                                : answer.message);
   full_message += ": ";
   full_message += detail;
   std::string body =
-      jsonRpcErrorBody(request_id_, ProxyError{answer.jsonrpc_code, full_message, detail,
-                                               class_name, attempt_, give_up_reason_});
+      jsonRpcErrorBody(request_.id, ProxyError{answer.jsonrpc_code, full_message, detail,
+                                               class_name, attempts_, report_.give_up_reason});
   if (client_->responseStarted()) {
     client_->sendResponseBody(sseMessageEvent(body));
     client_->endResponse();
@@ -362,8 +350,8 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
     client_->sendSimpleResponse(answer.http_status, "application/json", body);
   }
   client_ = nullptr;
-  error_detail_ = std::move(detail);
-  finish(outcome_);
+  report_.error_detail = std::move(detail);
+  finish(report_.outcome);
 }
 
 
@@ -377,17 +365,17 @@ bool Exchange::scheduleAttempt(policies::Duration delay) {
 
 void Exchange::onClientGone() {
   client_ = nullptr;
-  const bool attempting = upstream_ != nullptr;
+  const bool attempting = attempt_->upstream != nullptr;
   abandonUpstream();
   if (attempting || backing_off_) {
-    outcome_ = RequestOutcome::cancelled();
+    report_.outcome = RequestOutcome::cancelled();
   }
-  finish(outcome_.known() ? outcome_ : RequestOutcome::cancelled());
+  finish(report_.outcome.known() ? report_.outcome : RequestOutcome::cancelled());
 }
 
 void Exchange::onClientWritable() {
-  if (upstream_ != nullptr) {
-    upstream_->resumeResponse();
+  if (attempt_->upstream != nullptr) {
+    attempt_->upstream->resumeResponse();
   }
 }
 

@@ -24,44 +24,44 @@ void Exchange::refusedByBreaker() {
   // An open circuit looks to this request like an overloaded upstream that named a time to come
   // back: a retry waits for it if the deadline allows; otherwise recovery or a fast failure.
   const Outcome overloaded = Outcome::httpStatus(503, false, true, false);
-  give_up_reason_ = "circuit_open";
-  if (attempt_ > 0 && tryRetry(overloaded, permits_.retry_after, /*held_back=*/true)) {
+  report_.give_up_reason = "circuit_open";
+  if (attempts_ > 0 && tryRetry(overloaded, attempt_->permits.retry_after, /*held_back=*/true)) {
     return;
   }
   const policies::RecoveryStrategy recovery = policies::chooseRecovery(
       runtime_->settings.recovery.stepsWhenCircuitOpen(), [&] {
         policies::RecoveryFacts facts;
         const auto now = this->now();
-        for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+        for (const std::string* key : {&cache_keys_.caller, &cache_keys_.shared}) {
           const policies::CacheLookup found =
-              cacheable_ ? context_.cache.peek(*key, now) : policies::CacheLookup{};
+              cache_keys_.cacheable ? context_.cache.peek(*key, now) : policies::CacheLookup{};
           facts.stale_available = facts.stale_available || found.fresh() || found.stale();
         }
         facts.fallback_available = policy_->fallback.has_value() &&
-                                   runtime_->settings.fallback_enabled && method_ == "tools/call";
+                                   runtime_->settings.fallback_enabled && request_.method == "tools/call";
         return facts;
       }());
   if (recovery != policies::RecoveryStrategy::kFail && client_ != nullptr &&
-      (!client_->responseStarted() || downstream_sse_)) {
+      (!client_->responseStarted() || downstream_.sse)) {
     serveRecovery(recovery, FailureClass::kOverload);
     return;
   }
-  const auto wait_ms = permits_.retry_after.count();
+  const auto wait_ms = attempt_->permits.retry_after.count();
   std::string detail = "circuit open for ";
-  detail += std::string(permits_.refused_by);
+  detail += std::string(attempt_->permits.refused_by);
   detail += "; retry in " + std::to_string(wait_ms) + " ms";
   if (client_ != nullptr && !client_->responseStarted()) {
     const ErrorAnswer answer = errorAnswerFor(FailureClass::kOverload);
     const std::string body = jsonRpcErrorBody(
-        request_id_, ProxyError{answer.jsonrpc_code, "Upstream unavailable (circuit open)", detail,
-                                "overload", attempt_, "circuit_open"});
+        request_.id, ProxyError{answer.jsonrpc_code, "Upstream unavailable (circuit open)", detail,
+                                "overload", attempts_, "circuit_open"});
     const std::string retry_after =
         "Retry-After: " + std::to_string((wait_ms + 999) / 1000) + "\r\n";
     client_->sendSimpleResponse(answer.http_status, "application/json", body, retry_after);
     client_ = nullptr;
-    outcome_ = RequestOutcome::failed(FailureClass::kOverload);
-    error_detail_ = std::move(detail);
-    finish(outcome_);
+    report_.outcome = RequestOutcome::failed(FailureClass::kOverload);
+    report_.error_detail = std::move(detail);
+    finish(report_.outcome);
     return;
   }
   giveUp(FailureClass::kOverload, std::move(detail));
@@ -69,7 +69,7 @@ void Exchange::refusedByBreaker() {
 
 void Exchange::prepareCache(const Request& request) {
   const policies::CachePolicy& cache = policy_->cache;
-  if (!cache.enabled || !policies::isCacheableMethod(method_) ||
+  if (!cache.enabled || !policies::isCacheableMethod(request_.method) ||
       runtime_->settings.cache_max_bytes == 0) {
     return;
   }
@@ -77,26 +77,26 @@ void Exchange::prepareCache(const Request& request) {
   if (!params) {
     return;
   }
-  cacheable_ = true;
+  cache_keys_.cacheable = true;
   // The caller's identity is its credential itself, never a hash of it: no two callers can
   // share an entry by collision. Keys live only in memory and are never logged.
-  cache_key_caller_ = policies::cacheKey(method_, tool_, *params, protocol_version_,
-                                         policies::CacheKeyScope::callerOf(authorization_));
-  cache_key_shared_ = policies::cacheKey(method_, tool_, *params, protocol_version_,
+  cache_keys_.caller = policies::cacheKey(request_.method, request_.tool, *params, request_.protocol_version,
+                                         policies::CacheKeyScope::callerOf(request_.authorization));
+  cache_keys_.shared = policies::cacheKey(request_.method, request_.tool, *params, request_.protocol_version,
                                          policies::CacheKeyScope::shared());
 }
 
 bool Exchange::answerFromFreshCache() {
-  if (!cacheable_) {
+  if (!cache_keys_.cacheable) {
     return false;
   }
   const auto now = this->now();
-  for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+  for (const std::string* key : {&cache_keys_.caller, &cache_keys_.shared}) {
     const policies::CacheLookup found = context_.cache.peek(*key, now);
     if (found.fresh()) {
       context_.metrics.recordCacheRequest("hit");
       const std::string result = found.entry->response.result_json;
-      outcome_ = RequestOutcome::success();
+      report_.outcome = RequestOutcome::success();
       answerWithResult(result);
       return true;
     }
@@ -107,12 +107,12 @@ bool Exchange::answerFromFreshCache() {
 
 void Exchange::storeInCache(std::string_view message_json) {
   const std::optional<CacheableResult> result =
-      context_.cache_json.successResult(message_json, request_id_);
+      context_.cache_json.successResult(message_json, request_.id);
   if (!result) {
     return;
   }
   policies::CacheStoreFacts facts;
-  facts.method = method_;
+  facts.method = request_.method;
   facts.success = true;
   if (result->ttl_ms) {
     facts.server_ttl = policies::Duration(*result->ttl_ms);
@@ -124,26 +124,26 @@ void Exchange::storeInCache(std::string_view message_json) {
   if (!decision) {
     return;
   }
-  const std::string& key = decision->scope == policies::CacheScope::kShared ? cache_key_shared_
-                                                                           : cache_key_caller_;
+  const std::string& key = decision->scope == policies::CacheScope::kShared ? cache_keys_.shared
+                                                                           : cache_keys_.caller;
   context_.cache.insert(key, policies::CachedResponse{result->result_json, "application/json", 0},
                         decision->ttl, decision->stale_if_error, now());
 }
 
 policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure) {
-  if (!judged_ || client_ == nullptr || (client_->responseStarted() && !downstream_sse_)) {
+  if (!request_.judged || client_ == nullptr || (client_->responseStarted() && !downstream_.sse)) {
     return policies::RecoveryStrategy::kFail;
   }
   policies::RecoveryFacts facts;
   const auto now = this->now();
-  if (cacheable_) {
-    for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+  if (cache_keys_.cacheable) {
+    for (const std::string* key : {&cache_keys_.caller, &cache_keys_.shared}) {
       const policies::CacheLookup found = context_.cache.peek(*key, now);
       facts.stale_available = facts.stale_available || found.fresh() || found.stale();
     }
   }
   facts.fallback_available = policy_->fallback.has_value() &&
-                             runtime_->settings.fallback_enabled && method_ == "tools/call";
+                             runtime_->settings.fallback_enabled && request_.method == "tools/call";
   return policies::chooseRecovery(runtime_->settings.recovery.stepsFor(failure), facts);
 }
 
@@ -153,7 +153,7 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
   const double seconds = std::chrono::duration<double>(now - since).count();
   std::string result;
   if (strategy == policies::RecoveryStrategy::kStaleCache) {
-    for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
+    for (const std::string* key : {&cache_keys_.caller, &cache_keys_.shared}) {
       const policies::CacheLookup found = context_.cache.lookupStale(*key, now);
       if (found.fresh() || found.stale()) {
         result = CacheJson::withMetaFlag(found.entry->response.result_json, "bulwark/stale",
@@ -172,19 +172,19 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
   logLine(LogLevel::kInfo, "answered from recovery",
           {{"strategy", strategy == policies::RecoveryStrategy::kStaleCache ? "stale" : "fallback"},
            {"class", policies::failureClassName(failure)},
-           {"method", std::string_view(method_)},
-           {"tool", std::string_view(tool_)},
-           {"request_id", std::string_view(request_id_)},
-           {"attempt", attempt_}});
-  outcome_ = RequestOutcome::success();
+           {"method", std::string_view(request_.method)},
+           {"tool", std::string_view(request_.tool)},
+           {"request_id", std::string_view(request_.id)},
+           {"attempt", attempts_}});
+  report_.outcome = RequestOutcome::success();
   retry_state_->forgetFailures();  // counted here, not again as a retry recovery
   answerWithResult(result);
 }
 
 void Exchange::answerWithResult(std::string_view result_json) {
-  const std::string body = CacheJson::responseFor(request_id_, result_json);
-  const bool takes_json = accept_.empty() || accept_.find("application/json") != std::string::npos ||
-                          accept_.find("*/*") != std::string::npos;
+  const std::string body = CacheJson::responseFor(request_.id, result_json);
+  const bool takes_json = request_.accept.empty() || request_.accept.find("application/json") != std::string::npos ||
+                          request_.accept.find("*/*") != std::string::npos;
   if (client_->responseStarted()) {
     client_->sendResponseBody(sseMessageEvent(body));
   } else if (takes_json) {
@@ -199,7 +199,7 @@ void Exchange::answerWithResult(std::string_view result_json) {
   }
   client_->endResponse();
   client_ = nullptr;
-  finish(outcome_);
+  finish(report_.outcome);
 }
 
 }  // namespace bulwark

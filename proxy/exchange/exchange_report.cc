@@ -21,23 +21,23 @@ using policies::Outcome;
 using namespace exchange_detail;
 
 std::string Exchange::malformedDetail() const {
-  const HeaderField* type = findHeader(held_head_.headers, "content-type");
-  if (held_body_.empty() || type == nullptr || !isJson(held_head_)) {
-    return "upstream answered HTTP " + std::to_string(held_head_.status) + " with " +
+  const HeaderField* type = findHeader(attempt_->held_head.headers, "content-type");
+  if (attempt_->held_body.empty() || type == nullptr || !isJson(attempt_->held_head)) {
+    return "upstream answered HTTP " + std::to_string(attempt_->held_head.status) + " with " +
            (type == nullptr ? std::string("no Content-Type") : "Content-Type " + type->value) +
-           (held_body_.empty() ? " and no body" : "") + ", not a JSON-RPC response";
+           (attempt_->held_body.empty() ? " and no body" : "") + ", not a JSON-RPC response";
   }
-  return "upstream answered HTTP " + std::to_string(held_head_.status) +
+  return "upstream answered HTTP " + std::to_string(attempt_->held_head.status) +
          " with a body that is not a JSON-RPC response to this request (" +
-         std::to_string(held_body_.size()) + " bytes)";
+         std::to_string(attempt_->held_body.size()) + " bytes)";
 }
 
 std::string Exchange::describeUpstreamAnswer() const {
-  if (jsonrpc_code_) {
-    return "upstream answered JSON-RPC error " + std::to_string(*jsonrpc_code_);
+  if (attempt_->jsonrpc_code) {
+    return "upstream answered JSON-RPC error " + std::to_string(*attempt_->jsonrpc_code);
   }
-  if (upstream_status_ >= 300) {
-    return "upstream answered HTTP " + std::to_string(upstream_status_);
+  if (attempt_->upstream_status >= 300) {
+    return "upstream answered HTTP " + std::to_string(attempt_->upstream_status);
   }
   return "upstream answered with an error result";
 }
@@ -51,38 +51,38 @@ void Exchange::logHandledError(std::string_view failure_class, std::string_view 
       std::chrono::duration_cast<std::chrono::milliseconds>(now() - started_at_).count();
   logLine(LogLevel::kWarn, "request failed",
           {{"class", failure_class},
-           {"method", std::string_view(method_)},
-           {"tool", std::string_view(tool_)},
-           {"session", std::string_view(session_id_)},
-           {"request_id", std::string_view(request_id_)},
-           {"attempt", attempt_},
-           {"upstream_status", upstream_status_},
-           {"jsonrpc_code", jsonrpc_code_ ? static_cast<std::int64_t>(*jsonrpc_code_) : 0},
+           {"method", std::string_view(request_.method)},
+           {"tool", std::string_view(request_.tool)},
+           {"session", std::string_view(request_.session_id)},
+           {"request_id", std::string_view(request_.id)},
+           {"attempt", attempts_},
+           {"upstream_status", attempt_->upstream_status},
+           {"jsonrpc_code", attempt_->jsonrpc_code ? static_cast<std::int64_t>(*attempt_->jsonrpc_code) : 0},
            {"duration_ms", static_cast<std::int64_t>(duration_ms)},
-           {"give_up", std::string_view(give_up_reason_)},
+           {"give_up", std::string_view(report_.give_up_reason)},
            // What was tried before giving up; stale and fallback answers are not errors and
            // log "answered from recovery" instead.
-           {"recovery", attempt_ > 1 ? "retry" : "none"},
+           {"recovery", attempts_ > 1 ? "retry" : "none"},
            {"detail", detail}});
 }
 
 std::string_view Exchange::toolLabel() const {
   // Only names the upstream listed become label values: a client cannot grow the series.
-  if (tool_.empty()) {
+  if (request_.tool.empty()) {
     return {};
   }
-  return context_.tools.knows(tool_) ? std::string_view(tool_) : std::string_view("other");
+  return context_.tools.knows(request_.tool) ? std::string_view(request_.tool) : std::string_view("other");
 }
 
 void Exchange::finish(RequestOutcome outcome) {
-  if (waiting_for_session_) {
-    waiting_for_session_ = false;
-    context_.sessions.forget(session_id_, *this);
+  if (recovery_counts_.waiting_for_session) {
+    recovery_counts_.waiting_for_session = false;
+    context_.sessions.forget(request_.session_id, *this);
   }
-  if (!attempt_reported_) {
+  if (!attempt_->reported) {
     if (outcome.isCancelled()) {
-      attempt_reported_ = true;
-      context_.breakers.abandon(permits_, toolLabel());
+      attempt_->reported = true;
+      context_.breakers.abandon(attempt_->permits, toolLabel());
     } else {
       reportAttempt(outcome.failureClass());
     }
@@ -91,26 +91,26 @@ void Exchange::finish(RequestOutcome outcome) {
   const double seconds = std::chrono::duration<double>(now - started_at_).count();
   if (runtime_ && runtime_->settings.monitoring.access_log) {
     logLine(LogLevel::kInfo, "request",
-            {{"method", std::string_view(method_)},
-             {"http_method", std::string_view(http_method_)},
-             {"tool", std::string_view(tool_)},
-             {"session", std::string_view(session_id_)},
-             {"request_id", std::string_view(request_id_)},
+            {{"method", std::string_view(request_.method)},
+             {"http_method", std::string_view(request_.http_method)},
+             {"tool", std::string_view(request_.tool)},
+             {"session", std::string_view(request_.session_id)},
+             {"request_id", std::string_view(request_.id)},
              {"outcome", outcome.name()},
-             {"upstream_status", upstream_status_},
-             {"attempts", attempt_},
+             {"upstream_status", attempt_->upstream_status},
+             {"attempts", attempts_},
              {"duration_ms", static_cast<std::int64_t>(seconds * 1000)}});
   }
   if (!outcome.isFailure() && !outcome.isCancelled() && retry_state_->firstFailureAt()) {
     context_.metrics.recordRecovery(
-        session_recoveries_ > 0 ? "session" : "retry",
+        recovery_counts_.session_recoveries > 0 ? "session" : "retry",
         std::chrono::duration<double>(now - *retry_state_->firstFailureAt()).count());
   }
-  context_.metrics.recordRequest(method_, toolLabel(), outcome.name(), seconds);
+  context_.metrics.recordRequest(request_.method, toolLabel(), outcome.name(), seconds);
   if (outcome.isFailure()) {
     // Every client-visible error is counted once and logged once, whatever path ended it.
     context_.metrics.recordError(outcome.name(), toolLabel());
-    logHandledError(outcome.name(), error_detail_.empty() ? describeUpstreamAnswer() : error_detail_);
+    logHandledError(outcome.name(), report_.error_detail.empty() ? describeUpstreamAnswer() : report_.error_detail);
   }
   if (finished_flag_ != nullptr) {
     *finished_flag_ = true;

@@ -22,29 +22,29 @@ using namespace exchange_detail;
 
 bool Exchange::parseRequest(Request& request) {
   const HttpHead& head = request.head;
-  head_request_ = head.method == "HEAD";
+  request_.head_request = head.method == "HEAD";
   if (head.method == "CONNECT") {
     const std::string body = jsonRpcErrorBody(
         {}, ProxyError{jsonrpc::kInvalidRequest, "CONNECT is not supported",
                        "Bulwark is a reverse proxy for one MCP server", "invalid_input", 0, {}});
     client_->sendSimpleResponse(501, "application/json", body);
     client_ = nullptr;
-    method_ = "invalid";
-    error_detail_ = "CONNECT request";
+    request_.method = "invalid";
+    report_.error_detail = "CONNECT request";
     finish(RequestOutcome::failed(FailureClass::kInvalidInput));
     return false;
   }
-  http_method_ = head.method;
-  session_id_ = headerValue(head.headers, "mcp-session-id");
-  if (!session_id_.empty()) {
+  request_.http_method = head.method;
+  request_.session_id = headerValue(head.headers, "mcp-session-id");
+  if (!request_.session_id.empty()) {
     // What a session recovery replays with: the current credential and versions.
-    protocol_version_ = headerValue(head.headers, "mcp-protocol-version");
-    authorization_ = headerValue(head.headers, "authorization");
-    host_ = headerValue(head.headers, "host");
+    request_.protocol_version = headerValue(head.headers, "mcp-protocol-version");
+    request_.authorization = headerValue(head.headers, "authorization");
+    request_.host = headerValue(head.headers, "host");
   }
   if (head.method != "POST" || pathOf(head.target) != context_.mcp_path) {
     // Not JSON-RPC: streamed through untouched; a GET stream in a session is kept alive.
-    resumable_stream_ = head.method == "GET" && context_.sessions.knows(session_id_);
+    request_.resumable_stream = head.method == "GET" && context_.sessions.knows(request_.session_id);
     return true;
   }
   const EnvelopeResult parsed = context_.envelope_parser.parse(request.body);
@@ -53,52 +53,52 @@ bool Exchange::parseRequest(Request& request) {
     // A single malformed message whose id could be read gets its id back, so the client's
     // request is answered rather than left pending.
     const auto& partial = parsed.parsed.messages;
-    request_id_ = !parsed.parsed.batch && partial.size() == 1 ? partial.front().id : "";
-    method_ = "invalid";
+    request_.id = !parsed.parsed.batch && partial.size() == 1 ? partial.front().id : "";
+    request_.method = "invalid";
     const std::string body = jsonRpcErrorBody(
-        request_id_, ProxyError{not_json ? jsonrpc::kParseError : jsonrpc::kInvalidRequest,
+        request_.id, ProxyError{not_json ? jsonrpc::kParseError : jsonrpc::kInvalidRequest,
                                 not_json ? "Parse error" : "Invalid Request", parsed.detail,
                                 "invalid_input", 0, {}});
     client_->sendSimpleResponse(errorAnswerFor(FailureClass::kInvalidInput).http_status,
                                 "application/json", body);
     client_ = nullptr;
-    error_detail_ = parsed.detail;
+    report_.error_detail = parsed.detail;
     finish(RequestOutcome::failed(FailureClass::kInvalidInput));
     return false;
   }
   const ParsedMessages& messages = parsed.parsed;
   if (messages.batch) {
-    method_ = "batch";
+    request_.method = "batch";
     return true;  // a batch carries several requests; it is forwarded, not judged
   }
   const Envelope& message = messages.messages.front();
-  tool_ = message.tool;
+  request_.tool = message.tool;
   switch (message.kind) {
   case MessageKind::kRequest:
-    method_ = message.method;
-    request_id_ = message.id;
-    kind_ = policies::MessageKind::kRequest;
-    judged_ = true;
+    request_.method = message.method;
+    request_.id = message.id;
+    request_.kind = policies::MessageKind::kRequest;
+    request_.judged = true;
     break;
   case MessageKind::kNotification:
-    method_ = message.method;
-    kind_ = policies::MessageKind::kNotification;
+    request_.method = message.method;
+    request_.kind = policies::MessageKind::kNotification;
     break;
   case MessageKind::kResult:
   case MessageKind::kError:
-    method_ = "response";
-    kind_ = policies::MessageKind::kClientResponse;
+    request_.method = "response";
+    request_.kind = policies::MessageKind::kClientResponse;
     break;
   }
-  policy_ = &runtime_->policies.policyFor(method_, tool_);
+  policy_ = &runtime_->policies.policyFor(request_.method, request_.tool);
   retry_state_.emplace(policy_->retry, policy_->timeouts, started_at_);
-  if (session_id_.empty()) {
-    protocol_version_ = headerValue(head.headers, "mcp-protocol-version");
-    authorization_ = headerValue(head.headers, "authorization");
-    host_ = headerValue(head.headers, "host");
+  if (request_.session_id.empty()) {
+    request_.protocol_version = headerValue(head.headers, "mcp-protocol-version");
+    request_.authorization = headerValue(head.headers, "authorization");
+    request_.host = headerValue(head.headers, "host");
   }
-  accept_ = headerValue(head.headers, "accept");
-  if (judged_) {
+  request_.accept = headerValue(head.headers, "accept");
+  if (request_.judged) {
     prepareCache(request);
     if (answerFromFreshCache()) {
       return false;
@@ -108,7 +108,7 @@ bool Exchange::parseRequest(Request& request) {
   // A request Bulwark cannot bound in time is refused at once rather than left to stall.
   if (!ensureTimers() || !startTimer(deadline_timer_, &Exchange::onDeadlineTimer,
                                      retry_state_->deadline().remaining(now()))) {
-    giveUp(FailureClass::kUpstream, loop_error_);
+    giveUp(FailureClass::kUpstream, report_.loop_error);
     return false;
   }
   context_.budget.recordRequest(now());
@@ -119,18 +119,18 @@ void Exchange::buildUpstreamRequest(const Request& request) {
   // The request as the upstream will see it: same method, target and end-to-end fields; our
   // own framing. The body was read whole, so Expect is answered here and not forwarded.
   const HttpHead& head = request.head;
-  std::string& out = request_bytes_;
+  std::string& out = upstream_request_.bytes;
   out.reserve(256 + request.body.size());
   out += head.method;
   out.push_back(' ');
   out += head.target;
   out += " HTTP/1.1\r\n";
   appendEndToEndHeaders(out, head.headers, {"expect", "mcp-session-id"});
-  if (!session_id_.empty()) {
-    upstream_session_id_ = context_.sessions.upstreamIdOf(session_id_);
+  if (!request_.session_id.empty()) {
+    upstream_request_.session_id = context_.sessions.upstreamIdOf(request_.session_id);
     out += "Mcp-Session-Id: ";
-    session_value_at_ = out.size();
-    out += upstream_session_id_;
+    upstream_request_.session_value_at = out.size();
+    out += upstream_request_.session_id;
     out += "\r\n";
   }
   if (!request.body.empty() || head.method == "POST" || head.method == "PUT" ||
@@ -140,21 +140,21 @@ void Exchange::buildUpstreamRequest(const Request& request) {
     out += "\r\n";
   }
   out += "\r\n";
-  body_at_ = out.size();
+  upstream_request_.body_at = out.size();
   out += request.body;
 }
 
 void Exchange::useCurrentUpstreamSession() {
-  if (session_value_at_ == std::string::npos) {
+  if (upstream_request_.session_value_at == std::string::npos) {
     return;
   }
-  const std::string_view current = context_.sessions.upstreamIdOf(session_id_);
-  if (current == upstream_session_id_) {
+  const std::string_view current = context_.sessions.upstreamIdOf(request_.session_id);
+  if (current == upstream_request_.session_id) {
     return;
   }
-  request_bytes_.replace(session_value_at_, upstream_session_id_.size(), current);
-  body_at_ = body_at_ - upstream_session_id_.size() + current.size();
-  upstream_session_id_ = current;
+  upstream_request_.bytes.replace(upstream_request_.session_value_at, upstream_request_.session_id.size(), current);
+  upstream_request_.body_at = upstream_request_.body_at - upstream_request_.session_id.size() + current.size();
+  upstream_request_.session_id = current;
 }
 
 }  // namespace bulwark

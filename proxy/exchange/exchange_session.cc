@@ -23,27 +23,27 @@ using namespace exchange_detail;
 
 void Exchange::trackSession(const HttpHead& head) {
   if (head.status >= 200 && head.status < 300) {
-    if (method_ == "initialize") {
+    if (request_.method == "initialize") {
       if (const HeaderField* id = findHeader(head.headers, "mcp-session-id")) {
-        context_.sessions.opened(id->value, std::string_view(request_bytes_).substr(body_at_));
+        context_.sessions.opened(id->value, std::string_view(upstream_request_.bytes).substr(upstream_request_.body_at));
       }
-    } else if (http_method_ == "DELETE" && !session_id_.empty()) {
-      context_.sessions.closed(session_id_);
+    } else if (request_.http_method == "DELETE" && !request_.session_id.empty()) {
+      context_.sessions.closed(request_.session_id);
     }
-  } else if (http_method_ == "DELETE" && head.status == 404) {
-    context_.sessions.closed(session_id_);  // gone upstream already: nothing to recover
+  } else if (request_.http_method == "DELETE" && head.status == 404) {
+    context_.sessions.closed(request_.session_id);  // gone upstream already: nothing to recover
   }
 }
 
 void Exchange::appendClientHeaders(std::string& out, const HeaderList& headers) const {
-  if (session_id_.empty() || upstream_session_id_ == session_id_) {
+  if (request_.session_id.empty() || upstream_request_.session_id == request_.session_id) {
     appendEndToEndHeaders(out, headers);
     return;
   }
   appendEndToEndHeaders(out, headers, {"mcp-session-id"});
   if (findHeader(headers, "mcp-session-id") != nullptr) {
     out += "Mcp-Session-Id: ";
-    out += session_id_;
+    out += request_.session_id;
     out += "\r\n";
   }
 }
@@ -51,24 +51,24 @@ void Exchange::appendClientHeaders(std::string& out, const HeaderList& headers) 
 bool Exchange::sessionMayBeLost(const HttpHead& head) const {
   // The 2025 session protocol says 404; the TypeScript SDK's servers answer 400 "No valid
   // session ID provided" after a restart. Only sessions Bulwark saw opened are replayed.
-  return (head.status == 404 || head.status == 400) && http_method_ != "DELETE" &&
-         session_recoveries_ < kMaxSessionRecoveries && client_ != nullptr &&
-         reply_ == Reply::kPending && context_.sessions.knows(session_id_);
+  return (head.status == 404 || head.status == 400) && request_.http_method != "DELETE" &&
+         recovery_counts_.session_recoveries < kMaxSessionRecoveries && client_ != nullptr &&
+         attempt_->reply == Reply::kPending && context_.sessions.knows(request_.session_id);
 }
 
 void Exchange::settleHeldSessionCheck() {
-  if (policies::mentionsSession(held_body_)) {
+  if (policies::mentionsSession(attempt_->held_body)) {
     recoverSession();
     return;
   }
   // A 400 about something else: the client gets it as the upstream sent it.
-  trackSession(held_head_);
-  outcome_ = RequestOutcome::of(policies::classify(
-      Outcome::httpStatus(held_head_.status, !session_id_.empty(), false, false)));
-  if (client_->responseStarted() && !judged_) {
+  trackSession(attempt_->held_head);
+  report_.outcome = RequestOutcome::of(policies::classify(
+      Outcome::httpStatus(attempt_->held_head.status, !request_.session_id.empty(), false, false)));
+  if (client_->responseStarted() && !request_.judged) {
     client_->endResponse();  // a re-opened GET stream that was refused
     client_ = nullptr;
-    finish(outcome_);
+    finish(report_.outcome);
     return;
   }
   deliverHeldJson();
@@ -77,20 +77,20 @@ void Exchange::settleHeldSessionCheck() {
 void Exchange::recoverSession() {
   abandonUpstream();
   reportAttempt(FailureClass::kSessionLost);
-  --attempt_;  // the request never ran: the replayed attempt is this one again
-  ++session_recoveries_;
+  --attempts_;  // the request never ran: the replayed attempt is this one again
+  ++recovery_counts_.session_recoveries;
   retry_state_->noteFailure(now());
   if (!ensureTimers()) {
     onSessionRecovered(false);
     return;
   }
-  const SessionReplayHeaders headers{host_, authorization_, protocol_version_};
-  switch (context_.sessions.recover(session_id_, upstream_session_id_, headers, *this)) {
+  const SessionReplayHeaders headers{request_.host, request_.authorization, request_.protocol_version};
+  switch (context_.sessions.recover(request_.session_id, upstream_request_.session_id, headers, *this)) {
   case SessionDirectory::RecoveryStart::kRetryNow:
     onSessionRecovered(true);
     return;
   case SessionDirectory::RecoveryStart::kWaiting:
-    waiting_for_session_ = true;
+    recovery_counts_.waiting_for_session = true;
     return;
   case SessionDirectory::RecoveryStart::kUnknown:
     onSessionRecovered(false);
@@ -99,22 +99,22 @@ void Exchange::recoverSession() {
 }
 
 void Exchange::onSessionRecovered(bool recovered) {
-  waiting_for_session_ = false;
+  recovery_counts_.waiting_for_session = false;
   if (client_ == nullptr) {
     return;
   }
   if (recovered) {
     if (!scheduleAttempt(policies::Duration{0})) {
-      giveUp(FailureClass::kSessionLost, loop_error_);
+      giveUp(FailureClass::kSessionLost, report_.loop_error);
       return;
     }
     context_.metrics.recordRetry(toolLabel(), "session_lost");
     return;
   }
-  if (judged_) {
+  if (request_.judged) {
     // Most often the upstream is still restarting: the request waits under its policy, as for
     // a refused connection, and finds the session lost again once the upstream is back.
-    ++attempt_;
+    ++attempts_;
     if (tryRetry(Outcome::connectFailed(), std::nullopt)) {
       return;
     }
@@ -134,41 +134,41 @@ void Exchange::onSessionRecovered(bool recovered) {
   const std::string body = jsonRpcErrorBody(
       {}, ProxyError{answer.jsonrpc_code, answer.message,
                      "the upstream lost the session and re-opening it failed", "session_lost",
-                     attempt_, {}});
+                     attempts_, {}});
   client_->sendSimpleResponse(answer.http_status, "application/json", body);
   client_ = nullptr;
-  error_detail_ = "the upstream lost the session and re-opening it failed";
+  report_.error_detail = "the upstream lost the session and re-opening it failed";
   finish(RequestOutcome::failed(FailureClass::kSessionLost));
 }
 
 bool Exchange::reopenStream() {
-  const std::optional<policies::Duration> delay = policies::streamReopenDelay(stream_reopens_);
-  if (!resumable_stream_ || client_ == nullptr || !delay || !ensureTimers()) {
+  const std::optional<policies::Duration> delay = policies::streamReopenDelay(recovery_counts_.stream_reopens);
+  if (!request_.resumable_stream || client_ == nullptr || !delay || !ensureTimers()) {
     return false;
   }
   // Only whole events went out; a partial one dies with the connection that carried it.
-  sse_carry_.clear();
-  sse_.reset();
-  ++stream_reopens_;
+  attempt_->sse_carry.clear();
+  attempt_->sse.reset();
+  ++recovery_counts_.stream_reopens;
   retry_state_->noteFailure(now());
-  reply_ = Reply::kDiscard;
+  attempt_->reply = Reply::kDiscard;
   return scheduleAttempt(*delay);
 }
 
 void Exchange::forwardWholeEvents(std::string_view bytes) {
   std::size_t forwarded = 0;
-  sse_->feed(bytes, [&](const SseEvent&) {
-    const std::size_t end = sse_->dispatchOffset();
-    if (!sse_carry_.empty()) {
-      client_->sendResponseBody(sse_carry_);
-      sse_carry_.clear();
+  attempt_->sse->feed(bytes, [&](const SseEvent&) {
+    const std::size_t end = attempt_->sse->dispatchOffset();
+    if (!attempt_->sse_carry.empty()) {
+      client_->sendResponseBody(attempt_->sse_carry);
+      attempt_->sse_carry.clear();
     }
     client_->sendResponseBody(bytes.substr(forwarded, end - forwarded));
     forwarded = end;
-    stream_reopens_ = 0;  // the stream works again: a later break starts a fresh series
+    recovery_counts_.stream_reopens = 0;  // the stream works again: a later break starts a fresh series
   });
   if (forwarded < bytes.size()) {
-    sse_carry_.append(bytes.substr(forwarded));
+    attempt_->sse_carry.append(bytes.substr(forwarded));
   }
 }
 
@@ -176,17 +176,17 @@ void Exchange::sendCancelNotification(std::string_view reason) {
   // In the session protocol a closed stream is not cancellation (2025-06-18 says so); the
   // server learns it only from notifications/cancelled. A stateless server learns it from the
   // closed connection, which abandonUpstream() already did.
-  if (session_id_.empty() || request_id_.empty()) {
+  if (request_.session_id.empty() || request_.id.empty()) {
     return;
   }
   std::string body = R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)";
-  body += request_id_;
+  body += request_.id;
   body += R"(,"reason":)";
   appendJsonString(body, std::string("bulwark: ") + std::string(reason));
   body += "}}";
   std::string request = ownJsonRpcPost(
-      context_.mcp_path, body, upstream_session_id_,
-      OwnRequestHeaders{host_, authorization_, protocol_version_});
+      context_.mcp_path, body, upstream_request_.session_id,
+      OwnRequestHeaders{request_.host, request_.authorization, request_.protocol_version});
   sendDetachedRequest(context_.loop, context_.pool, context_.metrics, std::move(request));
 }
 

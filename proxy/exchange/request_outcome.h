@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "policies/failure_class.h"
@@ -50,6 +51,14 @@ private:
 
   Kind kind_ = Kind::kUnknown;
   policies::FailureClass failure_ = policies::FailureClass::kNone;
+};
+
+// Everything the one report of a finished request needs beyond the request itself.
+struct RequestReport {
+  RequestOutcome outcome;      // the final outcome, once known
+  std::string give_up_reason;  // why no further attempt was made ("unsafe", "deadline", ...)
+  std::string error_detail;    // what went wrong, for the one log line of a failed request
+  std::string loop_error;      // a libuv call that failed, named with its error
 };
 
 }  // namespace bulwark
