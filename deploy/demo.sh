@@ -11,7 +11,7 @@ listen=${LISTEN:-127.0.0.1:8080}
 admin=${ADMIN:-127.0.0.1:9090}
 upstream_port=${UPSTREAM_PORT:-3001}
 
-deploy/setup.sh
+deploy/setup.sh --demo
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target bulwark
 

@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# Installs everything Bulwark needs to build, and (with --tests) everything its tests need;
-# --fuzz adds clang and libFuzzer for tests/fuzz (--tests implies it: tests/run.sh fuzzes).
+# Installs what Bulwark needs, by mode (each adds to the one before it):
+#   deploy/setup.sh           build only: the compiler set and Bulwark's libraries (Debian)
+#   deploy/setup.sh --demo    also Node.js and the npm peers deploy/demo.sh runs (server-everything)
+#   deploy/setup.sh --tests   also everything tests/run.sh needs: Prometheus, kubectl, the npm test
+#                             peers and tests/deploy's packages, clang + libFuzzer (--fuzz)
+#   deploy/setup.sh --bench   also nginx, HAProxy, h2load and valgrind (tests/bench), with --demo's peers
+#   deploy/setup.sh --fuzz    also clang and libFuzzer for tests/fuzz
+#   --list                    print what the chosen modes would install (every package, present or
+#                             not; the npm folders), install nothing
 # Idempotent: safe to run again; it installs only what is missing. Debian 12, run as root or
 # with passwordless sudo. Only Debian's and npm's registries are used.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 with_tests=0
+with_peers=0
 with_bench=0
 with_fuzz=0
+list_only=0
 for arg in "$@"; do
   case "$arg" in
-    --tests) with_tests=1; with_fuzz=1 ;;
-    --bench) with_bench=1 ;;
+    --demo) with_peers=1 ;;
+    --tests) with_tests=1; with_peers=1; with_fuzz=1 ;;
+    --bench) with_bench=1; with_peers=1 ;;
     --fuzz) with_fuzz=1 ;;
-    -h|--help) echo "usage: deploy/setup.sh [--tests] [--bench] [--fuzz]"; exit 0 ;;
+    --list) list_only=1 ;;
+    -h|--help) echo "usage: deploy/setup.sh [--demo] [--tests] [--bench] [--fuzz] [--list]"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -34,7 +45,10 @@ bench_packages=(nghttp2-client haproxy nginx-light valgrind)
 fuzz_packages=(clang libclang-rt-14-dev)
 
 wanted=("${build_packages[@]}")
-command -v node >/dev/null && command -v npm >/dev/null || wanted+=("${peer_packages[@]}")
+if [ "$with_peers" -eq 1 ]; then
+  { command -v node >/dev/null && command -v npm >/dev/null && [ "$list_only" -eq 0 ]; } ||
+    wanted+=("${peer_packages[@]}")
+fi
 if [ "$with_tests" -eq 1 ]; then
   wanted+=("${test_packages[@]}")
   # The machine image ships a current kubectl; Debian's kubernetes-client (1.20) is only a
@@ -43,6 +57,15 @@ if [ "$with_tests" -eq 1 ]; then
 fi
 [ "$with_bench" -eq 1 ] && wanted+=("${bench_packages[@]}")
 [ "$with_fuzz" -eq 1 ] && wanted+=("${fuzz_packages[@]}")
+
+if [ "$list_only" -eq 1 ]; then
+  echo "apt: ${wanted[*]}"
+  npm_dirs=()
+  [ "$with_peers" -eq 1 ] && npm_dirs+=(tests)
+  [ "$with_tests" -eq 1 ] && npm_dirs+=(tests/deploy)
+  echo "npm: ${npm_dirs[*]}"
+  exit 0
+fi
 
 missing=()
 for pkg in "${wanted[@]}"; do
@@ -79,7 +102,7 @@ npm_ci() {
 # The npm peers (server-everything for the demo; the SDK, conformance suite and Node 22 for
 # tests) are pinned by tests/package-lock.json. A node_modules that is a symlink belongs to
 # another checkout (a git worktree sharing the main one's): npm ci would empty its target.
-if [ ! -L "$here/tests/node_modules" ] &&
+if [ "$with_peers" -eq 1 ] && [ ! -L "$here/tests/node_modules" ] &&
    { [ ! -f "$here/tests/node_modules/.package-lock.json" ] ||
    [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; }; then
   echo "setup: installing npm test peers"

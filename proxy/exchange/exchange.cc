@@ -244,7 +244,7 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
     }
     return false;
   }
-  context_.metrics.recordRetry(toolLabel(), policies::failureClassName(failure));
+  context_.metrics.recordRetry(toolLabel(), failure);
   logLine(LogLevel::kDebug, "retrying",
           {{"class", policies::failureClassName(failure)},
            {"method", std::string_view(request_.method)},
@@ -269,7 +269,9 @@ void Exchange::abandonUpstream() {
   if (attempt_->upstream != nullptr) {
     // The attempt ends here: it answered (and we refused the answer), or it was cut short
     // (a timeout, the client leaving).
-    context_.metrics.recordUpstreamAttempt(attempt_->upstream_status > 0 ? "response" : "abandoned");
+    context_.metrics.recordUpstreamAttempt(attempt_->upstream_status > 0
+                                               ? UpstreamAttemptResult::kResponse
+                                               : UpstreamAttemptResult::kAbandoned);
     attempt_->upstream->abandon();
     attempt_->upstream = nullptr;
   }
@@ -282,7 +284,7 @@ void Exchange::onAttemptTimer(uv_timer_t* timer) {
     return;
   }
   // The per-try timeout: this attempt is over; closing its connection cancels it upstream.
-  self->context_.metrics.recordTimeout("per_try");
+  self->context_.metrics.recordTimeout(policies::TimeoutKind::kPerTry);
   const bool committed = self->attempt_->reply == Reply::kForward;
   self->abandonUpstream();
   if (!committed && self->tryRetry(Outcome::perTryTimeout(), std::nullopt)) {
@@ -299,10 +301,10 @@ void Exchange::onDeadlineTimer(uv_timer_t* timer) {
     self->abandonUpstream();
     self->client_->endResponse();
     self->client_ = nullptr;
-    self->finish(self->report_.outcome);
+    self->finish(self->report_.outcome.value_or(RequestOutcome::success()));
     return;
   }
-  self->context_.metrics.recordTimeout("deadline");
+  self->context_.metrics.recordTimeout(policies::TimeoutKind::kDeadline);
   const bool attempting = self->attempt_->upstream != nullptr;
   self->abandonUpstream();
   if (attempting) {
@@ -317,7 +319,7 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
   const std::string_view class_name = policies::failureClassName(failure);
   report_.outcome = RequestOutcome::failed(failure);
   if (client_ == nullptr) {
-    finish(report_.outcome);
+    finish(report_.outcome.value_or(RequestOutcome::success()));
     return;
   }
   if (const policies::RecoveryStrategy recovery = planRecovery(failure);
@@ -330,7 +332,7 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
     client_->abortResponse();  // the only honest signal once a plain body has started
     client_ = nullptr;
     report_.error_detail = std::move(detail);
-    finish(report_.outcome);
+    finish(report_.outcome.value_or(RequestOutcome::success()));
     return;
   }
   const ErrorAnswer answer = errorAnswerFor(failure);
@@ -351,7 +353,7 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
   }
   client_ = nullptr;
   report_.error_detail = std::move(detail);
-  finish(report_.outcome);
+  finish(report_.outcome.value_or(RequestOutcome::success()));
 }
 
 
@@ -370,7 +372,7 @@ void Exchange::onClientGone() {
   if (attempting || backing_off_) {
     report_.outcome = RequestOutcome::cancelled();
   }
-  finish(report_.outcome.known() ? report_.outcome : RequestOutcome::cancelled());
+  finish(report_.outcome.value_or(RequestOutcome::cancelled()));
 }
 
 void Exchange::onClientWritable() {

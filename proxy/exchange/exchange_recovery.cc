@@ -61,7 +61,7 @@ void Exchange::refusedByBreaker() {
     client_ = nullptr;
     report_.outcome = RequestOutcome::failed(FailureClass::kOverload);
     report_.error_detail = std::move(detail);
-    finish(report_.outcome);
+    finish(report_.outcome.value_or(RequestOutcome::success()));
     return;
   }
   giveUp(FailureClass::kOverload, std::move(detail));
@@ -94,14 +94,14 @@ bool Exchange::answerFromFreshCache() {
   for (const std::string* key : {&cache_keys_.caller, &cache_keys_.shared}) {
     const policies::CacheLookup found = context_.cache.peek(*key, now);
     if (found.fresh()) {
-      context_.metrics.recordCacheRequest("hit");
+      context_.metrics.recordCacheRequest(CacheResult::kHit);
       const std::string result = found.entry->response.result_json;
       report_.outcome = RequestOutcome::success();
       answerWithResult(result);
       return true;
     }
   }
-  context_.metrics.recordCacheRequest("miss");
+  context_.metrics.recordCacheRequest(CacheResult::kMiss);
   return false;
 }
 
@@ -161,13 +161,13 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
         break;
       }
     }
-    context_.metrics.recordCacheRequest("stale");
-    context_.metrics.recordRecovery("stale", seconds);
+    context_.metrics.recordCacheRequest(CacheResult::kStale);
+    context_.metrics.recordRecovery(RecoveredBy::kStale, seconds);
   } else {
     result = CacheJson::withMetaFlag(policy_->fallback->resultJson(), "bulwark/fallback",
                                      context_.cache_json);
     context_.metrics.recordFallback(toolLabel());
-    context_.metrics.recordRecovery("fallback", seconds);
+    context_.metrics.recordRecovery(RecoveredBy::kFallback, seconds);
   }
   logLine(LogLevel::kInfo, "answered from recovery",
           {{"strategy", strategy == policies::RecoveryStrategy::kStaleCache ? "stale" : "fallback"},
@@ -199,7 +199,7 @@ void Exchange::answerWithResult(std::string_view result_json) {
   }
   client_->endResponse();
   client_ = nullptr;
-  finish(report_.outcome);
+  finish(report_.outcome.value_or(RequestOutcome::success()));
 }
 
 }  // namespace bulwark

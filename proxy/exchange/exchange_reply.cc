@@ -63,7 +63,7 @@ void Exchange::onUpstreamHead(HttpHead& head) {
     if (attempt_->reply != Reply::kForward && tryRetry(outcome, retry_after)) {
       return;
     }
-    report_.outcome = RequestOutcome::of(policies::classify(outcome));
+    report_.outcome = outcomeOf(policies::classify(outcome));
     const policies::RecoveryStrategy recovery = planRecovery(policies::classify(outcome));
     if (recovery != policies::RecoveryStrategy::kFail) {
       abandonUpstream();
@@ -212,7 +212,7 @@ void Exchange::feedSse(std::string_view bytes) {
     forwarded = end;
     if (is_final) {
       downstream_.final_delivered = true;
-      report_.outcome = RequestOutcome::of(policies::classify(outcome));
+      report_.outcome = outcomeOf(policies::classify(outcome));
       if (timers_ready_) {
         uv_timer_stop(&attempt_timer_);
       }
@@ -281,7 +281,7 @@ bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
 }
 
 void Exchange::observe(std::string_view json) {
-  if (report_.outcome.known()) {
+  if (report_.outcome.has_value()) {
     return;
   }
   const EnvelopeResult parsed = context_.envelope_parser.parse(json);
@@ -298,7 +298,7 @@ void Exchange::observe(std::string_view json) {
     }
     if (message.kind == MessageKind::kError) {
       attempt_->jsonrpc_code = message.error_code;
-      report_.outcome = RequestOutcome::of(policies::classify(
+      report_.outcome = outcomeOf(policies::classify(
           Outcome::jsonRpcError(static_cast<int>(message.error_code.value_or(-32603)))));
       return;
     }
@@ -312,20 +312,20 @@ void Exchange::observe(std::string_view json) {
 
 void Exchange::onUpstreamComplete() {
   attempt_->upstream = nullptr;
-  context_.metrics.recordUpstreamAttempt("response");
+  context_.metrics.recordUpstreamAttempt(UpstreamAttemptResult::kResponse);
   switch (attempt_->reply) {
   case Reply::kForward:
     if (attempt_->observe_json && !attempt_->held_body.empty()) {
       observe(attempt_->held_body);
     }
-    if (!report_.outcome.known() || attempt_->upstream_status >= 400) {
-      report_.outcome = RequestOutcome::of(policies::classify(
+    if (!report_.outcome.has_value() || attempt_->upstream_status >= 400) {
+      report_.outcome = outcomeOf(policies::classify(
           attempt_->upstream_status >= 300 ? Outcome::httpStatus(attempt_->upstream_status, !request_.session_id.empty())
                                   : Outcome::success()));
     }
     client_->endResponse();
     client_ = nullptr;
-    finish(report_.outcome);
+    finish(report_.outcome.value_or(RequestOutcome::success()));
     return;
   case Reply::kHoldJson: {
     Outcome outcome;
@@ -338,7 +338,7 @@ void Exchange::onUpstreamComplete() {
     if (tryRetry(outcome, std::nullopt)) {
       return;
     }
-    report_.outcome = RequestOutcome::of(policies::classify(outcome));
+    report_.outcome = outcomeOf(policies::classify(outcome));
     if (!answered) {
       giveUp(FailureClass::kProtocol, malformedDetail());
       return;
@@ -368,14 +368,14 @@ void Exchange::onUpstreamComplete() {
       giveUp(policies::classify(lost), "the upstream ended its SSE stream without an answer");
       return;
     }
-    if (!report_.outcome.known()) {
+    if (!report_.outcome.has_value()) {
       // In 2025-11-25 a server may close the stream and let the client resume on a GET with
       // Last-Event-ID, so the ending passes through as it is.
       report_.outcome = RequestOutcome::success();
     }
     client_->endResponse();
     client_ = nullptr;
-    finish(report_.outcome);
+    finish(report_.outcome.value_or(RequestOutcome::success()));
     return;
   case Reply::kPending:
   case Reply::kDiscard:
@@ -396,12 +396,12 @@ void Exchange::deliverHeldJson() {
   }
   client_->endResponse();
   client_ = nullptr;
-  finish(report_.outcome);
+  finish(report_.outcome.value_or(RequestOutcome::success()));
 }
 
 void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
   attempt_->upstream = nullptr;
-  context_.metrics.recordUpstreamAttempt(failureKindName(failure.kind));
+  context_.metrics.recordUpstreamAttempt(attemptResultOf(failure.kind));
   // A kept-alive connection that died before any response byte was most likely closed by the
   // server as we reused it; it goes again, once, on a new connection, without counting as an
   // attempt. Only a request that is safe to repeat: the same signal also follows a server that
@@ -411,7 +411,7 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
     attempt_->resent_on_fresh_connection = true;
     // Not an attempt of the policy's (no backoff, no budget), but a retry all the same for
     // whoever counts retries and recoveries.
-    context_.metrics.recordRetry(toolLabel(), "upstream");
+    context_.metrics.recordRetry(toolLabel(), FailureClass::kUpstream);
     retry_state_->noteFailure(now());
     sendToUpstream(true);
     return;
@@ -419,7 +419,7 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
   if (attempt_->reply == Reply::kSse && downstream_.final_delivered) {
     client_->endResponse();  // the answer is out; the stream merely broke after it
     client_ = nullptr;
-    finish(report_.outcome);
+    finish(report_.outcome.value_or(RequestOutcome::success()));
     return;
   }
   if (request_.resumable_stream && client_ != nullptr && (attempt_->reply == Reply::kForward || client_->responseStarted()) &&

@@ -42,18 +42,19 @@ std::string Exchange::describeUpstreamAnswer() const {
   return "upstream answered with an error result";
 }
 
-void Exchange::logHandledError(std::string_view failure_class, std::string_view detail) {
+void Exchange::logHandledError(FailureClass failure, std::string_view detail) {
   if (!runtime_->settings.monitoring.log_errors) {
     return;
   }
-  context_.metrics.recordLogRecord(failure_class);
+  context_.metrics.recordLogRecord(failure);
+  const std::string_view failure_class = policies::failureClassName(failure);
   const auto duration_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now() - started_at_).count();
   logLine(LogLevel::kWarn, "request failed",
           {{"class", failure_class},
            {"method", std::string_view(request_.method)},
            {"tool", std::string_view(request_.tool)},
-           {"session", std::string_view(request_.session_id)},
+           {"session", SessionRef{request_.session_id}},
            {"request_id", std::string_view(request_.id)},
            {"attempt", attempts_},
            {"upstream_status", attempt_->upstream_status},
@@ -84,7 +85,7 @@ void Exchange::finish(RequestOutcome outcome) {
       attempt_->reported = true;
       context_.breakers.abandon(attempt_->permits, toolLabel());
     } else {
-      reportAttempt(outcome.failureClass());
+      reportAttempt(outcome.failure());
     }
   }
   const auto now = this->now();
@@ -94,23 +95,24 @@ void Exchange::finish(RequestOutcome outcome) {
             {{"method", std::string_view(request_.method)},
              {"http_method", std::string_view(request_.http_method)},
              {"tool", std::string_view(request_.tool)},
-             {"session", std::string_view(request_.session_id)},
+             {"session", SessionRef{request_.session_id}},
              {"request_id", std::string_view(request_.id)},
-             {"outcome", outcome.name()},
+             {"outcome", outcomeName(outcome)},
              {"upstream_status", attempt_->upstream_status},
              {"attempts", attempts_},
              {"duration_ms", static_cast<std::int64_t>(seconds * 1000)}});
   }
-  if (!outcome.isFailure() && !outcome.isCancelled() && retry_state_->firstFailureAt()) {
+  if (outcome.isSuccess() && retry_state_->firstFailureAt()) {
     context_.metrics.recordRecovery(
-        recovery_counts_.session_recoveries > 0 ? "session" : "retry",
+        recovery_counts_.session_recoveries > 0 ? RecoveredBy::kSession : RecoveredBy::kRetry,
         std::chrono::duration<double>(now - *retry_state_->firstFailureAt()).count());
   }
-  context_.metrics.recordRequest(request_.method, toolLabel(), outcome.name(), seconds);
+  context_.metrics.recordRequest(request_.method, toolLabel(), outcome, seconds);
   if (outcome.isFailure()) {
     // Every client-visible error is counted once and logged once, whatever path ended it.
-    context_.metrics.recordError(outcome.name(), toolLabel());
-    logHandledError(outcome.name(), report_.error_detail.empty() ? describeUpstreamAnswer() : report_.error_detail);
+    context_.metrics.recordError(outcome.failure(), toolLabel());
+    logHandledError(outcome.failure(),
+                    report_.error_detail.empty() ? describeUpstreamAnswer() : report_.error_detail);
   }
   if (finished_flag_ != nullptr) {
     *finished_flag_ = true;

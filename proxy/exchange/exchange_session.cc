@@ -63,12 +63,12 @@ void Exchange::settleHeldSessionCheck() {
   }
   // A 400 about something else: the client gets it as the upstream sent it.
   trackSession(attempt_->held_head);
-  report_.outcome = RequestOutcome::of(policies::classify(
+  report_.outcome = outcomeOf(policies::classify(
       Outcome::httpStatus(attempt_->held_head.status, !request_.session_id.empty(), false, false)));
   if (client_->responseStarted() && !request_.judged) {
     client_->endResponse();  // a re-opened GET stream that was refused
     client_ = nullptr;
-    finish(report_.outcome);
+    finish(report_.outcome.value_or(RequestOutcome::success()));
     return;
   }
   deliverHeldJson();
@@ -108,7 +108,7 @@ void Exchange::onSessionRecovered(bool recovered) {
       giveUp(FailureClass::kSessionLost, report_.loop_error);
       return;
     }
-    context_.metrics.recordRetry(toolLabel(), "session_lost");
+    context_.metrics.recordRetry(toolLabel(), FailureClass::kSessionLost);
     return;
   }
   if (request_.judged) {

@@ -86,6 +86,30 @@ h2load_once() {
 # Total instructions (Ir) in a callgrind dump: its "totals:" (or "summary:") line.
 dump_total() { awk '/^(totals|summary):/ {print $2; exit}' "$1"; }
 
+# Heap allocations in a callgrind dump: the calls into libc's allocator entry points (operator new
+# calls malloc, so each allocation is counted once). Function names are compressed in the dump:
+# "cfn=(12) malloc" names id 12 once, later lines say only "cfn=(12)".
+dump_allocations() {
+  awk '
+    function remember(spec,   id, name) {
+      if (match(spec, /^\([0-9]+\)/)) {
+        id = substr(spec, RSTART, RLENGTH); name = substr(spec, RLENGTH + 2)
+        if (name != "") names[id] = name
+        return (id in names) ? names[id] : ""
+      }
+      return spec
+    }
+    /^fn=/  { remember(substr($0, 4)); next }
+    /^cfn=/ { callee = remember(substr($0, 5)); next }
+    /^calls=/ {
+      if (callee ~ /^(malloc|calloc|realloc|aligned_alloc|posix_memalign|memalign)$/) {
+        n = substr($1, 7); total += n
+      }
+      next
+    }
+    END { print total + 0 }' "$1"
+}
+
 echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet HEAD -- 2>/dev/null || echo +dirty), $(valgrind --version), $warmup warm-up and $requests measured requests per row, one connection, one request at a time"
 results=()
 first_dump=
@@ -127,7 +151,9 @@ for c in "${config_list[@]}"; do
     [ -f "$file" ] || die "no callgrind dump at $file"
     total=$(dump_total "$file")
     [ -n "$total" ] || die "no instruction total in $file"
-    results+=("$(printf '%-8s %-5s %12s %10s' "$c" "$r" "$total" "$((total / requests))")")
+    allocations=$(dump_allocations "$file")
+    results+=("$(printf '%-8s %-5s %12s %10s %12s' "$c" "$r" "$total" "$((total / requests))" \
+      "$(awk -v a="$allocations" -v n="$requests" 'BEGIN { printf "%.1f", a / n }')")")
     [ -n "$first_dump" ] || first_dump=$file
   done
   kill -TERM "$vg_pid" 2>/dev/null || true
@@ -135,9 +161,9 @@ for c in "${config_list[@]}"; do
 done
 
 echo
-printf '%-8s %-5s %12s %10s\n' config reply "instructions" "per request"
+printf '%-8s %-5s %12s %10s %12s\n' config reply "instructions" "per request" "allocs/req"
 printf '%s\n' "${results[@]}"
-echo "(user-space instructions of the proxy process while it served the measured requests: parsing, policies, metrics, libc and system-call wrappers; the kernel's share is not counted)"
+echo "(user-space instructions of the proxy process while it served the measured requests: parsing, policies, metrics, libc and system-call wrappers; the kernel's share is not counted; allocs/req: calls into malloc, calloc, realloc and the aligned allocators per request)"
 
 if [ "$top" -gt 0 ] && [ -n "$first_dump" ]; then
   echo

@@ -222,6 +222,22 @@ for (const dir of kDirs) {
   });
 }
 
+test('an overlay of the user\'s own sets the Bulwark image with kustomize images: (as deploy/kubernetes/README.md shows)', () => {
+  const base = kDirs.find((d) => rel(d) === 'deploy/kubernetes/base');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-overlay-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'kustomization.yaml'), YAML.stringify({
+      resources: [path.relative(dir, base)],
+      images: [{ name: 'bulwark', newName: 'registry.example/team/bulwark', newTag: '9.9.9' }],
+    }));
+    const { bulwark, mains } = describe(render(dir));
+    assert.equal(bulwark.image, 'registry.example/team/bulwark:9.9.9');
+    for (const c of mains) assert.notEqual(c.image, 'registry.example/team/bulwark:9.9.9', `${c.name} keeps its image`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('base: Bulwark is a native sidecar in front of the server on 127.0.0.1', () => {
   const d = renderedFor(kDirs.find((x) => x.endsWith('base')));
   assert.ok(d.sidecar, 'Bulwark is an init container');

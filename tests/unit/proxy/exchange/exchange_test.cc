@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "tests/unit/proxy/exchange/exchange_harness.h"
+#include "tests/unit/proxy/exchange/exchange_bench.h"
 
 namespace bulwark::testing {
 namespace {
@@ -22,86 +22,30 @@ methods:
   tools/call: {idempotent: true}
 )";
 
-// The response body, its chunked framing (if any) undone.
-std::string bodyOf(const std::string& response) {
-  const std::size_t at = response.find("\r\n\r\n");
-  if (at == std::string::npos) {
-    return {};
-  }
-  if (response.substr(0, at).find("Transfer-Encoding: chunked") == std::string::npos) {
-    return response.substr(at + 4);
-  }
-  std::string body;
-  std::size_t next = at + 4;
-  while (next < response.size()) {
-    const std::size_t line_end = response.find("\r\n", next);
-    const std::size_t size = std::stoul(response.substr(next, line_end - next), nullptr, 16);
-    if (size == 0) {
-      break;
-    }
-    body += response.substr(line_end + 2, size);
-    next = line_end + 2 + size + 2;
-  }
-  return body;
-}
-
-// The value of a metric line that starts with `series` (0 when absent).
-double metricValue(const std::string& metrics, std::string_view series) {
-  std::size_t at = 0;
-  while ((at = metrics.find(series, at)) != std::string::npos) {
-    if (at == 0 || metrics[at - 1] == '\n') {
-      const std::size_t space = metrics.find(' ', at + series.size());
-      return std::stod(metrics.substr(space + 1, metrics.find('\n', space) - space - 1));
-    }
-    at += series.size();
-  }
-  return 0;
-}
-
-// The sum of every line of a family (all label sets).
-double familyTotal(const std::string& metrics, std::string_view family) {
-  double total = 0;
-  std::size_t at = 0;
-  while ((at = metrics.find(family, at)) != std::string::npos) {
-    if ((at == 0 || metrics[at - 1] == '\n') &&
-        (metrics[at + family.size()] == '{' || metrics[at + family.size()] == ' ')) {
-      const std::size_t end = metrics.find('\n', at);
-      const std::size_t space = metrics.rfind(' ', end);
-      total += std::stod(metrics.substr(space + 1, end - space - 1));
-    }
-    at += family.size();
-  }
-  return total;
-}
-
 TEST_CASE("a 502 is retried and the second attempt's answer is delivered") {
-  ExchangeBench bench(kFastRetries, {UpstreamStep::respond(httpResponse(502, "text/plain", "down")),
-                                     UpstreamStep::respond(httpResponse(200, "application/json",
-                                                                        kAnswer))});
+  ExchangeBench bench(kFastRetries, {Reply::json(502, R"({"down":1})"), Reply::json(200, kAnswer)});
   REQUIRE(bench.startError().empty());
   const std::string response = bench.send(mcpPost(kCall));
   INFO(response);
   CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
   CHECK(bodyOf(response) == kAnswer);
-  CHECK(bench.upstream().requestsSeen() == 2);
+  CHECK(bench.upstream().requests().size() == 2);
   const std::string metrics = bench.metrics();
   CHECK(familyTotal(metrics, "bulwark_errors_total") == 0);
   CHECK(familyTotal(metrics, "bulwark_retries_total") == 1);
-  CHECK(bench.closeCleanly());
+  CHECK(bench.close() == 0);
 }
 
 TEST_CASE("attempts exhausted: Bulwark answers 502 with a JSON-RPC error for the request") {
-  ExchangeBench bench(kFastRetries, {UpstreamStep::respond(httpResponse(503, "text/plain", "a")),
-                                     UpstreamStep::respond(httpResponse(503, "text/plain", "b")),
-                                     UpstreamStep::respond(httpResponse(503, "text/plain", "c"))});
+  ExchangeBench bench(kFastRetries, {Reply::json(503, "{}"), Reply::json(503, "{}"), Reply::json(503, "{}")});
   REQUIRE(bench.startError().empty());
   const std::string response = bench.send(mcpPost(kCall));
-  CHECK(bench.upstream().requestsSeen() == 3);
+  CHECK(bench.upstream().requests().size() == 3);
   // The upstream's own last error goes to the client untouched.
   CHECK(response.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
   const std::string metrics = bench.metrics();
   CHECK(familyTotal(metrics, "bulwark_errors_total") == 1);
-  CHECK(bench.closeCleanly());
+  CHECK(bench.close() == 0);
 }
 
 TEST_CASE("a request that times out is answered 504 Gateway Timeout") {
@@ -111,12 +55,12 @@ defaults:
   per_try_timeout: 50ms
   retry: {max_attempts: 1}
 )",
-                      {UpstreamStep::neverAnswer()});
+                      {Reply::never()});
   REQUIRE(bench.startError().empty());
   const std::string response = bench.send(mcpPost(kCall));
   CHECK(response.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"));
   CHECK(bodyOf(response).find(R"("id":7)") != std::string::npos);
-  CHECK(bench.closeCleanly());
+  CHECK(bench.close() == 0);
 }
 
 TEST_CASE("the deadline ends a request whose attempts keep failing") {
@@ -128,44 +72,42 @@ defaults:
 methods:
   tools/call: {idempotent: true}
 )",
-                      {UpstreamStep::neverAnswer(), UpstreamStep::neverAnswer(),
-                       UpstreamStep::neverAnswer(), UpstreamStep::neverAnswer(),
-                       UpstreamStep::neverAnswer(), UpstreamStep::neverAnswer(),
-                       UpstreamStep::neverAnswer(), UpstreamStep::neverAnswer()});
+                      std::vector<Reply>(8, Reply::never()));
   REQUIRE(bench.startError().empty());
   const std::string response = bench.send(mcpPost(kCall));
   CHECK(response.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"));
-  CHECK(bench.upstream().requestsSeen() >= 2);
-  CHECK(bench.closeCleanly());
+  CHECK(bench.upstream().requests().size() >= 2);
+  CHECK(bench.close() == 0);
 }
 
 TEST_CASE("no retry once the deadline has passed on the exchange's clock") {
-  ExchangeBench* bench_at = nullptr;
-  ExchangeBench bench(kFastRetries,
-                      {UpstreamStep::respond(httpResponse(502, "text/plain", "down"), [&] {
-                        // The attempt took longer than the whole deadline (30s by default).
-                        bench_at->clock().advance(std::chrono::seconds(31));
-                      })});
-  bench_at = &bench;
+  // The 502 is written a little after the request arrives, so that the test can move the
+  // clock in between (the delay orders the two; nothing is timed).
+  Reply late_502 = Reply::json(502, "{}");
+  late_502.writes.front().delay = std::chrono::milliseconds(50);
+  ExchangeBench bench(kFastRetries, {std::move(late_502)});
   REQUIRE(bench.startError().empty());
-  const std::string response = bench.send(mcpPost(kCall));
+  const auto client = bench.begin(mcpPost(kCall));
+  REQUIRE(bench.loop().runUntil([&] { return bench.upstream().requests().size() == 1; }));
+  bench.clock().advance(std::chrono::seconds(31));  // longer than the whole deadline (30s)
+  REQUIRE(bench.loop().runUntil([&] { return client->done(); }));
+  const std::string response = client->response();
   CHECK(response.starts_with("HTTP/1.1 502 Bad Gateway\r\n"));  // the upstream's own answer
-  CHECK(bench.upstream().requestsSeen() == 1);
+  CHECK(bench.upstream().requests().size() == 1);
   const std::string metrics = bench.metrics();
   CHECK(familyTotal(metrics, "bulwark_retries_total") == 0);
   CHECK(familyTotal(metrics, "bulwark_errors_total") == 1);
-  CHECK(bench.closeCleanly());
+  CHECK(bench.close() == 0);
 }
 
 TEST_CASE("after an SSE attempt, a later multi-line JSON answer reaches the client whole") {
   const std::string pretty = "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 7,\n  \"result\": {\"content\": []}\n}";
   ExchangeBench bench(
       kFastRetries,
-      {// The first attempt streams progress, then its connection breaks before the answer.
-       UpstreamStep::respond(sseResponse(
-           "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\","
-           "\"params\":{\"progressToken\":1,\"progress\":1}}\n\n")),
-       UpstreamStep::respond(httpResponse(200, "application/json", pretty))});
+      {// The first attempt streams progress, then ends its stream without the answer.
+       Reply::sse(200, {R"({"jsonrpc":"2.0","method":"notifications/progress",)"
+                        R"("params":{"progressToken":1,"progress":1}})"}),
+       Reply::json(200, pretty)});
   REQUIRE(bench.startError().empty());
   const std::string response = bench.send(mcpPost(kCall));
   CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
@@ -174,7 +116,7 @@ TEST_CASE("after an SSE attempt, a later multi-line JSON answer reaches the clie
   CHECK(bodyOf(response).find("event: message\ndata: {\ndata:   \"jsonrpc\": \"2.0\",\ndata:   \"id\": 7,\n"
                       "data:   \"result\": {\"content\": []}\ndata: }\n\n") != std::string::npos);
   CHECK(familyTotal(bench.metrics(), "bulwark_errors_total") == 0);
-  CHECK(bench.closeCleanly());
+  CHECK(bench.close() == 0);
 }
 
 TEST_CASE("an SSE answer too large to inspect is delivered and counted as delivered") {
@@ -182,19 +124,18 @@ TEST_CASE("an SSE answer too large to inspect is delivered and counted as delive
   std::string big = R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":")";
   big.append(5 * 1024 * 1024, 'x');
   big += R"("}]}})";
-  ExchangeBench bench("{}", {UpstreamStep::respond(sseResponse("event: message\ndata: " + big +
-                                                                 "\n\n"))});
+  ExchangeBench bench("{}", {Reply::sse(200, {big})});
   REQUIRE(bench.startError().empty());
   const std::string response = bench.send(mcpPost(kCall));
   CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
-  CHECK(bodyOf(response) == "event: message\ndata: " + big + "\n\n");
+  CHECK(bodyOf(response).find("data: " + big + "\n\n") != std::string::npos);
   CHECK(response.find("without an answer") == std::string::npos);
   const std::string metrics = bench.metrics();
   CHECK(familyTotal(metrics, "bulwark_errors_total") == 0);
-  CHECK(metricValue(metrics,
+  CHECK(seriesValue(metrics,
                     R"(bulwark_requests_total{method="tools/call",outcome="success",tool="other"})") ==
         1);
-  CHECK(bench.closeCleanly());
+  CHECK(bench.close() == 0);
 }
 
 TEST_CASE("a fallback answers when the upstream stays down") {
@@ -205,13 +146,13 @@ tools:
   - match: echo
     fallback: {text: "echo is resting"}
 )",
-                      {UpstreamStep::respond(httpResponse(502, "text/plain", "down"))});
+                      {Reply::json(502, "{}")});
   REQUIRE(bench.startError().empty());
   const std::string response = bench.send(mcpPost(kCall));
   CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
   CHECK(bodyOf(response).find("echo is resting") != std::string::npos);
   CHECK(bodyOf(response).find("bulwark/fallback") != std::string::npos);
-  CHECK(bench.closeCleanly());
+  CHECK(bench.close() == 0);
 }
 
 TEST_CASE("a cached tools/list answers from the cache, then stale when the upstream fails") {
@@ -224,15 +165,14 @@ defaults:
 methods:
   tools/list: {cache: {ttl: 0ms, stale_if_error: 1h}}
 )",
-                      {UpstreamStep::respond(httpResponse(200, "application/json", kTools)),
-                       UpstreamStep::respond(httpResponse(502, "text/plain", "down"))});
+                      {Reply::json(200, kTools), Reply::json(502, "{}")});
   REQUIRE(bench.startError().empty());
   CHECK(bodyOf(bench.send(mcpPost(kList))) == kTools);
   const std::string stale = bodyOf(bench.send(mcpPost(kList)));
   CHECK(stale.find(R"("name":"echo")") != std::string::npos);
   CHECK(stale.find("bulwark/stale") != std::string::npos);
-  CHECK(bench.upstream().requestsSeen() == 2);
-  CHECK(bench.closeCleanly());
+  CHECK(bench.upstream().requests().size() == 2);
+  CHECK(bench.close() == 0);
 }
 
 TEST_CASE("a lost session is re-opened by replaying initialize, then the request goes again") {
@@ -242,14 +182,12 @@ TEST_CASE("a lost session is re-opened by replaying initialize, then the request
       R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"s","version":"1"}}})";
   ExchangeBench bench(
       kFastRetries,
-      {UpstreamStep::respond(httpResponse(200, "application/json", kInitAnswer,
-                                          "Mcp-Session-Id: first\r\n")),
-       UpstreamStep::respond(httpResponse(404, "application/json", "{}")),
+      {Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "first"}}),
+       Reply::json(404, "{}"),
        // The replayed initialize, its notifications/initialized, then the request again.
-       UpstreamStep::respond(httpResponse(200, "application/json", kInitAnswer,
-                                          "Mcp-Session-Id: second\r\n")),
-       UpstreamStep::respond(httpResponse(202, "", "")),
-       UpstreamStep::respond(httpResponse(200, "application/json", kAnswer))});
+       Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "second"}}),
+       Reply::empty(202),
+       Reply::json(200, kAnswer)});
   REQUIRE(bench.startError().empty());
   const std::string initialized = bench.send(mcpPost(kInit));
   INFO(initialized);
@@ -258,8 +196,8 @@ TEST_CASE("a lost session is re-opened by replaying initialize, then the request
   CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
   CHECK(bodyOf(response) == kAnswer);
   REQUIRE(bench.upstream().requests().size() == 5);
-  CHECK(bench.upstream().requests()[4].find("Mcp-Session-Id: second\r\n") != std::string::npos);
-  CHECK(bench.closeCleanly());
+  CHECK(bench.upstream().requests()[4].header("mcp-session-id") == "second");
+  CHECK(bench.close() == 0);
 }
 
 }  // namespace

@@ -16,11 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/test_loop.h"
+
 namespace bulwark {
 namespace {
 
 // Every case finishes in milliseconds; this only turns a hang into a failure.
-constexpr std::uint64_t kWatchdogMs = 5000;
+constexpr std::chrono::milliseconds kWatchdog{5000};
 
 class FunctionHandler final : public RequestHandler {
 public:
@@ -183,15 +185,16 @@ private:
   ClientConnection* connection_ = nullptr;
 };
 
-// A fresh loop, a DeferredQueue and a Listener on 127.0.0.1:0 with a scripted handler.
+// A fresh loop (the shared TestLoop), a DeferredQueue and a Listener on 127.0.0.1:0 with a
+// scripted handler.
 class ServerHarness {
 public:
   FunctionHandler handler;
-  uv_loop_t loop{};
+  bulwark::testing::TestLoop test_loop;
+  uv_loop_t& loop = *test_loop.get();
   bool timed_out = false;
 
   explicit ServerHarness(ServerLimits limits = {}) : limits_(limits) {
-    REQUIRE(uv_loop_init(&loop) == 0);
     loop_open_ = true;
     deferred_.emplace(&loop);
     listener_.emplace(&loop, "test", handler, *deferred_, limits_);
@@ -202,9 +205,6 @@ public:
     REQUIRE_MESSAGE(bound.has_value(), parse_error);
     CHECK(bound->port != 0);
     REQUIRE(uv_ip4_addr("127.0.0.1", bound->port, &address_) == 0);
-    REQUIRE(uv_timer_init(&loop, &watchdog_) == 0);
-    watchdog_.data = this;
-    REQUIRE(uv_timer_start(&watchdog_, &ServerHarness::onWatchdog, kWatchdogMs, 0) == 0);
   }
   ServerHarness(const ServerHarness&) = delete;
   ServerHarness& operator=(const ServerHarness&) = delete;
@@ -213,8 +213,8 @@ public:
     // Only reached with the loop open when a REQUIRE failed mid-case: clean up regardless.
     if (loop_open_) {
       teardown();
-      uv_run(&loop, UV_RUN_DEFAULT);
-      uv_loop_close(&loop);
+      static_cast<void>(test_loop.runToEnd());
+      static_cast<void>(test_loop.close());
     }
   }
 
@@ -243,35 +243,30 @@ public:
       client->close();
     }
     deferred_->close();
-    uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
     for (const auto& hook : on_teardown) {
       hook();
     }
   }
 
-  // Runs the loop until every handle is closed; returns uv_loop_close().
+  // Runs the loop until the case tears down (or, after kWatchdog, tears it down itself and
+  // sets timed_out), then until every handle is closed; returns uv_loop_close().
   int run() {
-    const int run_rc = uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(run_rc == 0);
-    CHECK(torn_down_);
+    if (!test_loop.runUntil([this] { return torn_down_; }, kWatchdog)) {
+      timed_out = true;
+      teardown();
+    }
+    CHECK(test_loop.runToEnd());
     loop_open_ = false;
-    return uv_loop_close(&loop);
+    return test_loop.close();
   }
 
   std::vector<std::function<void()>> on_teardown;
 
 private:
-  static void onWatchdog(uv_timer_t* timer) {
-    auto* self = static_cast<ServerHarness*>(timer->data);
-    self->timed_out = true;
-    self->teardown();
-  }
-
   ServerLimits limits_;
   std::optional<DeferredQueue> deferred_;
   std::optional<Listener> listener_;
   sockaddr_in address_{};
-  uv_timer_t watchdog_{};
   std::vector<std::unique_ptr<TestClient>> clients_;
   bool torn_down_ = false;
   bool loop_open_ = false;
@@ -688,6 +683,7 @@ TEST_CASE("a body of exactly max_body_bytes is accepted") {
 TEST_CASE("malformed requests get 400 and the connection is closed") {
   std::string bytes;
   bool first_is_valid = false;
+  std::string detail;  // when set, the error answer names it
   SUBCASE("not HTTP") { bytes = "GARBAGE\r\n\r\n"; }
   SUBCASE("Content-Length with Transfer-Encoding") {
     bytes = "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -715,6 +711,27 @@ TEST_CASE("malformed requests get 400 and the connection is closed") {
     bytes = request("GET", "/ok") + "\x01\x02\x03\r\n\r\n";
     first_is_valid = true;
   }
+  SUBCASE("two Host fields") {
+    bytes = "GET / HTTP/1.1\r\nHost: t\r\nX: y\r\nHost: u\r\n\r\n";
+    detail = "more than one Host field";
+  }
+  SUBCASE("two Host fields, equal, in different case") {
+    bytes = "GET / HTTP/1.1\r\nHost: t\r\nhOST: t\r\n\r\n";
+    detail = "more than one Host field";
+  }
+  SUBCASE("a second Host field in a pipelined request") {
+    bytes = request("GET", "/ok") + "GET /x HTTP/1.1\r\nHost: t\r\nHost: t\r\n\r\n";
+    first_is_valid = true;
+    detail = "more than one Host field";
+  }
+  SUBCASE("a field with an empty name") {
+    bytes = "GET / HTTP/1.1\r\nHost: t\r\n: y\r\n\r\n";
+    detail = "a header field with an empty name";
+  }
+  SUBCASE("a field with an empty name first") {
+    bytes = "GET / HTTP/1.1\r\n:\r\nHost: t\r\n\r\n";
+    detail = "a header field with an empty name";
+  }
   ServerHarness h;
   std::vector<std::string> handled;
   h.handler.on_request = [&](Request& r, ClientConnection& c) {
@@ -733,6 +750,7 @@ TEST_CASE("malformed requests get 400 and the connection is closed") {
     CHECK(handled.empty());
   }
   checkRefusal(client, "HTTP/1.1 400 Bad Request");
+  CHECK(client.received.find(detail) != std::string::npos);
 }
 
 TEST_CASE("a header section over max_header_bytes or max_headers gets 431 and a close") {

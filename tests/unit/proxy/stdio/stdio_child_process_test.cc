@@ -17,6 +17,7 @@
 
 #include "proxy/admin/log.h"
 #include "proxy/stdio/child_process.h"
+#include "tests/support/test_loop.h"
 
 namespace bulwark::stdio {
 namespace {
@@ -38,14 +39,13 @@ struct Recorder final : ChildObserver {
   void onChildExit(const ChildExit& e) override { exited = e; }
 };
 
+// The shared test loop, with the child's start and stop lines kept out of the test's output.
 struct Loop {
-  uv_loop_t loop{};
-  Loop() {
-    setLogLevel(LogLevel::kError);  // the child's start and stop lines are not the test's output
-    REQUIRE(uv_loop_init(&loop) == 0);
-  }
-  void run() { uv_run(&loop, UV_RUN_DEFAULT); }
-  ~Loop() { CHECK(uv_loop_close(&loop) == 0); }  // no handle left behind
+  bulwark::testing::TestLoop harness;
+  uv_loop_t& loop = *harness.get();
+  Loop() { setLogLevel(LogLevel::kError); }
+  void run() { CHECK(harness.runToEnd()); }
+  ~Loop() { CHECK(harness.close() == 0); }  // no handle left behind
 };
 
 ChildCommand shell(const std::string& script) {
