@@ -113,6 +113,10 @@ ClientStream* Exchange::start(ProxyContext& context, Request& request, ClientCon
 }
 
 bool Exchange::startTimer(uv_timer_t& timer, uv_timer_cb callback, policies::Duration delay) {
+  if (!timers_ready_) {
+    report_.loop_error = "bulwark has no timers for this request";
+    return false;
+  }
   const auto milliseconds = std::max<policies::Duration::rep>(delay.count(), 0);
   if (const int rc = uv_timer_start(&timer, callback, static_cast<std::uint64_t>(milliseconds), 0);
       rc != 0) {

@@ -118,12 +118,14 @@ void Exchange::finish(RequestOutcome outcome) {
     *finished_flag_ = true;
   }
   if (!timers_ready_) {
-    delete this;
-    return;
+    if (pending_closes_ == 0) {
+      delete this;
+    }
+    return;  // else a timer that failed half-way is closing: its callback frees the exchange
   }
   // Timers are freed only after libuv is done with them (style rule 6).
   timers_ready_ = false;
-  pending_closes_ = 2;
+  pending_closes_ += 2;
   uv_close(reinterpret_cast<uv_handle_t*>(&attempt_timer_), &Exchange::onTimerClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_timer_), &Exchange::onTimerClosed);
 }
