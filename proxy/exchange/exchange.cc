@@ -304,8 +304,7 @@ void Exchange::onDeadlineTimer(uv_timer_t* timer) {
     // The answer is out and only the stream's end is late: end it, do not add a second answer.
     self->abandonUpstream();
     self->client_->endResponse();
-    self->client_ = nullptr;
-    self->finish(self->report_.outcome.value_or(RequestOutcome::success()));
+    self->answered();
     return;
   }
   self->context_.metrics.recordTimeout(policies::TimeoutKind::kDeadline);
@@ -334,9 +333,8 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
   }
   if (client_->responseStarted() && !downstream_.sse) {
     client_->abortResponse();  // the only honest signal once a plain body has started
-    client_ = nullptr;
     report_.error_detail = std::move(detail);
-    finish(report_.outcome.value_or(RequestOutcome::success()));
+    answered();
     return;
   }
   const ErrorAnswer answer = errorAnswerFor(failure);
@@ -355,9 +353,8 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
   } else {
     client_->sendSimpleResponse(answer.http_status, "application/json", body);
   }
-  client_ = nullptr;
   report_.error_detail = std::move(detail);
-  finish(report_.outcome.value_or(RequestOutcome::success()));
+  answered();
 }
 
 

@@ -176,6 +176,11 @@ private:
   static void onDeadlineTimer(uv_timer_t* timer);
   static void onTimerClosed(uv_handle_t* handle);
 
+  // The client has had its whole answer (or its response was cut): the exchange lets go of the
+  // connection and finishes with `outcome` (or the one judged so far, success if none).
+  void answered(RequestOutcome outcome);
+  void answered();
+  // The one report (log lines, metrics, breakers), then the timers close and the exchange goes.
   void finish(RequestOutcome outcome);
   std::string_view toolLabel() const;
   void logHandledError(policies::FailureClass failure, std::string_view detail);

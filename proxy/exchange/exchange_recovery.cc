@@ -58,10 +58,8 @@ void Exchange::refusedByBreaker() {
     const std::string retry_after =
         "Retry-After: " + std::to_string((wait_ms + 999) / 1000) + "\r\n";
     client_->sendSimpleResponse(answer.http_status, "application/json", body, retry_after);
-    client_ = nullptr;
-    report_.outcome = RequestOutcome::failed(FailureClass::kOverload);
     report_.error_detail = std::move(detail);
-    finish(report_.outcome.value_or(RequestOutcome::success()));
+    answered(RequestOutcome::failed(FailureClass::kOverload));
     return;
   }
   giveUp(FailureClass::kOverload, std::move(detail));
@@ -198,8 +196,7 @@ void Exchange::answerWithResult(std::string_view result_json) {
     client_->sendResponseBody(sseMessageEvent(body));
   }
   client_->endResponse();
-  client_ = nullptr;
-  finish(report_.outcome.value_or(RequestOutcome::success()));
+  answered();
 }
 
 }  // namespace bulwark

@@ -43,8 +43,7 @@ void Exchange::onUpstreamHead(HttpHead& head) {
       abandonUpstream();
       if (!reopenStream()) {
         client_->endResponse();
-        client_ = nullptr;
-        finish(RequestOutcome::failed(FailureClass::kUpstream));
+        answered(RequestOutcome::failed(FailureClass::kUpstream));
       }
       return;
     }
@@ -324,8 +323,7 @@ void Exchange::onUpstreamComplete() {
                                   : Outcome::success()));
     }
     client_->endResponse();
-    client_ = nullptr;
-    finish(report_.outcome.value_or(RequestOutcome::success()));
+    answered();
     return;
   case Reply::kHoldJson: {
     Outcome outcome;
@@ -374,8 +372,7 @@ void Exchange::onUpstreamComplete() {
       report_.outcome = RequestOutcome::success();
     }
     client_->endResponse();
-    client_ = nullptr;
-    finish(report_.outcome.value_or(RequestOutcome::success()));
+    answered();
     return;
   case Reply::kPending:
   case Reply::kDiscard:
@@ -395,8 +392,7 @@ void Exchange::deliverHeldJson() {
     client_->sendResponseBody(sseMessageEvent(attempt_->held_body));
   }
   client_->endResponse();
-  client_ = nullptr;
-  finish(report_.outcome.value_or(RequestOutcome::success()));
+  answered();
 }
 
 void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
@@ -418,8 +414,7 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
   }
   if (attempt_->reply == Reply::kSse && downstream_.final_delivered) {
     client_->endResponse();  // the answer is out; the stream merely broke after it
-    client_ = nullptr;
-    finish(report_.outcome.value_or(RequestOutcome::success()));
+    answered();
     return;
   }
   if (request_.resumable_stream && client_ != nullptr && (attempt_->reply == Reply::kForward || client_->responseStarted()) &&

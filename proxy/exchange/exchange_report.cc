@@ -75,6 +75,16 @@ std::string_view Exchange::toolLabel() const {
   return context_.tools.knows(request_.tool) ? std::string_view(request_.tool) : std::string_view("other");
 }
 
+void Exchange::answered(RequestOutcome outcome) {
+  report_.outcome = outcome;
+  answered();
+}
+
+void Exchange::answered() {
+  client_ = nullptr;
+  finish(report_.outcome.value_or(RequestOutcome::success()));
+}
+
 void Exchange::finish(RequestOutcome outcome) {
   if (recovery_counts_.waiting_for_session) {
     recovery_counts_.waiting_for_session = false;

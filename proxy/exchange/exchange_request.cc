@@ -28,10 +28,9 @@ bool Exchange::parseRequest(Request& request) {
         {}, ProxyError{jsonrpc::kInvalidRequest, "CONNECT is not supported",
                        "Bulwark is a reverse proxy for one MCP server", "invalid_input", 0, {}});
     client_->sendSimpleResponse(501, "application/json", body);
-    client_ = nullptr;
     request_.method = "invalid";
     report_.error_detail = "CONNECT request";
-    finish(RequestOutcome::failed(FailureClass::kInvalidInput));
+    answered(RequestOutcome::failed(FailureClass::kInvalidInput));
     return false;
   }
   request_.http_method = head.method;
@@ -61,9 +60,8 @@ bool Exchange::parseRequest(Request& request) {
                                 "invalid_input", 0, {}});
     client_->sendSimpleResponse(errorAnswerFor(FailureClass::kInvalidInput).http_status,
                                 "application/json", body);
-    client_ = nullptr;
     report_.error_detail = parsed.detail;
-    finish(RequestOutcome::failed(FailureClass::kInvalidInput));
+    answered(RequestOutcome::failed(FailureClass::kInvalidInput));
     return false;
   }
   const ParsedMessages& messages = parsed.parsed;

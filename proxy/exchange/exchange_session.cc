@@ -67,8 +67,7 @@ void Exchange::settleHeldSessionCheck() {
       Outcome::httpStatus(attempt_->held_head.status, !request_.session_id.empty(), false, false)));
   if (client_->responseStarted() && !request_.judged) {
     client_->endResponse();  // a re-opened GET stream that was refused
-    client_ = nullptr;
-    finish(report_.outcome.value_or(RequestOutcome::success()));
+    answered();
     return;
   }
   deliverHeldJson();
@@ -126,8 +125,7 @@ void Exchange::onSessionRecovered(bool recovered) {
       return;
     }
     client_->endResponse();
-    client_ = nullptr;
-    finish(RequestOutcome::failed(FailureClass::kSessionLost));
+    answered(RequestOutcome::failed(FailureClass::kSessionLost));
     return;
   }
   const ErrorAnswer answer = errorAnswerFor(FailureClass::kSessionLost);
@@ -136,9 +134,8 @@ void Exchange::onSessionRecovered(bool recovered) {
                      "the upstream lost the session and re-opening it failed", "session_lost",
                      attempts_, {}});
   client_->sendSimpleResponse(answer.http_status, "application/json", body);
-  client_ = nullptr;
   report_.error_detail = "the upstream lost the session and re-opening it failed";
-  finish(RequestOutcome::failed(FailureClass::kSessionLost));
+  answered(RequestOutcome::failed(FailureClass::kSessionLost));
 }
 
 bool Exchange::reopenStream() {
