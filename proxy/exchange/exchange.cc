@@ -9,6 +9,7 @@
 #include "policies/retry_safety.h"
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/exchange/downstream_writer.h"
 #include "proxy/exchange/error_answers.h"
 #include "proxy/exchange/exchange_helpers.h"
 #include "proxy/mcp/json_rpc_errors.h"
@@ -347,12 +348,7 @@ void Exchange::giveUp(FailureClass failure, std::string detail) {
   std::string body =
       jsonRpcErrorBody(request_.id, ProxyError{answer.jsonrpc_code, full_message, detail,
                                                class_name, attempts_, report_.give_up_reason});
-  if (client_->responseStarted()) {
-    client_->sendResponseBody(sseMessageEvent(body));
-    client_->endResponse();
-  } else {
-    client_->sendSimpleResponse(answer.http_status, "application/json", body);
-  }
+  sendErrorAnswer(*client_, answer, body);
   report_.error_detail = std::move(detail);
   answered();
 }

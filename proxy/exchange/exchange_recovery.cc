@@ -5,6 +5,7 @@
 
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/exchange/downstream_writer.h"
 #include "proxy/exchange/error_answers.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
@@ -57,7 +58,7 @@ void Exchange::refusedByBreaker() {
                                 "overload", attempts_, "circuit_open"});
     const std::string retry_after =
         "Retry-After: " + std::to_string((wait_ms + 999) / 1000) + "\r\n";
-    client_->sendSimpleResponse(answer.http_status, "application/json", body, retry_after);
+    sendErrorAnswer(*client_, answer, body, retry_after);
     report_.error_detail = std::move(detail);
     answered(RequestOutcome::failed(FailureClass::kOverload));
     return;
@@ -180,22 +181,7 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
 }
 
 void Exchange::answerWithResult(std::string_view result_json) {
-  const std::string body = CacheJson::responseFor(request_.id, result_json);
-  const bool takes_json = request_.accept.empty() || request_.accept.find("application/json") != std::string::npos ||
-                          request_.accept.find("*/*") != std::string::npos;
-  if (client_->responseStarted()) {
-    client_->sendResponseBody(sseMessageEvent(body));
-  } else if (takes_json) {
-    client_->sendResponseHead(200, statusText(200), "Content-Type: application/json\r\n",
-                              BodyFraming::kContentLength, body.size());
-    client_->sendResponseBody(body);
-  } else {
-    client_->sendResponseHead(200, statusText(200),
-                              "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n",
-                              BodyFraming::kStreamed);
-    client_->sendResponseBody(sseMessageEvent(body));
-  }
-  client_->endResponse();
+  sendComposedAnswer(*client_, CacheJson::responseFor(request_.id, result_json), request_.accept);
   answered();
 }
 

@@ -5,6 +5,7 @@
 
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/exchange/downstream_writer.h"
 #include "proxy/exchange/error_answers.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
@@ -381,17 +382,13 @@ void Exchange::onUpstreamComplete() {
 }
 
 void Exchange::deliverHeldJson() {
+  // After an earlier attempt opened an SSE stream, this attempt's JSON answer is its last event.
+  std::string lines;
   if (!client_->responseStarted()) {
-    std::string lines;
     appendClientHeaders(lines, attempt_->held_head.headers);
-    client_->sendResponseHead(attempt_->held_head.status, attempt_->held_head.reason, lines,
-                              BodyFraming::kContentLength, attempt_->held_body.size());
-    client_->sendResponseBody(attempt_->held_body);
-  } else if (!attempt_->held_body.empty()) {
-    // An earlier attempt opened an SSE stream: this attempt's JSON answer becomes its last event.
-    client_->sendResponseBody(sseMessageEvent(attempt_->held_body));
   }
-  client_->endResponse();
+  sendJsonAnswer(*client_, attempt_->held_head.status, attempt_->held_head.reason, lines,
+                 attempt_->held_body);
   answered();
 }
 

@@ -5,6 +5,7 @@
 
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/exchange/downstream_writer.h"
 #include "proxy/exchange/error_answers.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
@@ -58,8 +59,7 @@ bool Exchange::parseRequest(Request& request) {
         request_.id, ProxyError{not_json ? jsonrpc::kParseError : jsonrpc::kInvalidRequest,
                                 not_json ? "Parse error" : "Invalid Request", parsed.detail,
                                 "invalid_input", 0, {}});
-    client_->sendSimpleResponse(errorAnswerFor(FailureClass::kInvalidInput).http_status,
-                                "application/json", body);
+    sendErrorAnswer(*client_, errorAnswerFor(FailureClass::kInvalidInput), body);
     report_.error_detail = parsed.detail;
     answered(RequestOutcome::failed(FailureClass::kInvalidInput));
     return false;

@@ -6,6 +6,7 @@
 
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/exchange/downstream_writer.h"
 #include "proxy/exchange/error_answers.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
@@ -133,7 +134,7 @@ void Exchange::onSessionRecovered(bool recovered) {
       {}, ProxyError{answer.jsonrpc_code, answer.message,
                      "the upstream lost the session and re-opening it failed", "session_lost",
                      attempts_, {}});
-  client_->sendSimpleResponse(answer.http_status, "application/json", body);
+  sendErrorAnswer(*client_, answer, body);
   report_.error_detail = "the upstream lost the session and re-opening it failed";
   answered(RequestOutcome::failed(FailureClass::kSessionLost));
 }
