@@ -214,8 +214,9 @@ bool Exchange::replayable() const {
   if (request_.judged) {
     return safeToRepeat(Outcome::resetBeforeResponse());
   }
-  return request_.method.empty() && (request_.http_method == "GET" || request_.http_method == "HEAD" ||
-                             request_.http_method == "OPTIONS");
+  return request_.method.empty() &&
+         (request_.http_method == "GET" || request_.http_method == "HEAD" ||
+          request_.http_method == "OPTIONS");
 }
 
 bool Exchange::retryPossible() const {

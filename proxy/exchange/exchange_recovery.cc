@@ -39,7 +39,8 @@ void Exchange::refusedByBreaker() {
           facts.stale_available = facts.stale_available || found.fresh() || found.stale();
         }
         facts.fallback_available = policy_->fallback.has_value() &&
-                                   runtime_->settings.fallback_enabled && request_.method == "tools/call";
+                                   runtime_->settings.fallback_enabled &&
+                                   request_.method == "tools/call";
         return facts;
       }());
   if (recovery != policies::RecoveryStrategy::kFail && client_ != nullptr &&
@@ -79,10 +80,12 @@ void Exchange::prepareCache(const Request& request) {
   cache_keys_.cacheable = true;
   // The caller's identity is its credential itself, never a hash of it: no two callers can
   // share an entry by collision. Keys live only in memory and are never logged.
-  cache_keys_.caller = policies::cacheKey(request_.method, request_.tool, *params, request_.protocol_version,
-                                         policies::CacheKeyScope::callerOf(request_.authorization));
-  cache_keys_.shared = policies::cacheKey(request_.method, request_.tool, *params, request_.protocol_version,
-                                         policies::CacheKeyScope::shared());
+  cache_keys_.caller =
+      policies::cacheKey(request_.method, request_.tool, *params, request_.protocol_version,
+                         policies::CacheKeyScope::callerOf(request_.authorization));
+  cache_keys_.shared =
+      policies::cacheKey(request_.method, request_.tool, *params, request_.protocol_version,
+                         policies::CacheKeyScope::shared());
 }
 
 bool Exchange::answerFromFreshCache() {
@@ -116,9 +119,10 @@ void Exchange::storeInCache(std::string_view message_json) {
   if (result->ttl_ms) {
     facts.server_ttl = policies::Duration(*result->ttl_ms);
   }
-  facts.server_scope = result->cache_scope == "public"    ? policies::ServerCacheScope::kPublic
-                       : result->cache_scope == "private" ? policies::ServerCacheScope::kPrivate
-                                                          : policies::ServerCacheScope::kUnspecified;
+  facts.server_scope = result->cache_scope == "public" ? policies::ServerCacheScope::kPublic
+                       : result->cache_scope == "private"
+                           ? policies::ServerCacheScope::kPrivate
+                           : policies::ServerCacheScope::kUnspecified;
   const auto decision = policies::cacheStoreDecision(policy_->cache, facts);
   if (!decision) {
     return;

@@ -28,7 +28,8 @@ void Exchange::onUpstreamHead(HttpHead& head) {
       recoverSession();
       return;
     }
-    attempt_->reply = Reply::kSessionCheck;  // a 400 names the session in its body, or is a plain 400
+    // A 400 names the session in its body, or is a plain 400.
+    attempt_->reply = Reply::kSessionCheck;
     attempt_->held_head = std::move(head);
     return;
   }
@@ -177,8 +178,8 @@ void Exchange::onUpstreamBody(std::string_view bytes) {
     feedSse(bytes);
     break;
   case Reply::kSessionCheck:
-    attempt_->held_body.append(bytes.substr(0, kMaxSessionCheckBytes - std::min(attempt_->held_body.size(),
-                                                                        kMaxSessionCheckBytes)));
+    attempt_->held_body.append(bytes.substr(
+        0, kMaxSessionCheckBytes - std::min(attempt_->held_body.size(), kMaxSessionCheckBytes)));
     return;
   case Reply::kPending:
   case Reply::kDiscard:
@@ -196,9 +197,11 @@ void Exchange::feedSse(std::string_view bytes) {
       return;  // a retry or give-up started inside this feed
     }
     const std::size_t end = attempt_->sse->dispatchOffset();
-    attempt_->sse_resumable = attempt_->sse_resumable || (event.id.has_value() && !event.id->empty());
+    attempt_->sse_resumable =
+        attempt_->sse_resumable || (event.id.has_value() && !event.id->empty());
     Outcome outcome;
-    const bool is_final = !downstream_.final_delivered && !event.data.empty() && judgeFinal(event.data, outcome);
+    const bool is_final =
+        !downstream_.final_delivered && !event.data.empty() && judgeFinal(event.data, outcome);
     if (is_final && tryRetry(outcome, std::nullopt)) {
       return;
     }
@@ -320,8 +323,9 @@ void Exchange::onUpstreamComplete() {
     }
     if (!report_.outcome.has_value() || attempt_->upstream_status >= 400) {
       report_.outcome = outcomeOf(policies::classify(
-          attempt_->upstream_status >= 300 ? Outcome::httpStatus(attempt_->upstream_status, !request_.session_id.empty())
-                                  : Outcome::success()));
+          attempt_->upstream_status >= 300
+              ? Outcome::httpStatus(attempt_->upstream_status, !request_.session_id.empty())
+              : Outcome::success()));
     }
     client_->endResponse();
     answered();
@@ -399,7 +403,8 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
   // server as we reused it; it goes again, once, on a new connection, without counting as an
   // attempt. Only a request that is safe to repeat: the same signal also follows a server that
   // ran the request and then crashed (Go's net/http draws the same line).
-  if (attempt_->reply == Reply::kPending && failure.reused_connection && !attempt_->resent_on_fresh_connection &&
+  if (attempt_->reply == Reply::kPending && failure.reused_connection &&
+      !attempt_->resent_on_fresh_connection &&
       failure.kind == UpstreamFailureKind::kResetBeforeResponse && replayable()) {
     attempt_->resent_on_fresh_connection = true;
     // Not an attempt of the policy's (no backoff, no budget), but a retry all the same for
@@ -414,8 +419,8 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
     answered();
     return;
   }
-  if (request_.resumable_stream && client_ != nullptr && (attempt_->reply == Reply::kForward || client_->responseStarted()) &&
-      reopenStream()) {
+  if (request_.resumable_stream && client_ != nullptr &&
+      (attempt_->reply == Reply::kForward || client_->responseStarted()) && reopenStream()) {
     return;
   }
   const Outcome outcome = outcomeOfFailure(failure.kind);

@@ -58,7 +58,8 @@ void Exchange::logHandledError(FailureClass failure, std::string_view detail) {
            {"request_id", std::string_view(request_.id)},
            {"attempt", attempts_},
            {"upstream_status", attempt_->upstream_status},
-           {"jsonrpc_code", attempt_->jsonrpc_code ? static_cast<std::int64_t>(*attempt_->jsonrpc_code) : 0},
+           {"jsonrpc_code",
+            attempt_->jsonrpc_code ? static_cast<std::int64_t>(*attempt_->jsonrpc_code) : 0},
            {"duration_ms", static_cast<std::int64_t>(duration_ms)},
            {"give_up", std::string_view(report_.give_up_reason)},
            // What was tried before giving up; stale and fallback answers are not errors and
@@ -72,7 +73,8 @@ std::string_view Exchange::toolLabel() const {
   if (request_.tool.empty()) {
     return {};
   }
-  return context_.tools.knows(request_.tool) ? std::string_view(request_.tool) : std::string_view("other");
+  return context_.tools.knows(request_.tool) ? std::string_view(request_.tool)
+                                             : std::string_view("other");
 }
 
 void Exchange::answered(RequestOutcome outcome) {

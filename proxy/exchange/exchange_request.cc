@@ -44,7 +44,8 @@ bool Exchange::parseRequest(Request& request) {
   }
   if (head.method != "POST" || pathOf(head.target) != context_.mcp_path) {
     // Not JSON-RPC: streamed through untouched; a GET stream in a session is kept alive.
-    request_.resumable_stream = head.method == "GET" && context_.sessions.knows(request_.session_id);
+    request_.resumable_stream =
+        head.method == "GET" && context_.sessions.knows(request_.session_id);
     return true;
   }
   const EnvelopeResult parsed = context_.envelope_parser.parse(request.body);
@@ -150,8 +151,10 @@ void Exchange::useCurrentUpstreamSession() {
   if (current == upstream_request_.session_id) {
     return;
   }
-  upstream_request_.bytes.replace(upstream_request_.session_value_at, upstream_request_.session_id.size(), current);
-  upstream_request_.body_at = upstream_request_.body_at - upstream_request_.session_id.size() + current.size();
+  upstream_request_.bytes.replace(upstream_request_.session_value_at,
+                                  upstream_request_.session_id.size(), current);
+  upstream_request_.body_at =
+      upstream_request_.body_at - upstream_request_.session_id.size() + current.size();
   upstream_request_.session_id = current;
 }
 

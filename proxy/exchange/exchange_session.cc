@@ -26,7 +26,8 @@ void Exchange::trackSession(const HttpHead& head) {
   if (head.status >= 200 && head.status < 300) {
     if (request_.method == "initialize") {
       if (const HeaderField* id = findHeader(head.headers, "mcp-session-id")) {
-        context_.sessions.opened(id->value, std::string_view(upstream_request_.bytes).substr(upstream_request_.body_at));
+        context_.sessions.opened(
+            id->value, std::string_view(upstream_request_.bytes).substr(upstream_request_.body_at));
       }
     } else if (request_.http_method == "DELETE" && !request_.session_id.empty()) {
       context_.sessions.closed(request_.session_id);
@@ -84,8 +85,10 @@ void Exchange::recoverSession() {
     onSessionRecovered(false);
     return;
   }
-  const SessionReplayHeaders headers{request_.host, request_.authorization, request_.protocol_version};
-  switch (context_.sessions.recover(request_.session_id, upstream_request_.session_id, headers, *this)) {
+  const SessionReplayHeaders headers{request_.host, request_.authorization,
+                                     request_.protocol_version};
+  switch (context_.sessions.recover(request_.session_id, upstream_request_.session_id, headers,
+                                    *this)) {
   case SessionDirectory::RecoveryStart::kRetryNow:
     onSessionRecovered(true);
     return;
@@ -140,7 +143,8 @@ void Exchange::onSessionRecovered(bool recovered) {
 }
 
 bool Exchange::reopenStream() {
-  const std::optional<policies::Duration> delay = policies::streamReopenDelay(recovery_counts_.stream_reopens);
+  const std::optional<policies::Duration> delay =
+      policies::streamReopenDelay(recovery_counts_.stream_reopens);
   if (!request_.resumable_stream || client_ == nullptr || !delay || !ensureTimers()) {
     return false;
   }
@@ -163,7 +167,8 @@ void Exchange::forwardWholeEvents(std::string_view bytes) {
     }
     client_->sendResponseBody(bytes.substr(forwarded, end - forwarded));
     forwarded = end;
-    recovery_counts_.stream_reopens = 0;  // the stream works again: a later break starts a fresh series
+    // The stream works again: a later break starts a fresh series.
+    recovery_counts_.stream_reopens = 0;
   });
   if (forwarded < bytes.size()) {
     attempt_->sse_carry.append(bytes.substr(forwarded));
@@ -177,7 +182,8 @@ void Exchange::sendCancelNotification(std::string_view reason) {
   if (request_.session_id.empty() || request_.id.empty()) {
     return;
   }
-  std::string body = R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)";
+  std::string body =
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)";
   body += request_.id;
   body += R"(,"reason":)";
   appendJsonString(body, std::string("bulwark: ") + std::string(reason));

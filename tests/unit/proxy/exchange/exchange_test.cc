@@ -37,7 +37,8 @@ TEST_CASE("a 502 is retried and the second attempt's answer is delivered") {
 }
 
 TEST_CASE("attempts exhausted: Bulwark answers 502 with a JSON-RPC error for the request") {
-  ExchangeBench bench(kFastRetries, {Reply::json(503, "{}"), Reply::json(503, "{}"), Reply::json(503, "{}")});
+  ExchangeBench bench(kFastRetries,
+                      {Reply::json(503, "{}"), Reply::json(503, "{}"), Reply::json(503, "{}")});
   REQUIRE(bench.startError().empty());
   const std::string response = bench.send(mcpPost(kCall));
   CHECK(bench.upstream().requests().size() == 3);
@@ -101,7 +102,8 @@ TEST_CASE("no retry once the deadline has passed on the exchange's clock") {
 }
 
 TEST_CASE("after an SSE attempt, a later multi-line JSON answer reaches the client whole") {
-  const std::string pretty = "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 7,\n  \"result\": {\"content\": []}\n}";
+  const std::string pretty =
+      "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 7,\n  \"result\": {\"content\": []}\n}";
   ExchangeBench bench(
       kFastRetries,
       {// The first attempt streams progress, then ends its stream without the answer.
@@ -113,8 +115,9 @@ TEST_CASE("after an SSE attempt, a later multi-line JSON answer reaches the clie
   CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
   CHECK(response.find("text/event-stream") != std::string::npos);
   CHECK(bodyOf(response).find("notifications/progress") != std::string::npos);
-  CHECK(bodyOf(response).find("event: message\ndata: {\ndata:   \"jsonrpc\": \"2.0\",\ndata:   \"id\": 7,\n"
-                      "data:   \"result\": {\"content\": []}\ndata: }\n\n") != std::string::npos);
+  CHECK(bodyOf(response).find(
+            "event: message\ndata: {\ndata:   \"jsonrpc\": \"2.0\",\ndata:   \"id\": 7,\n"
+            "data:   \"result\": {\"content\": []}\ndata: }\n\n") != std::string::npos);
   CHECK(familyTotal(bench.metrics(), "bulwark_errors_total") == 0);
   CHECK(bench.close() == 0);
 }
@@ -132,9 +135,9 @@ TEST_CASE("an SSE answer too large to inspect is delivered and counted as delive
   CHECK(response.find("without an answer") == std::string::npos);
   const std::string metrics = bench.metrics();
   CHECK(familyTotal(metrics, "bulwark_errors_total") == 0);
-  CHECK(seriesValue(metrics,
-                    R"(bulwark_requests_total{method="tools/call",outcome="success",tool="other"})") ==
-        1);
+  CHECK(seriesValue(
+            metrics,
+            R"(bulwark_requests_total{method="tools/call",outcome="success",tool="other"})") == 1);
   CHECK(bench.close() == 0);
 }
 
@@ -177,9 +180,11 @@ methods:
 
 TEST_CASE("a lost session is re-opened by replaying initialize, then the request goes again") {
   constexpr std::string_view kInit =
-      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
+      R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
   constexpr std::string_view kInitAnswer =
-      R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"s","version":"1"}}})";
+      R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},)"
+      R"("serverInfo":{"name":"s","version":"1"}}})";
   ExchangeBench bench(
       kFastRetries,
       {Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "first"}}),
