@@ -141,6 +141,41 @@ TEST_CASE("an SSE answer too large to inspect is delivered and counted as delive
   CHECK(bench.close() == 0);
 }
 
+TEST_CASE("a tools/call that may have run is not repeated unless known idempotent") {
+  // The upstream cuts its SSE answer short: the call may have run, and nothing says it is safe.
+  ExchangeBench bench("{}", {Reply::resetAfterHead(200), Reply::json(200, kAnswer)});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(bench.upstream().requests().size() == 1);
+  // The SSE head was out: the error is the stream's last event, for the request's id.
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(bodyOf(response).find(R"("id":7,"error")") != std::string::npos);
+  CHECK(bodyOf(response).find(R"("gaveUp":"unsafe")") != std::string::npos);
+  CHECK(familyTotal(bench.metrics(), "bulwark_errors_total") == 1);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("a composed answer takes the framing the client accepts") {
+  constexpr std::string_view kConfig = R"(
+defaults:
+  retry: {max_attempts: 1}
+tools:
+  - match: echo
+    fallback: {text: "echo is resting"}
+)";
+  ExchangeBench bench(kConfig, {Reply::json(502, "{}")});
+  REQUIRE(bench.startError().empty());
+  std::string request = mcpPost(kCall);
+  const std::string both = "Accept: application/json, text/event-stream\r\n";
+  request.replace(request.find(both), both.size(), "Accept: text/event-stream\r\n");
+  const std::string response = bench.send(request);
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(response.find("Content-Type: text/event-stream") != std::string::npos);
+  CHECK(bodyOf(response).starts_with("event: message\ndata: {"));
+  CHECK(bodyOf(response).find("echo is resting") != std::string::npos);
+  CHECK(bench.close() == 0);
+}
+
 TEST_CASE("a fallback answers when the upstream stays down") {
   ExchangeBench bench(R"(
 defaults:
