@@ -107,9 +107,8 @@ bool Exchange::answerFromFreshCache() {
   return false;
 }
 
-void Exchange::storeInCache(std::string_view message_json) {
-  const std::optional<CacheableResult> result =
-      context_.cache_json.successResult(message_json, request_.id);
+void Exchange::storeInCache(std::string_view message_json, const Envelope& message) {
+  const std::optional<CacheableResult> result = CacheJson::successResult(message, message_json);
   if (!result) {
     return;
   }
@@ -167,8 +166,11 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
     context_.metrics.recordCacheRequest(CacheResult::kStale);
     context_.metrics.recordRecovery(RecoveredBy::kStale, seconds);
   } else {
-    result = CacheJson::withMetaFlag(policy_->fallback->resultJson(), "bulwark/fallback",
-                                     context_.cache_json);
+    const policies::FallbackSpec& fallback = *policy_->fallback;
+    result = CacheJson::withMetaFlag(fallback.kind == policies::FallbackSpec::Kind::kText
+                                         ? fallbackTextResult(fallback.text)
+                                         : fallback.result_json,
+                                     "bulwark/fallback", context_.cache_json);
     context_.metrics.recordFallback(toolLabel());
     context_.metrics.recordRecovery(RecoveredBy::kFallback, seconds);
   }

@@ -262,7 +262,7 @@ bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
     return false;  // not ours to judge; it passes through
   }
   for (const Envelope& message : parsed.parsed.messages) {
-    if (message.id != request_.id ||
+    if (!sameId(message, request_.id) ||
         (message.kind != MessageKind::kResult && message.kind != MessageKind::kError)) {
       continue;
     }
@@ -275,7 +275,7 @@ bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
     } else {
       outcome = message.is_error ? Outcome::toolError() : Outcome::success();
       if (!message.is_error && cache_keys_.cacheable) {
-        storeInCache(json);
+        storeInCache(json, message);
       }
     }
     return true;
@@ -293,7 +293,7 @@ void Exchange::observe(std::string_view json) {
     return;
   }
   for (const Envelope& message : parsed.parsed.messages) {
-    if (request_.method != "batch" && message.id != request_.id) {
+    if (request_.method != "batch" && !sameId(message, request_.id)) {
       continue;
     }
     if (!message.tools.empty()) {

@@ -2,56 +2,18 @@
 
 #include "config/config.h"
 #include "proxy/app/runtime_config.h"
-#include "proxy/net/address.h"
+#include "config/address.h"
 
 namespace bulwark::testing {
 namespace {
 
-void allocate(uv_handle_t*, std::size_t, uv_buf_t* buf) {
-  static char storage[64 * 1024];
-  *buf = uv_buf_init(storage, sizeof storage);
+std::uint16_t portOf(const std::string& address) {
+  std::string error;
+  const auto host_port = config::parseHostPort(address, error);
+  return host_port ? host_port->port : 0;
 }
 
 }  // namespace
-
-OneRequestClient::OneRequestClient(uv_loop_t* loop, const std::string& address,
-                                   std::string request)
-    : request_(std::move(request)) {
-  std::string error;
-  const auto host_port = parseHostPort(address, error);
-  sockaddr_in target{};
-  uv_ip4_addr("127.0.0.1", host_port ? host_port->port : 0, &target);
-  uv_tcp_init(loop, &socket_);
-  socket_.data = this;
-  connect_.data = this;
-  if (uv_tcp_connect(&connect_, &socket_, reinterpret_cast<const sockaddr*>(&target),
-                     &OneRequestClient::onConnect) != 0) {
-    done_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&socket_), nullptr);
-  }
-}
-
-void OneRequestClient::onConnect(uv_connect_t* request, int status) {
-  auto* self = static_cast<OneRequestClient*>(request->data);
-  if (status != 0) {
-    self->done_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->socket_), nullptr);
-    return;
-  }
-  uv_buf_t buf = uv_buf_init(self->request_.data(), static_cast<unsigned>(self->request_.size()));
-  uv_write(&self->write_, reinterpret_cast<uv_stream_t*>(&self->socket_), &buf, 1,
-           [](uv_write_t*, int) {});
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&self->socket_), &allocate,
-                [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* read) {
-                  auto* client = static_cast<OneRequestClient*>(stream->data);
-                  if (nread < 0) {
-                    client->done_ = true;
-                    uv_close(reinterpret_cast<uv_handle_t*>(stream), nullptr);
-                    return;
-                  }
-                  client->response_.append(read->base, static_cast<std::size_t>(nread));
-                });
-}
 
 std::string mcpPost(std::string_view body, std::string_view extra_header_lines) {
   std::string out = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -129,7 +91,7 @@ ExchangeBench::ExchangeBench(std::string_view config_yaml, std::vector<Reply> re
   settings.listen = {"127.0.0.1", 0};
   settings.admin = {"127.0.0.1", 0};
   std::string error;
-  settings.upstream = *parseUpstreamUrl("http://" + upstream_->address() + "/mcp", error);
+  settings.upstream = *config::parseUpstreamUrl("http://" + upstream_->address() + "/mcp", error);
   settings.runtime = std::make_shared<const RuntimeConfig>(std::move(*loaded.config));
   server_ = std::make_unique<Server>(loop_.get());
   start_error_ = server_->start(settings);
@@ -141,24 +103,22 @@ ExchangeBench::~ExchangeBench() {
   }
 }
 
-std::unique_ptr<OneRequestClient> ExchangeBench::begin(std::string request) {
-  return std::make_unique<OneRequestClient>(loop_.get(), server_->dataAddress(),
-                                            std::move(request));
+std::unique_ptr<RawClient> ExchangeBench::begin(std::string request) {
+  return std::make_unique<RawClient>(loop_.get(), portOf(server_->dataAddress()),
+                                     std::move(request));
 }
 
 std::string ExchangeBench::send(std::string request) {
-  const std::unique_ptr<OneRequestClient> client = begin(std::move(request));
-  loop_.runUntil([&] { return client->done(); });
-  loop_.runUntil([] { return false; }, std::chrono::milliseconds(1));  // its close callback
-  return client->response();
+  const std::unique_ptr<RawClient> client = begin(std::move(request));
+  loop_.runUntil([&] { return client->ended(); });
+  return client->received();
 }
 
 std::string ExchangeBench::metrics() {
-  OneRequestClient client(loop_.get(), server_->adminAddress(),
-                          "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-  loop_.runUntil([&] { return client.done(); });
-  loop_.runUntil([] { return false; }, std::chrono::milliseconds(1));
-  return client.response();
+  RawClient client(loop_.get(), portOf(server_->adminAddress()),
+                   "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  loop_.runUntil([&] { return client.ended(); });
+  return client.received();
 }
 
 int ExchangeBench::close() {

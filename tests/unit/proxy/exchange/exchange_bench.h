@@ -1,4 +1,4 @@
-// The exchange between a one-request client and the shared ScriptedUpstream (tests/support), on
+// The exchange between a client (tests/support's RawClient) and the shared ScriptedUpstream, on
 // a TestLoop, with a Server wiring them: what the exchange tests drive. Nothing here asserts
 // inside a libuv callback.
 #pragma once
@@ -11,28 +11,11 @@
 #include <vector>
 
 #include "proxy/app/server.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/scripted_upstream.h"
 #include "tests/support/test_loop.h"
 
 namespace bulwark::testing {
-
-// Sends one request (which should carry "Connection: close") and reads the response until the
-// server closes the connection.
-class OneRequestClient {
-public:
-  OneRequestClient(uv_loop_t* loop, const std::string& address, std::string request);
-  bool done() const { return done_; }
-  const std::string& response() const { return response_; }
-
-private:
-  static void onConnect(uv_connect_t* request, int status);
-  uv_tcp_t socket_{};
-  uv_connect_t connect_{};
-  uv_write_t write_{};
-  std::string request_;
-  std::string response_;
-  bool done_ = false;
-};
 
 // A POST of `body` to /mcp with "Connection: close".
 std::string mcpPost(std::string_view body, std::string_view extra_header_lines = {});
@@ -53,8 +36,8 @@ public:
 
   // Sends `request` to the data port and returns the whole response.
   std::string send(std::string request);
-  // Starts sending `request`; run the loop with loop() and read the client when done().
-  std::unique_ptr<OneRequestClient> begin(std::string request);
+  // Starts sending `request`; run the loop with loop() and read the client once it ended().
+  std::unique_ptr<RawClient> begin(std::string request);
   // The admin port's /metrics response.
   std::string metrics();
   // Shuts the server and the upstream down; the loop's close result (0: no handle left).

@@ -88,11 +88,12 @@ TEST_CASE("no retry once the deadline has passed on the exchange's clock") {
   late_502.writes.front().delay = std::chrono::milliseconds(50);
   ExchangeBench bench(kFastRetries, {std::move(late_502)});
   REQUIRE(bench.startError().empty());
-  const auto client = bench.begin(mcpPost(kCall));
+  auto client = bench.begin(mcpPost(kCall));
   REQUIRE(bench.loop().runUntil([&] { return bench.upstream().requests().size() == 1; }));
   bench.clock().advance(std::chrono::seconds(31));  // longer than the whole deadline (30s)
-  REQUIRE(bench.loop().runUntil([&] { return client->done(); }));
-  const std::string response = client->response();
+  REQUIRE(bench.loop().runUntil([&] { return client->ended(); }));
+  const std::string response = client->received();
+  client.reset();  // its socket closes with the loop's next turns
   CHECK(response.starts_with("HTTP/1.1 502 Bad Gateway\r\n"));  // the upstream's own answer
   CHECK(bench.upstream().requests().size() == 1);
   const std::string metrics = bench.metrics();
