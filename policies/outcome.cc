@@ -1,8 +1,5 @@
 #include "policies/outcome.h"
 
-#include <algorithm>
-#include <cctype>
-
 namespace bulwark::policies {
 namespace {
 
@@ -93,14 +90,6 @@ FailureClass classify(const Outcome& o) {
 }
 
 bool mayHaveReachedUpstream(const Outcome& o) { return o.kind != OutcomeKind::kConnectFailed; }
-
-bool mentionsSession(std::string_view message) {
-  constexpr std::string_view kNeedle = "session";
-  auto it =
-      std::search(message.begin(), message.end(), kNeedle.begin(), kNeedle.end(),
-                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
-  return it != message.end();
-}
 
 std::string_view outcomeKindName(OutcomeKind kind) {
   switch (kind) {

@@ -88,10 +88,8 @@ FailureClass classify(const Outcome& outcome);
 // may have run the request upstream.
 bool mayHaveReachedUpstream(const Outcome& outcome);
 
-// A heuristic for the proxy filling `names_unknown_session`: true when an upstream error
-// message mentions a session ("Bad Request: No valid session ID provided", "Session not found").
-// ASCII case-insensitive.
-bool mentionsSession(std::string_view error_message);
+// Whether a 404 or 400 means a lost session (what fills `names_unknown_session`) is
+// policies/session_loss.h.
 
 std::string_view outcomeKindName(OutcomeKind kind);
 

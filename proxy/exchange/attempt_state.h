@@ -24,7 +24,7 @@ enum class AttemptReply : std::uint8_t {
   kHoldJson,      // a JSON reply, buffered to be judged when complete
   kSse,           // an SSE reply: events stream through, the final answer is judged
   kDiscard,       // abandoned: a retry or a give-up is under way
-  kSessionCheck,  // a 400 in a known session, buffered to see whether it names the session
+  kSessionCheck,  // a 404 or 400 in a known session, buffered: does it mean a lost session?
 };
 
 struct AttemptState {

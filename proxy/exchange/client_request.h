@@ -23,6 +23,7 @@ struct ClientRequest {
   bool judged = false;  // a single JSON-RPC request: its answers are judged, retries possible
   bool head_request = false;
   bool resumable_stream = false;  // a GET stream in a known session: re-opened if it breaks
+  bool mcp_endpoint = false;      // the request's path is the MCP endpoint
 };
 
 struct UpstreamRequest {

@@ -19,6 +19,7 @@
 #include "policies/response_cache.h"
 #include "policies/retry_budget.h"
 #include "policies/retry_state.h"
+#include "policies/session_loss.h"
 #include "proxy/app/runtime_config.h"
 #include "proxy/exchange/attempt_state.h"
 #include "proxy/exchange/client_request.h"
@@ -74,6 +75,8 @@ private:
 struct RecoveryCounts {
   int session_recoveries = 0;
   bool waiting_for_session = false;  // registered with the SessionDirectory
+  bool session_reopened = false;     // re-opened once for this request: never again
+  bool holding_session = false;      // a GET stream holding its session (SessionDirectory::hold)
   int stream_reopens = 0;            // of a GET stream, since it last delivered an event
 };
 
@@ -133,6 +136,7 @@ private:
 
   // Session recovery (see SessionDirectory): the upstream answered as if it had lost the
   // session; it is re-opened and the request goes again, without counting as an attempt.
+  policies::SessionLossFacts sessionLossFacts(int status) const;
   bool sessionMayBeLost(const HttpHead& head) const;
   void recoverSession();
   void onSessionRecovered(bool recovered) override;

@@ -24,11 +24,8 @@ using namespace exchange_detail;
 void Exchange::onUpstreamHead(HttpHead& head) {
   attempt_->upstream_status = head.status;
   if (sessionMayBeLost(head)) {
-    if (head.status == 404) {
-      recoverSession();
-      return;
-    }
-    // A 400 names the session in its body, or is a plain 400.
+    // The body decides (policies::judgeSessionLoss): a 404 may say "method not found", a 400
+    // may be about something else.
     attempt_->reply = Reply::kSessionCheck;
     attempt_->held_head = std::move(head);
     return;

@@ -92,6 +92,10 @@ void Exchange::finish(RequestOutcome outcome) {
     recovery_counts_.waiting_for_session = false;
     context_.sessions.forget(request_.session_id, *this);
   }
+  if (recovery_counts_.holding_session) {
+    recovery_counts_.holding_session = false;
+    context_.sessions.release(request_.session_id);
+  }
   if (!attempt_->reported) {
     if (outcome.isCancelled()) {
       attempt_->reported = true;

@@ -42,10 +42,16 @@ bool Exchange::parseRequest(Request& request) {
     request_.authorization = headerValue(head.headers, "authorization");
     request_.host = headerValue(head.headers, "host");
   }
-  if (head.method != "POST" || pathOf(head.target) != context_.mcp_path) {
-    // Not JSON-RPC: streamed through untouched; a GET stream in a session is kept alive.
+  request_.mcp_endpoint = pathOf(head.target) == context_.mcp_path;
+  if (head.method != "POST" || !request_.mcp_endpoint) {
+    // Not JSON-RPC: streamed through untouched; a GET stream in a session is kept alive, and
+    // keeps its session from expiring while it is open.
     request_.resumable_stream =
         head.method == "GET" && context_.sessions.knows(request_.session_id);
+    if (request_.resumable_stream) {
+      context_.sessions.hold(request_.session_id);
+      recovery_counts_.holding_session = true;
+    }
     return true;
   }
   const EnvelopeResult parsed = context_.envelope_parser.parse(request.body);

@@ -10,6 +10,7 @@
 #include "proxy/exchange/error_answers.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
+#include "proxy/mcp/session_loss_body.h"
 #include "proxy/mcp/sse_writer.h"
 #include "proxy/net/spare_pool.h"
 #include "proxy/upstream/health_probe.h"
@@ -32,8 +33,10 @@ void Exchange::trackSession(const HttpHead& head) {
     } else if (request_.http_method == "DELETE" && !request_.session_id.empty()) {
       context_.sessions.closed(request_.session_id);
     }
-  } else if (request_.http_method == "DELETE" && head.status == 404) {
-    context_.sessions.closed(request_.session_id);  // gone upstream already: nothing to recover
+  } else if (request_.http_method == "DELETE" && head.status != 405 && head.status < 500) {
+    // The client ended its session and the upstream has it no more (404, or a 400 about it):
+    // the mapping goes too. 405 (the server keeps its sessions) and 5xx leave it.
+    context_.sessions.closed(request_.session_id);
   }
 }
 
@@ -50,23 +53,39 @@ void Exchange::appendClientHeaders(std::string& out, const HeaderList& headers) 
   }
 }
 
+policies::SessionLossFacts Exchange::sessionLossFacts(int status) const {
+  policies::SessionLossFacts facts;
+  facts.http_status = status;
+  facts.session_id_sent = !request_.session_id.empty();
+  facts.mcp_endpoint = request_.mcp_endpoint;
+  facts.http_method = request_.http_method;
+  facts.protocol_version = request_.protocol_version;
+  return facts;
+}
+
 bool Exchange::sessionMayBeLost(const HttpHead& head) const {
-  // The 2025 session protocol says 404; the TypeScript SDK's servers answer 400 "No valid
-  // session ID provided" after a restart. Only sessions Bulwark saw opened are replayed.
-  return (head.status == 404 || head.status == 400) && request_.http_method != "DELETE" &&
+  // policies::couldMeanLostSession: a 404 or 400 to a session-era POST or GET on the MCP path
+  // that carried the session (the body decides later). Only sessions Bulwark saw opened are
+  // replayed, and a request at most once after its session was re-opened: a second "loss" is
+  // the server's answer to this request.
+  return (head.status == 404 || head.status == 400) &&  // the usual answer stops here
+         policies::couldMeanLostSession(sessionLossFacts(head.status)) &&
+         !recovery_counts_.session_reopened &&
          recovery_counts_.session_recoveries < kMaxSessionRecoveries && client_ != nullptr &&
          attempt_->reply == Reply::kPending && context_.sessions.knows(request_.session_id);
 }
 
 void Exchange::settleHeldSessionCheck() {
-  if (policies::mentionsSession(attempt_->held_body)) {
+  if (judgeSessionLossWithBody(context_.envelope_parser,
+                               sessionLossFacts(attempt_->held_head.status),
+                               attempt_->held_body) == policies::SessionLossVerdict::kLost) {
     recoverSession();
     return;
   }
-  // A 400 about something else: the client gets it as the upstream sent it.
+  // A 404 or 400 about something else: the client gets it as the upstream sent it.
   trackSession(attempt_->held_head);
   report_.outcome = outcomeOf(policies::classify(
-      Outcome::httpStatus(attempt_->held_head.status, !request_.session_id.empty(), false, false)));
+      Outcome::httpStatus(attempt_->held_head.status, false, false, false)));
   if (client_->responseStarted() && !request_.judged) {
     client_->endResponse();  // a re-opened GET stream that was refused
     answered();
@@ -107,6 +126,7 @@ void Exchange::onSessionRecovered(bool recovered) {
     return;
   }
   if (recovered) {
+    recovery_counts_.session_reopened = true;
     if (!scheduleAttempt(policies::Duration{0})) {
       giveUp(FailureClass::kSessionLost, report_.loop_error);
       return;

@@ -115,12 +115,6 @@ TEST_CASE("FailureClassSet") {
   CHECK(FailureClassSet{}.toString() == "[]");
 }
 
-TEST_CASE("mentionsSession spots session errors case-insensitively") {
-  CHECK(mentionsSession("Bad Request: No valid session ID provided"));
-  CHECK(mentionsSession("SESSION not found"));
-  CHECK_FALSE(mentionsSession("Invalid params"));
-  CHECK_FALSE(mentionsSession(""));
-}
 
 TEST_CASE("outcome kind names are distinct") {
   CHECK(outcomeKindName(OutcomeKind::kConnectFailed) == "connect_failed");

@@ -225,9 +225,11 @@ TEST_CASE("a lost session is re-opened by replaying initialize, then the request
       kFastRetries,
       {Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "first"}}),
        Reply::json(404, "{}"),
-       // The replayed initialize, its notifications/initialized, then the request again.
+       // The replayed initialize, its notifications/initialized, then the request again and
+       // the DELETE of the session it replaced, in either order (the same reply serves both).
        Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "second"}}),
        Reply::empty(202),
+       Reply::json(200, kAnswer),
        Reply::json(200, kAnswer)});
   REQUIRE(bench.startError().empty());
   const std::string initialized = bench.send(mcpPost(kInit));
@@ -236,8 +238,84 @@ TEST_CASE("a lost session is re-opened by replaying initialize, then the request
   const std::string response = bench.send(mcpPost(kCall, "Mcp-Session-Id: first\r\n"));
   CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
   CHECK(bodyOf(response) == kAnswer);
-  REQUIRE(bench.upstream().requests().size() == 5);
-  CHECK(bench.upstream().requests()[4].header("mcp-session-id") == "second");
+  REQUIRE(bench.loop().runUntil([&] { return bench.upstream().requests().size() == 6; }));
+  const auto& requests = bench.upstream().requests();
+  const bool delete_first = requests[4].method == "DELETE";
+  const RecordedRequest& again = requests[delete_first ? 5 : 4];
+  const RecordedRequest& replaced = requests[delete_first ? 4 : 5];
+  CHECK(again.method == "POST");
+  CHECK(again.header("mcp-session-id") == "second");
+  CHECK(replaced.method == "DELETE");
+  CHECK(replaced.header("mcp-session-id") == "first");
+  CHECK(bench.close() == 0);
+}
+
+
+// An upstream that opened session "first": the initialize, then whatever the case scripts.
+constexpr std::string_view kSessionInit =
+    R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
+    R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
+constexpr std::string_view kSessionInitAnswer =
+    R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},)"
+    R"("serverInfo":{"name":"s","version":"1"}}})";
+
+TEST_CASE("answers that do not mean a lost session reach the client as sent, with no replay") {
+  struct Case {
+    const char* what;
+    std::string request;
+    Reply reply;
+    int status;
+  };
+  const std::string in_session = "Mcp-Session-Id: first\r\nMCP-Protocol-Version: 2025-06-18\r\n";
+  Case cases[] = {
+      {"404 to PUT /mcp (fastmcp)",
+       "PUT /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + in_session +
+           "Content-Length: 2\r\n\r\n{}",
+       Reply::json(404, R"({"detail":"Not Found"})"), 404},
+      {"404 carrying -32601", mcpPost(kCall, in_session),
+       Reply::json(404, R"({"jsonrpc":"2.0","id":7,"error":{"code":-32601,"message":"nope"}})"),
+       404},
+      {"400 merely mentioning the session", mcpPost(kCall, in_session),
+       Reply::json(400, R"({"jsonrpc":"2.0","id":7,"error":{"code":-32000,)"
+                        R"("message":"this session may not do that"}})"),
+       400},
+      {"404 to a 2026-07-28 request",
+       mcpPost(kCall, "Mcp-Session-Id: first\r\nMCP-Protocol-Version: 2026-07-28\r\n"),
+       Reply::json(404, "{}"), 404},
+  };
+  for (Case& c : cases) {
+    CAPTURE(c.what);
+    ExchangeBench bench(kFastRetries,
+                        {Reply::json(200, kSessionInitAnswer, {{"Mcp-Session-Id", "first"}}),
+                         std::move(c.reply)});
+    REQUIRE(bench.startError().empty());
+    CHECK(bench.send(mcpPost(kSessionInit)).starts_with("HTTP/1.1 200 OK\r\n"));
+    const std::string response = bench.send(c.request);
+    CHECK(response.starts_with("HTTP/1.1 " + std::to_string(c.status)));
+    CHECK(bench.upstream().requests().size() == 2);  // no initialize replayed
+    CHECK(familyTotal(bench.metrics(), "bulwark_session_recoveries_total") == 0);
+    CHECK(bench.close() == 0);
+  }
+}
+
+TEST_CASE("a request whose session was re-opened is not replayed again when it gets 404 again") {
+  ExchangeBench bench(kFastRetries,
+                      {Reply::json(200, kSessionInitAnswer, {{"Mcp-Session-Id", "first"}}),
+                       Reply::json(404, "{}"),
+                       Reply::json(200, kSessionInitAnswer, {{"Mcp-Session-Id", "second"}}),
+                       Reply::empty(202), Reply::json(404, "{}"), Reply::json(404, "{}")});
+  REQUIRE(bench.startError().empty());
+  CHECK(bench.send(mcpPost(kSessionInit)).starts_with("HTTP/1.1 200 OK\r\n"));
+  const std::string response = bench.send(mcpPost(kCall, "Mcp-Session-Id: first\r\n"));
+  CHECK(response.starts_with("HTTP/1.1 404"));
+  // initialize, the call, the replay and its initialized, the call again, the DELETE of "first".
+  REQUIRE(bench.loop().runUntil([&] { return bench.upstream().requests().size() == 6; }));
+  int initializes = 0;
+  for (const RecordedRequest& request : bench.upstream().requests()) {
+    initializes += request.body.find(R"("method":"initialize")") != std::string::npos ? 1 : 0;
+  }
+  CHECK(initializes == 2);
+  CHECK(familyTotal(bench.metrics(), "bulwark_session_recoveries_total") == 1);
   CHECK(bench.close() == 0);
 }
 
