@@ -136,8 +136,9 @@ enum class EnvelopeError : std::uint8_t {
 
 struct EnvelopeResult {
   // On kInvalidJson, empty. On kInvalidMessage, one envelope per message (per batch element; an
-  // element that is not an object gives an empty one), filled as far as it could be read (its id when that was a string, number or null) so the -32600 reply can echo
-  // the id; it must not be forwarded.
+  // element that is not an object gives an empty one), filled as far as it could be read (its
+  // id when that was a string, number or null) so the -32600 reply can echo the id; it must not
+  // be forwarded.
   ParsedMessages parsed;
   EnvelopeError error = EnvelopeError::kNone;
   // Human-readable reason when error != kNone: simdjson's message and, when known, where, e.g.
