@@ -33,8 +33,8 @@ error_code Walker::skip(od::value value, int depth) {
     od::object object;
     if (auto err = enter(value.get_object().get(object), depth))
       return err;
-    return forEachMember(
-        object, [&](std::string_view, od::value child) { return skip(child, depth + 1); });
+    return forEachMember(object,
+                         [&](std::string_view, od::value child) { return skip(child, depth + 1); });
   }
   case od::json_type::array: {
     od::array array;
@@ -77,8 +77,8 @@ error_code Walker::record(od::value value, int depth, Member& member, OnObject&&
 
 error_code Walker::record(od::value value, int depth, Member& member) {
   return record(value, depth, member, [&](od::object object) {
-    return forEachMember(
-        object, [&](std::string_view, od::value child) { return skip(child, depth + 1); });
+    return forEachMember(object,
+                         [&](std::string_view, od::value child) { return skip(child, depth + 1); });
   });
 }
 

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <simdjson.h>
-
 #include <string_view>
 #include <vector>
 
@@ -56,17 +55,17 @@ struct ToolMembers {
 // Everything read from one top-level object.
 struct MessageMembers {
   Member jsonrpc, method, id, params, result, error;
-  Member tool_name;      // params.name
-  Member meta;           // params._meta
-  Member progress_token; // params._meta.progressToken
-  Member params_progress_token; // params.progressToken (notifications/progress)
-  Member request_id;     // params.requestId (notifications/cancelled)
-  Member is_error;       // result.isError
-  Member code;           // error.code
-  Member message;        // error.message
-  Member ttl_ms;         // result.ttlMs
-  Member cache_scope;    // result.cacheScope
-  std::string_view result_text; // the whole result value, when an object
+  Member tool_name;               // params.name
+  Member meta;                    // params._meta
+  Member progress_token;          // params._meta.progressToken
+  Member params_progress_token;   // params.progressToken (notifications/progress)
+  Member request_id;              // params.requestId (notifications/cancelled)
+  Member is_error;                // result.isError
+  Member code;                    // error.code
+  Member message;                 // error.message
+  Member ttl_ms;                  // result.ttlMs
+  Member cache_scope;             // result.cacheScope
+  std::string_view result_text;   // the whole result value, when an object
   std::vector<ToolMembers> tools; // result.tools[]
 
   // Ready for the next message. Only the counts are cleared (rewriting every record for every

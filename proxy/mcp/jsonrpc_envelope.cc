@@ -15,8 +15,8 @@ namespace {
 using envelope::Member;
 using envelope::MessageMembers;
 using envelope::ToolMembers;
-using envelope::Walker;
 using envelope::trimTrailingSpace;
+using envelope::Walker;
 namespace od = envelope::od;
 using simdjson::error_code;
 
@@ -303,8 +303,7 @@ void EnvelopeParser::State::parseInto(std::string_view json, EnvelopeResult& res
   };
 
   if (auto err =
-          parser
-              .iterate(padded.data(), padded.size(), padded.size() + simdjson::SIMDJSON_PADDING)
+          parser.iterate(padded.data(), padded.size(), padded.size() + simdjson::SIMDJSON_PADDING)
               .get(doc)) {
     return failJson(err);
   }
