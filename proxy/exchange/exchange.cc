@@ -9,6 +9,7 @@
 #include "policies/retry_safety.h"
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/http/request_target.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
 #include "proxy/net/spare_pool.h"
@@ -22,8 +23,6 @@ namespace {
 
 using policies::FailureClass;
 using policies::Outcome;
-
-std::string_view pathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
 bool startsWithIgnoreCase(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && equalsIgnoreCase(text.substr(0, prefix.size()), prefix);
@@ -176,6 +175,23 @@ bool Exchange::parseRequest(Request& request) {
     finish("invalid_input");
     return false;
   }
+  // Only a request to the MCP endpoint is judged, so every other spelling of it is refused here
+  // (proxy/http/request_target.h says which and why).
+  const HeaderField* host = head.target.starts_with('/') ? nullptr : findHeader(head.headers, "host");
+  TargetVerdict target =
+      classifyRequestTarget(head.target, context_.mcp_path, host != nullptr ? host->value : "");
+  if (target.kind == TargetClass::kRefused) {
+    error_detail_ = std::string(target.reason) + "; the MCP path is " + context_.mcp_path;
+    const std::string body = jsonRpcErrorBody(
+        {}, ProxyError{jsonrpc::kInvalidRequest, "Ambiguous request-target", error_detail_,
+                       "invalid_input", 0, {}});
+    client_->sendSimpleResponse(400, "application/json", body);
+    client_ = nullptr;
+    method_ = "invalid";
+    finish("invalid_input");
+    return false;
+  }
+  upstream_target_ = std::move(target.upstream_target);
   http_method_ = head.method;
   session_id_ = headerValue(head.headers, "mcp-session-id");
   if (!session_id_.empty()) {
@@ -184,7 +200,7 @@ bool Exchange::parseRequest(Request& request) {
     authorization_ = headerValue(head.headers, "authorization");
     host_ = headerValue(head.headers, "host");
   }
-  if (head.method != "POST" || pathOf(head.target) != context_.mcp_path) {
+  if (head.method != "POST" || target.kind != TargetClass::kMcpEndpoint) {
     // Not JSON-RPC: streamed through untouched; a GET stream in a session is kept alive.
     resumable_stream_ = head.method == "GET" && context_.sessions.knows(session_id_);
     return true;
@@ -281,7 +297,7 @@ void Exchange::buildUpstreamRequest(const Request& request) {
   out.reserve(256 + request.body.size());
   out += head.method;
   out.push_back(' ');
-  out += head.target;
+  out += upstream_target_.empty() ? std::string_view(head.target) : upstream_target_;
   out += " HTTP/1.1\r\n";
   appendEndToEndHeaders(out, head.headers, {"expect", "mcp-session-id"});
   if (!session_id_.empty()) {

@@ -181,6 +181,8 @@ private:
   // The request.
   std::string request_bytes_;  // as sent upstream, kept for retries
   std::string http_method_;
+  // The MCP path when the client spelled it otherwise; empty: the target goes as received.
+  std::string upstream_target_;
   std::string method_;         // JSON-RPC method, "batch", "response"; empty for non-MCP
   std::string tool_;
   std::string request_id_;     // JSON text; empty unless a single request with an id

@@ -194,3 +194,29 @@ describe('spellings of the MCP path', { skip: kDirect ? 'proxy-only behaviour' :
     assert.equal(afterStats.runs, before.runs, 'the tool never ran');
   }));
 });
+
+// Behind a stdio server, the bridge served every path as MCP: a POST to another path ran
+// unjudged. Now the exchange sends each spelling of the endpoint as /mcp and the bridge answers
+// any other path with 404.
+describe('spellings of the MCP path in front of a stdio server',
+         { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
+  const kStdioFixture = path.resolve(here, 'fixtures', 'stdio_server.mjs');
+  const initialize = (id) => JSON.stringify({
+    jsonrpc: '2.0', id, method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {},
+              clientInfo: { name: 'bulwark-paths-test', version: '1.0.0' } } });
+
+  test('another path gets 404, a judged spelling initializes, an ambiguous one gets 400',
+       scoped(async (t, track) => {
+    const bw = track(await startBulwark(`http://${kHost}/mcp`,
+                                        { command: [process.execPath, kStdioFixture],
+                                          name: 'bulwark-paths-stdio' }));
+    const other = await post(bw, '/other', initialize(1));
+    assert.equal(other.status, 404, other.text);
+    assert.match(other.text, /served at \/mcp only/);
+    const judged = await post(bw, '/mcp/', initialize(2));
+    assert.equal(judged.status, 200, judged.text);
+    assert.equal(judged.json?.result?.serverInfo !== undefined, true, judged.text);
+    assertRefusedSpelling(await post(bw, '/MCP', initialize(3)), '/MCP');
+  }));
+});
