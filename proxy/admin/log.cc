@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <random>
 #include <string>
 
 #include "proxy/mcp/json_writer.h"
@@ -38,11 +39,79 @@ void appendTimestamp(std::string& out) {
   out.append(buffer, static_cast<std::size_t>(n));
 }
 
+// The per-process key of sessionLogHash: without it, a short or guessable session id could be
+// found again from its hash by trying candidates.
+std::uint64_t sessionHashKey() {
+  static const std::uint64_t key = [] {
+    std::random_device device;
+    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+  }();
+  return key;
+}
+
+// splitmix64's finalizer: every input bit moves about half of the output bits.
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+bool isContinuationByte(char byte) { return (static_cast<unsigned char>(byte) & 0xC0) == 0x80; }
+
 }  // namespace
 
 void setLogLevel(LogLevel level) { g_level = level; }
 
 bool logEnabled(LogLevel level) { return level >= g_level; }
+
+std::string sessionLogHash(std::string_view id) {
+  if (id.empty()) {
+    return {};
+  }
+  // FNV-1a over the bytes, seeded with the key, then mixed: fast and stable within the process.
+  std::uint64_t hash = 0xcbf29ce484222325ULL ^ sessionHashKey();
+  for (const char byte : id) {
+    hash ^= static_cast<unsigned char>(byte);
+    hash *= 0x100000001b3ULL;
+  }
+  hash = mix(hash ^ sessionHashKey());
+  char buffer[17];
+  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(hash));
+  return std::string(buffer, 12);
+}
+
+std::string_view utf8Prefix(std::string_view value, std::size_t max_bytes) {
+  if (value.size() <= max_bytes) {
+    return value;
+  }
+  std::size_t end = max_bytes;
+  // Step back over continuation bytes to the start of the character that would be split.
+  std::size_t stepped = 0;
+  while (end > 0 && isContinuationByte(value[end]) && stepped < 3) {
+    --end;
+    ++stepped;
+  }
+  return value.substr(0, end);
+}
+
+void appendLoggedString(std::string& out, std::string_view value) {
+  if (value.size() <= kMaxLoggedFieldBytes) {
+    appendJsonString(out, value);
+    return;
+  }
+  appendJsonString(out, utf8Prefix(value, kMaxLoggedFieldBytes));
+  out.pop_back();  // reopen the string for the marker
+  out += "...[cut, ";
+  out += std::to_string(value.size());
+  out += " bytes]\"";
+}
+
+bool isSessionKey(std::string_view key) {
+  return key == "session" || key == "session_id" || key.ends_with("_session");
+}
 
 void logLine(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
   if (!logEnabled(level)) {
@@ -55,13 +124,19 @@ void logLine(LogLevel level, std::string_view message, std::initializer_list<Log
   line += ",\"level\":\"";
   line += levelName(level);
   line += "\",\"msg\":";
-  appendJsonString(line, message);
+  appendLoggedString(line, message);
   for (const LogField& field : fields) {
     line.push_back(',');
     appendJsonString(line, field.key);
     line.push_back(':');
     if (const auto* text = std::get_if<std::string_view>(&field.value)) {
-      appendJsonString(line, *text);
+      if (isSessionKey(field.key)) {
+        appendJsonString(line, sessionLogHash(*text));
+      } else {
+        appendLoggedString(line, *text);
+      }
+    } else if (const auto* session = std::get_if<SessionRef>(&field.value)) {
+      appendJsonString(line, sessionLogHash(session->id));
     } else if (const auto* integer = std::get_if<std::int64_t>(&field.value)) {
       line += std::to_string(*integer);
     } else if (const auto* real = std::get_if<double>(&field.value)) {

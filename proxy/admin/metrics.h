@@ -1,97 +1,135 @@
-// Bulwark's Prometheus metrics: one registry, every family declared here once, label values
-// bounded. Serialized on the loop thread for the admin endpoint.
+// Bulwark's Prometheus metrics: every family is declared once, in metrics.cc; components report
+// typed events here. Closed label sets are enums mapped to their exported label strings in one
+// place; only open sets (methods, tool names, limit names, breaker targets) are string_view.
+// No prometheus-cpp type appears in this header: only admin/ sees prometheus-cpp.
+// Single-threaded (the loop thread); recording an event allocates nothing once its series exists.
 #pragma once
 
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
+#include "policies/circuit_breaker.h"
+#include "policies/deadline.h"
+#include "policies/failure_class.h"
 
-#include <array>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
-#include <vector>
 
 namespace bulwark {
 
-// A counter family with its children looked up by label values without building a label map
-// (Family::Add hashes a std::map under a mutex; this is a flat string key on one thread).
-template <std::size_t N>
-class CounterFamily {
+// How a finished client request ended: success, a failure class, or cancelled by the client.
+// Exported as the `outcome` label: "success", "cancelled" or policies::failureClassName().
+class RequestOutcome {
 public:
-  CounterFamily(prometheus::Family<prometheus::Counter>& family,
-                std::array<std::string_view, N> label_names)
-      : family_(family), label_names_(label_names) {}
+  static constexpr RequestOutcome success() {
+    return RequestOutcome(policies::FailureClass::kNone, false);
+  }
+  static constexpr RequestOutcome cancelled() {
+    return RequestOutcome(policies::FailureClass::kNone, true);
+  }
+  // kNone is success.
+  static constexpr RequestOutcome failed(policies::FailureClass failure) {
+    return RequestOutcome(failure, false);
+  }
 
-  prometheus::Counter& with(std::array<std::string_view, N> values);
+  constexpr bool isSuccess() const {
+    return !cancelled_ && failure_ == policies::FailureClass::kNone;
+  }
+  constexpr bool isCancelled() const { return cancelled_; }
+  constexpr bool isFailure() const {
+    return !cancelled_ && failure_ != policies::FailureClass::kNone;
+  }
+  // The failure class (kNone unless isFailure()).
+  constexpr policies::FailureClass failure() const { return failure_; }
 
 private:
-  prometheus::Family<prometheus::Counter>& family_;
-  std::array<std::string_view, N> label_names_;
-  std::unordered_map<std::string, prometheus::Counter*> children_;
-  std::string key_;
+  constexpr RequestOutcome(policies::FailureClass failure, bool cancelled)
+      : failure_(failure), cancelled_(cancelled) {}
+  policies::FailureClass failure_;
+  bool cancelled_;
 };
+
+// How one upstream exchange ended (the `result` label of bulwark_upstream_attempts_total).
+enum class UpstreamAttemptResult : std::uint8_t {
+  kResponse,            // "response": a complete answer (whatever its status)
+  kAbandoned,           // "abandoned": cut short by us (timeout, client gone) before an answer
+  kConnectFailed,       // "connect_failed"
+  kConnectTimeout,      // "connect_timeout"
+  kResetBeforeResponse, // "reset_before_response"
+  kResetDuringResponse, // "reset_during_response"
+  kMalformedResponse,   // "malformed_response"
+};
+
+// The response cache lookup result (the `result` label of bulwark_cache_requests_total).
+enum class CacheResult : std::uint8_t {
+  kHit,   // "hit": answered from the cache
+  kMiss,  // "miss"
+  kStale, // "stale": served after a failure, within stale_if_error
+};
+
+// What saved a request that failed at least once (the `strategy` label of
+// bulwark_recoveries_total).
+enum class RecoveredBy : std::uint8_t {
+  kRetry,    // "retry"
+  kStale,    // "stale"
+  kFallback, // "fallback"
+  kSession,  // "session": a retry after re-initializing a lost upstream session
+};
+
+// The result of a configuration reload or of a session re-initialization.
+enum class ReloadResult : std::uint8_t { kSuccess, kFailure }; // "success", "failure"
+using SessionRecoveryResult = ReloadResult;
+
+class MetricFamilies; // the prometheus-cpp side, in metrics.cc
 
 class Metrics {
 public:
   // `max_tool_labels` caps distinct tool label values; later names fold into "other".
   explicit Metrics(std::size_t max_tool_labels = 100);
+  ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
   // One finished client request: its JSON-RPC method ("" for non-MCP traffic), the tool of a
-  // tools/call, the outcome ("success", "cancelled" or a failure class), and how long it took.
-  void recordRequest(std::string_view method, std::string_view tool, std::string_view outcome,
+  // tools/call, its outcome, and how long it took.
+  void recordRequest(std::string_view method, std::string_view tool, RequestOutcome outcome,
                      double seconds);
-  // One upstream exchange and how it ended ("response" or a transport failure kind).
-  void recordUpstreamAttempt(std::string_view result) { upstream_attempts_.with({result}).Increment(); }
+  // One upstream exchange and how it ended.
+  void recordUpstreamAttempt(UpstreamAttemptResult result);
   // A retry about to be sent, by tool and the failure class that caused it.
-  void recordRetry(std::string_view tool, std::string_view failure_class);
+  void recordRetry(std::string_view tool, policies::FailureClass reason);
   // A client-visible failure (the final outcome of a request was not success).
-  void recordError(std::string_view failure_class, std::string_view tool);
-  void recordTimeout(std::string_view kind) { timeouts_.with({kind}).Increment(); }
-  void recordBudgetExhausted() { budget_exhausted_->Increment(); }
-  void recordConfigReload(bool ok) { config_reloads_.with({ok ? "success" : "failure"}).Increment(); }
-  void recordLogRecord(std::string_view failure_class) { log_records_.with({failure_class}).Increment(); }
+  void recordError(policies::FailureClass failure, std::string_view tool);
+  void recordTimeout(policies::TimeoutKind kind);
+  void recordBudgetExhausted();
+  void recordConfigReload(ReloadResult result);
+  // One error log record written, by its failure class.
+  void recordLogRecord(policies::FailureClass failure);
   // A client hit a limit (limits: or security:), by its name (kLimitNames).
-  void recordLimitRejection(std::string_view limit) { limit_rejections_.with({limit}).Increment(); }
-  void setActiveClientConnections(double value) { client_connections_->Set(value); }
-  void setUpstreamUp(bool up) { upstream_up_->Set(up ? 1 : 0); }
-  void setActiveSessions(std::size_t sessions) { sessions_active_->Set(static_cast<double>(sessions)); }
-  // One re-initialization of a session the upstream lost: "success" or "failure".
-  void recordSessionRecovery(bool ok) {
-    session_recoveries_.with({ok ? "success" : "failure"}).Increment();
-  }
-  // A request that failed at least once and was then answered well, by the strategy that saved
-  // it ("retry", "stale", "fallback", "session"), and how long after its first failure.
-  void recordRecovery(std::string_view strategy, double seconds_since_first_failure);
+  void recordLimitRejection(std::string_view limit);
+  void setActiveClientConnections(double value);
+  void setUpstreamUp(bool up);
+  void setActiveSessions(std::size_t sessions);
+  // One re-initialization of a session the upstream lost.
+  void recordSessionRecovery(SessionRecoveryResult result);
+  // A request that failed at least once and was then answered well, by what saved it, and how
+  // long after its first failure.
+  void recordRecovery(RecoveredBy strategy, double seconds_since_first_failure);
   // A stdio upstream (zero for an HTTP one): children running, crash loop, child usable.
-  void setStdioState(std::size_t children, bool crash_loop, bool child_up) {
-    stdio_children_->Set(static_cast<double>(children));
-    stdio_crash_loop_->Set(crash_loop ? 1 : 0);
-    stdio_child_up_->Set(child_up ? 1 : 0);
-  }
-  void recordStdioRestart() { stdio_restarts_->Increment(); }
-  // The response cache: "hit" (answered from it), "miss", "stale" (served after a failure).
-  void recordCacheRequest(std::string_view result) { cache_requests_.with({result}).Increment(); }
-  void recordFallback(std::string_view tool) { fallbacks_.with({toolLabel(tool)}).Increment(); }
-  // Circuit breakers: state 0 closed, 1 half-open, 2 open (policies::circuitStateGaugeValue).
-  void setCircuitState(std::string_view target, int state);
-  void recordCircuitTransition(std::string_view target, std::string_view from,
-                               std::string_view to, double count = 1) {
-    circuit_transitions_.with({target, from, to}).Increment(count);
-  }
+  void setStdioState(std::size_t children, bool crash_loop, bool child_up);
+  void recordStdioRestart();
+  void recordCacheRequest(CacheResult result);
+  void recordFallback(std::string_view tool);
+  // Circuit breakers by target ("upstream" or a tool name).
+  void setCircuitState(std::string_view target, policies::CircuitState state);
+  // `count` 0 creates the series without counting (so the family shows from the start).
+  void recordCircuitTransition(std::string_view target, policies::CircuitState from,
+                               policies::CircuitState to, double count = 1);
   // Tool label values beyond this many fold into "other" (monitoring.max_tool_labels).
-  void setMaxToolLabels(std::size_t cap) { max_tool_labels_ = cap; }
+  void setMaxToolLabels(std::size_t cap);
   // Runs before each scrape (time-driven state changes, e.g. breakers going half-open).
-  void setBeforeScrape(std::function<void()> hook) { before_scrape_ = std::move(hook); }
-
-  // For components that declare their own families (the stdio bridge).
+  void setBeforeScrape(std::function<void()> hook);
 
   // Prometheus text exposition format 0.0.4, with the process metrics read fresh.
   std::string serialize();
@@ -101,44 +139,14 @@ public:
   std::string_view toolLabel(std::string_view tool);
 
 private:
-  std::shared_ptr<prometheus::Registry> registry_;
-  CounterFamily<3> requests_;
-  prometheus::Family<prometheus::Histogram>& durations_;
-  CounterFamily<1> upstream_attempts_;
-  CounterFamily<2> retries_;
-  CounterFamily<2> errors_;
-  CounterFamily<1> timeouts_;
-  prometheus::Counter* budget_exhausted_;
-  CounterFamily<1> config_reloads_;
-  CounterFamily<1> log_records_;
-  prometheus::Gauge* client_connections_;
-  prometheus::Gauge* upstream_up_;
-  prometheus::Gauge* sessions_active_;
-  CounterFamily<1> session_recoveries_;
-  prometheus::Counter* stdio_restarts_;
-  prometheus::Gauge* stdio_child_up_;
-  prometheus::Gauge* stdio_children_;
-  prometheus::Gauge* stdio_crash_loop_;
-  CounterFamily<1> recoveries_;
-  CounterFamily<1> cache_requests_;
-  CounterFamily<1> fallbacks_;
-  CounterFamily<3> circuit_transitions_;
-  CounterFamily<1> limit_rejections_;
-  prometheus::Family<prometheus::Gauge>& circuit_state_;
-  std::unordered_map<std::string, prometheus::Gauge*> circuit_gauges_;
-  std::function<void()> before_scrape_;
-  prometheus::Histogram* recovery_duration_;
-  // Process metrics, read from /proc at scrape time.
-  prometheus::Gauge* resident_memory_;
-  prometheus::Gauge* virtual_memory_;
-  prometheus::Counter* cpu_seconds_;
-  prometheus::Gauge* open_fds_;
-  prometheus::Gauge* max_fds_;
-  prometheus::Gauge* start_time_;
-  void updateProcessMetrics();
-  std::unordered_map<std::string, prometheus::Histogram*> duration_histograms_;
-  std::unordered_set<std::string> tool_labels_;
-  std::size_t max_tool_labels_;
+  std::unique_ptr<MetricFamilies> families_;
 };
 
-}  // namespace bulwark
+// The exported label strings of the closed sets (static storage), for tests and logs.
+std::string_view requestOutcomeLabel(RequestOutcome outcome);
+std::string_view upstreamAttemptResultLabel(UpstreamAttemptResult result);
+std::string_view cacheResultLabel(CacheResult result);
+std::string_view recoveredByLabel(RecoveredBy strategy);
+std::string_view reloadResultLabel(ReloadResult result);
+
+} // namespace bulwark

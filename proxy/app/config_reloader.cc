@@ -81,7 +81,7 @@ void ConfigReloader::reload(std::string_view trigger) {
   uv_fs_req_cleanup(&stat_request);
   config::ConfigLoadResult result = config::loadConfigFile(path_);
   if (!result.ok()) {
-    metrics_.recordConfigReload(false);
+    metrics_.recordConfigReload(ReloadResult::kFailure);
     for (const config::ConfigError& error : result.errors) {
       logLine(LogLevel::kError, "config reload rejected; keeping the previous configuration",
               {{"class", "config"},
@@ -92,7 +92,7 @@ void ConfigReloader::reload(std::string_view trigger) {
   }
   adjust_(*result.config);
   apply_(std::make_shared<const RuntimeConfig>(std::move(*result.config)));
-  metrics_.recordConfigReload(true);
+  metrics_.recordConfigReload(ReloadResult::kSuccess);
   logLine(LogLevel::kInfo, "config reloaded", {{"trigger", trigger}, {"file", std::string_view(path_)}});
 }
 

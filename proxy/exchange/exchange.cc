@@ -750,7 +750,7 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
     return false;
   }
   context_.budget.recordRetry(now);
-  context_.metrics.recordRetry(toolLabel(), policies::failureClassName(failure));
+  context_.metrics.recordRetry(toolLabel(), failure);
   if (first_failure_at_ == Clock::time_point{}) {
     first_failure_at_ = now;
   }
@@ -776,7 +776,8 @@ void Exchange::abandonUpstream() {
   if (upstream_ != nullptr) {
     // The attempt ends here: it answered (and we refused the answer), or it was cut short
     // (a timeout, the client leaving).
-    context_.metrics.recordUpstreamAttempt(upstream_status_ > 0 ? "response" : "abandoned");
+    context_.metrics.recordUpstreamAttempt(upstream_status_ > 0 ? UpstreamAttemptResult::kResponse
+                                                                : UpstreamAttemptResult::kAbandoned);
     upstream_->abandon();
     upstream_ = nullptr;
   }
@@ -784,7 +785,7 @@ void Exchange::abandonUpstream() {
 
 void Exchange::onUpstreamComplete() {
   upstream_ = nullptr;
-  context_.metrics.recordUpstreamAttempt("response");
+  context_.metrics.recordUpstreamAttempt(UpstreamAttemptResult::kResponse);
   switch (reply_) {
   case Reply::kForward:
     if (observe_json_ && !held_body_.empty()) {
@@ -873,7 +874,7 @@ void Exchange::deliverHeldJson() {
 
 void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
   upstream_ = nullptr;
-  context_.metrics.recordUpstreamAttempt(failureKindName(failure.kind));
+  context_.metrics.recordUpstreamAttempt(attemptResultOf(failure.kind));
   // A kept-alive connection that died before any response byte was most likely closed by the
   // server as we reused it; it goes again, once, on a new connection, without counting as an
   // attempt. Only a request that is safe to repeat: the same signal also follows a server that
@@ -883,7 +884,7 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
     resent_on_fresh_connection_ = true;
     // Not an attempt of the policy's (no backoff, no budget), but a retry all the same for
     // whoever counts retries and recoveries.
-    context_.metrics.recordRetry(toolLabel(), "upstream");
+    context_.metrics.recordRetry(toolLabel(), FailureClass::kUpstream);
     if (first_failure_at_ == Clock::time_point{}) {
       first_failure_at_ = Clock::now();
     }
@@ -916,7 +917,7 @@ void Exchange::onAttemptTimer(uv_timer_t* timer) {
     return;
   }
   // The per-try timeout: this attempt is over; closing its connection cancels it upstream.
-  self->context_.metrics.recordTimeout("per_try");
+  self->context_.metrics.recordTimeout(policies::TimeoutKind::kPerTry);
   const bool committed = self->reply_ == Reply::kForward;
   self->abandonUpstream();
   if (!committed && self->tryRetry(Outcome::perTryTimeout(), std::nullopt)) {
@@ -936,7 +937,7 @@ void Exchange::onDeadlineTimer(uv_timer_t* timer) {
     self->finish(self->outcome_);
     return;
   }
-  self->context_.metrics.recordTimeout("deadline");
+  self->context_.metrics.recordTimeout(policies::TimeoutKind::kDeadline);
   const bool attempting = self->upstream_ != nullptr;
   self->abandonUpstream();
   if (attempting) {
@@ -1047,14 +1048,14 @@ bool Exchange::answerFromFreshCache() {
   for (const std::string* key : {&cache_key_caller_, &cache_key_shared_}) {
     const policies::CacheLookup found = context_.cache.peek(*key, now);
     if (found.fresh()) {
-      context_.metrics.recordCacheRequest("hit");
+      context_.metrics.recordCacheRequest(CacheResult::kHit);
       const std::string result = found.entry->response.result_json;
       outcome_ = "success";
       answerWithResult(result);
       return true;
     }
   }
-  context_.metrics.recordCacheRequest("miss");
+  context_.metrics.recordCacheRequest(CacheResult::kMiss);
   return false;
 }
 
@@ -1114,13 +1115,13 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
         break;
       }
     }
-    context_.metrics.recordCacheRequest("stale");
-    context_.metrics.recordRecovery("stale", seconds);
+    context_.metrics.recordCacheRequest(CacheResult::kStale);
+    context_.metrics.recordRecovery(RecoveredBy::kStale, seconds);
   } else {
     result = CacheJson::withMetaFlag(policy_->fallback->resultJson(), "bulwark/fallback",
                                      context_.cache_json);
     context_.metrics.recordFallback(toolLabel());
-    context_.metrics.recordRecovery("fallback", seconds);
+    context_.metrics.recordRecovery(RecoveredBy::kFallback, seconds);
   }
   logLine(LogLevel::kInfo, "answered from recovery",
           {{"strategy", strategy == policies::RecoveryStrategy::kStaleCache ? "stale" : "fallback"},
@@ -1241,7 +1242,7 @@ void Exchange::onSessionRecovered(bool recovered) {
     return;
   }
   if (recovered) {
-    context_.metrics.recordRetry(toolLabel(), "session_lost");
+    context_.metrics.recordRetry(toolLabel(), FailureClass::kSessionLost);
     scheduleAttempt(std::chrono::milliseconds{0});
     return;
   }
@@ -1354,18 +1355,19 @@ std::string Exchange::describeUpstreamAnswer() const {
   return "upstream answered with an error result";
 }
 
-void Exchange::logHandledError(std::string_view failure_class, std::string_view detail) {
+void Exchange::logHandledError(FailureClass failure, std::string_view detail) {
   if (!runtime_->settings.monitoring.log_errors) {
     return;
   }
-  context_.metrics.recordLogRecord(failure_class);
+  context_.metrics.recordLogRecord(failure);
+  const std::string_view failure_class = policies::failureClassName(failure);
   const auto duration_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count();
   logLine(LogLevel::kWarn, "request failed",
           {{"class", failure_class},
            {"method", std::string_view(method_)},
            {"tool", std::string_view(tool_)},
-           {"session", std::string_view(session_id_)},
+           {"session", SessionRef{session_id_}},
            {"request_id", std::string_view(request_id_)},
            {"attempt", attempt_},
            {"upstream_status", upstream_status_},
@@ -1391,14 +1393,17 @@ void Exchange::finish(std::string_view outcome) {
     waiting_for_session_ = false;
     context_.sessions.forget(session_id_, *this);
   }
+  // The outcome travels as a name here; the metrics take it typed.
+  const std::optional<FailureClass> failed = policies::parseFailureClass(outcome);
+  const RequestOutcome typed_outcome = outcome == "cancelled" ? RequestOutcome::cancelled()
+                                       : failed ? RequestOutcome::failed(*failed)
+                                                : RequestOutcome::success();
   if (!attempt_reported_) {
-    if (outcome == "cancelled") {
+    if (typed_outcome.isCancelled()) {
       attempt_reported_ = true;
       context_.breakers.abandon(permits_, toolLabel());
     } else {
-      const auto parsed = outcome == "success" ? std::optional<FailureClass>(FailureClass::kNone)
-                                               : policies::parseFailureClass(outcome);
-      reportAttempt(parsed.value_or(FailureClass::kNone));
+      reportAttempt(typed_outcome.failure());
     }
   }
   const auto now = Clock::now();
@@ -1408,7 +1413,7 @@ void Exchange::finish(std::string_view outcome) {
             {{"method", std::string_view(method_)},
              {"http_method", std::string_view(http_method_)},
              {"tool", std::string_view(tool_)},
-             {"session", std::string_view(session_id_)},
+             {"session", SessionRef{session_id_}},
              {"request_id", std::string_view(request_id_)},
              {"outcome", outcome},
              {"upstream_status", upstream_status_},
@@ -1417,14 +1422,15 @@ void Exchange::finish(std::string_view outcome) {
   }
   if (outcome == "success" && first_failure_at_ != Clock::time_point{}) {
     context_.metrics.recordRecovery(
-        session_recoveries_ > 0 ? "session" : "retry",
+        session_recoveries_ > 0 ? RecoveredBy::kSession : RecoveredBy::kRetry,
         std::chrono::duration<double>(now - first_failure_at_).count());
   }
-  context_.metrics.recordRequest(method_, toolLabel(), outcome, seconds);
-  if (outcome != "success" && outcome != "cancelled") {
+  context_.metrics.recordRequest(method_, toolLabel(), typed_outcome, seconds);
+  if (typed_outcome.isFailure()) {
     // Every client-visible error is counted once and logged once, whatever path ended it.
-    context_.metrics.recordError(outcome, toolLabel());
-    logHandledError(outcome, error_detail_.empty() ? describeUpstreamAnswer() : error_detail_);
+    context_.metrics.recordError(typed_outcome.failure(), toolLabel());
+    logHandledError(typed_outcome.failure(),
+                    error_detail_.empty() ? describeUpstreamAnswer() : error_detail_);
   }
   if (finished_flag_ != nullptr) {
     *finished_flag_ = true;

@@ -161,7 +161,7 @@ private:
 
   void finish(std::string_view outcome);
   std::string_view toolLabel() const;
-  void logHandledError(std::string_view failure_class, std::string_view detail);
+  void logHandledError(policies::FailureClass failure, std::string_view detail);
   std::string describeUpstreamAnswer() const;
   std::string malformedDetail() const;
 

@@ -37,6 +37,19 @@ std::string_view reasonFor(int status) {
   }
 }
 
+bool hasRepeatedHost(const HeaderList& headers) {
+  bool seen = false;
+  for (const HeaderField& field : headers) {
+    if (field.name.size() == 4 && equalsIgnoreCase(field.name, "host")) {
+      if (seen) {
+        return true;
+      }
+      seen = true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 ClientConnection::ClientConnection(uv_loop_t* loop, RequestHandler& handler,
@@ -168,6 +181,13 @@ bool ClientConnection::onHead(HttpHead& head) {
     refusal_ = Refusal{431, "headers", "Too many request header fields",
                        std::to_string(request.headers.size()) + " header fields; the limit is " +
                            std::to_string(limits_.max_headers)};
+    return false;
+  }
+  if (hasRepeatedHost(request.headers)) {
+    // RFC 9112 3.2: a request with more than one Host field gets 400; two proxies reading
+    // different ones would route it to different hosts.
+    refusal_ = Refusal{400, "malformed_http", "Malformed HTTP request",
+                       "more than one Host field"};
     return false;
   }
   if (request.version_major == 1 && request.version_minor == 0 &&

@@ -68,6 +68,11 @@ const char* HeadGuard::scan(std::string_view bytes) {
     if (line_start_ && !first_line_ && (c == ' ' || c == '\t')) {
       return "obsolete line folding in the request head";
     }
+    if (line_start_ && !first_line_ && c == ':') {
+      // RFC 9110 5.1: a field name is a token, never empty. llhttp 8 takes the line and glues
+      // its value to the previous field's.
+      return "a header field with an empty name";
+    }
     started_ = true;
     line_start_ = false;
   }

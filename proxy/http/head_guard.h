@@ -1,7 +1,8 @@
 // What llhttp 8 lets through in a request head and a proxy must not: a bare LF as a line end
 // (RFC 9112 2.2 allows it, but parsers that disagree about it are how requests get smuggled),
 // a bare CR, and obsolete line folding (RFC 9112 5.2: reject or replace; Bulwark forwards field
-// values as they came, so it rejects). Scans the head bytes of each request as they arrive,
+// values as they came, so it rejects), and a field line with an empty name (RFC 9110 5.1).
+// Scans the head bytes of each request as they arrive,
 // before the parser sees them; the body is not scanned.
 #pragma once
 

@@ -137,7 +137,8 @@ void SessionDirectory::finishRecovery(const std::string& client_id, std::string 
                                       std::string_view failure,
                                       std::chrono::steady_clock::time_point started) {
   const bool recovered = !new_upstream_id.empty();
-  metrics_.recordSessionRecovery(recovered);
+  metrics_.recordSessionRecovery(recovered ? SessionRecoveryResult::kSuccess
+                                                  : SessionRecoveryResult::kFailure);
   const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - started)
                            .count();
@@ -148,13 +149,13 @@ void SessionDirectory::finishRecovery(const std::string& client_id, std::string 
   Session& session = found->second;
   if (recovered) {
     logLine(LogLevel::kInfo, "session recovered",
-            {{"session", std::string_view(client_id)},
-             {"upstream_session", std::string_view(new_upstream_id)},
+            {{"session", SessionRef{client_id}},
+             {"upstream_session", SessionRef{new_upstream_id}},
              {"duration_ms", static_cast<std::int64_t>(took_ms)}});
     session.upstream_id = std::move(new_upstream_id);
   } else {
     logLine(LogLevel::kWarn, "session recovery failed",
-            {{"session", std::string_view(client_id)},
+            {{"session", SessionRef{client_id}},
              {"detail", failure},
              {"duration_ms", static_cast<std::int64_t>(took_ms)}});
   }

@@ -124,7 +124,7 @@ RestartDecision StdioBridge::childExited(Clock::time_point started_at, int pid,
   const RestartDecision decision = tracker_.childExited(started_at, Clock::now());
   logLine(decision.crash_loop ? LogLevel::kError : LogLevel::kWarn, "stdio child exited",
           {{"pid", pid},
-           {"session", session_id},
+           {"session", SessionRef{session_id}},
            {"exit_status", exit.exit_status},
            {"signal", exit.term_signal},
            {"restart_in_ms", static_cast<std::int64_t>(decision.delay.count())},
@@ -140,7 +140,7 @@ RestartDecision StdioBridge::spawnFailed(const std::string& error, std::string_v
   const RestartDecision decision = tracker_.childExited(now, now);
   logLine(LogLevel::kError, "cannot start the stdio server",
           {{"error", std::string_view(error)},
-           {"session", session_id},
+           {"session", SessionRef{session_id}},
            {"restart_in_ms", static_cast<std::int64_t>(decision.delay.count())},
            {"crash_loop", decision.crash_loop}});
   updateGauges();
@@ -201,7 +201,7 @@ void StdioBridge::tick() {
   }
   for (StdioSession* session : idle) {
     logLine(LogLevel::kInfo, "stdio session idle; ending it",
-            {{"session", std::string_view(session->id())}});
+            {{"session", SessionRef{session->id()}}});
     sessionEnded(*session);
   }
   updateGauges();
@@ -288,7 +288,7 @@ ClientStream* StdioBridge::handle(Request& request, ClientConnection& connection
   }
   if (method == "DELETE") {
     logLine(LogLevel::kInfo, "stdio session deleted",
-            {{"session", std::string_view(session->id())}});
+            {{"session", SessionRef{session->id()}}});
     sessionEnded(*session);
     answer(connection, 200, "OK", {});
     return nullptr;

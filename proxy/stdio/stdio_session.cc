@@ -206,7 +206,7 @@ void StdioSession::sendOrQueue(std::string line, std::int64_t child_id) {
   }
   if (queue_.size() >= kMaxQueued) {
     logLine(LogLevel::kWarn, "stdio session queue full; message dropped",
-            {{"session", std::string_view(id_)}});
+            {{"session", SessionRef{id_}}});
     if (child_id != 0) {
       if (auto found = pending_.find(child_id); found != pending_.end()) {
         PostStream* stream = found->second.stream;
@@ -243,7 +243,7 @@ void StdioSession::flushQueue() {
 void StdioSession::onChildLine(std::string_view line, bool truncated) {
   if (truncated) {
     logLine(LogLevel::kError, "stdio child wrote a line over the limit; restarting it",
-            {{"session", std::string_view(id_)}, {"pid", child_->pid()}});
+            {{"session", SessionRef{id_}}, {"pid", child_->pid()}});
     ChildProcess* child = child_;
     onChildExit(ChildExit{-1, 0});  // handled like a crash: requests in flight fail
     child->stop();
@@ -252,7 +252,7 @@ void StdioSession::onChildLine(std::string_view line, bool truncated) {
   const auto scanned = scanMessage(line);
   if (!scanned) {
     logLine(LogLevel::kWarn, "stdio child wrote a line that is not a JSON-RPC message; ignored",
-            {{"session", std::string_view(id_)},
+            {{"session", SessionRef{id_}},
              {"line", line.substr(0, 200)}});
     return;
   }
@@ -275,7 +275,7 @@ void StdioSession::routeAnswer(std::string_view line, const ScannedMessage& scan
   if (found == pending_.end()) {
     // An answer to a request the client cancelled, or from before a restart.
     logLine(LogLevel::kDebug, "stdio child answered an unknown id; dropped",
-            {{"session", std::string_view(id_)}, {"id", scanned.id.in(line)}});
+            {{"session", SessionRef{id_}}, {"id", scanned.id.in(line)}});
     return;
   }
   Pending pending = std::move(found->second);
@@ -290,7 +290,7 @@ void StdioSession::routeAnswer(std::string_view line, const ScannedMessage& scan
       state_ = State::kReady;
       if (pending.stream == nullptr) {
         logLine(LogLevel::kInfo, "stdio session re-initialized",
-                {{"session", std::string_view(id_)}, {"pid", child_->pid()}});
+                {{"session", SessionRef{id_}}, {"pid", child_->pid()}});
       }
       flushQueue();
     }

@@ -15,9 +15,9 @@ void CircuitBreakers::configure(const RuntimeConfig& runtime) {
   }
   // Both families are exposed from the start (a family without series is not), at their
   // present values.
-  metrics_.setCircuitState("upstream", policies::circuitStateGaugeValue(
-                                           upstream_.state(policies::Clock::now())));
-  metrics_.recordCircuitTransition("upstream", "closed", "open", 0);
+  metrics_.setCircuitState("upstream", upstream_.state(policies::Clock::now()));
+  metrics_.recordCircuitTransition("upstream", policies::CircuitState::kClosed,
+                                   policies::CircuitState::kOpen, 0);
   // Tool breakers are rebuilt lazily with the new parameters.
   tools_.clear();
 }
@@ -93,9 +93,8 @@ void CircuitBreakers::note(std::string_view target,
   if (!change) {
     return;
   }
-  metrics_.recordCircuitTransition(target, policies::circuitStateName(change->from),
-                                   policies::circuitStateName(change->to));
-  metrics_.setCircuitState(target, policies::circuitStateGaugeValue(change->to));
+  metrics_.recordCircuitTransition(target, change->from, change->to);
+  metrics_.setCircuitState(target, change->to);
   logLine(change->to == policies::CircuitState::kOpen ? LogLevel::kWarn : LogLevel::kInfo,
           "circuit breaker changed state",
           {{"target", target},

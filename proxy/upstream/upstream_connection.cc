@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "proxy/admin/log.h"
+#include "proxy/admin/metrics.h"
 #include "proxy/net/uv_util.h"
 #include "proxy/upstream/upstream_pool.h"
 
@@ -43,6 +44,17 @@ std::string_view failureKindName(UpstreamFailureKind kind) {
   case UpstreamFailureKind::kMalformedResponse: return "malformed_response";
   }
   return "unknown";
+}
+
+UpstreamAttemptResult attemptResultOf(UpstreamFailureKind kind) {
+  switch (kind) {
+  case UpstreamFailureKind::kConnectFailed: return UpstreamAttemptResult::kConnectFailed;
+  case UpstreamFailureKind::kConnectTimeout: return UpstreamAttemptResult::kConnectTimeout;
+  case UpstreamFailureKind::kResetBeforeResponse: return UpstreamAttemptResult::kResetBeforeResponse;
+  case UpstreamFailureKind::kResetDuringResponse: return UpstreamAttemptResult::kResetDuringResponse;
+  case UpstreamFailureKind::kMalformedResponse: return UpstreamAttemptResult::kMalformedResponse;
+  }
+  return UpstreamAttemptResult::kConnectFailed;
 }
 
 UpstreamConnection::UpstreamConnection(uv_loop_t* loop, UpstreamPool& pool)

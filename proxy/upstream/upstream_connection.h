@@ -12,6 +12,8 @@
 
 namespace bulwark {
 
+enum class UpstreamAttemptResult : std::uint8_t;  // proxy/admin/metrics.h
+
 class UpstreamPool;
 
 enum class UpstreamFailureKind : std::uint8_t {
@@ -23,6 +25,8 @@ enum class UpstreamFailureKind : std::uint8_t {
 };
 
 std::string_view failureKindName(UpstreamFailureKind kind);
+// The metric event for an attempt that ended in this failure.
+UpstreamAttemptResult attemptResultOf(UpstreamFailureKind kind);
 
 struct UpstreamFailure {
   UpstreamFailureKind kind = UpstreamFailureKind::kConnectFailed;

@@ -39,13 +39,13 @@ private:
   }
   void onUpstreamComplete() override {
     upstream_ = nullptr;
-    metrics_.recordUpstreamAttempt("response");
+    metrics_.recordUpstreamAttempt(UpstreamAttemptResult::kResponse);
     result_.complete = true;
     settle();
   }
   void onUpstreamFailure(const UpstreamFailure& failure) override {
     upstream_ = nullptr;
-    metrics_.recordUpstreamAttempt(failureKindName(failure.kind));
+    metrics_.recordUpstreamAttempt(attemptResultOf(failure.kind));
     result_.error = std::string(failureKindName(failure.kind)) + ": " + failure.detail;
     settle();
   }
@@ -53,7 +53,7 @@ private:
   static void onTimeout(uv_timer_t* timer) {
     auto* self = static_cast<UpstreamFetch*>(timer->data);
     if (self->upstream_ != nullptr) {
-      self->metrics_.recordUpstreamAttempt("abandoned");
+      self->metrics_.recordUpstreamAttempt(UpstreamAttemptResult::kAbandoned);
       self->upstream_->abandon();
       self->upstream_ = nullptr;
       self->result_.error = "no complete answer in time";

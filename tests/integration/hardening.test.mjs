@@ -150,6 +150,34 @@ describe('request smuggling', { skip: kDirect ? 'proxy-only behaviour' : false, 
     assert.ok(!up.requests.some((r) => r.url === '/smuggled'), 'no smuggled request ever arrived');
   }));
 
+  test('two Host fields, or a field with an empty name: 400 with a JSON-RPC error, counted as malformed_http',
+       scoped(async () => {
+    // RFC 9112 3.2 (one Host field) and RFC 9110 5.1 (a field name is a non-empty token).
+    const head = (lines) => Buffer.from(
+      `POST /mcp HTTP/1.1\r\n${lines}Content-Type: application/json\r\nContent-Length: ${kPingLength}\r\n\r\n${kPing}`,
+      'latin1');
+    const cases = [
+      ['two Host fields', head('Host: 127.0.0.1\r\nHost: victim.example.com\r\n'), /more than one Host field/],
+      ['two equal Host fields', head('Host: 127.0.0.1\r\nhost: 127.0.0.1\r\n'), /more than one Host field/],
+      ['a field with an empty name', head('Host: 127.0.0.1\r\n: smuggled\r\n'), /empty name/],
+    ];
+    const refusedBefore = await limitCount(bw, 'malformed_http');
+    const seen = up.requests.length;
+    for (const [name, bytes, detail] of cases) {
+      const res = await sendRaw(bw.port, bytes);
+      assert.equal(res.status, 400, `${name}: ${res.status} ${res.text?.slice(0, 160)}`);
+      const error = bulwarkError(res);
+      assert.equal(error.code, -32600, name);
+      assert.equal(error.message, 'Malformed HTTP request', name);
+      assert.match(error.data.detail, detail, name);
+      assert.equal(res.header('connection'), 'close', name);
+      assert.ok(res.closed, `${name}: Bulwark closed the connection`);
+    }
+    assert.equal(up.requests.length, seen, 'none of them reached the upstream');
+    assert.equal(await limitCount(bw, 'malformed_http') - refusedBefore, cases.length,
+                 'each refusal counted once as malformed_http');
+  }));
+
   test('a well-formed chunked request with a chunk extension still passes', scoped(async () => {
     const seen = up.requests.length;
     const c = await RawClient.connect(bw.port);
@@ -508,6 +536,43 @@ describe('secrets', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 6
     assert.ok(!(await bw.metricsText()).includes(kSecret), 'nor /metrics');
     assert.ok(up.requests.some((r) => r.headers.authorization === `Bearer ${kSecret}`),
               'the upstream did receive it: forwarded, never logged');
+  }));
+
+  test('a 3 MB tool name is cut in the log, and a session id never appears in it in clear',
+       scoped(async (t, track) => {
+    const bw = await bulwarkWith(track, up.url, { monitoring: { access_log: true } }, 'bulwark-log-hygiene');
+    const session = 'sess-hardening-4b1f8e2a9c7d6053';
+    const tool = `tool-${'n'.repeat(3 * 1024 * 1024)}`;
+    const call = (id) => request(bw.url, {
+      method: 'POST', headers: { ...kMcpHeaders, 'mcp-session-id': session }, timeoutMs: 30000,
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: {} } }),
+    });
+    const answered = await call('big-1');
+    up.handler = (req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('down');
+    };
+    let failed;
+    try {
+      failed = await call('big-2');
+    } finally {
+      up.reset();
+    }
+    assert.equal(answered.status, 200);
+    assert.notEqual(failed.status, 200);
+    await pollUntil(() => jsonLogLines(bw.logs()).filter((l) => l.tool?.startsWith('tool-nnn')).length >= 3,
+                    { what: 'two access lines and one error line naming the tool' });
+    const logs = bw.logs();
+    assert.ok(!logs.includes(tool), 'the tool name is never copied whole into the log');
+    assert.ok(logs.length < 256 * 1024, `the log stays small (${logs.length} bytes)`);
+    const lines = jsonLogLines(logs).filter((l) => l.tool?.startsWith('tool-nnn'));
+    for (const line of lines) {
+      assert.match(line.tool, /\.\.\.\[cut, 3145733 bytes\]$/, 'a cut field says so, with its full size');
+    }
+    assert.ok(!logs.includes(session), 'the Mcp-Session-Id never reaches the log in clear');
+    const hashes = new Set(lines.map((l) => l.session));
+    assert.equal(hashes.size, 1, `one session, one stable hash: ${[...hashes]}`);
+    assert.match([...hashes][0], /^[0-9a-f]{12}$/);
   }));
 });
 

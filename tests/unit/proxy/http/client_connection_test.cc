@@ -683,6 +683,7 @@ TEST_CASE("a body of exactly max_body_bytes is accepted") {
 TEST_CASE("malformed requests get 400 and the connection is closed") {
   std::string bytes;
   bool first_is_valid = false;
+  std::string detail;  // when set, the error answer names it
   SUBCASE("not HTTP") { bytes = "GARBAGE\r\n\r\n"; }
   SUBCASE("Content-Length with Transfer-Encoding") {
     bytes = "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -710,6 +711,27 @@ TEST_CASE("malformed requests get 400 and the connection is closed") {
     bytes = request("GET", "/ok") + "\x01\x02\x03\r\n\r\n";
     first_is_valid = true;
   }
+  SUBCASE("two Host fields") {
+    bytes = "GET / HTTP/1.1\r\nHost: t\r\nX: y\r\nHost: u\r\n\r\n";
+    detail = "more than one Host field";
+  }
+  SUBCASE("two Host fields, equal, in different case") {
+    bytes = "GET / HTTP/1.1\r\nHost: t\r\nhOST: t\r\n\r\n";
+    detail = "more than one Host field";
+  }
+  SUBCASE("a second Host field in a pipelined request") {
+    bytes = request("GET", "/ok") + "GET /x HTTP/1.1\r\nHost: t\r\nHost: t\r\n\r\n";
+    first_is_valid = true;
+    detail = "more than one Host field";
+  }
+  SUBCASE("a field with an empty name") {
+    bytes = "GET / HTTP/1.1\r\nHost: t\r\n: y\r\n\r\n";
+    detail = "a header field with an empty name";
+  }
+  SUBCASE("a field with an empty name first") {
+    bytes = "GET / HTTP/1.1\r\n:\r\nHost: t\r\n\r\n";
+    detail = "a header field with an empty name";
+  }
   ServerHarness h;
   std::vector<std::string> handled;
   h.handler.on_request = [&](Request& r, ClientConnection& c) {
@@ -728,6 +750,7 @@ TEST_CASE("malformed requests get 400 and the connection is closed") {
     CHECK(handled.empty());
   }
   checkRefusal(client, "HTTP/1.1 400 Bad Request");
+  CHECK(client.received.find(detail) != std::string::npos);
 }
 
 TEST_CASE("a header section over max_header_bytes or max_headers gets 431 and a close") {

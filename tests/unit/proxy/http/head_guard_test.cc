@@ -48,6 +48,13 @@ TEST_CASE("bare line ends and folding are refused") {
         "obsolete line folding in the request head");
 }
 
+TEST_CASE("a field line with an empty name is refused") {
+  CHECK(verdict("GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n") == "a header field with an empty name");
+  CHECK(verdict("GET / HTTP/1.1\r\n:\r\n\r\n") == "a header field with an empty name");
+  // A colon elsewhere is no concern of the guard's: in a value, or in the request-target.
+  CHECK(verdict("GET http://a:80/ HTTP/1.1\r\nX: ::1\r\n\r\n") == "ok");
+}
+
 TEST_CASE("lines longer than the 16-byte blocks the guard skips through") {
   const std::string pad(37, 'v');  // ends line content inside, at, and past block boundaries
   for (std::size_t offset = 0; offset < 20; ++offset) {
