@@ -127,64 +127,6 @@ RecoveryStrategy chooseRecovery(std::span<const RecoveryStrategy> steps,
   return RecoveryStrategy::kFail;
 }
 
-void appendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\b':
-      out += "\\b";
-      break;
-    case '\f':
-      out += "\\f";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    default:
-      if (c < 0x20) {
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xF];
-      } else {
-        out += ch;
-      }
-    }
-  }
-  out += '"';
-}
-
-std::string jsonString(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  appendJsonString(out, s);
-  return out;
-}
-
-std::string fallbackTextResult(std::string_view text) {
-  std::string out = R"({"content":[{"type":"text","text":)";
-  appendJsonString(out, text);
-  out += "}]}";
-  return out;
-}
-
-std::string FallbackSpec::resultJson() const {
-  return kind == Kind::kText ? fallbackTextResult(text) : result_json;
-}
-
 bool isValidUtf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {

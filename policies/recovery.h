@@ -1,6 +1,6 @@
 // Automatic recovery as configuration (the seed's AutomaticRecovery table): for each failure class,
 // the ordered strategies Bulwark tries when an attempt fails, and the pure choice of the next one.
-// Also the fallback result type and its JSON text.
+// Also the fallback result type (plain data; the proxy writes its JSON).
 //
 // Strategies:
 //   retry    another attempt, as far as the retry policy allows (retry.on, safety, attempts,
@@ -80,8 +80,9 @@ RecoveryStrategy chooseRecovery(std::span<const RecoveryStrategy> steps,
 
 // A configured fallback result (the seed's "default data"): either plain text, answered as a
 // CallToolResult with one text content item, or a complete result object the config wrote as a
-// mapping (already JSON text, made by config/). The proxy adds `_meta: {"bulwark/fallback": true}`
-// so clients can tell it apart from a real answer.
+// mapping (already JSON text, made by config/). Policies only carry it: the proxy writes the text
+// as JSON (proxy/mcp/json_writer's fallbackTextResult) and adds `_meta: {"bulwark/fallback":
+// true}` so clients can tell it apart from a real answer.
 struct FallbackSpec {
   enum class Kind : std::uint8_t { kText, kResult };
   Kind kind = Kind::kText;
@@ -92,19 +93,8 @@ struct FallbackSpec {
   static FallbackSpec fromResultJson(std::string json) {
     return {Kind::kResult, {}, std::move(json)};
   }
-  // The JSON text of the result: fallbackTextResult(text) or result_json.
-  std::string resultJson() const;
   bool operator==(const FallbackSpec&) const = default;
 };
-
-// {"content":[{"type":"text","text":"<text, JSON-escaped>"}]}
-std::string fallbackTextResult(std::string_view text);
-
-// Appends `s` as a JSON string literal (with the quotes): escapes '"', '\\' and every control
-// character below 0x20 (\b \f \n \r \t, others as \u00XX); every other byte, UTF-8 included, is
-// copied as it is.
-void appendJsonString(std::string& out, std::string_view s);
-std::string jsonString(std::string_view s);
 
 // True when `s` is well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
 bool isValidUtf8(std::string_view s);

@@ -664,7 +664,7 @@ bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
     return false;  // not ours to judge; it passes through
   }
   for (const Envelope& message : parsed.parsed.messages) {
-    if (message.id != request_id_ ||
+    if (!sameId(message, request_id_) ||
         (message.kind != MessageKind::kResult && message.kind != MessageKind::kError)) {
       continue;
     }
@@ -677,7 +677,7 @@ bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
     } else {
       outcome = message.is_error ? Outcome::toolError() : Outcome::success();
       if (!message.is_error && cacheable_) {
-        storeInCache(json);
+        storeInCache(json, message);
       }
     }
     return true;
@@ -695,7 +695,7 @@ void Exchange::observe(std::string_view json) {
     return;
   }
   for (const Envelope& message : parsed.parsed.messages) {
-    if (method_ != "batch" && message.id != request_id_) {
+    if (method_ != "batch" && !sameId(message, request_id_)) {
       continue;
     }
     if (!message.tools.empty()) {
@@ -1059,9 +1059,8 @@ bool Exchange::answerFromFreshCache() {
   return false;
 }
 
-void Exchange::storeInCache(std::string_view message_json) {
-  const std::optional<CacheableResult> result =
-      context_.cache_json.successResult(message_json, request_id_);
+void Exchange::storeInCache(std::string_view message_json, const Envelope& message) {
+  const std::optional<CacheableResult> result = CacheJson::successResult(message, message_json);
   if (!result) {
     return;
   }
@@ -1118,8 +1117,11 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
     context_.metrics.recordCacheRequest(CacheResult::kStale);
     context_.metrics.recordRecovery(RecoveredBy::kStale, seconds);
   } else {
-    result = CacheJson::withMetaFlag(policy_->fallback->resultJson(), "bulwark/fallback",
-                                     context_.cache_json);
+    const policies::FallbackSpec& fallback = *policy_->fallback;
+    result = CacheJson::withMetaFlag(fallback.kind == policies::FallbackSpec::Kind::kText
+                                         ? fallbackTextResult(fallback.text)
+                                         : fallback.result_json,
+                                     "bulwark/fallback", context_.cache_json);
     context_.metrics.recordFallback(toolLabel());
     context_.metrics.recordRecovery(RecoveredBy::kFallback, seconds);
   }
@@ -1394,10 +1396,11 @@ void Exchange::finish(std::string_view outcome) {
     context_.sessions.forget(session_id_, *this);
   }
   // The outcome travels as a name here; the metrics take it typed.
-  const std::optional<FailureClass> failed = policies::parseFailureClass(outcome);
-  const RequestOutcome typed_outcome = outcome == "cancelled" ? RequestOutcome::cancelled()
-                                       : failed ? RequestOutcome::failed(*failed)
-                                                : RequestOutcome::success();
+  const RequestOutcome typed_outcome =
+      outcome == "success"     ? RequestOutcome::success()
+      : outcome == "cancelled" ? RequestOutcome::cancelled()
+                               : RequestOutcome::failed(policies::parseFailureClass(outcome)
+                                                            .value_or(FailureClass::kNone));
   if (!attempt_reported_) {
     if (typed_outcome.isCancelled()) {
       attempt_reported_ = true;

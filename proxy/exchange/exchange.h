@@ -147,7 +147,7 @@ private:
   // The response cache and the recovery strategies that do not need the upstream.
   void prepareCache(const Request& request);
   bool answerFromFreshCache();
-  void storeInCache(std::string_view message_json);
+  void storeInCache(std::string_view message_json, const Envelope& message);
   policies::RecoveryStrategy planRecovery(policies::FailureClass failure);
   void serveRecovery(policies::RecoveryStrategy strategy, policies::FailureClass failure);
   void answerWithResult(std::string_view result_json);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "proxy/mcp/json_writer.h"
+#include "proxy/mcp/jsonrpc_envelope.h"
 
 namespace bulwark {
 namespace {
@@ -97,8 +98,16 @@ std::optional<CacheableResult> CacheJson::successResult(std::string_view message
   }
   dom::element id;
   dom::element result;
-  if (root["id"].get(id) != simdjson::SUCCESS || simdjson::minify(id) != id_json ||
+  if (root["id"].get(id) != simdjson::SUCCESS ||
       root["result"].get(result) != simdjson::SUCCESS || !result.is_object()) {
+    return std::nullopt;
+  }
+  // Ids are compared as values: the server may spell the request's id its own way.
+  const std::string answer_id = simdjson::minify(id);
+  const auto answer_key = canonicalIdText(answer_id);
+  const auto request_key = canonicalIdText(id_json);
+  if ((answer_key ? std::string_view(*answer_key) : std::string_view(answer_id)) !=
+      (request_key ? std::string_view(*request_key) : id_json)) {
     return std::nullopt;
   }
   bool is_error = false;
@@ -114,6 +123,31 @@ std::optional<CacheableResult> CacheJson::successResult(std::string_view message
   std::string_view scope;
   if (result["cacheScope"].get(scope) == simdjson::SUCCESS) {
     out.cache_scope = std::string(scope);
+  }
+  return out;
+}
+
+std::optional<CacheableResult> CacheJson::successResult(const Envelope& answer,
+                                                        std::string_view message) {
+  if (answer.kind != MessageKind::kResult || answer.is_error || !answer.result_span.present() ||
+      answer.result_span.offset + answer.result_span.length > message.size()) {
+    return std::nullopt;
+  }
+  const std::string_view result = answer.result_span.in(message);
+  CacheableResult out;
+  out.result_json.resize(result.size());
+  std::size_t length = 0;
+  if (simdjson::minify(result.data(), result.size(), out.result_json.data(), length) !=
+      simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  out.result_json.resize(length);
+  out.ttl_ms = answer.ttl_ms;
+  switch (answer.cache_scope) {
+  case ResultCacheScope::kPublic: out.cache_scope = "public"; break;
+  case ResultCacheScope::kPrivate: out.cache_scope = "private"; break;
+  case ResultCacheScope::kNone:
+  case ResultCacheScope::kOther: break; // the cache tells only these two apart
   }
   return out;
 }

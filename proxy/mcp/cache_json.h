@@ -1,6 +1,8 @@
 // JSON texts the response cache needs, kept apart from the envelope parser so that the hot path
 // (one On-Demand walk per message) pays nothing for them: only cacheable requests come here.
-// Uses simdjson's DOM, which can rebuild values; no simdjson type escapes cache_json.cc.
+// Results to store come from the envelope (its result span, ttlMs and cacheScope), not from a
+// second parse. Canonical params (sorted keys) and rewritten results use simdjson's DOM, which
+// can rebuild values; no simdjson type escapes cache_json.cc.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +12,8 @@
 #include <string_view>
 
 namespace bulwark {
+
+struct Envelope;
 
 struct CacheableResult {
   std::string result_json;           // the `result` value, minified
@@ -30,8 +34,13 @@ public:
   std::optional<std::string> canonicalParams(std::string_view message);
 
   // The `result` of a success response to `id_json`, or nullopt (an error, isError, another id,
-  // not JSON).
+  // not JSON). Parses `message`; prefer the overload below when the envelope has read it.
   std::optional<CacheableResult> successResult(std::string_view message, std::string_view id_json);
+
+  // The same from an answer the envelope parser has read already (`answer`, parsed from
+  // `message`; the caller has matched its id): no second parse, only the result is minified.
+  static std::optional<CacheableResult> successResult(const Envelope& answer,
+                                                      std::string_view message);
 
   // `result_json` (an object) with `"_meta": {..., "<flag>": true}`, so that a client can tell a
   // cached or fallback answer from a live one. Other members keep their order.

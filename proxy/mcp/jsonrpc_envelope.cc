@@ -1,5 +1,7 @@
 #include "proxy/mcp/jsonrpc_envelope.h"
 
+#include "proxy/mcp/json_writer.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -42,38 +44,10 @@ error_code rawToken(od::document& doc, std::string_view& out) {
   return doc.raw_json_token().get(out);
 }
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
-
-// RFC 8259 section 6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool isJsonNumber(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  auto digits = [&] {
-    const std::size_t start = i;
-    while (i < n && isDigit(s[i]))
-      ++i;
-    return i > start;
-  };
-  if (i < n && s[i] == '-')
-    ++i;
-  if (i < n && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < n && s[i] == '.') {
-    ++i;
-    if (!digits())
-      return false;
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-      ++i;
-    if (!digits())
-      return false;
-  }
-  return i == n;
+// A key test that first looks at the first byte, so that a key of the same length (`arguments`
+// and `requestId`) costs no memcmp. For the members only some messages carry.
+bool keyIs(std::string_view key, std::string_view name) {
+  return key.size() == name.size() && key.front() == name.front() && key == name;
 }
 
 // One member the envelope cares about, as seen during the walk. The views point into the padded
@@ -102,9 +76,14 @@ struct MessageMembers {
   Member tool_name;      // params.name
   Member meta;           // params._meta
   Member progress_token; // params._meta.progressToken
+  Member params_progress_token; // params.progressToken (notifications/progress)
+  Member request_id;     // params.requestId (notifications/cancelled)
   Member is_error;       // result.isError
   Member code;           // error.code
   Member message;        // error.message
+  Member ttl_ms;         // result.ttlMs
+  Member cache_scope;    // result.cacheScope
+  std::string_view result_text; // the whole result value, when an object
   std::vector<ToolMembers> tools; // result.tools[]
 };
 
@@ -150,7 +129,8 @@ public:
   // `on_object` so that its own members can be recorded.
   template <typename OnObject>
   error_code record(od::value value, int depth, Member& member, OnObject&& on_object) {
-    ++member.count;
+    if (++member.count > 1)
+      repeated_ = true;
     if (auto err = value.type().get(member.type))
       return err;
     if (member.type == od::json_type::object) {
@@ -186,6 +166,10 @@ public:
           return forEachMember(params, [&](std::string_view k, od::value v) -> error_code {
             if (k == "name")
               return record(v, inner + 1, m.tool_name);
+            if (keyIs(k, "progressToken"))
+              return record(v, inner + 1, m.params_progress_token);
+            if (keyIs(k, "requestId"))
+              return record(v, inner + 1, m.request_id);
             if (k == "_meta") {
               return record(v, inner + 1, m.meta, [&](od::object meta) {
                 return forEachMember(meta, [&](std::string_view k2, od::value v2) -> error_code {
@@ -200,15 +184,25 @@ public:
         });
       }
       if (key == "result") {
-        return record(value, inner, m.result, [&](od::object result) {
+        const char* start = value.raw_json_token().data();
+        const error_code err = record(value, inner, m.result, [&](od::object result) {
           return forEachMember(result, [&](std::string_view k, od::value v) -> error_code {
             if (k == "isError")
               return record(v, inner + 1, m.is_error);
             if (k == "tools")
               return tools(v, inner + 1, m.tools);
+            if (keyIs(k, "ttlMs"))
+              return record(v, inner + 1, m.ttl_ms);
+            if (keyIs(k, "cacheScope"))
+              return record(v, inner + 1, m.cache_scope);
             return skip(v, inner + 1);
           });
         });
+        // The walk now stands on the token after the result (',' or '}').
+        const char* end = nullptr;
+        if (!err && doc_ != nullptr && !doc_->current_location().get(end) && end > start)
+          m.result_text = trimTrailingSpace(std::string_view(start, end - start));
+        return err;
       }
       if (key == "error") {
         return record(value, inner, m.error, [&](od::object error) {
@@ -300,6 +294,10 @@ public:
   }
 
   bool depthExceeded() const { return depth_exceeded_; }
+  // Whether any recorded member occurred twice in its object (since this walker began).
+  bool sawRepeatedMember() const { return repeated_; }
+  // The document being walked, to find where a value ends.
+  void setDocument(od::document* doc) { doc_ = doc; }
 
 private:
   // Checks the depth before the walk descends into a container at level `depth`.
@@ -329,6 +327,8 @@ private:
   }
 
   bool depth_exceeded_ = false;
+  bool repeated_ = false;
+  od::document* doc_ = nullptr;
 };
 
 bool isIdType(od::json_type type) {
@@ -348,31 +348,79 @@ std::optional<std::int64_t> toInt64(std::string_view number) {
 // Builds the envelope from what the walk recorded. Returns why the object is not a JSON-RPC 2.0
 // message, or an empty string. The envelope is filled as far as possible even then, so that an
 // error reply can echo the id.
-std::string assemble(const MessageMembers& m, Envelope& out) {
-  if (m.id.present() && isIdType(m.id.type))
+// The ids most clients send (a small non-negative integer, a string without escapes) are their
+// own canonical text; anything else goes to canonicalIdText.
+bool isPlainId(std::string_view raw) {
+  if (raw.size() >= 2 && raw.front() == '"')
+    return raw.find('\\') == std::string_view::npos;
+  if (raw.empty() || raw.size() > 18 || (raw.front() == '0' && raw.size() > 1))
+    return false;
+  for (const char c : raw) {
+    if (c < '0' || c > '9')
+      return false;
+  }
+  return true;
+}
+
+// The span of a recorded scalar within the text that starts at `base`.
+JsonSpan spanOf(const Member& member, const char* base) {
+  if (!member.present() || member.type == od::json_type::object ||
+      member.type == od::json_type::array || member.raw.empty()) {
+    return {};
+  }
+  return {static_cast<std::size_t>(member.raw.data() - base), member.raw.size()};
+}
+
+bool isTokenType(const Member& member) {
+  return member.type == od::json_type::string || member.type == od::json_type::number;
+}
+
+std::string assemble(const MessageMembers& m, const char* base, bool repeated, Envelope& out) {
+  if (m.id.present() && isTokenType(m.id))
+    out.id_span = spanOf(m.id, base);
+  const Member& token = m.progress_token.present() ? m.progress_token : m.params_progress_token;
+  if (token.present() && isTokenType(token))
+    out.progress_token_span = spanOf(token, base);
+  if (m.request_id.present() && m.request_id.type != od::json_type::null)
+    out.request_id_span = spanOf(m.request_id, base);
+  // The kind of a message that is refused is still known where it can be (a lenient reader,
+  // e.g. the stdio bridge, routes on it).
+  if (!m.method.present())
+    out.kind = m.result.present() ? MessageKind::kResult
+               : m.error.present() ? MessageKind::kError
+                                   : out.kind;
+  if (m.id.present() && isIdType(m.id.type)) {
     out.id = std::string(m.id.raw);
+    if (!isPlainId(m.id.raw)) {
+      if (std::optional<std::string> key = canonicalIdText(m.id.raw))
+        out.id_key = std::move(*key);
+    }
+  }
   if (m.method.isString())
     out.method = std::string(m.method.text);
 
   // A repeated member is refused rather than resolved: parsers disagree on which copy wins
   // (JavaScript takes the last), and the proxy must route on the same one the server executes.
-  const std::pair<const Member*, const char*> members[] = {
-      {&m.jsonrpc, "\"jsonrpc\""},
-      {&m.method, "\"method\""},
-      {&m.id, "\"id\""},
-      {&m.params, "\"params\""},
-      {&m.result, "\"result\""},
-      {&m.error, "\"error\""},
-      {&m.tool_name, "\"params.name\""},
-      {&m.meta, "\"params._meta\""},
-      {&m.progress_token, "\"params._meta.progressToken\""},
-      {&m.is_error, "\"result.isError\""},
-      {&m.code, "\"error.code\""},
-      {&m.message, "\"error.message\""},
-  };
-  for (const auto& [member, name] : members) {
-    if (member->count > 1)
-      return std::string("duplicate ") + name + " member";
+  // The walk notes whether any member repeated, so the usual message skips the table.
+  if (repeated) {
+    const std::pair<const Member*, const char*> members[] = {
+        {&m.jsonrpc, "\"jsonrpc\""},
+        {&m.method, "\"method\""},
+        {&m.id, "\"id\""},
+        {&m.params, "\"params\""},
+        {&m.result, "\"result\""},
+        {&m.error, "\"error\""},
+        {&m.tool_name, "\"params.name\""},
+        {&m.meta, "\"params._meta\""},
+        {&m.progress_token, "\"params._meta.progressToken\""},
+        {&m.is_error, "\"result.isError\""},
+        {&m.code, "\"error.code\""},
+        {&m.message, "\"error.message\""},
+    };
+    for (const auto& [member, name] : members) {
+      if (member->count > 1)
+        return std::string("duplicate ") + name + " member";
+    }
   }
 
   if (!m.jsonrpc.present())
@@ -420,6 +468,20 @@ std::string assemble(const MessageMembers& m, Envelope& out) {
       return "result \"id\" is null";
     out.is_error = m.is_error.present() && m.is_error.type == od::json_type::boolean &&
                    m.is_error.raw == "true";
+    if (m.result.type == od::json_type::object && !m.result_text.empty()) {
+      out.result_span = {static_cast<std::size_t>(m.result_text.data() - base),
+                         m.result_text.size()};
+    }
+    if (m.ttl_ms.count == 1 && m.ttl_ms.type == od::json_type::number) {
+      const std::optional<std::int64_t> ttl = toInt64(m.ttl_ms.raw);
+      if (ttl && *ttl >= 0)
+        out.ttl_ms = ttl;
+    }
+    if (m.cache_scope.count == 1 && m.cache_scope.isString()) {
+      out.cache_scope = m.cache_scope.text == "public"    ? ResultCacheScope::kPublic
+                        : m.cache_scope.text == "private" ? ResultCacheScope::kPrivate
+                                                          : ResultCacheScope::kOther;
+    }
     // A hint counts only when given once, as a boolean; anything else is no evidence.
     const auto hint = [](const Member& member) -> std::optional<bool> {
       if (member.count != 1 || member.type != od::json_type::boolean)
@@ -448,6 +510,16 @@ std::string assemble(const MessageMembers& m, Envelope& out) {
   if (m.message.present() && !m.message.isString())
     return "\"error.message\" must be a string";
   return {};
+}
+
+// A batch element from its first byte to just before the token that follows it (',' or ']'),
+// where the walk now stands.
+JsonSpan elementSpan(std::string_view padded, const char* start, od::document& doc) {
+  const char* end = nullptr;
+  if (doc.current_location().get(end) || end < start || end > padded.data() + padded.size())
+    end = padded.data() + padded.size();
+  const std::string_view element = trimTrailingSpace(std::string_view(start, end - start));
+  return {static_cast<std::size_t>(start - padded.data()), element.size()};
 }
 
 } // namespace
@@ -513,6 +585,7 @@ EnvelopeResult EnvelopeParser::parse(std::string_view json) {
     return failJson(err);
   }
   have_doc = true;
+  walker.setDocument(&doc);
   od::json_type root_type{};
   if (auto err = doc.type().get(root_type))
     return failJson(err);
@@ -525,7 +598,9 @@ EnvelopeResult EnvelopeParser::parse(std::string_view json) {
     state_->members = {};
     if (auto err = walker.message(object, 1, state_->members))
       return failJson(err);
-    shape_error = assemble(state_->members, result.parsed.messages.emplace_back());
+    Envelope& message = result.parsed.messages.emplace_back();
+    message.text = {0, json.size()};
+    shape_error = assemble(state_->members, padded.data(), walker.sawRepeatedMember(), message);
   } else if (root_type == od::json_type::array) {
     result.parsed.batch = true;
     od::array array;
@@ -540,19 +615,23 @@ EnvelopeResult EnvelopeParser::parse(std::string_view json) {
       if (auto err = value.type().get(type))
         return failJson(err);
       if (type == od::json_type::object) {
+        const char* start = value.raw_json_token().data();
         od::object object;
         if (auto err = value.get_object().get(object))
           return failJson(err);
         state_->members = {};
         if (auto err = walker.message(object, 2, state_->members))
           return failJson(err);
-        const std::string why = assemble(state_->members, result.parsed.messages.emplace_back());
+        Envelope& message = result.parsed.messages.emplace_back();
+        message.text = elementSpan(padded, start, doc);
+        const std::string why = assemble(state_->members, padded.data(), walker.sawRepeatedMember(), message);
         if (!why.empty() && shape_error.empty()) {
           shape_error = "batch element " + std::to_string(index) + ": " + why;
         }
       } else {
         if (auto err = walker.skip(value, 2))
           return failJson(err);
+        result.parsed.messages.emplace_back(); // nothing to read, but counted
         if (shape_error.empty()) {
           shape_error = "batch element " + std::to_string(index) + " is not an object";
         }

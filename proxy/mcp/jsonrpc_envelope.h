@@ -4,6 +4,7 @@
 // 1000 levels), not only the members read here.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,6 +21,17 @@ enum class MessageKind : std::uint8_t {
   kError,        // id (possibly null) and error
 };
 
+// A stretch of the text given to EnvelopeParser::parse (token text; strings with their quotes).
+struct JsonSpan {
+  std::size_t offset = 0;
+  std::size_t length = 0;
+  bool present() const { return length > 0; }
+  std::string_view in(std::string_view text) const { return text.substr(offset, length); }
+};
+
+// result.cacheScope (2026-07-28): absent, "public", "private", or another string.
+enum class ResultCacheScope : std::uint8_t { kNone, kPublic, kPrivate, kOther };
+
 // A tool's behaviour hints as a tools/list result announces them (MCP ToolAnnotations).
 struct ToolHints {
   std::string name;
@@ -32,14 +44,53 @@ struct Envelope {
   std::string method;         // empty for responses
   std::string id;             // the id's JSON text as sent (`7`, `"abc"`, `null`), ready to
                               // echo; empty if absent
+  // The id as a value, when its text is not already canonical (see canonicalIdText); empty for
+  // the common id (a small integer, a string without escapes). Compare ids through idKey() or
+  // sameId(), never as text: a server answers `1.0` as `1` and "\u00e9" as "é".
+  std::string id_key;
   std::string tool;           // params.name of a tools/call request
   std::string progress_token; // params._meta.progressToken of any request, as JSON text
                               // (string or number); empty if absent
   std::optional<std::int64_t> error_code; // error.code of an error response (always set then)
   std::string error_message;              // error.message of an error response; may be empty
   bool is_error = false; // result.isError of a tools/call result (true only if `true`)
+  // What the response cache needs from a result (so that it does not parse the answer again):
+  JsonSpan result_span;               // the `result` object (see `text` below for offsets)
+  std::optional<std::int64_t> ttl_ms; // result.ttlMs (2026-07-28), when a non-negative integer
+  ResultCacheScope cache_scope = ResultCacheScope::kNone; // result.cacheScope
   std::vector<ToolHints> tools; // result.tools[] of a tools/list result, with their hints
+
+  // Where this message and its ids lie in the parsed text, so that a bridge can rewrite them in
+  // place without re-serializing (offsets into the `json` given to parse). Filled also when the
+  // message is refused as kInvalidMessage; empty spans for absent or non-scalar members.
+  JsonSpan text;                // the message (a batch element, or the whole text)
+  JsonSpan id_span;             // "id", when a string or a number
+  JsonSpan progress_token_span; // params._meta.progressToken, else params.progressToken
+                                // (notifications/progress), when a string or a number
+  JsonSpan request_id_span;     // params.requestId (notifications/cancelled), when a scalar
+
+  // Equal for two spellings of the same id, different otherwise (a string never equals a
+  // number: `"1"` is not `1`). Points into this envelope.
+  std::string_view idKey() const { return id_key.empty() ? std::string_view(id) : id_key; }
 };
+
+// The canonical text of a JSON-RPC id given as valid JSON text (a string, number or null), or
+// nullopt when `id_json` is canonical already (no allocation then). Strings: the unescaped value
+// written again with appendJsonString (so `"a\/b"` is `"a/b"`). Numbers: the exact decimal
+// value, as digits when it is an integer of at most 40 digits (`1.0`, `1e0` and `1` are `1`,
+// `-0` is `0`), otherwise as `<digits>e<exponent>` (`1.5` is `15e-1`); big integers stay exact.
+std::optional<std::string> canonicalIdText(std::string_view id_json);
+
+// Whether `message` answers (or is) the request whose id was sent as `id_json` (its JSON text;
+// empty for none). Equal texts are decided inline; otherwise sameIdValue compares canonical
+// texts (no allocation when the request's id is canonical already).
+bool sameIdValue(const Envelope& message, std::string_view id_json);
+inline bool sameId(const Envelope& message, std::string_view id_json) {
+  return message.id == id_json || sameIdValue(message, id_json);
+}
+
+// Whether two ids (or progress tokens) given as JSON text name the same value.
+bool sameIdText(std::string_view a_json, std::string_view b_json);
 
 // A POST body or an SSE event's data: a single message or a batch (array) of them.
 struct ParsedMessages {
@@ -58,8 +109,8 @@ enum class EnvelopeError : std::uint8_t {
 };
 
 struct EnvelopeResult {
-  // On kInvalidJson, empty. On kInvalidMessage, one envelope per object, filled as far as it
-  // could be read (its id when that was a string, number or null) so the -32600 reply can echo
+  // On kInvalidJson, empty. On kInvalidMessage, one envelope per message (per batch element; an
+  // element that is not an object gives an empty one), filled as far as it could be read (its id when that was a string, number or null) so the -32600 reply can echo
   // the id; it must not be forwarded.
   ParsedMessages parsed;
   EnvelopeError error = EnvelopeError::kNone;

@@ -314,25 +314,19 @@ ClientStream* StdioBridge::handle(Request& request, ClientConnection& connection
 
 ClientStream* StdioBridge::handlePost(Request& request, ClientConnection& connection) {
   const std::string_view body = request.body;
-  std::vector<std::string_view> texts;
-  const auto elements = splitArray(body);
-  const bool batch = elements.has_value();
-  if (batch) {
-    texts = *elements;
-  } else {
-    texts.push_back(body);
+  auto scanned_body = scanMessages(envelope_parser_, body);
+  if (!scanned_body) {
+    answerError(connection, 400, "Bad Request", {}, -32600,
+                "Invalid Request: not a JSON-RPC message");
+    return nullptr;
   }
-  std::vector<ScannedMessage> scanned;
+  const bool batch = scanned_body->batch;
+  std::vector<ScannedMessage>& scanned = scanned_body->messages;
+  std::vector<std::string_view> texts;
   bool has_request = false;
-  for (const std::string_view text : texts) {
-    auto message = scanMessage(text);
-    if (!message) {
-      answerError(connection, 400, "Bad Request", {}, -32600,
-                  "Invalid Request: not a JSON-RPC message");
-      return nullptr;
-    }
-    has_request = has_request || message->kind == ScannedKind::kRequest;
-    scanned.push_back(std::move(*message));
+  for (const ScannedMessage& message : scanned) {
+    texts.push_back(message.text.in(body));
+    has_request = has_request || message.kind == ScannedKind::kRequest;
   }
   if (texts.empty()) {
     answerError(connection, 400, "Bad Request", {}, -32600, "Invalid Request: empty batch");

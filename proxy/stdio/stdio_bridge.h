@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "proxy/http/client_connection.h"
+#include "proxy/mcp/jsonrpc_envelope.h"
 #include "proxy/net/listener.h"
 #include "proxy/stdio/child_process.h"
 #include "proxy/stdio/restart_tracker.h"
@@ -80,6 +81,8 @@ public:
   bool crashLoop() const { return tracker_.crashLoop(); }
   void countRestart();
   void sessionEnded(StdioSession& session);
+  // The loop's one JSON reader for every message of the bridge and its sessions.
+  EnvelopeParser& envelopeParser() { return envelope_parser_; }
 
 private:
   // ChildObserver, for the spare.
@@ -103,6 +106,7 @@ private:
   ServerLimits limits_;
   std::unique_ptr<Listener> listener_;
   RestartTracker tracker_;
+  EnvelopeParser envelope_parser_;
   ChildProcess* spare_ = nullptr;
   Clock::time_point spare_due_{};  // when to start the next spare (after a spare's exit)
   std::unordered_map<std::string, std::unique_ptr<StdioSession>> sessions_;

@@ -162,7 +162,7 @@ void StdioSession::fromClient(std::string_view json, const ScannedMessage& scann
       // the notification when that request is already over (cancelled by a closed POST).
       const std::string_view client_id = scanned.cancelled_request_id.in(json);
       for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
-        if (it->second.client_id == client_id) {
+        if (sameIdText(it->second.client_id, client_id)) {
           sendOrQueue(replaceSpan(json, scanned.cancelled_request_id, std::to_string(it->first)),
                       0);
           return;
@@ -249,7 +249,7 @@ void StdioSession::onChildLine(std::string_view line, bool truncated) {
     child->stop();
     return;
   }
-  const auto scanned = scanMessage(line);
+  const auto scanned = scanMessage(bridge_.envelopeParser(), line);
   if (!scanned) {
     logLine(LogLevel::kWarn, "stdio child wrote a line that is not a JSON-RPC message; ignored",
             {{"session", SessionRef{id_}},
@@ -304,7 +304,7 @@ void StdioSession::routeNotification(std::string_view line, const ScannedMessage
   if (scanned.method == "notifications/progress" && scanned.progress_token.present()) {
     const std::string_view token = scanned.progress_token.in(line);
     for (auto& [child_id, pending] : pending_) {
-      if (pending.stream != nullptr && pending.progress_token == token) {
+      if (pending.stream != nullptr && sameIdText(pending.progress_token, token)) {
         pending.stream->deliverEvent(line);
         return;
       }
@@ -399,7 +399,7 @@ void StdioSession::startChild() {
   bridge_.countRestart();
   state_ = State::kStarting;
   // The replayed handshake gets a fresh id; its answer goes nowhere but unblocks the queue.
-  const auto scanned = scanMessage(initialize_json_);
+  const auto scanned = scanMessage(bridge_.envelopeParser(), initialize_json_);
   handshake_id_ = next_child_id_++;
   pending_.emplace(handshake_id_, Pending{nullptr, {}, {}, true});
   child_->send(replaceSpan(initialize_json_, scanned->id, std::to_string(handshake_id_)));

@@ -47,12 +47,13 @@ std::string_view failureKindName(UpstreamFailureKind kind) {
 }
 
 UpstreamAttemptResult attemptResultOf(UpstreamFailureKind kind) {
+  using Result = UpstreamAttemptResult;
   switch (kind) {
-  case UpstreamFailureKind::kConnectFailed: return UpstreamAttemptResult::kConnectFailed;
-  case UpstreamFailureKind::kConnectTimeout: return UpstreamAttemptResult::kConnectTimeout;
-  case UpstreamFailureKind::kResetBeforeResponse: return UpstreamAttemptResult::kResetBeforeResponse;
-  case UpstreamFailureKind::kResetDuringResponse: return UpstreamAttemptResult::kResetDuringResponse;
-  case UpstreamFailureKind::kMalformedResponse: return UpstreamAttemptResult::kMalformedResponse;
+  case UpstreamFailureKind::kConnectFailed: return Result::kConnectFailed;
+  case UpstreamFailureKind::kConnectTimeout: return Result::kConnectTimeout;
+  case UpstreamFailureKind::kResetBeforeResponse: return Result::kResetBeforeResponse;
+  case UpstreamFailureKind::kResetDuringResponse: return Result::kResetDuringResponse;
+  case UpstreamFailureKind::kMalformedResponse: return Result::kMalformedResponse;
   }
   return UpstreamAttemptResult::kConnectFailed;
 }

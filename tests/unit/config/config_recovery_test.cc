@@ -77,15 +77,14 @@ TEST_CASE("issue 4's keys load as written") {
   CHECK(weather.cache.stale_if_error == 1h);
   REQUIRE(weather.fallback.has_value());
   CHECK(weather.fallback->kind == policies::FallbackSpec::Kind::kText);
-  CHECK(weather.fallback->resultJson() ==
-        R"({"content":[{"type":"text","text":"Weather is unavailable right now"}]})");
+  CHECK(weather.fallback->text == "Weather is unavailable right now");
   CHECK(weather.circuit_breaker.min_requests == 10); // methods.tools/call
   CHECK(weather.circuit_breaker.failure_ratio == doctest::Approx(0.5));
 
   const policies::EffectivePolicy& forecast = table.policyFor("tools/call", "get_forecast");
   REQUIRE(forecast.fallback.has_value());
   CHECK(forecast.fallback->kind == policies::FallbackSpec::Kind::kResult);
-  CHECK(forecast.fallback->resultJson() ==
+  CHECK(forecast.fallback->result_json ==
         R"({"content":[{"type":"text","text":"No forecast"}],"isError":false})");
   CHECK(forecast.circuit_breaker.failure_ratio == doctest::Approx(0.25));
   CHECK(forecast.circuit_breaker.min_requests == 5);
@@ -145,7 +144,7 @@ TEST_CASE("fallback.result: a YAML mapping becomes JSON text") {
   const policies::EffectivePolicy& p = table.policyFor("tools/call", "t");
   REQUIRE(p.fallback.has_value());
   CHECK(
-      p.fallback->resultJson() ==
+      p.fallback->result_json ==
       R"({"content":[{"type":"text","text":"He said \"no\"\n"},{"type":"text","text":"Zürich ☀"}],)"
       R"("structuredContent":{"count":42,"ratio":-0.5e3,"ok":true,"off":false,"nothing":null,)"
       R"("tilde":null,"empty":null,"quoted_number":"42","quoted_bool":"true","tagged":"7",)"
@@ -159,7 +158,7 @@ TEST_CASE("fallback.result in JSON syntax (a YAML flow mapping) is taken as it i
   const policies::PolicyTable table = config::buildPolicyTable(c);
   const auto& p = table.policyFor("tools/call", "t");
   REQUIRE(p.fallback.has_value());
-  CHECK(p.fallback->resultJson() == R"({"content":[{"type":"text","text":"x"}],"isError":true})");
+  CHECK(p.fallback->result_json == R"({"content":[{"type":"text","text":"x"}],"isError":true})");
 }
 
 TEST_CASE("fallback under methods: text for tools/call, any result object elsewhere") {
@@ -174,7 +173,7 @@ tools:
   CHECK(table.policyFor("tools/call", "anything").fallback->text == "busy");
   CHECK_FALSE(table.policyFor("tools/call", "exact_match").fallback.has_value()); // switched off
   REQUIRE(table.policyFor("resources/read").fallback.has_value());
-  CHECK(table.policyFor("resources/read").fallback->resultJson() == R"({"contents":[]})");
+  CHECK(table.policyFor("resources/read").fallback->result_json == R"({"contents":[]})");
   CHECK_FALSE(table.policyFor("prompts/get").fallback.has_value());
 }
 
@@ -313,7 +312,7 @@ TEST_CASE("the annotated example file shows every issue 4 key, and loads") {
   CHECK(weather.circuit_breaker.open_for == 10s);
   const auto& search = table.policyFor("tools/call", "search_web");
   REQUIRE(search.fallback.has_value());
-  CHECK(search.fallback->resultJson() ==
+  CHECK(search.fallback->result_json ==
         R"({"content":[{"type":"text","text":"Search is unavailable; try again in a minute"}],)"
         R"("structuredContent":{"results":[],"degraded":true}})");
   CHECK_FALSE(table.policyFor("tools/call", "delete_user").fallback.has_value());

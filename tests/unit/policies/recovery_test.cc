@@ -102,39 +102,15 @@ TEST_CASE("describe lists every class and circuit_open") {
   CHECK(text.find("none=") == std::string::npos);
 }
 
-TEST_CASE("fallbackTextResult: a CallToolResult with one text item") {
-  CHECK(fallbackTextResult("Weather is unavailable right now") ==
-        R"({"content":[{"type":"text","text":"Weather is unavailable right now"}]})");
-  CHECK(fallbackTextResult("") == R"({"content":[{"type":"text","text":""}]})");
-}
-
-TEST_CASE("JSON string escaping: quotes, backslashes, control characters") {
-  CHECK(jsonString(R"(say "hi")") == R"("say \"hi\"")");
-  CHECK(jsonString(R"(C:\dir\)") == R"("C:\\dir\\")");
-  CHECK(jsonString("line 1\nline 2\r\n") == R"("line 1\nline 2\r\n")");
-  CHECK(jsonString("a\tb\bc\fd") == R"("a\tb\bc\fd")");
-  CHECK(jsonString(std::string_view("\x01\x1f\x00", 3)) == R"("\u0001\u001f\u0000")");
-  CHECK(jsonString("\x7f") == "\"\x7f\""); // DEL is allowed as it is
-  CHECK(jsonString("/") == R"("/")");      // no needless escapes
-  CHECK(fallbackTextResult("He said \"no\"\n") ==
-        R"({"content":[{"type":"text","text":"He said \"no\"\n"}]})");
-}
-
-TEST_CASE("JSON string escaping: UTF-8 passes through untouched") {
-  const std::string text = "Zürich ☀ 日本 😀"; // 2-, 3- and 4-byte sequences
-  CHECK(jsonString(text) == "\"" + text + "\"");
-  CHECK(fallbackTextResult(text) ==
-        std::string(R"({"content":[{"type":"text","text":")") + text + "\"}]}");
-}
-
-TEST_CASE("FallbackSpec: text builds the result, result is used as written") {
+TEST_CASE("FallbackSpec: plain data; the proxy writes the text as JSON") {
   const FallbackSpec text = FallbackSpec::fromText("down \"now\"");
   CHECK(text.kind == FallbackSpec::Kind::kText);
-  CHECK(text.resultJson() == R"({"content":[{"type":"text","text":"down \"now\""}]})");
+  CHECK(text.text == "down \"now\"");
+  CHECK(text.result_json.empty());
   const FallbackSpec result =
       FallbackSpec::fromResultJson(R"({"content":[],"structuredContent":{"temp":null}})");
   CHECK(result.kind == FallbackSpec::Kind::kResult);
-  CHECK(result.resultJson() == R"({"content":[],"structuredContent":{"temp":null}})");
+  CHECK(result.result_json == R"({"content":[],"structuredContent":{"temp":null}})");
 }
 
 TEST_CASE("isValidUtf8") {

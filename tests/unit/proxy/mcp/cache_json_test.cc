@@ -1,4 +1,5 @@
 #include "proxy/mcp/cache_json.h"
+#include "proxy/mcp/jsonrpc_envelope.h"
 
 #include <doctest/doctest.h>
 
@@ -42,6 +43,43 @@ TEST_CASE("successResult takes only a successful result for the right id") {
   CHECK_FALSE(json.successResult(R"({"jsonrpc":"2.0","id":1,"result":{"isError":true}})", "1"));
   CHECK_FALSE(json.successResult(R"({"jsonrpc":"2.0","id":1,"error":{"code":-1}})", "1"));
   CHECK_FALSE(json.successResult(R"({"jsonrpc":"2.0","id":1,"result":{"ttlMs":-4}})", "1")->ttl_ms);
+}
+
+TEST_CASE("successResult from the envelope: the answer is not parsed again") {
+  EnvelopeParser parser;
+  const auto from = [&](const std::string& message) {
+    const EnvelopeResult parsed = parser.parse(message);
+    REQUIRE(parsed.error == EnvelopeError::kNone);
+    REQUIRE(parsed.parsed.messages.size() == 1);
+    return CacheJson::successResult(parsed.parsed.messages[0], message);
+  };
+  const auto ok = from(R"({"jsonrpc":"2.0","id":"r1","result" : { "content": [ ],
+      "ttlMs":1500,"cacheScope":"public"} ,"x":1})");
+  REQUIRE(ok.has_value());
+  CHECK(ok->result_json == R"({"content":[],"ttlMs":1500,"cacheScope":"public"})"); // minified
+  CHECK(ok->ttl_ms == std::optional<std::int64_t>(1500));
+  CHECK(ok->cache_scope == "public");
+  const auto last = from(R"({"jsonrpc":"2.0","id":1,"result":{"a":"}"}})");
+  REQUIRE(last.has_value());
+  CHECK(last->result_json == R"({"a":"}"})");
+  CHECK_FALSE(last->ttl_ms);
+  CHECK(last->cache_scope.empty());
+  CHECK_FALSE(from(R"({"jsonrpc":"2.0","id":1,"result":{"isError":true}})"));
+  CHECK_FALSE(from(R"({"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"m"}})"));
+  CHECK_FALSE(from(R"({"jsonrpc":"2.0","id":1,"result":{"ttlMs":-4}})")->ttl_ms);
+  CHECK_FALSE(from(R"({"jsonrpc":"2.0","id":1,"result":{"ttlMs":1.5}})")->ttl_ms);
+  // In a batch the spans point into the whole text.
+  const std::string batch = R"([{"jsonrpc":"2.0","id":1,"result":{"n":1}}, {"jsonrpc":"2.0","id":2,"result":{"n":2}}])";
+  const EnvelopeResult parsed = parser.parse(batch);
+  REQUIRE(parsed.parsed.messages.size() == 2);
+  CHECK(CacheJson::successResult(parsed.parsed.messages[1], batch)->result_json == R"({"n":2})");
+}
+
+TEST_CASE("successResult compares ids as values") {
+  CacheJson json;
+  CHECK(json.successResult(R"({"jsonrpc":"2.0","id":1,"result":{}})", "1.0"));
+  CHECK(json.successResult(R"({"jsonrpc":"2.0","id":"a/b","result":{}})", R"("a\/b")"));
+  CHECK_FALSE(json.successResult(R"({"jsonrpc":"2.0","id":"1","result":{}})", "1"));
 }
 
 TEST_CASE("withMetaFlag adds the flag, keeps other _meta members and the rest of the result") {
