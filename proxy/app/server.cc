@@ -40,7 +40,8 @@ std::string Server::openEverything(const ServerSettings& settings) {
     if (error = stdio_bridge_->start(); !error.empty()) {
       return error;
     }
-    const auto bridge = config::parseUpstreamUrl("http://" + stdio_bridge_->address() + "/mcp", error);
+    const auto bridge = config::parseUpstreamUrl(
+        "http://" + stdio_bridge_->address() + std::string(stdio::StdioBridge::kPath), error);
     if (!bridge) {
       return "stdio bridge: " + error;
     }

@@ -34,7 +34,7 @@ ClientStream* DataPlaneHandler::handle(Request& request, ClientConnection& conne
 Exchange::Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point received_at)
     : context_(context), runtime_(context.runtime), client_(&client),
       started_at_(context.clock.fromSteady(received_at)),
-      upstream_request_{SparePool<std::string>::take(), {}, std::string::npos, 0} {
+      upstream_request_{SparePool<std::string>::take(), {}, std::string::npos, 0, {}} {
   // Traffic that is not a JSON-RPC request has no policy: no retries, default timeouts (its
   // retry state only keeps the time of a first failure, e.g. of a re-opened stream).
   static const policies::RetryPolicy kNoRetries{1, {}, {}};

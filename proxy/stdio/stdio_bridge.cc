@@ -5,6 +5,7 @@
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
 #include "proxy/http/headers.h"
+#include "proxy/http/request_target.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
 #include "proxy/net/uv_util.h"
@@ -260,6 +261,13 @@ ClientStream* StdioBridge::handle(Request& request, ClientConnection& connection
   const std::string& method = request.head.method;
   if (closed_) {
     answerError(connection, 503, "Service Unavailable", {}, -32000, "Bulwark is shutting down");
+    return nullptr;
+  }
+  // The exchange sends every request for the MCP endpoint here as exactly kPath. Another path is
+  // one the stdio server does not have; taking it as MCP would run it without its policy.
+  if (classifyRequestTarget(request.head.target, kPath, {}).kind != TargetClass::kMcpEndpoint) {
+    answerError(connection, 404, "Not Found", {}, -32000,
+                "Not Found: a stdio MCP server is served at /mcp only");
     return nullptr;
   }
   if (method == "POST") {
