@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kDirect, startBulwark } from './lib/peers.mjs';
+import { freePorts } from './lib/net.mjs';
 import { parseMetrics, findSamples } from './lib/metrics.mjs';
 import { callTool, jsonLogLines, makeConfig, pollUntil, rpc, scoped, startFaultyUpstream, tempDir,
          writeConfig } from './lib/faulty.mjs';
@@ -24,6 +25,17 @@ describe('monitoring switches', { skip: kDirect ? 'proxy-only behaviour' : false
   after(async () => {
     await up?.stop();
   });
+
+  test('the upstream probe logs an error only when the upstream is unreachable', scoped(async (t, track) => {
+    const [closedPort] = await freePorts(1);
+    const down = track(await startBulwark(`http://127.0.0.1:${closedPort}/mcp`, { name: 'bulwark-probe-down' }));
+    const reachable = track(await startBulwark(up.url, { name: 'bulwark-probe-up' }));
+    const probeLine = (bw, msg) => jsonLogLines(bw.proc.err).find((l) => l.msg === msg);
+    await pollUntil(() => probeLine(down, 'upstream unreachable') && probeLine(reachable, 'upstream reachable'),
+                    { timeoutMs: 5000, what: 'the first probe result of each' });
+    assert.match(probeLine(down, 'upstream unreachable').error, /ECONNREFUSED/);
+    assert.ok(!('error' in probeLine(reachable, 'upstream reachable')), JSON.stringify(probeLine(reachable, 'upstream reachable')));
+  }));
 
   test('access_log writes one line per request; max_tool_labels folds the rest into "other"',
        scoped(async (t, track) => {
