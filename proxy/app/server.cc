@@ -10,6 +10,16 @@ Server::Server(uv_loop_t* loop) : loop_(loop), deferred_(loop) {}
 Server::~Server() = default;
 
 std::string Server::start(const ServerSettings& settings) {
+  std::string error = openEverything(settings);
+  if (!error.empty()) {
+    // Whatever opened before the failure (the deferred queue's idle handle at least) is closed
+    // here, on every failure path, so that the loop runs out and closes with nothing left.
+    shutdown();
+  }
+  return error;
+}
+
+std::string Server::openEverything(const ServerSettings& settings) {
   settings_ = settings;
   static_cast<config::LimitsConfig&>(limits_) = settings_.runtime->settings.limits;
   std::string error;
@@ -17,12 +27,10 @@ std::string Server::start(const ServerSettings& settings) {
     stdio_bridge_ = std::make_unique<stdio::StdioBridge>(loop_, deferred_, metrics_,
                                                          *settings_.stdio);
     if (error = stdio_bridge_->start(); !error.empty()) {
-      shutdown();
       return error;
     }
     const auto bridge = config::parseUpstreamUrl("http://" + stdio_bridge_->address() + "/mcp", error);
     if (!bridge) {
-      shutdown();
       return "stdio bridge: " + error;
     }
     settings_.upstream = *bridge;
@@ -62,11 +70,9 @@ std::string Server::start(const ServerSettings& settings) {
   admin_listener_ = std::make_unique<Listener>(loop_, "admin", *admin_handler_, deferred_,
                                                limits_, &metrics_);
   if (error = data_listener_->listen(settings_.listen); !error.empty()) {
-    shutdown();
     return error;
   }
   if (error = admin_listener_->listen(settings_.admin); !error.empty()) {
-    shutdown();
     return error;
   }
   if (!stdio_bridge_) {
@@ -77,15 +83,15 @@ std::string Server::start(const ServerSettings& settings) {
         loop_, settings_.config_path, metrics_, settings_.adjust_reloaded,
         [this](RuntimeConfigPtr runtime) { applyConfig(std::move(runtime)); });
     if (error = reloader_->start(std::chrono::milliseconds(1000)); !error.empty()) {
-      shutdown();
       return "config reloading: " + error;
     }
   }
 
   int rc = uv_signal_init(loop_, &sigterm_);
-  rc = rc != 0 ? rc : uv_signal_init(loop_, &sigint_);
+  if (rc == 0 && (rc = uv_signal_init(loop_, &sigint_)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);  // the one that did open
+  }
   if (rc != 0) {
-    shutdown();
     return uvError("uv_signal_init", rc);
   }
   signals_installed_ = true;
@@ -94,7 +100,6 @@ std::string Server::start(const ServerSettings& settings) {
   rc = uv_signal_start(&sigterm_, &Server::onSignal, SIGTERM);
   rc = rc != 0 ? rc : uv_signal_start(&sigint_, &Server::onSignal, SIGINT);
   if (rc != 0) {
-    shutdown();
     return uvError("uv_signal_start", rc);
   }
   // Signal handlers alone must not keep the loop alive once everything else has closed.

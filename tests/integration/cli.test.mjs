@@ -78,6 +78,9 @@ test('bad flags and addresses: one clear line on stderr and a non-zero exit', kT
     ['listen address not on this host', ['--upstream', upstream, '--listen', '192.0.2.1:8080', '--admin', admin],
      /192\.0\.2\.1/],
     ['config file that does not exist', ['--config', '/nonexistent/bulwark.yaml'], /nonexistent\/bulwark\.yaml/],
+    // The clear line only: no uv_loop_close EBUSY after it (issue #13, bug 4).
+    ['upstream host that does not resolve',
+     ['--upstream', 'http://no-such-host.invalid/mcp', '--listen', listen, '--admin', admin], /no-such-host\.invalid/],
   ];
   const problems = [];
   for (const [what, args, mentions] of cases) {
