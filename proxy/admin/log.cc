@@ -126,6 +126,9 @@ void logLine(LogLevel level, std::string_view message, std::initializer_list<Log
   line += "\",\"msg\":";
   appendLoggedString(line, message);
   for (const LogField& field : fields) {
+    if (std::holds_alternative<std::monostate>(field.value)) {
+      continue;  // does not apply to this line
+    }
     line.push_back(',');
     appendJsonString(line, field.key);
     line.push_back(':');

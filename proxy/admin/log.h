@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -26,7 +27,8 @@ struct SessionRef {
 
 struct LogField {
   std::string_view key;
-  std::variant<std::string_view, std::int64_t, double, bool, SessionRef> value;
+  // std::monostate: the field does not apply to this line and is left out (see ifNonEmpty).
+  std::variant<std::string_view, std::int64_t, double, bool, SessionRef, std::monostate> value;
 
   LogField(std::string_view k, std::string_view v) : key(k), value(v) {}
   LogField(std::string_view k, const char* v) : key(k), value(std::string_view(v)) {}
@@ -36,6 +38,21 @@ struct LogField {
   LogField(std::string_view k, double v) : key(k), value(v) {}
   LogField(std::string_view k, bool v) : key(k), value(v) {}
   LogField(std::string_view k, SessionRef v) : key(k), value(v) {}
+
+  // Fields that apply only sometimes, left out of the line when they do not, so that no line
+  // carries "" or 0 standing for "none": a text or session when non-empty, a number when set.
+  static LogField ifNonEmpty(std::string_view k, std::string_view v) {
+    return v.empty() ? LogField(k, std::monostate{}) : LogField(k, v);
+  }
+  static LogField ifNonEmpty(std::string_view k, SessionRef v) {
+    return v.id.empty() ? LogField(k, std::monostate{}) : LogField(k, v);
+  }
+  static LogField ifSet(std::string_view k, std::optional<std::int64_t> v) {
+    return v ? LogField(k, *v) : LogField(k, std::monostate{});
+  }
+
+private:
+  LogField(std::string_view k, std::monostate) : key(k), value(std::monostate{}) {}
 };
 
 // Longer string values are cut to at most this many bytes, plus a marker naming the full size.
