@@ -146,6 +146,8 @@ void logLine(LogLevel level, std::string_view message, std::initializer_list<Log
       char buffer[32];
       const int n = std::snprintf(buffer, sizeof buffer, "%.6g", *real);
       line.append(buffer, static_cast<std::size_t>(n));
+    } else if (std::holds_alternative<std::nullptr_t>(field.value)) {
+      line += "null";
     } else {
       line += std::get<bool>(field.value) ? "true" : "false";
     }

@@ -27,8 +27,11 @@ struct SessionRef {
 
 struct LogField {
   std::string_view key;
-  // std::monostate: the field does not apply to this line and is left out (see ifNonEmpty).
-  std::variant<std::string_view, std::int64_t, double, bool, SessionRef, std::monostate> value;
+  // std::monostate: the field does not apply to this line and is left out (see ifNonEmpty);
+  // std::nullptr_t: a field every line of its kind carries, written as null when it has no value.
+  std::variant<std::string_view, std::int64_t, double, bool, SessionRef, std::monostate,
+               std::nullptr_t>
+      value;
 
   LogField(std::string_view k, std::string_view v) : key(k), value(v) {}
   LogField(std::string_view k, const char* v) : key(k), value(std::string_view(v)) {}
@@ -50,9 +53,14 @@ struct LogField {
   static LogField ifSet(std::string_view k, std::optional<std::int64_t> v) {
     return v ? LogField(k, *v) : LogField(k, std::monostate{});
   }
+  // A number every line of its kind has, null when there is none (rather than a made-up 0).
+  static LogField orNull(std::string_view k, std::optional<std::int64_t> v) {
+    return v ? LogField(k, *v) : LogField(k, nullptr);
+  }
 
 private:
   LogField(std::string_view k, std::monostate) : key(k), value(std::monostate{}) {}
+  LogField(std::string_view k, std::nullptr_t) : key(k), value(nullptr) {}
 };
 
 // Longer string values are cut to at most this many bytes, plus a marker naming the full size.

@@ -111,10 +111,13 @@ TEST_CASE("logLine leaves out the fields that do not apply, and only those") {
              {"attempt", 1},
              LogField::ifNonEmpty("give_up", "deadline"),
              LogField::ifSet("upstream_status", 0),
-             LogField::ifNonEmpty("session_id", SessionRef{"s"})});
+             LogField::ifNonEmpty("session_id", SessionRef{"s"}),
+             LogField::orNull("code", std::nullopt),
+             LogField::orNull("status", 502)});
   });
   CHECK(text.find("\"msg\":\"m\",\"attempt\":1,\"give_up\":\"deadline\",\"upstream_status\":0,"
-                  "\"session_id\":\"" + sessionLogHash("s") + "\"}\n") != std::string::npos);
+                  "\"session_id\":\"" + sessionLogHash("s") +
+                  "\",\"code\":null,\"status\":502}\n") != std::string::npos);
   CHECK(text.find("method") == std::string::npos);
   CHECK(text.find("jsonrpc_code") == std::string::npos);
   CHECK(text.find("\"session\"") == std::string::npos);
