@@ -244,7 +244,8 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   const policies::RetryDecision decision =
       retry_state_->onFailure(facts, context_.budget, draw, now);
   // --log-level debug: each failed attempt and what was decided about it.
-  logLine(LogLevel::kDebug, decision.retry ? "attempt failed; retrying" : "attempt failed; giving up",
+  logLine(LogLevel::kDebug,
+          decision.retry ? "attempt failed; retrying" : "attempt failed; giving up",
           {{"class", policies::failureClassName(failure)},
            {"method", context_.metrics.methodLabel(request_.method)},
            LogField::ifNonEmpty("tool", request_.tool),
