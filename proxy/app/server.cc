@@ -66,6 +66,8 @@ std::string Server::openEverything(const ServerSettings& settings) {
   cache_.setMaxBytes(settings_.runtime->settings.cache_max_bytes);
   breakers_.configure(*settings_.runtime);
   metrics_.setMaxToolLabels(settings_.runtime->settings.monitoring.max_tool_labels);
+  metrics_.setAlertThresholds(settings_.runtime->settings.monitoring.alert_error_rate,
+                              settings_.runtime->settings.monitoring.alert_recovery_time);
   metrics_.setBeforeScrape([this] { breakers_.refresh(std::chrono::steady_clock::now()); });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
@@ -122,10 +124,9 @@ std::string Server::openEverything(const ServerSettings& settings) {
 void Server::applyConfig(RuntimeConfigPtr runtime) {
   const config::Config& next = runtime->settings;
   const config::Config& current = context_->runtime->settings;
-  if (next.listen != current.listen || next.admin != current.admin ||
-      next.upstream.url != current.upstream.url ||
-      next.upstream.command != current.upstream.command) {
-    logLine(LogLevel::kWarn, "listen, admin and upstream changes take effect after a restart");
+  for (const std::string_view setting : restartOnlyChanges(current, next)) {
+    logLine(LogLevel::kWarn, "config reload: this setting takes effect only after a restart",
+            {{"setting", setting}});
   }
   // The budget's window keeps counting; only its parameters change.
   if (next.retry_budget.ratio != current.retry_budget.ratio ||
@@ -136,6 +137,8 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
   cache_.setMaxBytes(next.cache_max_bytes);
   breakers_.configure(*runtime);
   metrics_.setMaxToolLabels(next.monitoring.max_tool_labels);
+  metrics_.setAlertThresholds(next.monitoring.alert_error_rate,
+                              next.monitoring.alert_recovery_time);
   static_cast<config::LimitsConfig&>(limits_) = next.limits;
   sessions_->setLimits(sessionLimitsOf(next));
   gate_->configure(next.security);

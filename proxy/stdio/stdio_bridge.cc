@@ -122,11 +122,14 @@ RestartDecision StdioBridge::childExited(Clock::time_point started_at, int pid,
                                          const ChildExit& exit, std::string_view session_id) {
   last_exit_ = describeExit(exit);
   const RestartDecision decision = tracker_.childExited(started_at, Clock::now());
+  // Only the facts that apply: the spare child has no session yet, and a child either exited
+  // with a status or was killed by a signal.
   logLine(decision.crash_loop ? LogLevel::kError : LogLevel::kWarn, "stdio child exited",
           {{"pid", pid},
-           {"session", SessionRef{session_id}},
-           {"exit_status", exit.exit_status},
-           {"signal", exit.term_signal},
+           session_id.empty() ? LogField("child", "spare")
+                              : LogField("session", SessionRef{session_id}),
+           exit.term_signal != 0 ? LogField("signal", exit.term_signal)
+                                 : LogField("exit_status", exit.exit_status),
            {"restart_in_ms", static_cast<std::int64_t>(decision.delay.count())},
            {"quick_exits", tracker_.quickExits()},
            {"crash_loop", decision.crash_loop}});
@@ -140,7 +143,8 @@ RestartDecision StdioBridge::spawnFailed(const std::string& error, std::string_v
   const RestartDecision decision = tracker_.childExited(now, now);
   logLine(LogLevel::kError, "cannot start the stdio server",
           {{"error", std::string_view(error)},
-           {"session", SessionRef{session_id}},
+           session_id.empty() ? LogField("child", "spare")
+                              : LogField("session", SessionRef{session_id}),
            {"restart_in_ms", static_cast<std::int64_t>(decision.delay.count())},
            {"crash_loop", decision.crash_loop}});
   updateGauges();
