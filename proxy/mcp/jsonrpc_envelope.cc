@@ -83,6 +83,9 @@ struct MessageMembers {
   Member message;        // error.message
   Member ttl_ms;         // result.ttlMs
   Member cache_scope;    // result.cacheScope
+  Member result_type;    // result.resultType (2026-07-28)
+  Member uri, input_responses, request_state; // params.uri, .inputResponses, .requestState
+  Member meta_version, traceparent; // params._meta: the protocol version, traceparent
   std::string_view result_text; // the whole result value, when an object
   std::vector<ToolMembers> tools; // result.tools[]
 };
@@ -170,11 +173,21 @@ public:
               return record(v, inner + 1, m.params_progress_token);
             if (keyIs(k, "requestId"))
               return record(v, inner + 1, m.request_id);
+            if (keyIs(k, "uri"))
+              return record(v, inner + 1, m.uri);
+            if (keyIs(k, "inputResponses"))
+              return record(v, inner + 1, m.input_responses);
+            if (keyIs(k, "requestState"))
+              return record(v, inner + 1, m.request_state);
             if (k == "_meta") {
               return record(v, inner + 1, m.meta, [&](od::object meta) {
                 return forEachMember(meta, [&](std::string_view k2, od::value v2) -> error_code {
                   if (k2 == "progressToken")
                     return record(v2, inner + 2, m.progress_token);
+                  if (keyIs(k2, "io.modelcontextprotocol/protocolVersion"))
+                    return record(v2, inner + 2, m.meta_version);
+                  if (keyIs(k2, "traceparent"))
+                    return record(v2, inner + 2, m.traceparent);
                   return skip(v2, inner + 2);
                 });
               });
@@ -195,6 +208,8 @@ public:
               return record(v, inner + 1, m.ttl_ms);
             if (keyIs(k, "cacheScope"))
               return record(v, inner + 1, m.cache_scope);
+            if (keyIs(k, "resultType"))
+              return record(v, inner + 1, m.result_type);
             return skip(v, inner + 1);
           });
         });
@@ -446,6 +461,15 @@ std::string assemble(const MessageMembers& m, const char* base, bool repeated, E
       return "request \"id\" is null";
     if (out.method == "tools/call" && m.tool_name.isString())
       out.tool = std::string(m.tool_name.text);
+    else if (out.method == "prompts/get" || out.method == "resources/read") {
+      const Member& name = out.method == "prompts/get" ? m.tool_name : m.uri;
+      out.mcp_name = name.isString() ? std::string(name.text) : std::string();
+    }
+    out.continues_round_trip = m.input_responses.present() || m.request_state.present();
+    if (m.meta_version.isString())
+      out.protocol_version = std::string(m.meta_version.text);
+    if (m.traceparent.isString())
+      out.traceparent_span = spanOf(m.traceparent, base);
     // Any request may ask for progress; MCP allows a string or a number as the token.
     if (m.progress_token.present() && (m.progress_token.type == od::json_type::string ||
                                        m.progress_token.type == od::json_type::number)) {
@@ -477,6 +501,8 @@ std::string assemble(const MessageMembers& m, const char* base, bool repeated, E
       if (ttl && *ttl >= 0)
         out.ttl_ms = ttl;
     }
+    out.result_kind = policies::resultKindOf(m.result_type.isString() ? m.result_type.text : "",
+                                             m.result_type.present());
     if (m.cache_scope.count == 1 && m.cache_scope.isString()) {
       out.cache_scope = m.cache_scope.text == "public"    ? ResultCacheScope::kPublic
                         : m.cache_scope.text == "private" ? ResultCacheScope::kPrivate
