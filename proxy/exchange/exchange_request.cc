@@ -9,6 +9,7 @@
 #include "proxy/exchange/error_answers.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
+#include "proxy/mcp/mcp_headers.h"
 #include "proxy/mcp/sse_writer.h"
 #include "proxy/net/spare_pool.h"
 #include "proxy/upstream/health_probe.h"
@@ -72,12 +73,17 @@ bool Exchange::parseRequest(Request& request) {
   }
   const Envelope& message = messages.messages.front();
   request_.tool = message.tool;
+  if (message.kind == MessageKind::kRequest && refuseMismatchedHeaders(head, message)) {
+    return false;
+  }
+  readEraFacts(head, message);
   switch (message.kind) {
   case MessageKind::kRequest:
     request_.method = message.method;
     request_.id = message.id;
     request_.kind = policies::MessageKind::kRequest;
-    request_.judged = true;
+    // A long-lived stream has no answer to judge: it streams through (policies/protocol_era.h).
+    request_.judged = !request_.long_lived;
     break;
   case MessageKind::kNotification:
     request_.method = message.method;
@@ -97,7 +103,10 @@ bool Exchange::parseRequest(Request& request) {
     request_.host = headerValue(head.headers, "host");
   }
   request_.accept = headerValue(head.headers, "accept");
-  if (request_.judged) {
+  if (request_.long_lived) {
+    return true;  // never cut by `timeout`: no deadline timer
+  }
+  if (request_.judged && !request_.continues_round_trip) {
     prepareCache(request);
     if (answerFromFreshCache()) {
       return false;
@@ -112,6 +121,47 @@ bool Exchange::parseRequest(Request& request) {
   }
   context_.budget.recordRequest(now());
   return true;
+}
+
+bool Exchange::refuseMismatchedHeaders(const HttpHead& head, const Envelope& message) {
+  const HeaderField* method = findHeader(head.headers, "mcp-method");
+  const HeaderField* name = findHeader(head.headers, "mcp-name");
+  if (method == nullptr && name == nullptr) {
+    return false;
+  }
+  McpHeaders headers;
+  if (method != nullptr) {
+    headers.method = std::string_view(method->value);
+  }
+  if (name != nullptr) {
+    headers.name = std::string_view(name->value);
+  }
+  std::optional<std::string> mismatch = headerMismatch(headers, message);
+  if (!mismatch) {
+    return false;
+  }
+  // 2026-07-28: an intermediary that acts on these headers refuses a request whose headers and
+  // body disagree, with 400 and -32020; nothing reaches the server.
+  request_.method = message.method;
+  request_.id = message.id;
+  const std::string body = jsonRpcErrorBody(
+      request_.id, ProxyError{kHeaderMismatchCode, *mismatch, "", "invalid_input", 0, {}});
+  client_->sendSimpleResponse(400, "application/json", body);
+  report_.error_detail = std::move(*mismatch);
+  answered(RequestOutcome::failed(FailureClass::kInvalidInput));
+  return true;
+}
+
+void Exchange::readEraFacts(const HttpHead& head, const Envelope& message) {
+  const HeaderField* version = findHeader(head.headers, "mcp-protocol-version");
+  request_.stateless =
+      policies::eraOf(version != nullptr ? std::string_view(version->value) : std::string_view(),
+                      message.protocol_version) == policies::ProtocolEra::kStateless;
+  request_.long_lived = message.kind == MessageKind::kRequest &&
+                        policies::streamKindOf(message.method) == policies::StreamKind::kLongLived;
+  request_.continues_round_trip = message.continues_round_trip;
+  request_.traceparent_at = message.traceparent_span.offset;
+  request_.traceparent_length = message.traceparent_span.length;
 }
 
 void Exchange::buildUpstreamRequest(const Request& request) {

@@ -53,7 +53,9 @@ void Exchange::appendClientHeaders(std::string& out, const HeaderList& headers) 
 bool Exchange::sessionMayBeLost(const HttpHead& head) const {
   // The 2025 session protocol says 404; the TypeScript SDK's servers answer 400 "No valid
   // session ID provided" after a restart. Only sessions Bulwark saw opened are replayed.
+  // A stateless (2026-07-28) request has no session to lose.
   return (head.status == 404 || head.status == 400) && request_.http_method != "DELETE" &&
+         !request_.stateless &&
          recovery_counts_.session_recoveries < kMaxSessionRecoveries && client_ != nullptr &&
          attempt_->reply == Reply::kPending && context_.sessions.knows(request_.session_id);
 }

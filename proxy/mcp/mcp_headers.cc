@@ -58,8 +58,8 @@ std::optional<std::string> decodeBase64(std::string_view text) {
   return out;
 }
 
-std::optional<HeaderText> decodeMcpHeaderValue(std::string_view value) {
-  HeaderText out;
+std::optional<McpHeaderText> decodeMcpHeaderValue(std::string_view value) {
+  McpHeaderText out;
   const bool sentinel = value.size() >= kSentinelPrefix.size() + kSentinelSuffix.size() &&
                         value.substr(0, kSentinelPrefix.size()) == kSentinelPrefix &&
                         value.substr(value.size() - kSentinelSuffix.size()) == kSentinelSuffix;
@@ -85,7 +85,7 @@ std::optional<std::string> headerMismatch(const McpHeaders& headers, const Envel
                             request.method == "resources/read";
   if (!headers.name || !mirrors_name)
     return std::nullopt;
-  const std::optional<HeaderText> name = decodeMcpHeaderValue(*headers.name);
+  const std::optional<McpHeaderText> name = decodeMcpHeaderValue(*headers.name);
   if (!name)
     return "Header mismatch: Mcp-Name header value " + quoted(*headers.name) +
            " is not valid Base64";

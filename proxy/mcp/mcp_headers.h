@@ -20,13 +20,13 @@ inline constexpr int kHeaderMismatchCode = -32020;
 // in the Base64 sentinel form `=?base64?{standard Base64 of the UTF-8 text}?=` (markers
 // lowercase, case-sensitive) decoded. nullopt when the sentinel form holds invalid Base64.
 // Allocates only for the sentinel form.
-struct HeaderText {
+struct McpHeaderText {
   std::string_view plain; // the value itself, when not encoded
   std::string decoded;    // the decoded value, when encoded
   bool encoded = false;
   std::string_view text() const { return encoded ? std::string_view(decoded) : plain; }
 };
-std::optional<HeaderText> decodeMcpHeaderValue(std::string_view value);
+std::optional<McpHeaderText> decodeMcpHeaderValue(std::string_view value);
 
 // Standard Base64 (RFC 4648 section 4), with or without its `=` padding; nullopt on a character
 // outside the alphabet or an impossible length.

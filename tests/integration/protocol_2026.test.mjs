@@ -64,7 +64,9 @@ function request2026(method, params = {}, { id = nextId++, meta = {}, headers = 
 // Every JSON-RPC message of a reply: SSE `data:` (multi-line data joined), or a JSON body of one
 // message or several, one per line.
 function messagesOf(res) {
-  if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) return sseMessages(res.body);
+  const type = res.headers['content-type'] ?? '';
+  if (type.startsWith('text/event-stream')) return sseMessages(res.body);
+  if (!type.startsWith('application/json')) return [];
   return res.body.split('\n').map((l) => l.trim()).filter((l) => l !== '').map((l) => JSON.parse(l));
 }
 function sseMessages(text) {

@@ -32,7 +32,7 @@ TEST_CASE("Base64 sentinel values are decoded; plain values are taken as they ar
   };
   for (const Row& row : rows) {
     CAPTURE(row.header);
-    const std::optional<HeaderText> decoded = decodeMcpHeaderValue(row.header);
+    const std::optional<McpHeaderText> decoded = decodeMcpHeaderValue(row.header);
     REQUIRE(decoded.has_value());
     CHECK(decoded->text() == row.text);
   }
