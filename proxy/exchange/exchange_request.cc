@@ -76,13 +76,14 @@ bool Exchange::parseRequest(Request& request) {
   if (message.kind == MessageKind::kRequest && refuseMismatchedHeaders(head, message)) {
     return false;
   }
-  readEraFacts(head, message);
   switch (message.kind) {
   case MessageKind::kRequest:
     request_.method = message.method;
     request_.id = message.id;
     request_.kind = policies::MessageKind::kRequest;
     // A long-lived stream has no answer to judge: it streams through (policies/protocol_era.h).
+    request_.long_lived =
+        policies::streamKindOf(message.method) == policies::StreamKind::kLongLived;
     request_.judged = !request_.long_lived;
     break;
   case MessageKind::kNotification:
@@ -103,10 +104,12 @@ bool Exchange::parseRequest(Request& request) {
     request_.host = headerValue(head.headers, "host");
   }
   request_.accept = headerValue(head.headers, "accept");
+  readEraFacts(message);
   if (request_.long_lived) {
     return true;  // never cut by `timeout`: no deadline timer
   }
-  if (request_.judged && !request_.continues_round_trip) {
+  if (request_.judged &&
+      policies::mayAnswerFromCache(request_.method, request_.continues_round_trip)) {
     prepareCache(request);
     if (answerFromFreshCache()) {
       return false;
@@ -152,13 +155,9 @@ bool Exchange::refuseMismatchedHeaders(const HttpHead& head, const Envelope& mes
   return true;
 }
 
-void Exchange::readEraFacts(const HttpHead& head, const Envelope& message) {
-  const HeaderField* version = findHeader(head.headers, "mcp-protocol-version");
-  request_.stateless =
-      policies::eraOf(version != nullptr ? std::string_view(version->value) : std::string_view(),
-                      message.protocol_version) == policies::ProtocolEra::kStateless;
-  request_.long_lived = message.kind == MessageKind::kRequest &&
-                        policies::streamKindOf(message.method) == policies::StreamKind::kLongLived;
+void Exchange::readEraFacts(const Envelope& message) {
+  request_.stateless = policies::eraOf(request_.protocol_version, message.protocol_version) ==
+                       policies::ProtocolEra::kStateless;
   request_.continues_round_trip = message.continues_round_trip;
   request_.traceparent_at = message.traceparent_span.offset;
   request_.traceparent_length = message.traceparent_span.length;
