@@ -405,6 +405,20 @@ void Exchange::deliverHeldJson() {
   std::string lines;
   if (!client_->responseStarted()) {
     appendClientHeaders(lines, attempt_->held_head.headers);
+  } else if (hasSeveralLines(attempt_->held_body) &&
+             context_.envelope_parser.parse(attempt_->held_body).error ==
+                 EnvelopeError::kInvalidJson) {
+    // Several messages, one per line (not one pretty-printed message): each becomes its own
+    // event, as one event of several JSON texts would be no JSON at all. The last one is the
+    // answer. Rare (only after an earlier attempt opened the stream), so parsed again here.
+    const std::vector<std::string_view> messages = splitMessageLines(attempt_->held_body);
+    for (std::size_t i = 0; i + 1 < messages.size(); ++i) {
+      client_->sendResponseBody(sseMessageEvent(messages[i]));
+    }
+    sendJsonAnswer(*client_, attempt_->held_head.status, attempt_->held_head.reason, lines,
+                   messages.back());
+    answered();
+    return;
   }
   sendJsonAnswer(*client_, attempt_->held_head.status, attempt_->held_head.reason, lines,
                  attempt_->held_body);

@@ -34,6 +34,15 @@ void shift(JsonSpan& span, std::size_t by) {
 
 } // namespace
 
+std::vector<std::string_view> splitMessageLines(std::string_view body) {
+  std::vector<std::string_view> lines;
+  forEachLine(body, [&](std::string_view line) {
+    lines.push_back(line);
+    return true;
+  });
+  return lines;
+}
+
 bool hasSeveralLines(std::string_view body) {
   int lines = 0;
   forEachLine(body, [&](std::string_view) { return ++lines < 2; });

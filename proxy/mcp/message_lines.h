@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <string_view>
+#include <vector>
 
 namespace bulwark {
 
@@ -16,6 +17,9 @@ namespace bulwark {
 // a line are ignored). A single message spread over several lines (pretty-printed JSON) parses
 // whole first, so callers try this only when the whole body is not one JSON text.
 bool hasSeveralLines(std::string_view body);
+
+// The non-blank lines of `body`, trimmed (to re-frame each message as its own SSE event).
+std::vector<std::string_view> splitMessageLines(std::string_view body);
 
 struct MessageLines {
   std::size_t count = 0; // non-blank lines read

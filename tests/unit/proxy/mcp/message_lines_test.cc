@@ -38,6 +38,10 @@ TEST_CASE("ugly but valid: CRLF, blank lines, spaces around lines") {
   CHECK(lines.count == 2);
   REQUIRE(lines.last.error == EnvelopeError::kNone);
   CHECK(lines.last.parsed.messages[0].text.in(body) == kResult);
+  const std::vector<std::string_view> split = splitMessageLines(body);
+  REQUIRE(split.size() == 2);
+  CHECK(split[0] == kProgress);
+  CHECK(split[1] == kResult);
 }
 
 TEST_CASE("one line, or a pretty-printed message, is not several messages") {
