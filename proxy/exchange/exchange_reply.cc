@@ -330,6 +330,9 @@ void Exchange::onUpstreamComplete() {
   switch (attempt_->reply) {
   case Reply::kForward:
     if (attempt_->observe_json && !attempt_->held_body.empty()) {
+      if (attempt_->upstream_status >= 400) {
+        report_.outcome.reset();  // judged again below, with the code the error body carries
+      }
       observe(attempt_->held_body);
     }
     if (!report_.outcome.has_value() || attempt_->upstream_status >= 400) {

@@ -324,12 +324,21 @@ describe('5. Mcp-Method / Mcp-Name must match the body', { timeout: 60000 }, () 
 describe('6. a 2026 request never triggers session recovery', { timeout: 60000 }, () => {
   test('404 with -32601 is "method not found", answered at once', withDiagnostics(peers, async () => {
     const before = (await server.stats()).methods['tools/unknown'] ?? 0;
+    const metricsBefore = await bulwark.metrics();
     const res = await call(bulwark.url, 'tools/unknown', {});
     assert.equal(res.status, 404);
     assert.equal(res.answer.error.code, -32601);
     const s = await server.stats();
     assert.equal(s.methods['tools/unknown'] - before, 1, 'sent once');
     assert.equal(s.methods.initialize, undefined, 'no initialize replayed');
+    if (!kDirect) {
+      const metrics = await bulwark.metrics();
+      const delta = (cls) => sumSamples(metrics, 'bulwark_errors_total', { class: cls }) -
+                             sumSamples(metricsBefore, 'bulwark_errors_total', { class: cls });
+      assert.equal(delta('resource'), 1, 'counted as resource (method not found)');
+      assert.equal(delta('protocol'), 0, 'not as a wrong endpoint');
+      assert.equal(delta('session_lost'), 0);
+    }
   }));
   test('Bulwark never sends ping or initialize to a 2026 upstream', skipDirect, withDiagnostics(peers, async () => {
     const d = await call(bulwark.url, 'server/discover', {});
