@@ -265,9 +265,11 @@ void Exchange::commitOversizedEvent(std::string_view rest_of_chunk) {
 bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
   EnvelopeResult parsed = context_.envelope_parser.parse(json);
   if (parsed.error == EnvelopeError::kInvalidJson && hasSeveralLines(json)) {
-    // Several messages, one per line: judged on the last, which must answer the request
-    // (its spans point into the whole body, so the cache can keep its result).
-    parsed = std::move(parseMessageLines(context_.envelope_parser, json).last);
+    // Several messages, one per line: judged on the last, which must answer the request (its
+    // spans point into that line, which the cache keeps the result from).
+    MessageLines lines = parseMessageLines(context_.envelope_parser, json);
+    parsed = std::move(lines.last);
+    json = lines.last_line;
   }
   if (parsed.error != EnvelopeError::kNone) {
     return false;  // not ours to judge; it passes through

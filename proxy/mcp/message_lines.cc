@@ -27,11 +27,6 @@ void forEachLine(std::string_view body, OnLine&& on_line) {
   }
 }
 
-void shift(JsonSpan& span, std::size_t by) {
-  if (span.present())
-    span.offset += by;
-}
-
 } // namespace
 
 std::vector<std::string_view> splitMessageLines(std::string_view body) {
@@ -62,13 +57,7 @@ MessageLines parseMessageLines(EnvelopeParser& parser, std::string_view body) {
       out.last.detail = "line " + std::to_string(out.count) + ": " + out.last.detail;
       return false;
     }
-    const std::size_t offset = static_cast<std::size_t>(line.data() - body.data());
-    for (Envelope& message : out.last.parsed.messages) {
-      for (JsonSpan* span : {&message.text, &message.id_span, &message.progress_token_span,
-                             &message.request_id_span, &message.result_span,
-                             &message.traceparent_span})
-        shift(*span, offset);
-    }
+    out.last_line = line;
     return true;
   });
   if (out.count == 0) {

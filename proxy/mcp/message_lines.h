@@ -23,9 +23,10 @@ std::vector<std::string_view> splitMessageLines(std::string_view body);
 
 struct MessageLines {
   std::size_t count = 0; // non-blank lines read
-  // The last line's parse, with its spans moved to offsets into the whole body. Holds the first
-  // failing line's error instead when a line is not a JSON-RPC message (or is a batch).
+  // The last line's parse (its spans are offsets into `last_line`, a view into the body). Holds
+  // the first failing line's error instead when a line is not a JSON-RPC message (or a batch).
   EnvelopeResult last;
+  std::string_view last_line;
 };
 
 // Parses every non-blank line of `body` as one JSON-RPC message (each is validated; a batch on

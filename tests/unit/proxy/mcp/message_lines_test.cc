@@ -24,10 +24,12 @@ TEST_CASE("a body of one message per line is judged on its last message") {
   const Envelope& last = lines.last.parsed.messages[0];
   CHECK(last.kind == MessageKind::kResult);
   CHECK(sameId(last, "7"));
-  // Spans point into the whole body.
-  CHECK(last.text.in(body) == kResult);
-  CHECK(last.id_span.in(body) == "7");
-  CHECK(last.result_span.in(body) == R"({"content":[],"resultType":"complete"})");
+  // Spans point into the last line, a view into the body.
+  CHECK(lines.last_line == kResult);
+  CHECK(lines.last_line.data() == body.data() + kProgress.size() + 1);
+  CHECK(last.text.in(lines.last_line) == kResult);
+  CHECK(last.id_span.in(lines.last_line) == "7");
+  CHECK(last.result_span.in(lines.last_line) == R"({"content":[],"resultType":"complete"})");
 }
 
 TEST_CASE("ugly but valid: CRLF, blank lines, spaces around lines") {
@@ -37,7 +39,7 @@ TEST_CASE("ugly but valid: CRLF, blank lines, spaces around lines") {
   const MessageLines lines = parseMessageLines(parser, body);
   CHECK(lines.count == 2);
   REQUIRE(lines.last.error == EnvelopeError::kNone);
-  CHECK(lines.last.parsed.messages[0].text.in(body) == kResult);
+  CHECK(lines.last_line == kResult);
   const std::vector<std::string_view> split = splitMessageLines(body);
   REQUIRE(split.size() == 2);
   CHECK(split[0] == kProgress);
