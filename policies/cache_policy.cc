@@ -36,9 +36,13 @@ bool isCacheableMethod(std::string_view method) {
   return method == "tools/call" || isListOrRead(method);
 }
 
+bool mayAnswerFromCache(std::string_view method, bool continues_round_trip) {
+  return !continues_round_trip && isCacheableMethod(method);
+}
+
 std::optional<CacheStoreDecision> cacheStoreDecision(const CachePolicy& policy,
                                                      const CacheStoreFacts& facts) {
-  if (!facts.success || !isCacheableMethod(facts.method)) {
+  if (!facts.success || !isFinalResult(facts.result_kind) || !isCacheableMethod(facts.method)) {
     return std::nullopt;
   }
   const std::optional<Duration> server_ttl =

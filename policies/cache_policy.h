@@ -4,6 +4,7 @@
 #pragma once
 
 #include "policies/duration.h"
+#include "policies/protocol_era.h"
 
 #include <cstdint>
 #include <optional>
@@ -36,6 +37,11 @@ struct CachePolicy {
 // logging/setLevel or anything unknown: they have effects or are per-session.
 bool isCacheableMethod(std::string_view method);
 
+// Whether a request may be answered from the cache at all. A follow-up of a multi round-trip
+// request (2026-07-28: params carry `inputResponses` or `requestState`) never is: it continues
+// an exchange the server holds the state of, so an earlier answer is not its answer.
+bool mayAnswerFromCache(std::string_view method, bool continues_round_trip);
+
 // The server's hints on a result (2026-07-28): `ttlMs` and `cacheScope`.
 enum class ServerCacheScope : std::uint8_t { kUnspecified, kPrivate, kPublic };
 
@@ -45,6 +51,9 @@ struct CacheStoreFacts {
   bool success = false;
   std::optional<Duration> server_ttl; // result.ttlMs when present (>= 0)
   ServerCacheScope server_scope = ServerCacheScope::kUnspecified;
+  // result.resultType: only a complete result is stored; an input_required result (interim) or
+  // a task handle is never the request's answer to keep.
+  ResultKind result_kind = ResultKind::kComplete;
 };
 
 struct CacheStoreDecision {
@@ -55,7 +64,7 @@ struct CacheStoreDecision {
 };
 
 // Whether to store a result, for how long, and under which scope. nullopt: do not store.
-//   - only successes of cacheable methods;
+//   - only complete successes of cacheable methods (never input_required, never a task handle);
 //   - policy enabled: ttl = the configured ttl, lowered to the server's ttlMs when that is
 //     shorter (the server knows when its answer goes out of date; the operator's ttl is a cap);
 //     stale_if_error as configured;

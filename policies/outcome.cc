@@ -10,13 +10,17 @@ FailureClass classifyHttp(const Outcome& o) {
   }
   switch (s) {
   case 400:
-    return o.session_id_sent && o.names_unknown_session ? FailureClass::kSessionLost
-                                                        : FailureClass::kInvalidInput;
+    return o.session_id_sent && o.names_unknown_session && !o.stateless_request
+               ? FailureClass::kSessionLost
+               : FailureClass::kInvalidInput;
   case 401:
   case 403:
     return FailureClass::kPermission;
   case 404:
-    return o.session_id_sent ? FailureClass::kSessionLost : FailureClass::kProtocol;
+    if (o.jsonrpc_code == -32601) // method not found (2026-07-28 answers it with 404)
+      return FailureClass::kResource;
+    return o.session_id_sent && !o.stateless_request ? FailureClass::kSessionLost
+                                                     : FailureClass::kProtocol;
   case 408:
     return FailureClass::kTimeout;
   case 429:
@@ -39,7 +43,10 @@ FailureClass classifyJsonRpc(int code) {
   switch (code) {
   case -32700: // parse error
   case -32600: // invalid request
-  case -32602: // invalid params
+  case -32602: // invalid params (2026-07-28: also resource not found)
+  case -32020: // header mismatch (2026-07-28)
+  case -32021: // missing required client capability (2026-07-28)
+  case -32022: // unsupported protocol version (2026-07-28)
     return FailureClass::kInvalidInput;
   case -32601: // method not found
   case -32002: // MCP resource not found

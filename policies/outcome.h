@@ -27,7 +27,12 @@ enum class OutcomeKind : std::uint8_t {
 struct Outcome {
   OutcomeKind kind = OutcomeKind::kSuccess;
   int http_status = 0;  // kHttpStatus only
-  int jsonrpc_code = 0; // kJsonRpcError only
+  // kJsonRpcError: the error's code. kHttpStatus: the code of the JSON-RPC error the body carried,
+  // 0 when it carried none (a 2026-07-28 server answers 404 with -32601 for an unknown method).
+  int jsonrpc_code = 0;
+  // The request was stateless (2026-07-28, see protocol_era.h): no session exists to lose, so no
+  // status is ever read as session_lost.
+  bool stateless_request = false;
   // kHttpStatus facts:
   bool session_id_sent = false;       // the attempt carried an Mcp-Session-Id header
   bool retry_after_present = false;   // the response carried a usable Retry-After header
@@ -60,6 +65,19 @@ struct Outcome {
     return o;
   }
 
+  // The same outcome with the JSON-RPC error code found in an HTTP error body.
+  constexpr Outcome withBodyCode(int code) const {
+    Outcome o = *this;
+    o.jsonrpc_code = code;
+    return o;
+  }
+  // The same outcome, for a stateless (2026-07-28) request.
+  constexpr Outcome forStatelessRequest(bool stateless = true) const {
+    Outcome o = *this;
+    o.stateless_request = stateless;
+    return o;
+  }
+
 private:
   static constexpr Outcome of(OutcomeKind k) {
     Outcome o;
@@ -73,12 +91,16 @@ private:
 //   per-try timeout, deadline -> timeout; isError -> tool_error; malformed -> protocol;
 //   session unknown -> session_lost.
 //   HTTP: 2xx none; 400 invalid_input, or session_lost when a session id was sent and the body
-//   names the session; 404 session_lost when a session id was sent, else protocol (the endpoint
-//   URL is wrong: nothing to retry, report it loudly); 401/403 permission; 408 timeout;
+//   names the session; 404 with a -32601 body resource (2026-07-28: method not found); 404
+//   session_lost when a session id was sent, else protocol (the endpoint URL is wrong: nothing
+//   to retry, report it loudly); a stateless request is never session_lost (400/404 are then
+//   invalid_input/protocol); 401/403 permission; 408 timeout;
 //   429 overload; 503 overload with Retry-After, else upstream; 500/502/504 and other 5xx
 //   upstream; other 4xx invalid_input; 1xx/3xx and out-of-range statuses protocol.
-//   JSON-RPC: -32700/-32600/-32602 invalid_input; -32601/-32002 resource; -32042 (URL
-//   elicitation required: the user must act) permission; -32001 (SDK request timeout) timeout;
+//   JSON-RPC: -32700/-32600/-32602 invalid_input (2026-07-28 also answers an unknown resource
+//   with -32602: answered at once either way); -32020 header mismatch, -32021 missing required
+//   client capability, -32022 unsupported protocol version (2026-07-28) invalid_input;
+//   -32601/-32002 resource; -32042 (URL elicitation required: the user must act) permission; -32001 (SDK request timeout) timeout;
 //   -32603 and the rest of the server-error range -32099..-32000 upstream (the server failed
 //   while handling it: retried only if safe); other reserved codes -32768..-32100 protocol;
 //   any application-defined code tool_error (the server chose to answer an error: pass through).

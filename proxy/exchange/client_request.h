@@ -24,6 +24,13 @@ struct ClientRequest {
   bool head_request = false;
   bool resumable_stream = false;  // a GET stream in a known session: re-opened if it breaks
   bool mcp_endpoint = false;      // the request's path is the MCP endpoint
+  // 2026-07-28 (policies/protocol_era.h):
+  bool stateless = false;  // the request names 2026-07-28 or later: it has no session to lose
+  bool long_lived = false;  // subscriptions/listen: no timeouts, no retry once started
+  bool continues_round_trip = false;  // carries inputResponses/requestState: never from cache
+  // params._meta.traceparent in the request body (its JSON string token), for the log line.
+  std::size_t traceparent_at = 0;
+  std::size_t traceparent_length = 0;
 };
 
 struct UpstreamRequest {

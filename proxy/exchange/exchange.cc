@@ -185,7 +185,8 @@ void Exchange::reportAttempt(FailureClass result) {
 }
 
 bool Exchange::armAttemptTimer() {
-  if (!timers_ready_ || policy_ == nullptr) {
+  // A long-lived stream (subscriptions/listen) is never cut by `per_try_timeout`.
+  if (!timers_ready_ || policy_ == nullptr || request_.long_lived) {
     return true;
   }
   return startTimer(attempt_timer_, &Exchange::onAttemptTimer,

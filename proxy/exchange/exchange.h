@@ -111,6 +111,11 @@ private:
   static void operator delete(void* block, std::size_t size);
 
   bool parseRequest(Request& request);
+  // 2026-07-28 Mcp-Method/Mcp-Name that disagree with the body: answered 400 -32020 here.
+  bool refuseMismatchedHeaders(const HttpHead& head, const Envelope& message);
+  // The era of the request, its round-trip state and trace context (after protocol_version).
+  void readEraFacts(const Envelope& message);
+  std::string_view traceId() const;  // from params._meta.traceparent; empty if none
   void buildUpstreamRequest(const Request& request);
   void beginAttempt();
   void sendToUpstream(bool fresh_connection);

@@ -116,6 +116,7 @@ void Exchange::storeInCache(std::string_view message_json, const Envelope& messa
   policies::CacheStoreFacts facts;
   facts.method = request_.method;
   facts.success = true;
+  facts.result_kind = message.result_kind;  // input_required and task handles are not kept
   if (result->ttl_ms) {
     facts.server_ttl = policies::Duration(*result->ttl_ms);
   }

@@ -9,6 +9,7 @@
 #include "proxy/exchange/error_answers.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
+#include "proxy/mcp/message_lines.h"
 #include "proxy/mcp/sse_writer.h"
 #include "proxy/net/spare_pool.h"
 #include "proxy/upstream/health_probe.h"
@@ -57,7 +58,8 @@ void Exchange::onUpstreamHead(HttpHead& head) {
           policies::parseRetryAfter(retry_after_field->value, std::chrono::system_clock::now());
     }
     const Outcome outcome = Outcome::httpStatus(head.status, !request_.session_id.empty(),
-                                                retry_after.has_value(), false);
+                                                retry_after.has_value(), false)
+                                .forStatelessRequest(request_.stateless);
     if (attempt_->reply != Reply::kForward && tryRetry(outcome, retry_after)) {
       return;
     }
@@ -111,7 +113,11 @@ void Exchange::forwardHead(const HttpHead& head) {
     length = *head.content_length;
   }
   // Observe what passes, to learn the outcome and the tools' hints.
-  if (request_.resumable_stream && head.status >= 200 && head.status < 300 && isEventStream(head)) {
+  if (request_.long_lived) {
+    // subscriptions/listen: events and keep-alives pass as they come, whatever the framing;
+    // nothing is held or observed (the stream has no answer and may run for days).
+  } else if (request_.resumable_stream && head.status >= 200 && head.status < 300 &&
+             isEventStream(head)) {
     attempt_->sse = std::make_unique<SseParser>(context_.max_observed_body_bytes);
   } else if (!request_.id.empty() || request_.method == "batch") {
     if (isEventStream(head)) {
@@ -254,7 +260,14 @@ void Exchange::commitOversizedEvent(std::string_view rest_of_chunk) {
 }
 
 bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
-  const EnvelopeResult parsed = context_.envelope_parser.parse(json);
+  EnvelopeResult parsed = context_.envelope_parser.parse(json);
+  if (parsed.error == EnvelopeError::kInvalidJson && hasSeveralLines(json)) {
+    // Several messages, one per line: judged on the last, which must answer the request (its
+    // spans point into that line, which the cache keeps the result from).
+    MessageLines lines = parseMessageLines(context_.envelope_parser, json);
+    parsed = std::move(lines.last);
+    json = lines.last_line;
+  }
   if (parsed.error != EnvelopeError::kNone) {
     return false;  // not ours to judge; it passes through
   }
@@ -316,12 +329,19 @@ void Exchange::onUpstreamComplete() {
   switch (attempt_->reply) {
   case Reply::kForward:
     if (attempt_->observe_json && !attempt_->held_body.empty()) {
+      if (attempt_->upstream_status >= 400) {
+        report_.outcome.reset();  // judged again below, with the code the error body carries
+      }
       observe(attempt_->held_body);
     }
     if (!report_.outcome.has_value() || attempt_->upstream_status >= 400) {
+      // A 2026 server's error status carries a JSON-RPC error (404 with -32601: method not
+      // found); the body's code joins the status in judging it.
       report_.outcome = outcomeOf(policies::classify(
           attempt_->upstream_status >= 300
               ? Outcome::httpStatus(attempt_->upstream_status, !request_.session_id.empty())
+                    .withBodyCode(static_cast<int>(attempt_->jsonrpc_code.value_or(0)))
+                    .forStatelessRequest(request_.stateless)
               : Outcome::success()));
     }
     client_->endResponse();
@@ -387,6 +407,20 @@ void Exchange::deliverHeldJson() {
   std::string lines;
   if (!client_->responseStarted()) {
     appendClientHeaders(lines, attempt_->held_head.headers);
+  } else if (hasSeveralLines(attempt_->held_body) &&
+             context_.envelope_parser.parse(attempt_->held_body).error ==
+                 EnvelopeError::kInvalidJson) {
+    // Several messages, one per line (not one pretty-printed message): each becomes its own
+    // event, as one event of several JSON texts would be no JSON at all. The last one is the
+    // answer. Rare (only after an earlier attempt opened the stream), so parsed again here.
+    const std::vector<std::string_view> messages = splitMessageLines(attempt_->held_body);
+    for (std::size_t i = 0; i + 1 < messages.size(); ++i) {
+      client_->sendResponseBody(sseMessageEvent(messages[i]));
+    }
+    sendJsonAnswer(*client_, attempt_->held_head.status, attempt_->held_head.reason, lines,
+                   messages.back());
+    answered();
+    return;
   }
   sendJsonAnswer(*client_, attempt_->held_head.status, attempt_->held_head.reason, lines,
                  attempt_->held_body);
@@ -414,6 +448,13 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
   if (attempt_->reply == Reply::kSse && downstream_.final_delivered) {
     client_->endResponse();  // the answer is out; the stream merely broke after it
     answered();
+    return;
+  }
+  if (request_.long_lived && attempt_->reply == Reply::kForward) {
+    // A listen stream the server (or the way to it) ended: the client sees the end and may
+    // listen again; it is no failure of the request, and it was never admitted by a breaker.
+    client_->endResponse();
+    answered(RequestOutcome::success());
     return;
   }
   if (request_.resumable_stream && client_ != nullptr &&

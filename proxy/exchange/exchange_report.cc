@@ -70,11 +70,32 @@ void Exchange::logHandledError(FailureClass failure, std::string_view detail) {
            LogField::orNull("upstream_status", upstream_status),
            LogField::orNull("jsonrpc_code", attempt_->jsonrpc_code),
            {"duration_ms", static_cast<std::int64_t>(duration_ms)},
+           LogField::ifNonEmpty("trace_id", traceId()),
            LogField::ifNonEmpty("give_up", report_.give_up_reason),
            // What was tried before giving up; stale and fallback answers are not errors and
            // log "answered from recovery" instead.
            {"recovery", attempts_ > 1 ? "retry" : "none"},
            {"detail", detail}});
+}
+
+std::string_view Exchange::traceId() const {
+  // W3C traceparent: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>", as a JSON string.
+  constexpr std::size_t kTraceIdAt = 1 + 3;  // the opening quote, "00-"
+  constexpr std::size_t kTraceIdLength = 32;
+  if (request_.traceparent_length < kTraceIdAt + kTraceIdLength + 1) {
+    return {};
+  }
+  const std::size_t at = upstream_request_.body_at + request_.traceparent_at + kTraceIdAt;
+  if (at + kTraceIdLength > upstream_request_.bytes.size()) {
+    return {};
+  }
+  const std::string_view id = std::string_view(upstream_request_.bytes).substr(at, kTraceIdLength);
+  for (const char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return {};  // not a trace id: never log what a client made up in its place
+    }
+  }
+  return id;
 }
 
 std::string_view Exchange::toolLabel() const {

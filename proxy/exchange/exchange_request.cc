@@ -10,6 +10,7 @@
 #include "proxy/http/request_target.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
+#include "proxy/mcp/mcp_headers.h"
 #include "proxy/mcp/sse_writer.h"
 #include "proxy/net/spare_pool.h"
 #include "proxy/upstream/health_probe.h"
@@ -97,12 +98,18 @@ bool Exchange::parseRequest(Request& request) {
   }
   const Envelope& message = messages.messages.front();
   request_.tool = message.tool;
+  if (message.kind == MessageKind::kRequest && refuseMismatchedHeaders(head, message)) {
+    return false;
+  }
   switch (message.kind) {
   case MessageKind::kRequest:
     request_.method = message.method;
     request_.id = message.id;
     request_.kind = policies::MessageKind::kRequest;
-    request_.judged = true;
+    // A long-lived stream has no answer to judge: it streams through (policies/protocol_era.h).
+    request_.long_lived =
+        policies::streamKindOf(message.method) == policies::StreamKind::kLongLived;
+    request_.judged = !request_.long_lived;
     break;
   case MessageKind::kNotification:
     request_.method = message.method;
@@ -122,7 +129,12 @@ bool Exchange::parseRequest(Request& request) {
     request_.host = headerValue(head.headers, "host");
   }
   request_.accept = headerValue(head.headers, "accept");
-  if (request_.judged) {
+  readEraFacts(message);
+  if (request_.long_lived) {
+    return true;  // never cut by `timeout`: no deadline timer
+  }
+  if (request_.judged &&
+      policies::mayAnswerFromCache(request_.method, request_.continues_round_trip)) {
     prepareCache(request);
     if (answerFromFreshCache()) {
       return false;
@@ -137,6 +149,43 @@ bool Exchange::parseRequest(Request& request) {
   }
   context_.budget.recordRequest(now());
   return true;
+}
+
+bool Exchange::refuseMismatchedHeaders(const HttpHead& head, const Envelope& message) {
+  const HeaderField* method = findHeader(head.headers, "mcp-method");
+  const HeaderField* name = findHeader(head.headers, "mcp-name");
+  if (method == nullptr && name == nullptr) {
+    return false;
+  }
+  McpHeaders headers;
+  if (method != nullptr) {
+    headers.method = std::string_view(method->value);
+  }
+  if (name != nullptr) {
+    headers.name = std::string_view(name->value);
+  }
+  std::optional<std::string> mismatch = headerMismatch(headers, message);
+  if (!mismatch) {
+    return false;
+  }
+  // 2026-07-28: an intermediary that acts on these headers refuses a request whose headers and
+  // body disagree, with 400 and -32020; nothing reaches the server.
+  request_.method = message.method;
+  request_.id = message.id;
+  const std::string body = jsonRpcErrorBody(
+      request_.id, ProxyError{kHeaderMismatchCode, *mismatch, "", "invalid_input", 0, {}});
+  client_->sendSimpleResponse(400, "application/json", body);
+  report_.error_detail = std::move(*mismatch);
+  answered(RequestOutcome::failed(FailureClass::kInvalidInput));
+  return true;
+}
+
+void Exchange::readEraFacts(const Envelope& message) {
+  request_.stateless = policies::eraOf(request_.protocol_version, message.protocol_version) ==
+                       policies::ProtocolEra::kStateless;
+  request_.continues_round_trip = message.continues_round_trip;
+  request_.traceparent_at = message.traceparent_span.offset;
+  request_.traceparent_length = message.traceparent_span.length;
 }
 
 void Exchange::buildUpstreamRequest(const Request& request) {

@@ -70,6 +70,7 @@ bool Exchange::sessionMayBeLost(const HttpHead& head) const {
   // the server's answer to this request.
   return (head.status == 404 || head.status == 400) &&  // the usual answer stops here
          policies::couldMeanLostSession(sessionLossFacts(head.status)) &&
+         !request_.stateless &&  // 2026-07-28 named in _meta counts too: no session to lose
          !recovery_counts_.session_reopened &&
          recovery_counts_.session_recoveries < kMaxSessionRecoveries && client_ != nullptr &&
          attempt_->reply == Reply::kPending && context_.sessions.knows(request_.session_id);

@@ -100,11 +100,21 @@ error_code Walker::message(od::object object, int depth, MessageMembers& m) {
             return record(v, inner + 1, m.params_progress_token);
           if (keyIs(k, "requestId"))
             return record(v, inner + 1, m.request_id);
+          if (keyIs(k, "uri"))
+            return record(v, inner + 1, m.uri);
+          if (keyIs(k, "inputResponses"))
+            return record(v, inner + 1, m.input_responses);
+          if (keyIs(k, "requestState"))
+            return record(v, inner + 1, m.request_state);
           if (k == "_meta") {
             return record(v, inner + 1, m.meta, [&](od::object meta) {
               return forEachMember(meta, [&](std::string_view k2, od::value v2) -> error_code {
                 if (k2 == "progressToken")
                   return record(v2, inner + 2, m.progress_token);
+                if (keyIs(k2, "io.modelcontextprotocol/protocolVersion"))
+                  return record(v2, inner + 2, m.meta_version);
+                if (keyIs(k2, "traceparent"))
+                  return record(v2, inner + 2, m.traceparent);
                 return skip(v2, inner + 2);
               });
             });
@@ -125,6 +135,8 @@ error_code Walker::message(od::object object, int depth, MessageMembers& m) {
             return record(v, inner + 1, m.ttl_ms);
           if (keyIs(k, "cacheScope"))
             return record(v, inner + 1, m.cache_scope);
+          if (keyIs(k, "resultType"))
+            return record(v, inner + 1, m.result_type);
           return skip(v, inner + 1);
         });
       });

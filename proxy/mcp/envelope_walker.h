@@ -65,6 +65,9 @@ struct MessageMembers {
   Member message;                 // error.message
   Member ttl_ms;                  // result.ttlMs
   Member cache_scope;             // result.cacheScope
+  Member result_type;             // result.resultType (2026-07-28)
+  Member uri, input_responses, request_state; // params.uri, .inputResponses, .requestState
+  Member meta_version, traceparent; // params._meta: the protocol version, traceparent
   std::string_view result_text;   // the whole result value, when an object
   std::vector<ToolMembers> tools; // result.tools[]
 
@@ -75,7 +78,9 @@ struct MessageMembers {
     jsonrpc.count = method.count = id.count = params.count = result.count = error.count = 0;
     tool_name.count = meta.count = progress_token.count = params_progress_token.count = 0;
     request_id.count = is_error.count = code.count = message.count = 0;
-    ttl_ms.count = cache_scope.count = 0;
+    ttl_ms.count = cache_scope.count = result_type.count = 0;
+    uri.count = input_responses.count = request_state.count = 0;
+    meta_version.count = traceparent.count = 0;
     result_text = {};
     tools.clear();
   }

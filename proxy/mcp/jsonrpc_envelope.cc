@@ -144,6 +144,15 @@ std::string assemble(const MessageMembers& m, const char* base, bool repeated, E
       return "request \"id\" is null";
     if (out.method == "tools/call" && m.tool_name.isString())
       out.tool = std::string(m.tool_name.text);
+    else if (out.method == "prompts/get" || out.method == "resources/read") {
+      const Member& name = out.method == "prompts/get" ? m.tool_name : m.uri;
+      out.mcp_name = name.isString() ? std::string(name.text) : std::string();
+    }
+    out.continues_round_trip = m.input_responses.present() || m.request_state.present();
+    if (m.meta_version.isString())
+      out.protocol_version = std::string(m.meta_version.text);
+    if (m.traceparent.isString())
+      out.traceparent_span = spanOf(m.traceparent, base);
     // Any request may ask for progress; MCP allows a string or a number as the token.
     if (m.progress_token.present() && (m.progress_token.type == od::json_type::string ||
                                        m.progress_token.type == od::json_type::number)) {
@@ -174,6 +183,8 @@ std::string assemble(const MessageMembers& m, const char* base, bool repeated, E
       if (ttl && *ttl >= 0)
         out.ttl_ms = ttl;
     }
+    out.result_kind = policies::resultKindOf(m.result_type.isString() ? m.result_type.text : "",
+                                             m.result_type.present());
     if (m.cache_scope.count == 1 && m.cache_scope.isString()) {
       out.cache_scope = m.cache_scope.text == "public"    ? ResultCacheScope::kPublic
                         : m.cache_scope.text == "private" ? ResultCacheScope::kPrivate

@@ -5,6 +5,8 @@
 // 1000 levels), not only the members read here.
 #pragma once
 
+#include "policies/protocol_era.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -61,6 +63,18 @@ struct Envelope {
   std::optional<std::int64_t> ttl_ms; // result.ttlMs (2026-07-28), when a non-negative integer
   ResultCacheScope cache_scope = ResultCacheScope::kNone; // result.cacheScope
   std::vector<ToolHints> tools; // result.tools[] of a tools/list result, with their hints
+  // result.resultType (2026-07-28): kComplete when absent (an older server's result is final).
+  policies::ResultKind result_kind = policies::ResultKind::kComplete;
+
+  // 2026-07-28 request members:
+  // The value the `Mcp-Name` header mirrors for prompts/get (params.name) and resources/read
+  // (params.uri); tools/call keeps it in `tool` (see mcpName()). Empty otherwise.
+  std::string mcp_name;
+  // params._meta["io.modelcontextprotocol/protocolVersion"], when a string.
+  std::string protocol_version;
+  // params.inputResponses or params.requestState is present: the follow-up of a multi
+  // round-trip request.
+  bool continues_round_trip = false;
 
   // Where this message and its ids lie in the parsed text, so that a bridge can rewrite them in
   // place without re-serializing (offsets into the `json` given to parse). Filled also when the
@@ -70,9 +84,12 @@ struct Envelope {
   JsonSpan progress_token_span; // params._meta.progressToken, else params.progressToken
                                 // (notifications/progress), when a string or a number
   JsonSpan request_id_span;     // params.requestId (notifications/cancelled), when a scalar
+  JsonSpan traceparent_span;    // params._meta.traceparent (W3C trace context), when a string
 
   // Equal for two spellings of the same id, different otherwise (a string never equals a
   // number: `"1"` is not `1`). Points into this envelope.
+  std::string_view mcpName() const { return method == "tools/call" ? tool : mcp_name; }
+
   std::string_view idKey() const { return id_key.empty() ? std::string_view(id) : id_key; }
 };
 

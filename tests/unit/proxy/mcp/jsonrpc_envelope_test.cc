@@ -501,3 +501,49 @@ TEST_CASE("a tools/list result yields each tool's readOnlyHint and idempotentHin
   const auto next = parser.parse(R"({"jsonrpc":"2.0","id":4,"result":{}})");
   CHECK(next.parsed.messages.at(0).tools.empty());
 }
+
+namespace bulwark {
+namespace {
+
+TEST_CASE("2026-07-28: resultType, round-trip follow-ups, protocol version, trace context") {
+  EnvelopeParser parser;
+  CHECK(parseOne(parser, R"({"jsonrpc":"2.0","id":1,"result":{}})").result_kind ==
+        policies::ResultKind::kComplete);
+  CHECK(parseOne(parser, R"({"jsonrpc":"2.0","id":1,"result":{"resultType":"complete"}})")
+            .result_kind == policies::ResultKind::kComplete);
+  CHECK(parseOne(parser, R"({"jsonrpc":"2.0","id":1,"result":{"resultType":"input_required",
+      "inputRequests":{"a":{"method":"elicitation/create"}},"requestState":"s"}})")
+            .result_kind == policies::ResultKind::kInputRequired);
+  CHECK(parseOne(parser, R"({"jsonrpc":"2.0","id":1,"result":{"resultType":"task",
+      "task":{"taskId":"t-1"}}})")
+            .result_kind == policies::ResultKind::kTask);
+  CHECK(parseOne(parser, R"({"jsonrpc":"2.0","id":1,"result":{"resultType":7}})").result_kind ==
+        policies::ResultKind::kOther);
+
+  const std::string_view call = R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{
+      "name":"t","arguments":{},"inputResponses":{"a":{"action":"accept"}},
+      "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+               "traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}})";
+  const Envelope e = parseOne(parser, call);
+  CHECK(e.continues_round_trip);
+  CHECK(e.protocol_version == "2026-07-28");
+  CHECK(e.traceparent_span.in(call) ==
+        R"("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")");
+  CHECK(e.mcpName() == "t");
+
+  const Envelope state = parseOne(parser, R"({"jsonrpc":"2.0","id":3,"method":"tools/call",
+      "params":{"name":"t","requestState":"opaque"}})");
+  CHECK(state.continues_round_trip);
+  CHECK(state.protocol_version.empty());
+  CHECK_FALSE(state.traceparent_span.present());
+
+  const Envelope plain =
+      parseOne(parser, R"({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"t"}})");
+  CHECK_FALSE(plain.continues_round_trip);
+  CHECK(parseOne(parser, R"({"jsonrpc":"2.0","id":5,"method":"resources/read",
+      "params":{"uri":"file:///a"}})")
+            .mcpName() == "file:///a");
+}
+
+} // namespace
+} // namespace bulwark
