@@ -77,6 +77,7 @@ def make_upstream(mode, size):
 
     class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
+        request_queue_size = 128
         allow_reuse_address = True
 
     return Server(("127.0.0.1", 0), Handler)
@@ -126,12 +127,15 @@ def main():
         started = time.monotonic()
         normal_ok = 0
         while time.monotonic() - started < args.hold:
-            with socket.create_connection(("127.0.0.1", listen), timeout=5) as s:
+            with socket.create_connection(("127.0.0.1", listen), timeout=30) as s:
                 s.sendall(call("small", 1000).replace(b"Host:", b"Connection: close\r\nHost:"))
                 reply = b""
                 while chunk := s.recv(65536):
                     reply += chunk
-                normal_ok += reply.startswith(b"HTTP/1.1 200") and b'"text":"ok"' in reply
+                ok = reply.startswith(b"HTTP/1.1 200") and b'"text":"ok"' in reply
+                normal_ok += ok
+                if not ok:
+                    print("normal client:", reply[:300], file=sys.stderr)
             time.sleep(0.5)
         peak = status_kib(proxy.pid, "VmHWM")
         during = status_kib(proxy.pid, "VmRSS")
