@@ -68,6 +68,9 @@ struct LimitsConfig {
   std::size_t max_connections = 10000;           // per listener; beyond: 503 and close
   std::uint64_t max_requests_per_connection = 0; // 0: unlimited; else the last one says close
   std::size_t max_streams_per_session = 8;       // concurrent GET streams per Mcp-Session-Id: 429
+  // An answer (a JSON body, one SSE event) is held to be judged up to this size; past it the
+  // outcome is decided from what was read and the rest streams through, with no retry.
+  std::size_t max_held_answer_bytes = 1024 * 1024;
   // The head must arrive within this of its first byte (of the accept, for the first request):
   // slowloris. Over: 408 and close.
   Duration header_timeout{std::chrono::seconds(10)};
@@ -76,6 +79,9 @@ struct LimitsConfig {
   // A keep-alive connection with no request in progress closes after this. A request in
   // progress (an SSE GET stream too) is never idle.
   Duration idle_timeout{std::chrono::seconds(60)};
+  // A client that takes no response bytes for this long while Bulwark has some queued for it is
+  // closed and its upstream request cancelled: a reader that never reads holds no window.
+  Duration send_timeout{std::chrono::seconds(60)};
 
   bool operator==(const LimitsConfig&) const = default;
 };

@@ -39,6 +39,13 @@ constexpr auto kLimitsKeys = std::to_array<Key<LimitsConfig>>({
        c.max_streams_per_session = static_cast<std::size_t>(v.whole);
      },
      nullptr, [] { return std::to_string(LimitsConfig{}.max_streams_per_session); }},
+    {"max_held_answer_bytes", ValueKind::kSize,
+     Range{4096, double(1 << 30), false, "must be between 4096 and 1073741824 bytes (4KiB..1GiB)",
+           "must be between 4096 and 1073741824 bytes (4KiB..1GiB)"},
+     [](LimitsConfig& c, const Value& v) {
+       c.max_held_answer_bytes = static_cast<std::size_t>(v.whole);
+     },
+     nullptr, [] { return showSize(LimitsConfig{}.max_held_answer_bytes); }},
     {"header_timeout", ValueKind::kDuration, kTimeoutRange,
      [](LimitsConfig& c, const Value& v) { c.header_timeout = v.duration; }, nullptr,
      [] { return policies::formatDuration(LimitsConfig{}.header_timeout); }},
@@ -48,6 +55,9 @@ constexpr auto kLimitsKeys = std::to_array<Key<LimitsConfig>>({
     {"idle_timeout", ValueKind::kDuration, kTimeoutRange,
      [](LimitsConfig& c, const Value& v) { c.idle_timeout = v.duration; }, nullptr,
      [] { return policies::formatDuration(LimitsConfig{}.idle_timeout); }},
+    {"send_timeout", ValueKind::kDuration, kTimeoutRange,
+     [](LimitsConfig& c, const Value& v) { c.send_timeout = v.duration; }, nullptr,
+     [] { return policies::formatDuration(LimitsConfig{}.send_timeout); }},
 });
 
 } // namespace

@@ -72,7 +72,7 @@ std::string Server::openEverything(const ServerSettings& settings) {
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
                    cache_json_, breakers_, *sessions_, *probe_, settings_.runtime, mcp_path,
-                   limits_.max_body_bytes, ExchangeClock{}});
+                   limits_.max_held_answer_bytes, ExchangeClock{}});
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
   gate_ = std::make_unique<RequestGate>(*data_handler_, metrics_, limits_,
                                         isLoopbackHost(settings_.listen.host));

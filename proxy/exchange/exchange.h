@@ -40,6 +40,7 @@ namespace bulwark {
 class Metrics;
 class UpstreamPool;
 class UpstreamProbe;
+struct AnswerPrefix;
 
 // What every exchange shares, owned by the Server; all of it lives on the loop thread.
 struct ProxyContext {
@@ -57,7 +58,8 @@ struct ProxyContext {
   const UpstreamProbe& health;
   RuntimeConfigPtr runtime;  // replaced on reload; exchanges keep the one they started with
   std::string mcp_path;      // the upstream URL's path: POSTs here are JSON-RPC
-  std::size_t max_observed_body_bytes = 4 * 1024 * 1024;
+  // limits.max_held_answer_bytes: the most of one answer held to be judged (at start-up).
+  std::size_t max_held_answer_bytes = 1024 * 1024;
   ExchangeClock clock;  // the one source of time of every exchange
 };
 
@@ -159,6 +161,13 @@ private:
   void feedSse(std::string_view bytes);
   // An SSE event over the inspection limit: the response is committed and streams through.
   void commitOversizedEvent(std::string_view rest_of_chunk);
+  // A JSON answer over limits.max_held_answer_bytes: judged from its held prefix, then the
+  // response is committed and streams through; no retry after this.
+  void commitHeldJson(std::string_view rest_of_chunk);
+  policies::Outcome judgePrefix(const AnswerPrefix& prefix);
+  // The answer is out (judged `outcome`): the per-try clock stops, the outcome is reported.
+  void commitJudged(const policies::Outcome& outcome);
+  void pauseUpstreamIfClientBehind();
   void observe(std::string_view json);
   // Judges one JSON-RPC message that may answer our request. Returns true when it does.
   bool judgeFinal(std::string_view json, policies::Outcome& outcome);

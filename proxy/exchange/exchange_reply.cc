@@ -7,6 +7,7 @@
 #include "proxy/admin/metrics.h"
 #include "proxy/exchange/downstream_writer.h"
 #include "proxy/exchange/error_answers.h"
+#include "proxy/mcp/answer_prefix.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
 #include "proxy/mcp/message_lines.h"
@@ -37,7 +38,7 @@ void Exchange::onUpstreamHead(HttpHead& head) {
       // A re-opened GET stream: the client has had its head; events go on where they stopped.
       if (head.status >= 200 && head.status < 300 && isEventStream(head)) {
         attempt_->reply = Reply::kForward;
-        attempt_->sse = std::make_unique<SseParser>(context_.max_observed_body_bytes);
+        attempt_->sse = std::make_unique<SseParser>(context_.max_held_answer_bytes);
         return;
       }
       abandonUpstream();
@@ -86,7 +87,7 @@ void Exchange::onUpstreamHead(HttpHead& head) {
       downstream_.sse = true;
     }
     attempt_->reply = Reply::kSse;
-    attempt_->sse = std::make_unique<SseParser>(context_.max_observed_body_bytes);
+    attempt_->sse = std::make_unique<SseParser>(context_.max_held_answer_bytes);
     return;
   }
   // A JSON answer is judged whole before the client sees any of it, so a truncated or garbled
@@ -118,10 +119,10 @@ void Exchange::forwardHead(const HttpHead& head) {
     // nothing is held or observed (the stream has no answer and may run for days).
   } else if (request_.resumable_stream && head.status >= 200 && head.status < 300 &&
              isEventStream(head)) {
-    attempt_->sse = std::make_unique<SseParser>(context_.max_observed_body_bytes);
+    attempt_->sse = std::make_unique<SseParser>(context_.max_held_answer_bytes);
   } else if (!request_.id.empty() || request_.method == "batch") {
     if (isEventStream(head)) {
-      attempt_->sse = std::make_unique<SseParser>(context_.max_observed_body_bytes);
+      attempt_->sse = std::make_unique<SseParser>(context_.max_held_answer_bytes);
     } else if (isJson(head)) {
       attempt_->observe_json = true;
     }
@@ -132,6 +133,15 @@ void Exchange::forwardHead(const HttpHead& head) {
 void Exchange::onUpstreamReadDone() {
   if (client_ != nullptr) {
     client_->uncork();
+    pauseUpstreamIfClientBehind();
+  }
+}
+
+void Exchange::pauseUpstreamIfClientBehind() {
+  // The client's window (limits: write_high_watermark) is full: the upstream waits until the
+  // client has taken it (onClientWritable), so a slow reader costs a window, not the answer.
+  if (client_ != nullptr && client_->congested() && attempt_->upstream != nullptr) {
+    attempt_->upstream->pauseResponse();
   }
 }
 
@@ -152,7 +162,7 @@ void Exchange::onUpstreamBody(std::string_view bytes) {
         }
       });
     } else if (attempt_->observe_json) {
-      if (attempt_->held_body.size() + bytes.size() <= context_.max_observed_body_bytes) {
+      if (attempt_->held_body.size() + bytes.size() <= context_.max_held_answer_bytes) {
         attempt_->held_body.append(bytes);
       } else {
         attempt_->observe_json = false;  // too large to observe; forwarded all the same
@@ -162,14 +172,11 @@ void Exchange::onUpstreamBody(std::string_view bytes) {
     client_->sendResponseBody(bytes);
     break;
   case Reply::kHoldJson:
-    if (attempt_->held_body.size() + bytes.size() > context_.max_observed_body_bytes) {
-      // Too large to judge: it can only be delivered as it is.
+    if (attempt_->held_body.size() + bytes.size() > context_.max_held_answer_bytes) {
+      // Too large to hold: judged from what was read, then delivered as it comes.
       if (!client_->responseStarted()) {
-        forwardHead(attempt_->held_head);
-        client_->sendResponseBody(attempt_->held_body);
-        client_->sendResponseBody(bytes);
-        attempt_->held_body.clear();
-        return;
+        commitHeldJson(bytes);
+        break;
       }
       abandonUpstream();
       giveUp(FailureClass::kProtocol, "upstream reply larger than the inspection limit");
@@ -188,8 +195,26 @@ void Exchange::onUpstreamBody(std::string_view bytes) {
   case Reply::kDiscard:
     return;
   }
-  if (client_ != nullptr && client_->congested() && attempt_->upstream != nullptr) {
-    attempt_->upstream->pauseResponse();
+  pauseUpstreamIfClientBehind();
+}
+
+void Exchange::commitHeldJson(std::string_view rest_of_chunk) {
+  const AnswerPrefix prefix = readAnswerPrefix(attempt_->held_body);
+  Outcome outcome = judgePrefix(prefix);
+  forwardHead(attempt_->held_head);
+  attempt_->observe_json = false;  // judged already; nothing more is copied
+  client_->sendResponseBody(attempt_->held_body);
+  client_->sendResponseBody(rest_of_chunk);
+  attempt_->held_body.clear();
+  attempt_->held_body.shrink_to_fit();  // the held megabyte goes back now, not at the end
+  commitJudged(outcome);
+}
+
+void Exchange::commitJudged(const Outcome& outcome) {
+  downstream_.final_delivered = true;
+  report_.outcome = outcomeOf(policies::classify(outcome));
+  if (timers_ready_) {
+    uv_timer_stop(&attempt_timer_);
   }
 }
 
@@ -245,18 +270,43 @@ void Exchange::feedSse(std::string_view bytes) {
 
 void Exchange::commitOversizedEvent(std::string_view rest_of_chunk) {
   attempt_->reply = Reply::kForward;
+  std::optional<Outcome> outcome;
+  if (!downstream_.final_delivered) {
+    // The event's first line of data, as held so far (the carry, then this chunk's start).
+    const std::string_view held = attempt_->sse_carry.empty() ? rest_of_chunk
+                                                              : attempt_->sse_carry;
+    const std::size_t data_at = held.find("data:");
+    if (data_at != std::string_view::npos) {
+      outcome = judgePrefix(readAnswerPrefix(held.substr(data_at + 5)));
+    }
+  }
   if (!attempt_->sse_carry.empty()) {
     client_->sendResponseBody(attempt_->sse_carry);
     attempt_->sse_carry.clear();
+    attempt_->sse_carry.shrink_to_fit();
   }
   client_->sendResponseBody(rest_of_chunk);
   if (!downstream_.final_delivered) {
-    downstream_.final_delivered = true;
-    report_.outcome = RequestOutcome::success();  // delivered whole as far as Bulwark can tell
-    if (timers_ready_) {
-      uv_timer_stop(&attempt_timer_);
-    }
+    commitJudged(outcome.value_or(Outcome::success()));
   }
+}
+
+Outcome Exchange::judgePrefix(const AnswerPrefix& prefix) {
+  // An answer for another id, or one that has not yet said what it is, counts as delivered
+  // whole: as far as Bulwark can tell, it was.
+  if (!prefix.id.empty() && prefix.id != request_.id) {
+    return Outcome::success();
+  }
+  switch (prefix.kind) {
+  case AnswerPrefix::Kind::kError:
+    attempt_->jsonrpc_code = prefix.error_code;
+    return Outcome::jsonRpcError(static_cast<int>(prefix.error_code.value_or(-32603)));
+  case AnswerPrefix::Kind::kResult:
+    return prefix.is_error ? Outcome::toolError() : Outcome::success();
+  case AnswerPrefix::Kind::kUnknown:
+    break;
+  }
+  return Outcome::success();
 }
 
 bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {

@@ -374,6 +374,15 @@ void ClientConnection::refuse(const Refusal& refusal, std::string_view extra_hea
   }
 }
 
+bool ClientConnection::sendStalled(std::chrono::steady_clock::time_point now) {
+  if (queuedBytes() == 0 || bytesSent() != sent_at_last_sweep_) {
+    sent_at_last_sweep_ = bytesSent();
+    send_progress_at_ = now;
+    return false;
+  }
+  return now - send_progress_at_ >= limits_.send_timeout;
+}
+
 void ClientConnection::sweep(std::chrono::steady_clock::time_point now) {
   if (lingering_) {
     if (now >= linger_until_) {
@@ -381,8 +390,17 @@ void ClientConnection::sweep(std::chrono::steady_clock::time_point now) {
     }
     return;
   }
-  if (state_ != State::kReading || waiting_ == Waiting::kNothing || now < wait_until_ ||
-      closing()) {
+  if (closing()) {
+    return;
+  }
+  if (sendStalled(now)) {
+    observer_.limitReached(*this, "send_timeout", 0,
+                           "the client took no response bytes for " +
+                               std::to_string(limits_.send_timeout.count()) + " ms");
+    close();  // the stream hears onClientGone and cancels its upstream request
+    return;
+  }
+  if (state_ != State::kReading || waiting_ == Waiting::kNothing || now < wait_until_) {
     return;
   }
   switch (waiting_) {

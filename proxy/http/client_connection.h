@@ -24,8 +24,10 @@ class ClientConnection;
 // connection needs besides. Read at each use, so a reload applies to the next request; a
 // connection's header-size limit is fixed when it is accepted.
 struct ServerLimits : config::LimitsConfig {
-  // Above this many queued response bytes a stream should stop feeding the client.
-  std::size_t write_high_watermark = 1024 * 1024;
+  // The window of response bytes a client has not taken: above it, a stream stops reading
+  // from its upstream until the client drains the queue. Small, like HAProxy's two 16 KiB
+  // buffers per stream, so that slow readers cost little memory.
+  std::size_t write_high_watermark = 64 * 1024;
 };
 
 struct Request {
@@ -122,8 +124,8 @@ public:
   // stream is told (ClientStream::onServerDraining) so that an idle stream can end early.
   void drain();
 
-  // Called about every quarter second by the listener: enforces the header, body and idle
-  // timeouts, and closes a connection whose lingering close has lasted long enough.
+  // Called about every quarter second by the listener: enforces the header, body, idle and
+  // send timeouts, and closes a connection whose lingering close has lasted long enough.
   void sweep(std::chrono::steady_clock::time_point now);
 
   // Instead of start(): the listener is full. Answers 503 at once and closes (`answer`), or
@@ -165,6 +167,8 @@ private:
   void parse(std::string_view bytes);
   void refuse(const Refusal& refusal, std::string_view extra_header_lines = {});
   void wait(Waiting what, std::chrono::milliseconds timeout);
+  // Bytes are queued for the client and it has taken none for limits.send_timeout.
+  bool sendStalled(std::chrono::steady_clock::time_point now);
   void finishResponse();
   void closeAfterWrites();
   void dropStream();
@@ -199,6 +203,8 @@ private:
   Waiting waiting_ = Waiting::kNothing;
   std::chrono::steady_clock::time_point wait_until_{};
   std::chrono::steady_clock::time_point linger_until_{};
+  std::uint64_t sent_at_last_sweep_ = 0;  // bytesSent() when the sweep last saw progress
+  std::chrono::steady_clock::time_point send_progress_at_{};
 };
 
 }  // namespace bulwark

@@ -1,5 +1,6 @@
 #include "proxy/net/tcp_connection.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -52,6 +53,12 @@ void TcpConnection::stopReading() {
   }
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   reading_ = false;
+}
+
+std::uint64_t TcpConnection::bytesSent() const {
+  const std::size_t unsent =
+      uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+  return bytes_sent_ + (queued_bytes_ - std::min(unsent, queued_bytes_));
 }
 
 void TcpConnection::write(std::string_view bytes) {
@@ -151,6 +158,7 @@ void TcpConnection::writeCallback(uv_write_t* raw, int status) {
   std::unique_ptr<WriteRequest> request(static_cast<WriteRequest*>(raw->data));
   TcpConnection* self = request->owner;
   self->queued_bytes_ -= request->bytes.size();
+  self->bytes_sent_ += request->bytes.size();
   if (self->closing_) {
     return;
   }

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,9 @@ public:
   // common small reply costs no allocation. A write error closes the connection.
   void write(std::string_view bytes);
   std::size_t queuedBytes() const { return queued_bytes_; }
+  // Bytes the kernel has taken from queued writes so far, partly written ones included: a slow
+  // peer's progress.
+  std::uint64_t bytesSent() const;
 
   // Closes the handle; the object is deleted in the close callback, after onClosed().
   void close();
@@ -62,6 +66,7 @@ private:
   uv_shutdown_t shutdown_request_{};
   bool shutdown_started_ = false;
   std::size_t queued_bytes_ = 0;
+  std::uint64_t bytes_sent_ = 0;
   bool reading_ = false;
   bool closing_ = false;
 };

@@ -319,6 +319,76 @@ TEST_CASE("a request whose session was re-opened is not replayed again when it g
   CHECK(bench.close() == 0);
 }
 
+// limits.max_held_answer_bytes: answers larger than the bound are judged from their beginning,
+// then stream through.
+constexpr std::string_view kSmallHoldRetries = R"(
+limits: {max_held_answer_bytes: 64KiB}
+defaults:
+  retry: {max_attempts: 3, backoff: {base: 0ms, multiplier: 1, max: 0ms}}
+methods:
+  tools/call: {idempotent: true}
+)";
+
+std::string bigText(std::size_t bytes) {
+  std::string text;
+  text.reserve(bytes);
+  for (std::size_t i = 0; text.size() < bytes; ++i) {
+    text += std::to_string(i % 10);  // not one repeated byte: a reordering would show
+  }
+  return text;
+}
+
+TEST_CASE("a JSON answer over the held bound arrives byte-exact and counts as a success") {
+  const std::string big = R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":")" +
+                          bigText(1024 * 1024) + R"("}]}})";
+  ExchangeBench bench(kSmallHoldRetries, {Reply::json(200, big)});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(bodyOf(response) == big);
+  const std::string metrics = bench.metrics();
+  CHECK(familyTotal(metrics, "bulwark_errors_total") == 0);
+  CHECK(seriesValue(
+            metrics,
+            R"(bulwark_requests_total{method="tools/call",outcome="success",tool="other"})") == 1);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("a JSON-RPC error over the held bound is still an error, and is not retried") {
+  // -32000: a server error, which a small answer would have retried.
+  const std::string big = R"({"jsonrpc":"2.0","id":7,"error":{"code":-32000,"message":")" +
+                          bigText(256 * 1024) + R"("}})";
+  ExchangeBench bench(kSmallHoldRetries, {Reply::json(200, big), Reply::json(200, kAnswer)});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(bodyOf(response) == big);
+  CHECK(bench.upstream().requests().size() == 1);  // committed: no retry past the bound
+  const std::string metrics = bench.metrics();
+  CHECK(familyTotal(metrics, "bulwark_requests_total") == 1);
+  CHECK(seriesValue(
+            metrics,
+            R"(bulwark_requests_total{method="tools/call",outcome="success",tool="other"})") == 0);
+  CHECK(familyTotal(metrics, "bulwark_retries_total") == 0);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("an SSE event over the held bound is judged from its beginning: isError is a failure") {
+  const std::string big = R"({"jsonrpc":"2.0","id":7,"result":{"isError":true,"content":[)"
+                          R"({"type":"text","text":")" +
+                          bigText(256 * 1024) + R"("}]}})";
+  ExchangeBench bench(kSmallHoldRetries, {Reply::sse(200, {big})});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(bodyOf(response).find("data: " + big + "\n\n") != std::string::npos);
+  CHECK(bench.upstream().requests().size() == 1);
+  const std::string metrics = bench.metrics();
+  CHECK(seriesValue(
+            metrics,
+            R"(bulwark_requests_total{method="tools/call",outcome="success",tool="other"})") == 0);
+  CHECK(familyTotal(metrics, "bulwark_requests_total") == 1);
+  CHECK(bench.close() == 0);
+}
+
 TEST_CASE("draining ends an idle GET stream of a known session between two events") {
   constexpr std::string_view kInit =
       R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
