@@ -1,6 +1,7 @@
 #include "proxy/app/server.h"
 
 #include "proxy/admin/log.h"
+#include "proxy/app/tools_view.h"
 #include "proxy/net/uv_util.h"
 
 namespace bulwark {
@@ -35,8 +36,13 @@ std::string Server::start(const ServerSettings& settings) {
   const std::string mcp_path = settings_.upstream.path.substr(0, settings_.upstream.path.find('?'));
   sessions_ = std::make_unique<SessionDirectory>(loop_, *pool_, metrics_, mcp_path);
   probe_ = std::make_unique<UpstreamProbe>(loop_, *upstream_address, metrics_);
-  probe_->setOnReachableAgain(
-      [this] { breakers_.upstreamReachableAgain(std::chrono::steady_clock::now()); });
+  probe_->setOnReachableAgain([this] {
+    breakers_.upstreamReachableAgain(std::chrono::steady_clock::now());
+    if (discovery_) {
+      tools_.newGeneration();
+      discovery_->listSoon("upstream reachable again");
+    }
+  });
   readiness_ = std::make_unique<Readiness>(Readiness{*probe_, false, {}});
   if (stdio_bridge_) {
     readiness_->upstream_problem = [this] { return stdio_bridge_->problem(); };
@@ -70,6 +76,10 @@ std::string Server::start(const ServerSettings& settings) {
   if (!stdio_bridge_) {
     probe_->start();  // a stdio bridge reports its children's state itself
   }
+  if (error = startDiscovery(mcp_path); !error.empty()) {
+    shutdown();
+    return "tool discovery: " + error;
+  }
   if (!settings_.config_path.empty()) {
     reloader_ = std::make_unique<ConfigReloader>(
         loop_, settings_.config_path, metrics_, settings_.adjust_reloaded,
@@ -101,6 +111,26 @@ std::string Server::start(const ServerSettings& settings) {
   return {};
 }
 
+std::string Server::startDiscovery(const std::string& mcp_path) {
+  discovery_ = std::make_unique<ToolDiscovery>(loop_, *pool_, metrics_, tools_, envelope_parser_,
+                                               settings_.upstream.host_header, mcp_path);
+  tools_.setOnLearned([this] {
+    metrics_.setToolCatalogSize(tools_.size());
+    if (!discovery_->status().enabled) {
+      warnUnmatchedRules(tools_, *context_->runtime, warned_rules_);
+    }
+  });
+  tools_.setOnListChanged([this] { discovery_->listSoon("tools/list_changed"); });
+  discovery_->setOnListed([this] { warnUnmatchedRules(tools_, *context_->runtime, warned_rules_); });
+  sessions_->setOnSessionLost([this] {
+    tools_.newGeneration();
+    discovery_->listSoon("upstream lost a session");
+  });
+  admin_handler_->setToolsView(
+      [this] { return toolsViewJson(tools_, discovery_->status(), *context_->runtime); });
+  return discovery_->start(DiscoverySettings{});
+}
+
 void Server::applyConfig(RuntimeConfigPtr runtime) {
   const config::Config& next = runtime->settings;
   const config::Config& current = context_->runtime->settings;
@@ -121,6 +151,8 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
   static_cast<config::LimitsConfig&>(limits_) = next.limits;
   gate_->configure(next.security);
   context_->runtime = std::move(runtime);
+  warned_rules_.clear();
+  warnUnmatchedRules(tools_, *context_->runtime, warned_rules_);
 }
 
 void Server::onSignal(uv_signal_t* handle, int signal_number) {
@@ -197,6 +229,9 @@ void Server::shutdown() {
   }
   if (probe_) {
     probe_->stop();
+  }
+  if (discovery_) {
+    discovery_->close();
   }
   if (reloader_) {
     reloader_->stop();

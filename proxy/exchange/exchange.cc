@@ -648,6 +648,7 @@ bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
     return false;  // not ours to judge; it passes through
   }
   for (const Envelope& message : parsed.parsed.messages) {
+    context_.tools.notice(message);
     if (!sameId(message, request_id_) ||
         (message.kind != MessageKind::kResult && message.kind != MessageKind::kError)) {
       continue;
@@ -679,6 +680,7 @@ void Exchange::observe(std::string_view json) {
     return;
   }
   for (const Envelope& message : parsed.parsed.messages) {
+    context_.tools.notice(message);
     if (method_ != "batch" && !sameId(message, request_id_)) {
       continue;
     }

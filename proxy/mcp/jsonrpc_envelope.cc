@@ -77,6 +77,8 @@ struct MessageMembers {
   Member message;        // error.message
   Member ttl_ms;         // result.ttlMs
   Member cache_scope;    // result.cacheScope
+  Member next_cursor;    // result.nextCursor
+  Member protocol_version; // result.protocolVersion
   std::string_view result_text; // the whole result value, when an object
   std::vector<ToolMembers> tools; // result.tools[]
 };
@@ -188,6 +190,10 @@ public:
               return record(v, inner + 1, m.ttl_ms);
             if (k == "cacheScope")
               return record(v, inner + 1, m.cache_scope);
+            if (k == "nextCursor")
+              return record(v, inner + 1, m.next_cursor);
+            if (k == "protocolVersion")
+              return record(v, inner + 1, m.protocol_version);
             return skip(v, inner + 1);
           });
         });
@@ -450,6 +456,10 @@ std::string assemble(const MessageMembers& m, const char* base, Envelope& out) {
     }
     if (m.cache_scope.count == 1 && m.cache_scope.isString())
       out.cache_scope = std::string(m.cache_scope.text);
+    if (m.next_cursor.count == 1 && m.next_cursor.isString())
+      out.next_cursor = std::string(m.next_cursor.text);
+    if (m.protocol_version.count == 1 && m.protocol_version.isString())
+      out.protocol_version = std::string(m.protocol_version.text);
     // A hint counts only when given once, as a boolean; anything else is no evidence.
     const auto hint = [](const Member& member) -> std::optional<bool> {
       if (member.count != 1 || member.type != od::json_type::boolean)

@@ -56,6 +56,8 @@ struct Envelope {
   std::optional<std::int64_t> ttl_ms; // result.ttlMs (2026-07-28), when a non-negative integer
   std::string cache_scope;            // result.cacheScope when a string ("public", "private")
   std::vector<ToolHints> tools; // result.tools[] of a tools/list result, with their hints
+  std::string next_cursor;      // result.nextCursor of a paginated list result, when a string
+  std::string protocol_version; // result.protocolVersion of an initialize result, when a string
 
   // Where this message and its ids lie in the parsed text, so that a bridge can rewrite them in
   // place without re-serializing (offsets into the `json` given to parse). Filled also when the

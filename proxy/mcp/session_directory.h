@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <deque>
 #include <string>
 #include <string_view>
@@ -66,6 +67,8 @@ public:
   void forget(std::string_view client_id, SessionRecoveryWaiter& waiter);
 
   std::size_t active() const { return sessions_.size(); }
+  // Runs (inline) when a recovery starts: the upstream lost a session, so it may have restarted.
+  void setOnSessionLost(std::function<void()> hook) { on_session_lost_ = std::move(hook); }
 
 private:
   struct Session {
@@ -92,6 +95,7 @@ private:
   UpstreamPool& pool_;
   Metrics& metrics_;
   std::string mcp_path_;
+  std::function<void()> on_session_lost_;
   std::unordered_map<std::string, Session> sessions_;  // by the client's session id
   std::deque<std::string> order_;                      // insertion order, for the cap
 };
