@@ -121,6 +121,7 @@ std::string Server::startDiscovery(const std::string& mcp_path) {
     }
   });
   tools_.setOnListChanged([this] { discovery_->listSoon("tools/list_changed"); });
+  tools_.setOnUnknownTool([this] { discovery_->needed("a retry decision about an unknown tool"); });
   discovery_->setOnListed([this] { warnUnmatchedRules(tools_, *context_->runtime, warned_rules_); });
   sessions_->setOnSessionLost([this] {
     tools_.newGeneration();

@@ -39,6 +39,8 @@ std::string toolsViewJson(const ToolCatalog& catalog, const DiscoveryStatus& dis
                           const RuntimeConfig& runtime) {
   std::string out = R"({"discovery":{"enabled":)";
   out += discovery.enabled ? "true" : "false";
+  out += R"(,"active":)";
+  out += discovery.active ? "true" : "false";
   out += R"(,"last_result":)";
   if (discovery.last_result) {
     appendJsonString(out, toolDiscoveryResultLabel(*discovery.last_result));

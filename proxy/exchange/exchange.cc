@@ -420,6 +420,9 @@ bool Exchange::safeToRepeat(const Outcome& outcome) const {
   facts.trust_annotations = policy_->trust_tool_annotations;
   if (!tool_.empty()) {
     facts.annotations = context_.tools.annotationsOf(tool_);
+    if (!facts.idempotent_override && !context_.tools.knows(tool_)) {
+      context_.tools.unknownToolNeeded();  // discovery lists, for this tool's next decision
+    }
   }
   return policies::mayRetry(facts);
 }
@@ -1290,7 +1293,8 @@ bool Exchange::reopenStream() {
 
 void Exchange::forwardWholeEvents(std::string_view bytes) {
   std::size_t forwarded = 0;
-  sse_->feed(bytes, [&](const SseEvent&) {
+  sse_->feed(bytes, [&](const SseEvent& event) {
+    context_.tools.noticeStreamEvent(event.data, context_.envelope_parser);
     const std::size_t end = sse_->dispatchOffset();
     if (!sse_carry_.empty()) {
       client_->sendResponseBody(sse_carry_);

@@ -45,6 +45,18 @@ void ToolCatalog::listChanged() {
   }
 }
 
+void ToolCatalog::noticeStreamEvent(std::string_view data, EnvelopeParser& parser) {
+  if (data.find("notifications/tools/list_changed") == std::string_view::npos) {
+    return;
+  }
+  const EnvelopeResult parsed = parser.parse(data);
+  for (const Envelope& message : parsed.parsed.messages) {
+    if (parsed.error == EnvelopeError::kNone) {
+      notice(message);
+    }
+  }
+}
+
 policies::ToolAnnotations ToolCatalog::annotationsOf(std::string_view tool) const {
   const auto found = tools_.find(std::string(tool));
   return found == tools_.end() ? policies::ToolAnnotations{} : found->second.hints;

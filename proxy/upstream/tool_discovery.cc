@@ -326,7 +326,9 @@ std::string ToolDiscovery::start(DiscoverySettings settings) {
   timer_open_ = true;
   // The refresh timer alone does not keep the loop alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
-  if (settings_.enabled) {
+  if (settings_.enabled && settings_.at_start) {
+    active_ = true;
+    status_.active = true;
     schedule(std::chrono::milliseconds(0));
   }
   return {};
@@ -338,13 +340,28 @@ void ToolDiscovery::configure(DiscoverySettings settings) {
   status_.enabled = settings_.enabled;
   if (!settings_.enabled && timer_open_) {
     uv_timer_stop(&timer_);
-  } else if (!was_enabled) {
+  } else if (!was_enabled && settings_.at_start) {
+    active_ = true;
+    status_.active = true;
     listSoon("discovery enabled");
   }
 }
 
+void ToolDiscovery::needed(std::string_view why) {
+  // A refusal stands until the configuration changes: the interval timer tries again.
+  const bool refused = status_.last_result == ToolDiscoveryResult::kRefused;
+  if (closed_ || !settings_.enabled || !timer_open_ ||
+      (active_ && (fresh_ || refused || listing_ != nullptr))) {
+    return;
+  }
+  active_ = true;
+  status_.active = true;
+  listSoon(why);
+}
+
 void ToolDiscovery::listSoon(std::string_view why) {
-  if (closed_ || !settings_.enabled || !timer_open_) {
+  fresh_ = false;
+  if (closed_ || !settings_.enabled || !timer_open_ || !active_) {
     return;
   }
   logLine(LogLevel::kInfo, "listing the upstream's tools", {{"reason", why}});
@@ -413,6 +430,7 @@ void ToolDiscovery::finished(Outcome&& outcome) {
   if (outcome.result == ToolDiscoveryResult::kSuccess) {
     stateless_ = outcome.stateless;
     failures_ = 0;
+    fresh_ = !again_;
     status_.last_error.clear();
     status_.protocol_version = outcome.protocol_version;
     status_.pages = outcome.pages;

@@ -34,6 +34,11 @@ class UpstreamPool;
 
 struct DiscoverySettings {
   bool enabled = true;
+  // List at start. Otherwise discovery waits until it is first needed (a retry decision about a
+  // tool the catalog does not know); from then on it keeps the list fresh (interval, list_changed,
+  // upstream restarts). Off by default so that Bulwark sends nothing of its own to an upstream
+  // that only ever sees well-known tools.
+  bool at_start = false;
   std::chrono::milliseconds interval{std::chrono::minutes(5)};
   // Sent with every request of a listing (e.g. Authorization). Values are secrets: never logged.
   std::vector<std::pair<std::string, std::string>> headers;
@@ -44,6 +49,7 @@ struct DiscoverySettings {
 // What /tools shows about discovery.
 struct DiscoveryStatus {
   bool enabled = true;
+  bool active = false; // listed at start, or needed once
   std::optional<ToolDiscoveryResult> last_result;
   std::chrono::system_clock::time_point last_at{};
   std::string last_error;       // why the last listing failed; empty after a success
@@ -68,8 +74,12 @@ public:
   std::string start(DiscoverySettings settings);
   // New settings (reload): they apply from the next listing; enabling lists soon.
   void configure(DiscoverySettings settings);
-  // Lists again soon (coalesced: a listing in flight is followed by one more). `why` is logged.
+  // Lists again soon (coalesced: a listing in flight is followed by one more), once discovery is
+  // active. `why` is logged.
   void listSoon(std::string_view why);
+  // A tool's hints are needed and not known: activates discovery, and lists now unless a listing
+  // is in flight or one succeeded since the last list change.
+  void needed(std::string_view why);
   // Stops the timer and detaches a listing in flight (its answer is dropped). Idempotent.
   void close();
 
@@ -111,6 +121,8 @@ private:
   bool timer_open_ = false;
   bool closed_ = false;
   bool again_ = false; // a trigger arrived while a listing was in flight
+  bool active_ = false; // listed at start, or needed once
+  bool fresh_ = false;  // a listing succeeded and nothing said the list changed since
   int failures_ = 0;
   std::chrono::steady_clock::time_point last_begin_{};
   // Known after a first answer: a 2025 server is not asked server/discover again.
