@@ -82,14 +82,14 @@ std::string describePatterns(const std::optional<std::vector<std::string>>& patt
   return out + "]";
 }
 
-}  // namespace
+} // namespace
 
 std::string describeConfig(const Config& c) {
   std::ostringstream out;
   out << "source: " << c.source << "\n"
-      << "listen: " << c.listen << "\n"
-      << "admin: " << c.admin << "\n"
-      << "upstream: " << (c.upstream.url ? *c.upstream.url : "(not set)")
+      << "listen: " << c.listen.text() << "\n"
+      << "admin: " << c.admin.text() << "\n"
+      << "upstream: " << (c.upstream.url ? c.upstream.url->text : "(not set)")
       << " connect_timeout=" << policies::formatDuration(c.upstream.connect_timeout) << "\n";
   if (!c.upstream.command.empty()) {
     out << "stdio command:";
@@ -105,8 +105,7 @@ std::string describeConfig(const Config& c) {
         << " session_idle_timeout=" << policies::formatDuration(c.upstream.session_idle_timeout)
         << " max_sessions=" << c.upstream.max_sessions << "\n";
   }
-  out
-      << "retry budget: ratio=" << c.retry_budget.ratio
+  out << "retry budget: ratio=" << c.retry_budget.ratio
       << " min_per_second=" << c.retry_budget.min_per_second
       << " window=" << policies::formatDuration(c.retry_budget.window) << "\n"
       << "fallback_enabled: " << (c.fallback_enabled ? "true" : "false") << "\n"

@@ -3,6 +3,7 @@
 // line, column and key path. yaml-cpp stays inside config/.
 #pragma once
 
+#include "config/address.h"
 #include "policies/backoff.h"
 #include "policies/duration.h"
 #include "policies/policy.h"
@@ -10,6 +11,7 @@
 #include "policies/recovery.h"
 #include "policies/response_cache.h"
 #include "policies/retry_budget.h"
+#include "policies/tool_knowledge.h"
 
 #include <chrono>
 #include <cstddef>
@@ -27,32 +29,46 @@ using policies::Duration;
 // How a stdio child that exits is restarted (upstream.restart).
 struct StdioRestartConfig {
   policies::BackoffParams backoff{std::chrono::milliseconds(100), 2.0, std::chrono::seconds(5)};
-  int max_restarts = 5;                           // quick exits in a row before a crash loop
+  int max_restarts = 5;                            // quick exits in a row before a crash loop
   Duration stable_after{std::chrono::seconds(10)}; // uptime that resets the count
 };
 
+// `upstream.discovery`: Bulwark's own listing of the upstream's tools (proxy/upstream/
+// tool_discovery.h).
+struct DiscoveryConfig {
+  bool enabled = true;
+  // List at start; otherwise at the first retry decision about a tool Bulwark does not know.
+  bool at_start = false;
+  Duration interval{std::chrono::minutes(5)}; // refresh; a 2026 server's ttlMs shortens it
+  // Sent with each of Bulwark's listing requests, values expanded from the environment
+  // (`${NAME}`). Secrets: never logged, never shown.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
 struct UpstreamConfig {
-  // "http://host:port/path". Optional here: `bulwark --upstream URL` may supply it; the caller
-  // decides whether a missing URL is an error.
-  std::optional<std::string> url;
+  // "http://host:port/path", parsed. Optional here: `bulwark --upstream URL` may supply it; the
+  // caller decides whether a missing URL is an error.
+  std::optional<UpstreamUrl> url;
   Duration connect_timeout{std::chrono::seconds(1)};
   // A stdio MCP server to spawn instead (argv; `bulwark -- CMD...`). Exclusive with url; the
   // keys below apply only to it.
   std::vector<std::string> command;
   std::vector<std::pair<std::string, std::string>> env; // added to Bulwark's environment
-  std::string cwd;                                       // empty: Bulwark's own
+  std::string cwd;                                      // empty: Bulwark's own
   StdioRestartConfig restart;
   Duration stop_timeout{std::chrono::seconds(2)}; // stdin closed -> SIGTERM -> SIGKILL, each
   Duration session_idle_timeout{std::chrono::minutes(30)};
   std::size_t max_sessions = 100; // one child each
+  DiscoveryConfig discovery;
 };
 
-// The seed's `monitoring` block; thresholds for alerting, stored for the proxy and deploy/.
+// The `monitoring` block of a FastMCP-style production config; thresholds for alerting, stored for
+// the proxy and deploy/.
 struct MonitoringConfig {
   bool log_errors = true;
-  bool access_log = false;          // one JSON line per request, not only per error
+  bool access_log = false;           // one JSON line per request, not only per error
   std::size_t max_tool_labels = 100; // distinct tool label values; more fold into "other"
-  double alert_error_rate = 0.05; // fraction of requests, 0..1
+  double alert_error_rate = 0.05;    // fraction of requests, 0..1
   Duration alert_recovery_time{std::chrono::seconds(5)};
 };
 
@@ -92,19 +108,21 @@ struct SecurityConfig {
 };
 
 struct Config {
-  std::string source = "<defaults>";     // the file (or name) it was loaded from
-  std::string listen = "127.0.0.1:8080"; // data port, host:port (IPv6 as [::1]:8080)
-  std::string admin = "127.0.0.1:9090";  // /metrics /healthz /readyz
+  std::string source = "<defaults>";  // the file (or name) it was loaded from
+  HostPort listen{"127.0.0.1", 8080}; // data port, host:port (IPv6 as [::1]:8080)
+  HostPort admin{"127.0.0.1", 9090};  // /metrics /healthz /readyz
   UpstreamConfig upstream;
-  // defaults (seed's error_handling folded in), methods and tools, validated.
+  // defaults (with the FastMCP-style error_handling block folded in), methods and tools.
   policies::PolicySet policies;
   // One budget for the upstream (defaults.retry.budget); tools and methods cannot override it.
   policies::RetryBudgetParams retry_budget;
+  // Upstream HTTP statuses that mean the request never ran (defaults.retry.never_ran_statuses).
+  policies::NeverRanStatuses never_ran;
   // Recovery order per failure class (defaults.recovery); global, like the budget.
   policies::RecoveryPlan recovery;
   // The response cache's byte budget (top-level cache.max_bytes); 0 turns the cache off.
   std::size_t cache_max_bytes = policies::ResponseCache::kDefaultMaxBytes;
-  // Seed: error_handling.fallback_enabled. Configured fallbacks are used unless this is false.
+  // error_handling.fallback_enabled. Configured fallbacks are used unless this is false.
   bool fallback_enabled = true;
   MonitoringConfig monitoring;
   LimitsConfig limits;

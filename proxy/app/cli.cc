@@ -98,4 +98,30 @@ CliParse parseCommandLine(const std::vector<std::string>& args) {
   return result;
 }
 
+CliAddresses parseAddressFlags(const CliOptions& options, std::string& error) {
+  CliAddresses out;
+  std::string detail;
+  if (options.upstream) {
+    out.upstream = config::parseUpstreamUrl(*options.upstream, detail);
+    if (!out.upstream) {
+      error = "--upstream: " + detail;
+      return out;
+    }
+  }
+  if (options.listen) {
+    out.listen = config::parseHostPort(*options.listen, detail);
+    if (!out.listen) {
+      error = "--listen: " + detail;
+      return out;
+    }
+  }
+  if (options.admin) {
+    out.admin = config::parseHostPort(*options.admin, detail);
+    if (!out.admin) {
+      error = "--admin: " + detail;
+    }
+  }
+  return out;
+}
+
 }  // namespace bulwark

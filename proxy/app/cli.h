@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "config/address.h"
+
 namespace bulwark {
 
 struct CliOptions {
@@ -26,6 +28,17 @@ struct CliParse {
 };
 
 CliParse parseCommandLine(const std::vector<std::string>& args);
+
+// --upstream, --listen and --admin as typed values, parsed by the config parser functions (so a
+// flag and the config key accept exactly the same text).
+struct CliAddresses {
+  std::optional<config::UpstreamUrl> upstream;
+  std::optional<config::HostPort> listen;
+  std::optional<config::HostPort> admin;
+};
+
+// Empty `error` on success; otherwise one line naming the flag, e.g. "--listen: invalid port ...".
+CliAddresses parseAddressFlags(const CliOptions& options, std::string& error);
 
 std::string usageText();
 

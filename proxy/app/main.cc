@@ -3,6 +3,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,11 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  std::string error;
+  const CliAddresses flags = parseAddressFlags(options, error);
+  if (!error.empty()) {
+    return fail(error);
+  }
   config::Config loaded;
   if (options.config) {
     config::ConfigLoadResult result = config::loadConfigFile(*options.config);
@@ -87,27 +93,27 @@ int main(int argc, char** argv) {
     loaded = std::move(*result.config);
   }
   // Command-line flags override the file, on start and on every reload.
-  const auto apply_flags = [options](config::Config& config) {
-    if (options.upstream) {
-      config.upstream.url = *options.upstream;
+  const auto apply_flags = [flags, command = options.command](config::Config& config) {
+    if (flags.upstream) {
+      config.upstream.url = *flags.upstream;
       config.upstream.command.clear();
     }
-    if (!options.command.empty()) {
-      config.upstream.command = options.command;
+    if (!command.empty()) {
+      config.upstream.command = command;
       config.upstream.url.reset();
     }
-    if (options.listen) {
-      config.listen = *options.listen;
+    if (flags.listen) {
+      config.listen = *flags.listen;
     }
-    if (options.admin) {
-      config.admin = *options.admin;
+    if (flags.admin) {
+      config.admin = *flags.admin;
     }
   };
   apply_flags(loaded);
 
   ServerSettings settings;
-  std::string error;
   std::string upstream_text;
+  std::optional<std::string> upstream_warning; // said after "listening", where users look
   if (!loaded.upstream.command.empty()) {
     settings.stdio = stdioBridgeSettings(loaded.upstream);
     upstream_text = "stdio:";
@@ -119,23 +125,12 @@ int main(int argc, char** argv) {
       return fail("no upstream: give --upstream URL, -- COMMAND, or upstream.url or "
                   "upstream.command in --config (see bulwark --help)");
     }
-    const auto upstream = parseUpstreamUrl(*loaded.upstream.url, error);
-    if (!upstream) {
-      return fail((options.upstream ? "--upstream: " : "upstream.url: ") + error);
-    }
-    settings.upstream = *upstream;
-    upstream_text = *loaded.upstream.url;
+    settings.upstream = *loaded.upstream.url;
+    upstream_text = loaded.upstream.url->text;
+    upstream_warning = config::rootPathWarning(*loaded.upstream.url);
   }
-  const auto listen = parseHostPort(loaded.listen, error);
-  if (!listen) {
-    return fail((options.listen ? "--listen: " : "listen: ") + error);
-  }
-  settings.listen = *listen;
-  const auto admin = parseHostPort(loaded.admin, error);
-  if (!admin) {
-    return fail((options.admin ? "--admin: " : "admin: ") + error);
-  }
-  settings.admin = *admin;
+  settings.listen = loaded.listen;
+  settings.admin = loaded.admin;
   settings.pool.connect_timeout = loaded.upstream.connect_timeout;
   if (options.drain_timeout) {
     const auto grace = policies::parseDuration(*options.drain_timeout);
@@ -171,6 +166,9 @@ int main(int argc, char** argv) {
                {"admin", std::string_view(server.adminAddress())},
                {"upstream", std::string_view(upstream_text)},
                {"version", BULWARK_VERSION}});
+      if (upstream_warning) {
+        logLine(LogLevel::kWarn, *upstream_warning);
+      }
     }
     uv_run(&loop, UV_RUN_DEFAULT);
   }

@@ -11,6 +11,16 @@ Server::Server(uv_loop_t* loop) : loop_(loop), deferred_(loop) {}
 Server::~Server() = default;
 
 std::string Server::start(const ServerSettings& settings) {
+  std::string error = openEverything(settings);
+  if (!error.empty()) {
+    // Whatever opened before the failure (the deferred queue's idle handle at least) is closed
+    // here, on every failure path, so that the loop runs out and closes with nothing left.
+    shutdown();
+  }
+  return error;
+}
+
+std::string Server::openEverything(const ServerSettings& settings) {
   settings_ = settings;
   static_cast<config::LimitsConfig&>(limits_) = settings_.runtime->settings.limits;
   std::string error;
@@ -18,12 +28,10 @@ std::string Server::start(const ServerSettings& settings) {
     stdio_bridge_ = std::make_unique<stdio::StdioBridge>(loop_, deferred_, metrics_,
                                                          *settings_.stdio);
     if (error = stdio_bridge_->start(); !error.empty()) {
-      shutdown();
       return error;
     }
-    const auto bridge = parseUpstreamUrl("http://" + stdio_bridge_->address() + "/mcp", error);
+    const auto bridge = config::parseUpstreamUrl("http://" + stdio_bridge_->address() + "/mcp", error);
     if (!bridge) {
-      shutdown();
       return "stdio bridge: " + error;
     }
     settings_.upstream = *bridge;
@@ -66,11 +74,9 @@ std::string Server::start(const ServerSettings& settings) {
   admin_listener_ = std::make_unique<Listener>(loop_, "admin", *admin_handler_, deferred_,
                                                limits_, &metrics_);
   if (error = data_listener_->listen(settings_.listen); !error.empty()) {
-    shutdown();
     return error;
   }
   if (error = admin_listener_->listen(settings_.admin); !error.empty()) {
-    shutdown();
     return error;
   }
   if (!stdio_bridge_) {
@@ -85,15 +91,15 @@ std::string Server::start(const ServerSettings& settings) {
         loop_, settings_.config_path, metrics_, settings_.adjust_reloaded,
         [this](RuntimeConfigPtr runtime) { applyConfig(std::move(runtime)); });
     if (error = reloader_->start(std::chrono::milliseconds(1000)); !error.empty()) {
-      shutdown();
       return "config reloading: " + error;
     }
   }
 
   int rc = uv_signal_init(loop_, &sigterm_);
-  rc = rc != 0 ? rc : uv_signal_init(loop_, &sigint_);
+  if (rc == 0 && (rc = uv_signal_init(loop_, &sigint_)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);  // the one that did open
+  }
   if (rc != 0) {
-    shutdown();
     return uvError("uv_signal_init", rc);
   }
   signals_installed_ = true;
@@ -102,7 +108,6 @@ std::string Server::start(const ServerSettings& settings) {
   rc = uv_signal_start(&sigterm_, &Server::onSignal, SIGTERM);
   rc = rc != 0 ? rc : uv_signal_start(&sigint_, &Server::onSignal, SIGINT);
   if (rc != 0) {
-    shutdown();
     return uvError("uv_signal_start", rc);
   }
   // Signal handlers alone must not keep the loop alive once everything else has closed.
@@ -110,6 +115,19 @@ std::string Server::start(const ServerSettings& settings) {
   uv_unref(reinterpret_cast<uv_handle_t*>(&sigint_));
   return {};
 }
+
+namespace {
+
+DiscoverySettings discoverySettings(const config::DiscoveryConfig& config) {
+  DiscoverySettings settings;
+  settings.enabled = config.enabled;
+  settings.at_start = config.at_start;
+  settings.interval = std::chrono::duration_cast<std::chrono::milliseconds>(config.interval);
+  settings.headers = config.headers;
+  return settings;
+}
+
+}  // namespace
 
 std::string Server::startDiscovery(const std::string& mcp_path) {
   discovery_ = std::make_unique<ToolDiscovery>(loop_, *pool_, metrics_, tools_, envelope_parser_,
@@ -129,7 +147,7 @@ std::string Server::startDiscovery(const std::string& mcp_path) {
   });
   admin_handler_->setToolsView(
       [this] { return toolsViewJson(tools_, discovery_->status(), *context_->runtime); });
-  return discovery_->start(DiscoverySettings{});
+  return discovery_->start(discoverySettings(settings_.runtime->settings.upstream.discovery));
 }
 
 void Server::applyConfig(RuntimeConfigPtr runtime) {
@@ -151,6 +169,7 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
   metrics_.setMaxToolLabels(next.monitoring.max_tool_labels);
   static_cast<config::LimitsConfig&>(limits_) = next.limits;
   gate_->configure(next.security);
+  discovery_->configure(discoverySettings(next.upstream.discovery));
   context_->runtime = std::move(runtime);
   warned_rules_.clear();
   warnUnmatchedRules(tools_, *context_->runtime, warned_rules_);

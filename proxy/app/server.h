@@ -55,7 +55,9 @@ public:
   Server& operator=(const Server&) = delete;
 
   // Resolves the upstream, binds both ports and installs signal handlers. Returns an empty
-  // string, or one line saying what failed (nothing is left listening then).
+  // string, or one line saying what failed; then shutdown() has run already (nothing is left
+  // listening, every handle is closing) and the loop runs out. Either way the Server must
+  // outlive that loop run: its handles are freed only after their close callbacks.
   std::string start(const ServerSettings& settings);
 
   // SIGTERM: /readyz fails at once, the data port stops accepting, idle connections close, and
@@ -73,6 +75,8 @@ public:
   const std::string& adminAddress() const { return admin_listener_->boundAddress(); }
 
 private:
+  // start() without the clean-up on failure.
+  std::string openEverything(const ServerSettings& settings);
   static void onSignal(uv_signal_t* handle, int signal_number);
   static void onDrainTick(uv_timer_t* timer);
   // Discovery and the tool catalog's hooks (start, upstream restarts, list_changed, /tools).

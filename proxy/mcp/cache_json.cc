@@ -143,7 +143,12 @@ std::optional<CacheableResult> CacheJson::successResult(const Envelope& answer,
   }
   out.result_json.resize(length);
   out.ttl_ms = answer.ttl_ms;
-  out.cache_scope = answer.cache_scope;
+  switch (answer.cache_scope) {
+  case ResultCacheScope::kPublic: out.cache_scope = "public"; break;
+  case ResultCacheScope::kPrivate: out.cache_scope = "private"; break;
+  case ResultCacheScope::kNone:
+  case ResultCacheScope::kOther: break; // the cache tells only these two apart
+  }
   return out;
 }
 

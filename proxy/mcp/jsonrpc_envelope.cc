@@ -44,6 +44,12 @@ error_code rawToken(od::document& doc, std::string_view& out) {
   return doc.raw_json_token().get(out);
 }
 
+// A key test that first looks at the first byte, so that a key of the same length (`arguments`
+// and `requestId`) costs no memcmp. For the members only some messages carry.
+bool keyIs(std::string_view key, std::string_view name) {
+  return key.size() == name.size() && key.front() == name.front() && key == name;
+}
+
 // One member the envelope cares about, as seen during the walk. The views point into the padded
 // input or the parser's string buffer and stay valid until the next parse.
 struct Member {
@@ -125,7 +131,8 @@ public:
   // `on_object` so that its own members can be recorded.
   template <typename OnObject>
   error_code record(od::value value, int depth, Member& member, OnObject&& on_object) {
-    ++member.count;
+    if (++member.count > 1)
+      repeated_ = true;
     if (auto err = value.type().get(member.type))
       return err;
     if (member.type == od::json_type::object) {
@@ -161,9 +168,9 @@ public:
           return forEachMember(params, [&](std::string_view k, od::value v) -> error_code {
             if (k == "name")
               return record(v, inner + 1, m.tool_name);
-            if (k == "progressToken")
+            if (keyIs(k, "progressToken"))
               return record(v, inner + 1, m.params_progress_token);
-            if (k == "requestId")
+            if (keyIs(k, "requestId"))
               return record(v, inner + 1, m.request_id);
             if (k == "_meta") {
               return record(v, inner + 1, m.meta, [&](od::object meta) {
@@ -186,9 +193,9 @@ public:
               return record(v, inner + 1, m.is_error);
             if (k == "tools")
               return tools(v, inner + 1, m.tools);
-            if (k == "ttlMs")
+            if (keyIs(k, "ttlMs"))
               return record(v, inner + 1, m.ttl_ms);
-            if (k == "cacheScope")
+            if (keyIs(k, "cacheScope"))
               return record(v, inner + 1, m.cache_scope);
             if (k == "nextCursor")
               return record(v, inner + 1, m.next_cursor);
@@ -293,6 +300,8 @@ public:
   }
 
   bool depthExceeded() const { return depth_exceeded_; }
+  // Whether any recorded member occurred twice in its object (since this walker began).
+  bool sawRepeatedMember() const { return repeated_; }
   // The document being walked, to find where a value ends.
   void setDocument(od::document* doc) { doc_ = doc; }
 
@@ -324,6 +333,7 @@ private:
   }
 
   bool depth_exceeded_ = false;
+  bool repeated_ = false;
   od::document* doc_ = nullptr;
 };
 
@@ -344,6 +354,20 @@ std::optional<std::int64_t> toInt64(std::string_view number) {
 // Builds the envelope from what the walk recorded. Returns why the object is not a JSON-RPC 2.0
 // message, or an empty string. The envelope is filled as far as possible even then, so that an
 // error reply can echo the id.
+// The ids most clients send (a small non-negative integer, a string without escapes) are their
+// own canonical text; anything else goes to canonicalIdText.
+bool isPlainId(std::string_view raw) {
+  if (raw.size() >= 2 && raw.front() == '"')
+    return raw.find('\\') == std::string_view::npos;
+  if (raw.empty() || raw.size() > 18 || (raw.front() == '0' && raw.size() > 1))
+    return false;
+  for (const char c : raw) {
+    if (c < '0' || c > '9')
+      return false;
+  }
+  return true;
+}
+
 // The span of a recorded scalar within the text that starts at `base`.
 JsonSpan spanOf(const Member& member, const char* base) {
   if (!member.present() || member.type == od::json_type::object ||
@@ -357,7 +381,7 @@ bool isTokenType(const Member& member) {
   return member.type == od::json_type::string || member.type == od::json_type::number;
 }
 
-std::string assemble(const MessageMembers& m, const char* base, Envelope& out) {
+std::string assemble(const MessageMembers& m, const char* base, bool repeated, Envelope& out) {
   if (m.id.present() && isTokenType(m.id))
     out.id_span = spanOf(m.id, base);
   const Member& token = m.progress_token.present() ? m.progress_token : m.params_progress_token;
@@ -373,31 +397,36 @@ std::string assemble(const MessageMembers& m, const char* base, Envelope& out) {
                                    : out.kind;
   if (m.id.present() && isIdType(m.id.type)) {
     out.id = std::string(m.id.raw);
-    if (std::optional<std::string> key = canonicalIdText(m.id.raw))
-      out.id_key = std::move(*key);
+    if (!isPlainId(m.id.raw)) {
+      if (std::optional<std::string> key = canonicalIdText(m.id.raw))
+        out.id_key = std::move(*key);
+    }
   }
   if (m.method.isString())
     out.method = std::string(m.method.text);
 
   // A repeated member is refused rather than resolved: parsers disagree on which copy wins
   // (JavaScript takes the last), and the proxy must route on the same one the server executes.
-  const std::pair<const Member*, const char*> members[] = {
-      {&m.jsonrpc, "\"jsonrpc\""},
-      {&m.method, "\"method\""},
-      {&m.id, "\"id\""},
-      {&m.params, "\"params\""},
-      {&m.result, "\"result\""},
-      {&m.error, "\"error\""},
-      {&m.tool_name, "\"params.name\""},
-      {&m.meta, "\"params._meta\""},
-      {&m.progress_token, "\"params._meta.progressToken\""},
-      {&m.is_error, "\"result.isError\""},
-      {&m.code, "\"error.code\""},
-      {&m.message, "\"error.message\""},
-  };
-  for (const auto& [member, name] : members) {
-    if (member->count > 1)
-      return std::string("duplicate ") + name + " member";
+  // The walk notes whether any member repeated, so the usual message skips the table.
+  if (repeated) {
+    const std::pair<const Member*, const char*> members[] = {
+        {&m.jsonrpc, "\"jsonrpc\""},
+        {&m.method, "\"method\""},
+        {&m.id, "\"id\""},
+        {&m.params, "\"params\""},
+        {&m.result, "\"result\""},
+        {&m.error, "\"error\""},
+        {&m.tool_name, "\"params.name\""},
+        {&m.meta, "\"params._meta\""},
+        {&m.progress_token, "\"params._meta.progressToken\""},
+        {&m.is_error, "\"result.isError\""},
+        {&m.code, "\"error.code\""},
+        {&m.message, "\"error.message\""},
+    };
+    for (const auto& [member, name] : members) {
+      if (member->count > 1)
+        return std::string("duplicate ") + name + " member";
+    }
   }
 
   if (!m.jsonrpc.present())
@@ -454,8 +483,11 @@ std::string assemble(const MessageMembers& m, const char* base, Envelope& out) {
       if (ttl && *ttl >= 0)
         out.ttl_ms = ttl;
     }
-    if (m.cache_scope.count == 1 && m.cache_scope.isString())
-      out.cache_scope = std::string(m.cache_scope.text);
+    if (m.cache_scope.count == 1 && m.cache_scope.isString()) {
+      out.cache_scope = m.cache_scope.text == "public"    ? ResultCacheScope::kPublic
+                        : m.cache_scope.text == "private" ? ResultCacheScope::kPrivate
+                                                          : ResultCacheScope::kOther;
+    }
     if (m.next_cursor.count == 1 && m.next_cursor.isString())
       out.next_cursor = std::string(m.next_cursor.text);
     if (m.protocol_version.count == 1 && m.protocol_version.isString())
@@ -578,7 +610,7 @@ EnvelopeResult EnvelopeParser::parse(std::string_view json) {
       return failJson(err);
     Envelope& message = result.parsed.messages.emplace_back();
     message.text = {0, json.size()};
-    shape_error = assemble(state_->members, padded.data(), message);
+    shape_error = assemble(state_->members, padded.data(), walker.sawRepeatedMember(), message);
   } else if (root_type == od::json_type::array) {
     result.parsed.batch = true;
     od::array array;
@@ -602,7 +634,7 @@ EnvelopeResult EnvelopeParser::parse(std::string_view json) {
           return failJson(err);
         Envelope& message = result.parsed.messages.emplace_back();
         message.text = elementSpan(padded, start, doc);
-        const std::string why = assemble(state_->members, padded.data(), message);
+        const std::string why = assemble(state_->members, padded.data(), walker.sawRepeatedMember(), message);
         if (!why.empty() && shape_error.empty()) {
           shape_error = "batch element " + std::to_string(index) + ": " + why;
         }

@@ -29,6 +29,9 @@ struct JsonSpan {
   std::string_view in(std::string_view text) const { return text.substr(offset, length); }
 };
 
+// result.cacheScope (2026-07-28): absent, "public", "private", or another string.
+enum class ResultCacheScope : std::uint8_t { kNone, kPublic, kPrivate, kOther };
+
 // A tool's behaviour hints as a tools/list result announces them (MCP ToolAnnotations).
 struct ToolHints {
   std::string name;
@@ -54,7 +57,7 @@ struct Envelope {
   // What the response cache needs from a result (so that it does not parse the answer again):
   JsonSpan result_span;               // the `result` object (see `text` below for offsets)
   std::optional<std::int64_t> ttl_ms; // result.ttlMs (2026-07-28), when a non-negative integer
-  std::string cache_scope;            // result.cacheScope when a string ("public", "private")
+  ResultCacheScope cache_scope = ResultCacheScope::kNone; // result.cacheScope
   std::vector<ToolHints> tools; // result.tools[] of a tools/list result, with their hints
   std::string next_cursor;      // result.nextCursor of a paginated list result, when a string
   std::string protocol_version; // result.protocolVersion of an initialize result, when a string
@@ -81,8 +84,12 @@ struct Envelope {
 std::optional<std::string> canonicalIdText(std::string_view id_json);
 
 // Whether `message` answers (or is) the request whose id was sent as `id_json` (its JSON text;
-// empty for none). Cheap when the texts are equal or both canonical.
-bool sameId(const Envelope& message, std::string_view id_json);
+// empty for none). Equal texts are decided inline; otherwise sameIdValue compares canonical
+// texts (no allocation when the request's id is canonical already).
+bool sameIdValue(const Envelope& message, std::string_view id_json);
+inline bool sameId(const Envelope& message, std::string_view id_json) {
+  return message.id == id_json || sameIdValue(message, id_json);
+}
 
 // Whether two ids (or progress tokens) given as JSON text name the same value.
 bool sameIdText(std::string_view a_json, std::string_view b_json);

@@ -189,9 +189,7 @@ std::optional<std::string> canonicalIdText(std::string_view id_json) {
   return canonicalNumber(id_json);
 }
 
-bool sameId(const Envelope& message, std::string_view id_json) {
-  if (message.id == id_json)
-    return true;
+bool sameIdValue(const Envelope& message, std::string_view id_json) {
   if (message.id.empty() || id_json.empty())
     return false;
   const std::optional<std::string> key = canonicalIdText(id_json);

@@ -1,32 +1,20 @@
-// Listen addresses (HOST:PORT) and upstream URLs (http://HOST[:PORT]/PATH), parsed and resolved.
+// Listen and upstream addresses resolved to socket addresses, and socket addresses printed.
 #pragma once
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
+
+#include "config/address.h"
 
 namespace bulwark {
 
-struct HostPort {
-  std::string host;  // without IPv6 brackets
-  std::uint16_t port = 0;
-};
-
-// "127.0.0.1:8080", "[::1]:8080", "localhost:0". Returns nullopt and sets `error` otherwise.
-std::optional<HostPort> parseHostPort(std::string_view text, std::string& error);
-
-struct UpstreamUrl {
-  HostPort origin;
-  std::string path;         // the MCP endpoint, e.g. "/mcp"; "/" when the URL has none
-  std::string host_header;  // "host:port" as the Host header of a direct request would carry
-};
-
-// Only plain http:// is accepted: the sidecar reaches its server over loopback.
-std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string& error);
+// Host and port are parsed in config/ (config::parseHostPort, config::parseUpstreamUrl); the
+// proxy only resolves and prints them.
+using config::HostPort;
+using config::UpstreamUrl;
 
 struct ResolvedAddress {
   sockaddr_storage storage{};

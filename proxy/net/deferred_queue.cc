@@ -1,6 +1,7 @@
 #include "proxy/net/deferred_queue.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "proxy/admin/log.h"
 #include "proxy/net/uv_util.h"
@@ -11,9 +12,14 @@ DeferredQueue::DeferredQueue(uv_loop_t* loop) {
   const int rc = uv_idle_init(loop, &idle_);
   if (rc != 0) {
     logLine(LogLevel::kError, uvError("uv_idle_init", rc));
+    active_ = true;  // there is no handle to start
+    return;
   }
+  initialised_ = true;
   idle_.data = this;
 }
+
+DeferredQueue::~DeferredQueue() { assert(closed() && "DeferredQueue freed before close() ran"); }
 
 void DeferredQueue::schedule(Deferrable& task) {
   if (task.queued_) {
@@ -43,9 +49,17 @@ void DeferredQueue::cancel(Deferrable& task) {
 
 void DeferredQueue::close() {
   tasks_.clear();
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&idle_))) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
+  // A closing handle must never be started again (it would stay linked into the loop after
+  // its memory is gone); marking it active costs schedule() no extra test on its hot path.
+  active_ = true;
+  closing_ = true;
+  if (initialised_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&idle_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle_), &DeferredQueue::onClosed);
   }
+}
+
+void DeferredQueue::onClosed(uv_handle_t* handle) {
+  static_cast<DeferredQueue*>(handle->data)->closed_ = true;
 }
 
 void DeferredQueue::onIdle(uv_idle_t* idle) {
@@ -61,7 +75,7 @@ void DeferredQueue::onIdle(uv_idle_t* idle) {
   self->running_.clear();
   if (self->tasks_.empty()) {
     uv_idle_stop(idle);
-    self->active_ = false;
+    self->active_ = self->closing_;  // a task may have closed the queue: never start it again
   }
 }
 

@@ -47,12 +47,18 @@ std::string Listener::listen(const HostPort& where) {
   } else {
     return "cannot listen on " + label + ": " + uvError("uv_tcp_bind", rc);
   }
-  if (uv_timer_init(loop_, &sweep_) == 0) {
-    sweep_.data = this;
-    sweeping_ = true;
-    uv_timer_start(&sweep_, &Listener::onSweep, 250, 250);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_));
+  // Without the sweep no idle or slow client would ever time out: a failure is a failed listen.
+  rc = uv_timer_init(loop_, &sweep_);
+  if (rc != 0) {
+    return "cannot listen on " + label + ": " + uvError("uv_timer_init", rc);
   }
+  sweep_.data = this;
+  sweeping_ = true;
+  rc = uv_timer_start(&sweep_, &Listener::onSweep, 250, 250);
+  if (rc != 0) {
+    return "cannot listen on " + label + ": " + uvError("uv_timer_start", rc);
+  }
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_));
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY &&
       files.rlim_cur > kReservedDescriptors) {
@@ -80,7 +86,8 @@ void Listener::onConnection(uv_stream_t* server, int status) {
   auto* self = static_cast<Listener*>(server->data);
   if (status != 0) {
     logLine(LogLevel::kWarn, "accept failed",
-            {{"listener", std::string_view(self->name_)}, {"error", uv_err_name(status)}});
+            {{"listener", std::string_view(self->name_)},
+             {"error", std::string_view(uvError("uv_listen", status))}});
     return;
   }
   auto* connection =
@@ -92,7 +99,11 @@ void Listener::onConnection(uv_stream_t* server, int status) {
     connection->close();
     return;
   }
-  uv_tcp_nodelay(connection->handle(), 1);
+  if (const int nodelay = uv_tcp_nodelay(connection->handle(), 1); nodelay != 0) {
+    // Only latency suffers (Nagle's algorithm stays on): serve the connection all the same.
+    logLine(LogLevel::kWarn, uvError("uv_tcp_nodelay", nodelay),
+            {{"listener", std::string_view(self->name_)}});
+  }
   self->connections_.insert(connection);
   const std::size_t cap = std::min(self->limits_.max_connections, self->fd_connection_budget_);
   if (self->servedCount() > cap) {

@@ -25,7 +25,8 @@ public:
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  // Binds and listens. Returns an empty string, or one line saying what failed.
+  // Binds and listens. Returns an empty string, or one line saying what failed (naming the
+  // libuv call and its error). After a failure stopAccepting() still closes what was opened.
   std::string listen(const HostPort& where);
   // The address actually bound (port 0 resolved), e.g. "127.0.0.1:41234".
   const std::string& boundAddress() const { return bound_; }

@@ -336,7 +336,14 @@ std::string ToolDiscovery::start(DiscoverySettings settings) {
 
 void ToolDiscovery::configure(DiscoverySettings settings) {
   const bool was_enabled = settings_.enabled;
+  const bool headers_changed = settings.headers != settings_.headers;
   settings_ = std::move(settings);
+  if (headers_changed && status_.last_result == ToolDiscoveryResult::kRefused) {
+    status_.last_result.reset();  // new credentials: a refusal no longer stands
+    if (active_) {
+      listSoon("discovery headers changed");
+    }
+  }
   status_.enabled = settings_.enabled;
   if (!settings_.enabled && timer_open_) {
     uv_timer_stop(&timer_);

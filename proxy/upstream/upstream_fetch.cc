@@ -1,7 +1,9 @@
 #include "proxy/upstream/upstream_fetch.h"
 
+#include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
 #include "proxy/http/headers.h"
+#include "proxy/net/uv_util.h"
 #include "proxy/upstream/upstream_connection.h"
 #include "proxy/upstream/upstream_pool.h"
 
@@ -13,17 +15,34 @@ public:
   UpstreamFetch(uv_loop_t* loop, Metrics& metrics, std::string bytes, FetchDone done)
       : loop_(loop), metrics_(metrics), bytes_(std::move(bytes)), done_(std::move(done)) {}
 
-  void start(UpstreamPool& pool, std::chrono::milliseconds timeout) {
-    // The result is always delivered from a later loop turn: a caller never sees its callback
-    // run inside its own call, and the connection is settled (idle or closed) by then.
-    uv_timer_init(loop_, &timer_);
-    timer_.data = this;
-    if (timeout.count() > 0) {
-      uv_timer_start(&timer_, &UpstreamFetch::onTimeout, static_cast<std::uint64_t>(timeout.count()),
-                     0);
+  // Returns false (and the error in `error`) when not even the timer could be set up; the
+  // object is then deleted and `done` never runs. Otherwise the result is always delivered
+  // from a later loop turn (the timer's close callback): a caller never sees its callback run
+  // inside its own call, and the connection is settled (idle or closed) by then.
+  static bool start(UpstreamFetch* self, UpstreamPool& pool, std::chrono::milliseconds timeout,
+                    std::string& error) {
+    if (const int rc = uv_timer_init(self->loop_, &self->timer_); rc != 0) {
+      error = uvError("uv_timer_init", rc);
+      logLine(LogLevel::kError, "upstream request not sent", {{"error", std::string_view(error)}});
+      delete self;
+      return false;
     }
-    upstream_ = &pool.acquire();
-    upstream_->send(bytes_, false, *this);
+    self->timer_.data = self;
+    if (timeout.count() > 0) {
+      const int rc = uv_timer_start(&self->timer_, &UpstreamFetch::onTimeout,
+                                    static_cast<std::uint64_t>(timeout.count()), 0);
+      if (rc != 0) {
+        // Unbounded it could wait forever: fail it instead, from the close callback as always.
+        self->result_.error = uvError("uv_timer_start", rc);
+        logLine(LogLevel::kError, "upstream request not sent",
+                {{"error", std::string_view(self->result_.error)}});
+        self->settle();
+        return true;
+      }
+    }
+    self->upstream_ = &pool.acquire();
+    self->upstream_->send(self->bytes_, false, *self);
+    return true;
   }
 
 private:
@@ -122,11 +141,13 @@ std::string ownJsonRpcPost(std::string_view path, std::string_view body,
   return request;
 }
 
-void fetchFromUpstream(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
-                       std::string request_bytes, std::chrono::milliseconds timeout,
-                       FetchDone done) {
-  (new UpstreamFetch(loop, metrics, std::move(request_bytes), std::move(done)))
-      ->start(pool, timeout);
+std::string fetchFromUpstream(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
+                              std::string request_bytes, std::chrono::milliseconds timeout,
+                              FetchDone done) {
+  std::string error;
+  UpstreamFetch::start(new UpstreamFetch(loop, metrics, std::move(request_bytes), std::move(done)),
+                       pool, timeout, error);
+  return error;
 }
 
 }  // namespace bulwark

@@ -31,10 +31,13 @@ using FetchDone = std::function<void(FetchResult&&)>;
 
 // Sends `request_bytes` (a whole HTTP/1.1 request) on a pooled connection. `done`, when given,
 // runs once with the result, never before fetchFromUpstream returns; `timeout` bounds the whole
-// exchange (zero: no bound).
-void fetchFromUpstream(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
-                       std::string request_bytes, std::chrono::milliseconds timeout,
-                       FetchDone done);
+// exchange (zero: no bound). Every failure after the start (connect, reset, timeout, a libuv
+// call that failed) reaches `done` as a result with `error` set. Returns an empty string, or,
+// as libuv does, the error of a start that could not even set up its timer
+// ("uv_timer_init: ..."): then `done` never runs.
+std::string fetchFromUpstream(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
+                              std::string request_bytes, std::chrono::milliseconds timeout,
+                              FetchDone done);
 
 // What a request of Bulwark's own carries besides its body: taken from the client request it
 // acts for, so the upstream sees the same host, credential and protocol version.
@@ -51,8 +54,9 @@ std::string ownJsonRpcPost(std::string_view path, std::string_view body,
 // Fire and forget.
 inline void sendDetachedRequest(uv_loop_t* loop, UpstreamPool& pool, Metrics& metrics,
                                 std::string request_bytes) {
-  fetchFromUpstream(loop, pool, metrics, std::move(request_bytes), std::chrono::milliseconds{0},
-                    {});
+  // A start error is logged by fetchFromUpstream; nobody waits for this answer.
+  static_cast<void>(fetchFromUpstream(loop, pool, metrics, std::move(request_bytes),
+                                      std::chrono::milliseconds{0}, {}));
 }
 
 }  // namespace bulwark

@@ -78,6 +78,9 @@ test('bad flags and addresses: one clear line on stderr and a non-zero exit', kT
     ['listen address not on this host', ['--upstream', upstream, '--listen', '192.0.2.1:8080', '--admin', admin],
      /192\.0\.2\.1/],
     ['config file that does not exist', ['--config', '/nonexistent/bulwark.yaml'], /nonexistent\/bulwark\.yaml/],
+    // The clear line only: no uv_loop_close EBUSY after it (issue #13, bug 4).
+    ['upstream host that does not resolve',
+     ['--upstream', 'http://no-such-host.invalid/mcp', '--listen', listen, '--admin', admin], /no-such-host\.invalid/],
   ];
   const problems = [];
   for (const [what, args, mentions] of cases) {
@@ -129,4 +132,21 @@ test('SIGTERM: exits 0 promptly, also with a client connection open', kT, async 
   assert.equal(signal, null, `killed by ${signal}\n${bw.describe()}`);
   assert.equal(code, 0, bw.describe());
   t.diagnostic(`exited ${Date.now() - t0} ms after SIGTERM`);
+});
+
+// A new user's trap: `--upstream http://127.0.0.1:3000` (no path, as Envoy or HAProxy take an
+// upstream) would treat every client request to /mcp as not MCP. Bulwark starts and says so once,
+// naming the fix; with a path it says nothing of the kind.
+test('an upstream URL without a path: one warning line naming /mcp', kT, async (t) => {
+  const bw = await startBulwark(up.origin);
+  t.after(() => bw.stop());
+  const withPath = await startBulwark(up.url);
+  t.after(() => withPath.stop());
+  await bw.stop();
+  await withPath.stop();
+  const warnings = oneLine(bw.logs()).map((l) => JSON.parse(l))
+    .filter((o) => o.level === 'warn' && /has no path/.test(o.msg ?? o.message ?? JSON.stringify(o)));
+  assert.equal(warnings.length, 1, bw.logs());
+  assert.match(JSON.stringify(warnings[0]), new RegExp(`${up.origin.replace(/[.]/g, '\\.')}/mcp`));
+  assert.doesNotMatch(withPath.logs(), /has no path/);
 });

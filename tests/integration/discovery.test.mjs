@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { kDirect, startBulwark } from './lib/peers.mjs';
+import { kBulwarkBin, kDirect, startBulwark } from './lib/peers.mjs';
+import { ChildProcess, withTimeout } from './lib/procs.mjs';
 import { request } from './lib/net.mjs';
 import { sumSamples } from './lib/metrics.mjs';
 import { connectClient, jsonLogLines, makeConfig, pollUntil, scoped,
@@ -52,11 +53,16 @@ async function discovered(bw, { result = 'success', count = 1, timeoutMs = 15000
 
 const byName = (view) => Object.fromEntries(view.tools.map((t) => [t.name, t]));
 
-const retriesConfig = (url, extra = {}) => makeConfig(url, {
-  retry: { max_attempts: 5 },
-  defaults: { circuit_breaker: { enabled: false } },
-  ...extra,
-});
+// A config that lists at start (the default waits for the first need).
+const retriesConfig = (url, extra = {}, discovery = {}) => {
+  const config = makeConfig(url, {
+    retry: { max_attempts: 5 },
+    defaults: { circuit_breaker: { enabled: false } },
+    ...extra,
+  });
+  config.upstream.discovery = { at_start: true, ...discovery };
+  return config;
+};
 
 describe('discovery', { skip: kDirect ? 'needs Bulwark' : false, timeout: 180000 }, () => {
   test('lists at start (2025 session: initialize, tools/list, DELETE); /tools and metrics show it',
@@ -236,13 +242,39 @@ describe('discovery', { skip: kDirect ? 'needs Bulwark' : false, timeout: 180000
     }
   }));
 
-  test('a server that wants a bearer token refuses discovery without one; no token in logs',
+  test('a server that wants a bearer token: refused without the header, listed with it from the environment',
     scoped(async (t, track) => {
-      const up = track(await startFaultyUpstream({ mode: 'json', name: 'faulty-token', extraArgs: ['--token', 'S3CRET-TOKEN'] }));
-      const bw = await bulwarkWith(track, up.url, retriesConfig(up.url));
-      const view = await discovered(bw, { result: 'refused' });
+      const kToken = 'S3CRET-TOKEN-8d1f';
+      const up = track(await startFaultyUpstream({ mode: 'json', name: 'faulty-token', extraArgs: ['--token', kToken] }));
+      const refused = await bulwarkWith(track, up.url, retriesConfig(up.url), { name: 'bulwark-no-token' });
+      let view = await discovered(refused, { result: 'refused' });
       assert.equal(view.tools.length, 0);
       assert.match(view.discovery.last_error, /401/);
+      const bw = await bulwarkWith(track, up.url,
+        retriesConfig(up.url, {}, { headers: { Authorization: 'Bearer ${DISCOVERY_TOKEN}' } }),
+        { name: 'bulwark-token', env: { DISCOVERY_TOKEN: kToken } });
+      view = await discovered(bw);
+      assert.equal(byName(view).read_data.hints.readOnlyHint, true);
+      const stats = await up.control.stats();
+      assert.ok(stats.records.some((r) => r.method === 'tools/list' && r.status === 200 && r.authorization));
+      // The token is in no log line, metric or admin answer.
+      for (const b of [refused, bw]) {
+        assert.ok(!b.logs().includes(kToken), 'no log line holds the token');
+        assert.ok(!(await b.metricsText()).includes(kToken), 'no metric holds the token');
+        const tools = await request(`${b.admin}/tools`, { timeoutMs: 5000 });
+        assert.ok(!tools.body.includes(kToken), '/tools does not show the token');
+      }
+    }));
+
+  test('an unset environment variable in a discovery header is a config error naming it',
+    scoped(async (t, track) => {
+      const up = track(await startFaultyUpstream({ mode: 'json', name: 'faulty-unset' }));
+      const file = await writeConfig(dir.file(`config-${++configCount}.yaml`),
+        retriesConfig(up.url, {}, { headers: { Authorization: 'Bearer ${BULWARK_TEST_UNSET_VAR}' } }));
+      const proc = new ChildProcess('bulwark-unset', kBulwarkBin, ['--check-config', file]);
+      await withTimeout(proc.exited, 10000, 'bulwark --check-config should exit');
+      assert.notEqual(proc.exitCode, 0);
+      assert.match(proc.err + proc.out, /upstream\.discovery\.headers\.Authorization: environment variable "BULWARK_TEST_UNSET_VAR" is not set/);
     }));
 
   test('a tool rule that matches no tool is reported once, with a close name', scoped(async (t, track) => {
@@ -260,8 +292,9 @@ describe('discovery', { skip: kDirect ? 'needs Bulwark' : false, timeout: 180000
   }));
 
   test('stdio upstream: discovery through the spare child', scoped(async (t, track) => {
-    const bw = track(await startBulwark('http://127.0.0.1/mcp', {
-      name: 'bulwark-stdio', command: [process.execPath, kStdioServer] }));
+    const file = await writeConfig(dir.file(`config-${++configCount}.yaml`), {
+      upstream: { command: [process.execPath, kStdioServer], discovery: { at_start: true } } });
+    const bw = track(await startBulwark('http://127.0.0.1/mcp', { config: file, name: 'bulwark-stdio' }));
     const view = await discovered(bw, { timeoutMs: 30000 });
     const tools = byName(view);
     assert.equal(tools.slow_read?.hints.readOnlyHint, true);

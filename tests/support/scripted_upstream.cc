@@ -252,7 +252,8 @@ private:
 
   void writeStep() {
     const std::string& bytes = reply_.writes[step_].bytes;
-    uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+    uv_buf_t buf =
+        uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
     write_.data = this;
     const int rc = uv_write(&write_, stream(), &buf, 1, [](uv_write_t* request, int status) {
       auto* self = static_cast<Connection*>(request->data);
@@ -309,8 +310,8 @@ ScriptedUpstream::ScriptedUpstream(uv_loop_t* loop) : loop_(loop), listener_(new
   int length = sizeof bound_;
   REQUIRE(uv_tcp_getsockname(listener_, reinterpret_cast<struct sockaddr*>(&bound_), &length) == 0);
   port_ = ntohs(bound_.sin_port);
-  REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 64, &ScriptedUpstream::onConnection) ==
-          0);
+  REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 64,
+                    &ScriptedUpstream::onConnection) == 0);
 }
 
 ScriptedUpstream::~ScriptedUpstream() { close(); }

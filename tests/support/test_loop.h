@@ -7,9 +7,9 @@
 //   ...close what the test opened...
 //   CHECK(loop.close() == 0);                         // uv_loop_close() of the loop as left
 //
-// runUntil() and runToEnd() never hang: a watchdog timer (unreferenced, so it keeps nothing
-// alive) wakes the loop after `timeout`, and they return false. They are not timed assertions:
-// the timeout only turns a stall into a failure instead of a hung test.
+// runUntil() and runToEnd() never hang: a watchdog timer wakes the loop after `timeout`, and
+// they return false (runToEnd() leaves it unreferenced, so it keeps nothing alive). They are
+// not timed assertions: the timeout only turns a stall into a failure instead of a hung test.
 //
 // close() first lets pending close callbacks run (a few non-blocking turns), then returns what
 // uv_loop_close() says. When that is not 0 it names the handles still open (doctest MESSAGE),
@@ -50,8 +50,9 @@ public:
   uv_loop_t* get() { return &loop_; }
   operator uv_loop_t*() { return &loop_; }  // NOLINT: pass it where a uv_loop_t* is wanted
 
-  // Runs loop turns until `done()` holds. Returns false when `timeout` passed first, or when
-  // nothing is left that could make it hold (the loop ran out).
+  // Runs loop turns until `done()` holds. Returns false when `timeout` passed first. The
+  // watchdog is referenced meanwhile, so unreferenced handles (a poll, a signal) still get
+  // their turns.
   template <typename Done>
   bool runUntil(Done done, std::chrono::milliseconds timeout = kDefaultTimeout) {
     if (done()) {
@@ -60,12 +61,12 @@ public:
     fired_ = false;
     uv_timer_start(&watchdog_, &TestLoop::onWatchdog, static_cast<std::uint64_t>(timeout.count()),
                    0);
+    uv_ref(reinterpret_cast<uv_handle_t*>(&watchdog_));
     bool held = false;
     while (!(held = done()) && !fired_) {
-      if (uv_run(&loop_, UV_RUN_ONCE) == 0 && !(held = done())) {
-        break;  // nothing referenced is left: waiting longer cannot help
-      }
+      uv_run(&loop_, UV_RUN_ONCE);
     }
+    uv_unref(reinterpret_cast<uv_handle_t*>(&watchdog_));
     uv_timer_stop(&watchdog_);
     return held;
   }

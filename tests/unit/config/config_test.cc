@@ -41,10 +41,10 @@ methods:
 TEST_CASE("the issue's example loads exactly as written") {
   const config::Config c = mustLoad(kIssueExample);
   CHECK(c.source == "test.yaml");
-  CHECK(c.listen == "127.0.0.1:8080");
-  CHECK(c.admin == "127.0.0.1:9090");
+  CHECK(c.listen.text() == "127.0.0.1:8080");
+  CHECK(c.admin.text() == "127.0.0.1:9090");
   REQUIRE(c.upstream.url.has_value());
-  CHECK(*c.upstream.url == "http://127.0.0.1:3000/mcp");
+  CHECK(c.upstream.url->text == "http://127.0.0.1:3000/mcp");
   CHECK(c.upstream.connect_timeout == 1s);
   const policies::EffectivePolicy& d = c.policies.defaults;
   CHECK(d.timeouts.timeout == 30s);
@@ -123,8 +123,8 @@ TEST_CASE("a seed retry_delay above the built-in cap raises the cap") {
 
 TEST_CASE("an empty document gives the built-in defaults") {
   const config::Config c = mustLoad("");
-  CHECK(c.listen == "127.0.0.1:8080");
-  CHECK(c.admin == "127.0.0.1:9090");
+  CHECK(c.listen.text() == "127.0.0.1:8080");
+  CHECK(c.admin.text() == "127.0.0.1:9090");
   CHECK_FALSE(c.upstream.url.has_value());
   CHECK(c.upstream.connect_timeout == 1s);
   const auto& d = c.policies.defaults;
@@ -210,8 +210,8 @@ defaults:
     budget: {ratio: 2, min_per_second: 0, window: 1s}
 monitoring: {log_errors: false, alert_threshold: {error_rate: 0.01, recovery_time: 1}}
 )");
-  CHECK(c.listen == "[::1]:0");
-  CHECK(c.admin == "localhost:9090");
+  CHECK(c.listen.text() == "[::1]:0");
+  CHECK(c.admin.text() == "localhost:9090");
   CHECK(c.policies.defaults.timeouts.per_try_timeout == 1min);
   CHECK_FALSE(c.policies.defaults.trust_tool_annotations);
   CHECK(c.policies.defaults.retry.on.empty());

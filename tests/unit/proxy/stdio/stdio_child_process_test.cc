@@ -17,6 +17,7 @@
 
 #include "proxy/admin/log.h"
 #include "proxy/stdio/child_process.h"
+#include "tests/support/quiet_logs.h"
 #include "tests/support/test_loop.h"
 
 namespace bulwark::stdio {
@@ -41,9 +42,9 @@ struct Recorder final : ChildObserver {
 
 // The shared test loop, with the child's start and stop lines kept out of the test's output.
 struct Loop {
+  bulwark::testing::QuietLogs quiet;  // destroyed last
   bulwark::testing::TestLoop harness;
   uv_loop_t& loop = *harness.get();
-  Loop() { setLogLevel(LogLevel::kError); }
   void run() { CHECK(harness.runToEnd()); }
   ~Loop() { CHECK(harness.close() == 0); }  // no handle left behind
 };

@@ -22,7 +22,8 @@ using bulwark::testing::Reply;
 using bulwark::testing::ScriptedUpstream;
 using bulwark::testing::TestLoop;
 
-constexpr std::string_view kRequest = "POST /mcp HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}";
+constexpr std::string_view kRequest =
+    "POST /mcp HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}";
 
 struct RecordingSink final : UpstreamResponseSink {
   int completed = 0;
