@@ -45,7 +45,7 @@ struct AdminFixture {
     deferred.emplace(loop);
     listener.emplace(loop, "admin", *handler, *deferred, limits, &metrics);
     REQUIRE(listener->listen({"127.0.0.1", 0}).empty());
-    port = parseHostPort(listener->boundAddress(), error)->port;
+    port = config::parseHostPort(listener->boundAddress(), error)->port;
   }
 
   std::string ask(const std::string& method, const std::string& target) {

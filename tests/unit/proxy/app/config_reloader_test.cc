@@ -47,7 +47,7 @@ struct Fixture {
   TempFile file;
   std::vector<RuntimeConfigPtr> applied;
   ConfigReloader reloader{loop, file.path.string(), metrics,
-                          [](config::Config& c) { c.listen = "127.0.0.1:7"; },
+                          [](config::Config& c) { std::string error; c.listen = *config::parseHostPort("127.0.0.1:7", error); },
                           [this](RuntimeConfigPtr runtime) { applied.push_back(runtime); }};
 
   int close() {
@@ -67,8 +67,8 @@ TEST_CASE("config reloader: a good file is adjusted and applied, a bad one rejec
   f.file.write(kGood);
   f.reloader.reload("test");
   REQUIRE(f.applied.size() == 1);
-  CHECK(f.applied[0]->settings.upstream.url == "http://127.0.0.1:3000/mcp");
-  CHECK(f.applied[0]->settings.listen == "127.0.0.1:7");  // the command-line override
+  CHECK(f.applied[0]->settings.upstream.url->text == "http://127.0.0.1:3000/mcp");
+  CHECK(f.applied[0]->settings.listen.text() == "127.0.0.1:7");  // the command-line override
 
   f.file.write("upstream: {url: 'http://127.0.0.1:3000/mcp'}\nno_such_key: 1\n");
   f.reloader.reload("test");
@@ -105,7 +105,7 @@ TEST_CASE("config reloader: a changed file is reloaded, by polling") {
   CHECK(f.loop.runUntil([&] { return !f.applied.empty(); }));
   uv_close(reinterpret_cast<uv_handle_t*>(&rewriter.timer), nullptr);
   REQUIRE(!f.applied.empty());
-  CHECK(f.applied[0]->settings.upstream.url == "http://127.0.0.1:3001/mcp");
+  CHECK(f.applied[0]->settings.upstream.url->text == "http://127.0.0.1:3001/mcp");
   CHECK(f.close() == 0);
 }
 

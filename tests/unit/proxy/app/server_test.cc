@@ -26,7 +26,7 @@ ServerSettings settingsFor(const std::string& upstream_url) {
   settings.listen = {"127.0.0.1", 0};
   settings.admin = {"127.0.0.1", 0};
   std::string error;
-  const auto upstream = parseUpstreamUrl(upstream_url, error);
+  const auto upstream = config::parseUpstreamUrl(upstream_url, error);
   REQUIRE_MESSAGE(upstream.has_value(), error);
   settings.upstream = *upstream;
   settings.runtime = std::make_shared<const RuntimeConfig>(config::Config{});
@@ -35,7 +35,7 @@ ServerSettings settingsFor(const std::string& upstream_url) {
 
 std::uint16_t portOf(const std::string& address) {
   std::string error;
-  const auto parsed = parseHostPort(address, error);
+  const auto parsed = config::parseHostPort(address, error);
   REQUIRE_MESSAGE(parsed.has_value(), error);
   return parsed->port;
 }

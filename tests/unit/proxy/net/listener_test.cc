@@ -33,7 +33,7 @@ public:
 
 std::uint16_t portOf(const std::string& address) {
   std::string error;
-  const auto parsed = parseHostPort(address, error);
+  const auto parsed = config::parseHostPort(address, error);
   REQUIRE_MESSAGE(parsed.has_value(), error);
   return parsed->port;
 }

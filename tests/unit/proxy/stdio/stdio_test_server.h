@@ -97,7 +97,7 @@ struct BridgeFixture {
     const std::string error = bridge.start();
     REQUIRE_MESSAGE(error.empty(), error);
     std::string parse_error;
-    port = parseHostPort(bridge.address(), parse_error)->port;
+    port = config::parseHostPort(bridge.address(), parse_error)->port;
   }
 
   Reply request(const std::string& method, const std::string& body, const std::string& session,
