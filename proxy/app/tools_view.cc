@@ -56,6 +56,7 @@ std::string toolsViewJson(const ToolCatalog& catalog, const DiscoveryStatus& dis
   out += R"(,"pages":)" + std::to_string(discovery.pages);
   out += R"(,"tools":)" + std::to_string(discovery.tools);
   out += R"(,"next_in_ms":)" + std::to_string(discovery.next_in.count());
+  out += R"(,"caller_listings":)" + std::to_string(discovery.caller_listings);
   out += R"(},"tools":[)";
   bool first = true;
   for (const auto& [name, known] : catalog.snapshot()) {

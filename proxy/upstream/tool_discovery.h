@@ -1,17 +1,16 @@
-// Discovery (issue #14): Bulwark lists the upstream's tools itself, so that a tool's retry safety
-// is known before any client lists it. It lists once at start, again when asked (the upstream
-// restarted, notifications/tools/list_changed passed through) and on a refresh interval (shortened
-// by a 2026 server's ttlMs). Every page is read (nextCursor, at most 100 pages).
+// Discovery (issue #14): Bulwark lists the upstream's tools itself (upstream/tool_listing.h), so
+// that a tool's retry safety is known before any client lists it. Discovery becomes active at
+// start (at_start) or the first time a retry decision needs the hints of a tool the catalog does
+// not know; from then on it lists again when asked (the upstream restarted,
+// notifications/tools/list_changed passed through) and on a refresh interval (shortened by a
+// 2026 server's ttlMs).
 //
-// The newest protocol the upstream accepts is used: first `server/discover` (2026-07-28, then a
-// stateless tools/list carrying Mcp-Method); a server that does not answer it is a 2025 server,
-// and Bulwark opens its own session (initialize, notifications/initialized, tools/list, DELETE).
-// A stdio upstream is listed the same way through its bridge, which hands the session its spare
-// child.
+// When discovery is off or refused (401/403) and a retry decision needs an unknown tool's hints,
+// the tools are listed with that caller's own credentials (and session, in the 2025 protocol):
+// one listing per caller at a time, the result kept like any other (source caller_listing).
 //
-// A listing that is refused (401/403), malformed, over the body limit or endless leaves the
-// catalog as it was; the reason is logged (never the configured header values) and counted in
-// bulwark_tool_discovery_total.
+// A listing that is refused, malformed, over the body limit or endless leaves the catalog as it
+// was; the reason is logged (never a header value) and counted in bulwark_tool_discovery_total.
 #pragma once
 
 #include <uv.h>
@@ -21,23 +20,21 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "proxy/admin/metrics.h"
-#include "proxy/mcp/jsonrpc_envelope.h"
+#include "proxy/upstream/tool_listing.h"
 
 namespace bulwark {
 
 class ToolCatalog;
-class UpstreamPool;
 
 struct DiscoverySettings {
   bool enabled = true;
   // List at start. Otherwise discovery waits until it is first needed (a retry decision about a
-  // tool the catalog does not know); from then on it keeps the list fresh (interval, list_changed,
-  // upstream restarts). Off by default so that Bulwark sends nothing of its own to an upstream
-  // that only ever sees well-known tools.
+  // tool the catalog does not know).
   bool at_start = false;
   std::chrono::milliseconds interval{std::chrono::minutes(5)};
   // Sent with every request of a listing (e.g. Authorization). Values are secrets: never logged.
@@ -57,6 +54,25 @@ struct DiscoveryStatus {
   int pages = 0;                // pages read by the last successful listing
   std::size_t tools = 0;        // tools in the last successful listing
   std::chrono::milliseconds next_in{0};
+  std::size_t caller_listings = 0; // listings with a caller's credentials, since start
+};
+
+// Who asked, for a listing in the caller's context.
+struct CallerCredentials {
+  std::string authorization;    // the caller's Authorization value (may be empty)
+  std::string session_id;       // the caller's upstream session (2025); empty for 2026
+  std::string protocol_version; // the caller's MCP-Protocol-Version
+};
+
+// A retry decision waiting for a listing. Not owned; forget() it before it dies.
+class HintsWaiter {
+public:
+  // Runs once, from a later loop turn than awaitHints(), when the listing ended (whatever its
+  // result): look the tool up again.
+  virtual void onHintsListed() = 0;
+
+protected:
+  ~HintsWaiter() = default;
 };
 
 class ToolDiscovery {
@@ -69,10 +85,10 @@ public:
   ToolDiscovery(const ToolDiscovery&) = delete;
   ToolDiscovery& operator=(const ToolDiscovery&) = delete;
 
-  // Arms the timer and lists at once (on the next loop turn) when enabled. Returns an empty
-  // string, or what failed.
+  // Arms the timer; lists at once (on the next loop turn) with at_start. Returns an empty string,
+  // or what failed.
   std::string start(DiscoverySettings settings);
-  // New settings (reload): they apply from the next listing; enabling lists soon.
+  // New settings (reload): they apply from the next listing.
   void configure(DiscoverySettings settings);
   // Lists again soon (coalesced: a listing in flight is followed by one more), once discovery is
   // active. `why` is logged.
@@ -80,39 +96,46 @@ public:
   // A tool's hints are needed and not known: activates discovery, and lists now unless a listing
   // is in flight or one succeeded since the last list change.
   void needed(std::string_view why);
-  // Stops the timer and detaches a listing in flight (its answer is dropped). Idempotent.
+
+  // A retry decision needs the hints of a tool the catalog does not know: lists (discovery, or
+  // with `caller`'s credentials when discovery is off or refused) and calls
+  // waiter.onHintsListed() when that listing ended. Returns false when no listing can help (the
+  // catalog is as fresh as it gets); the waiter is then never called.
+  bool awaitHints(const CallerCredentials& caller, HintsWaiter& waiter);
+  // The waiter gives up (deadline, client gone): it is never called.
+  void forget(HintsWaiter& waiter);
+
+  // Stops the timer and cancels the listings in flight. Idempotent.
   void close();
 
   // Runs after each successful listing, once the catalog has taken it.
   void setOnListed(std::function<void()> hook) { on_listed_ = std::move(hook); }
 
   const DiscoveryStatus& status() const { return status_; }
-  bool running() const { return listing_ != nullptr; }
+  bool running() const { return listing_.active(); }
 
 private:
-  class Listing;
-  friend class Listing;
-  struct Outcome {
-    ToolDiscoveryResult result = ToolDiscoveryResult::kFailed;
-    std::string detail;
-    std::vector<ToolHints> tools;
-    std::optional<std::int64_t> ttl_ms;
-    std::string protocol_version;
-    int pages = 0;
-    bool stateless = false;
+  struct Waiting {
+    HintsWaiter* waiter;
+    CallerCredentials caller;
+  };
+  struct CallerListing {
+    ToolListing listing;
+    std::vector<HintsWaiter*> waiters;
   };
 
   static void onTimer(uv_timer_t* timer);
   void begin();
-  void finished(Outcome&& outcome);
+  void finished(ListingOutcome&& outcome);
   void schedule(std::chrono::milliseconds delay);
   std::chrono::milliseconds soonest() const;
+  bool canDiscover() const;
+  void listForCaller(const CallerCredentials& caller, HintsWaiter& waiter);
+  void callerFinished(const std::string& key, ListingOutcome&& outcome);
+  ListingTarget ownTarget() const;
 
-  uv_loop_t* loop_;
-  UpstreamPool& pool_;
-  Metrics& metrics_;
+  ListingContext context_;
   ToolCatalog& catalog_;
-  EnvelopeParser& parser_;
   std::string host_;
   std::string path_;
   DiscoverySettings settings_;
@@ -120,14 +143,17 @@ private:
   uv_timer_t timer_{};
   bool timer_open_ = false;
   bool closed_ = false;
-  bool again_ = false; // a trigger arrived while a listing was in flight
+  bool again_ = false;  // a trigger arrived while a listing was in flight
   bool active_ = false; // listed at start, or needed once
   bool fresh_ = false;  // a listing succeeded and nothing said the list changed since
   int failures_ = 0;
   std::chrono::steady_clock::time_point last_begin_{};
   // Known after a first answer: a 2025 server is not asked server/discover again.
   std::optional<bool> stateless_;
-  Listing* listing_ = nullptr;
+  ToolListing listing_;
+  std::vector<Waiting> waiting_; // for the discovery listing
+  // By caller (Authorization and session): one listing in flight each.
+  std::unordered_map<std::string, CallerListing> caller_listings_;
   std::function<void()> on_listed_;
 };
 
