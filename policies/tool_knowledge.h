@@ -44,9 +44,9 @@ HintMerge mergeHints(const std::optional<ToolAnnotations>& known, std::uint64_t 
 // cursor seen before, or a 101st page, means pagination that never ends.
 inline constexpr int kMaxListingPages = 100;
 enum class PageStep : std::uint8_t {
-  kDone,     // no nextCursor: the listing is complete
-  kNext,     // ask for the page at next_cursor
-  kEndless,  // too many pages, or a cursor that repeats: give up, keep the catalog as it was
+  kDone,    // no nextCursor: the listing is complete
+  kNext,    // ask for the page at next_cursor
+  kEndless, // too many pages, or a cursor that repeats: give up, keep the catalog as it was
 };
 PageStep nextPageStep(int pages_read, std::string_view next_cursor,
                       const std::vector<std::string>& cursors_seen);

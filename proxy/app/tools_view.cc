@@ -1,9 +1,9 @@
 #include "proxy/app/tools_view.h"
 
-#include <ctime>
-
 #include "proxy/admin/log.h"
 #include "proxy/mcp/json_writer.h"
+
+#include <ctime>
 
 namespace bulwark {
 namespace {
@@ -33,7 +33,7 @@ void appendHint(std::string& out, std::optional<bool> hint) {
   out += hint ? (*hint ? "true" : "false") : "null";
 }
 
-}  // namespace
+} // namespace
 
 std::string toolsViewJson(const ToolCatalog& catalog, const DiscoveryStatus& discovery,
                           const RuntimeConfig& runtime) {
@@ -130,4 +130,4 @@ void warnUnmatchedRules(const ToolCatalog& catalog, const RuntimeConfig& runtime
   }
 }
 
-}  // namespace bulwark
+} // namespace bulwark

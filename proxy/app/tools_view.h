@@ -2,12 +2,12 @@
 // warning per tool rule that matches no known tool (issue #18 item 5).
 #pragma once
 
-#include <string>
-#include <unordered_set>
-
 #include "proxy/app/runtime_config.h"
 #include "proxy/mcp/tool_catalog.h"
 #include "proxy/upstream/tool_discovery.h"
+
+#include <string>
+#include <unordered_set>
 
 namespace bulwark {
 
@@ -21,4 +21,4 @@ std::string toolsViewJson(const ToolCatalog& catalog, const DiscoveryStatus& dis
 void warnUnmatchedRules(const ToolCatalog& catalog, const RuntimeConfig& runtime,
                         std::unordered_set<std::string>& warned);
 
-}  // namespace bulwark
+} // namespace bulwark

@@ -1,8 +1,8 @@
 #include "proxy/mcp/tool_catalog.h"
 
-#include <algorithm>
-
 #include "proxy/admin/log.h"
+
+#include <algorithm>
 
 namespace bulwark {
 
@@ -78,4 +78,4 @@ std::vector<std::string> ToolCatalog::names() const {
   return out;
 }
 
-}  // namespace bulwark
+} // namespace bulwark

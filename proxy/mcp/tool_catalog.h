@@ -7,6 +7,10 @@
 // upstream restarted) lets the next listing replace what was known.
 #pragma once
 
+#include "policies/retry_safety.h"
+#include "policies/tool_knowledge.h"
+#include "proxy/mcp/jsonrpc_envelope.h"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -14,10 +18,6 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include "policies/retry_safety.h"
-#include "policies/tool_knowledge.h"
-#include "proxy/mcp/jsonrpc_envelope.h"
 
 namespace bulwark {
 
@@ -82,4 +82,4 @@ private:
   std::function<void()> on_unknown_tool_;
 };
 
-}  // namespace bulwark
+} // namespace bulwark

@@ -1,11 +1,11 @@
 #include "proxy/upstream/tool_discovery.h"
 
-#include <algorithm>
-
 #include "policies/tool_knowledge.h"
 #include "proxy/admin/log.h"
 #include "proxy/mcp/tool_catalog.h"
 #include "proxy/net/uv_util.h"
+
+#include <algorithm>
 
 namespace bulwark {
 
@@ -42,7 +42,7 @@ void ToolDiscovery::configure(DiscoverySettings settings) {
   settings_ = std::move(settings);
   status_.enabled = settings_.enabled;
   if (headers_changed && status_.last_result == ToolDiscoveryResult::kRefused) {
-    status_.last_result.reset();  // new credentials: a refusal no longer stands
+    status_.last_result.reset(); // new credentials: a refusal no longer stands
     if (active_) {
       listSoon("discovery headers changed");
     }
@@ -102,7 +102,7 @@ bool ToolDiscovery::awaitHints(const CallerCredentials& caller, HintsWaiter& wai
   if (canDiscover()) {
     needed("a retry decision about an unknown tool");
     if (!listing_.active() && fresh_) {
-      return false;  // listed since the last change, and the tool is still unknown
+      return false; // listed since the last change, and the tool is still unknown
     }
     waiting_.push_back({&waiter, caller});
     return true;
@@ -124,7 +124,7 @@ void ToolDiscovery::listForCaller(const CallerCredentials& caller, HintsWaiter& 
   key += caller.session_id;
   const auto found = caller_listings_.find(key);
   if (found != caller_listings_.end()) {
-    found->second.waiters.push_back(&waiter);  // one listing per caller at a time
+    found->second.waiters.push_back(&waiter); // one listing per caller at a time
     return;
   }
   ListingTarget target;
@@ -137,12 +137,15 @@ void ToolDiscovery::listForCaller(const CallerCredentials& caller, HintsWaiter& 
   target.in_callers_context = true;
   target.session_id = caller.session_id;
   target.protocol_version = caller.protocol_version;
-  CallerListing& entry = caller_listings_[key];
-  entry.waiters.push_back(&waiter);
+  caller_listings_[key].waiters.push_back(&waiter);
   ++status_.caller_listings;
-  entry.listing = ToolListing::start(
-      context_, std::move(target),
-      [this, key](ListingOutcome&& outcome) { callerFinished(key, std::move(outcome)); });
+  ToolListing started =
+      ToolListing::start(context_, std::move(target), [this, key](ListingOutcome&& outcome) {
+        callerFinished(key, std::move(outcome));
+      });
+  if (const auto entry = caller_listings_.find(key); entry != caller_listings_.end()) {
+    entry->second.listing = started; // not when it already ended inline
+  }
 }
 
 void ToolDiscovery::callerFinished(const std::string& key, ListingOutcome&& outcome) {
@@ -264,4 +267,4 @@ void ToolDiscovery::finished(ListingOutcome&& outcome) {
   schedule(again_ ? soonest() : next);
 }
 
-}  // namespace bulwark
+} // namespace bulwark

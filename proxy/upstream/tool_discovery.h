@@ -13,7 +13,8 @@
 // was; the reason is logged (never a header value) and counted in bulwark_tool_discovery_total.
 #pragma once
 
-#include <uv.h>
+#include "proxy/admin/metrics.h"
+#include "proxy/upstream/tool_listing.h"
 
 #include <chrono>
 #include <cstdint>
@@ -22,10 +23,8 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <uv.h>
 #include <vector>
-
-#include "proxy/admin/metrics.h"
-#include "proxy/upstream/tool_listing.h"
 
 namespace bulwark {
 
@@ -157,4 +156,4 @@ private:
   std::function<void()> on_listed_;
 };
 
-}  // namespace bulwark
+} // namespace bulwark

@@ -65,7 +65,7 @@ std::string rpcRequest(int id, std::string_view method, std::string_view params)
 
 bool refusedStatus(int status) { return status == 401 || status == 403; }
 
-}  // namespace
+} // namespace
 
 // One listing in flight. It owns itself: the fetches call back into it, also after a cancel.
 class ToolListing::Run {
@@ -86,7 +86,10 @@ public:
       caller_session_ = !session_id_.empty();
       listPage();
     } else if (stateless_.value_or(true)) {
-      send(RequestParts{"POST", {}, kStatelessVersion, "server/discover",
+      send(RequestParts{"POST",
+                        {},
+                        kStatelessVersion,
+                        "server/discover",
                         rpcRequest(nextId(), "server/discover", "{}")},
            &Run::onDiscover);
     } else {
@@ -94,7 +97,17 @@ public:
     }
   }
 
+  ~Run() {
+    if (deleted_ != nullptr) {
+      *deleted_ = true;
+    }
+  }
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+
   void cancel() { cancelled_ = true; }
+  // Set while start() runs begin(): whether the run reported (and freed itself) already.
+  void watchDeletion(bool* deleted) { deleted_ = deleted; }
 
 private:
   using Step = void (Run::*)(FetchResult&&);
@@ -106,15 +119,19 @@ private:
       delete this;
       return;
     }
-    fetchFromUpstream(context_.loop, context_.pool, context_.metrics,
-                      ownRequest(target_.host, target_.path, target_.headers, parts),
-                      target_.timeout, [this, step](FetchResult&& result) {
-                        if (cancelled_) {
-                          delete this;
-                          return;
-                        }
-                        (this->*step)(std::move(result));
-                      });
+    std::string error =
+        fetchFromUpstream(context_.loop, context_.pool, context_.metrics,
+                          ownRequest(target_.host, target_.path, target_.headers, parts),
+                          target_.timeout, [this, step](FetchResult&& result) {
+                            if (cancelled_) {
+                              delete this;
+                              return;
+                            }
+                            (this->*step)(std::move(result));
+                          });
+    if (!error.empty()) {
+      fail(ToolDiscoveryResult::kFailed, std::move(error)); // the fetch never calls back
+    }
   }
 
   // The JSON-RPC answer to request `last_id_` in a JSON or SSE body.
@@ -149,8 +166,8 @@ private:
 
   void onDiscover(FetchResult&& result) {
     if (result.complete && refusedStatus(result.status)) {
-      return fail(ToolDiscoveryResult::kRefused, "server/discover answered " +
-                                                     std::to_string(result.status));
+      return fail(ToolDiscoveryResult::kRefused,
+                  "server/discover answered " + std::to_string(result.status));
     }
     if (result.complete && result.status == 200) {
       const std::optional<Envelope> answer = answerIn(result);
@@ -163,7 +180,7 @@ private:
     if (!result.complete) {
       return fail(ToolDiscoveryResult::kFailed, "server/discover: " + result.error);
     }
-    initialize();  // not a 2026 server: open a session the 2025 way
+    initialize(); // not a 2026 server: open a session the 2025 way
   }
 
   void initialize() {
@@ -187,16 +204,20 @@ private:
     }
     const std::optional<Envelope> answer = answerIn(result);
     if (result.status != 200 || !answer || answer->kind != MessageKind::kResult) {
-      return fail(answer ? ToolDiscoveryResult::kFailed : ToolDiscoveryResult::kMalformed,
-                  "initialize answered " + std::to_string(result.status) +
-                      (answer && answer->kind == MessageKind::kError
-                           ? " with JSON-RPC error " + std::to_string(answer->error_code.value_or(0))
-                           : std::string()));
+      return fail(
+          answer ? ToolDiscoveryResult::kFailed : ToolDiscoveryResult::kMalformed,
+          "initialize answered " + std::to_string(result.status) +
+              (answer && answer->kind == MessageKind::kError
+                   ? " with JSON-RPC error " + std::to_string(answer->error_code.value_or(0))
+                   : std::string()));
     }
     session_id_ = result.session_id;
     protocol_version_ =
         answer->protocol_version.empty() ? std::string(kSessionVersion) : answer->protocol_version;
-    send(RequestParts{"POST", session_id_, protocol_version_, {},
+    send(RequestParts{"POST",
+                      session_id_,
+                      protocol_version_,
+                      {},
                       R"({"jsonrpc":"2.0","method":"notifications/initialized"})"},
          &Run::onInitialized);
   }
@@ -235,15 +256,16 @@ private:
                   page + " is larger than " + std::to_string(kMaxFetchBodyBytes) + " bytes");
     }
     if (result.status != 200) {
-      return fail(ToolDiscoveryResult::kFailed, page + " answered " + std::to_string(result.status));
+      return fail(ToolDiscoveryResult::kFailed,
+                  page + " answered " + std::to_string(result.status));
     }
     std::optional<Envelope> answer = answerIn(result);
     if (!answer || answer->kind != MessageKind::kResult || !answer->result_span.present()) {
-      return fail(ToolDiscoveryResult::kMalformed,
-                  page + (answer && answer->kind == MessageKind::kError
-                              ? " is a JSON-RPC error " +
-                                    std::to_string(answer->error_code.value_or(0))
-                              : " is not a tools/list result"));
+      return fail(
+          ToolDiscoveryResult::kMalformed,
+          page + (answer && answer->kind == MessageKind::kError
+                      ? " is a JSON-RPC error " + std::to_string(answer->error_code.value_or(0))
+                      : " is not a tools/list result"));
     }
     ++pages_;
     for (ToolHints& tool : answer->tools) {
@@ -286,9 +308,10 @@ private:
     outcome.protocol_version = protocol_version_;
     outcome.stateless = stateless_.value_or(false);
     if (!session_id_.empty() && !caller_session_) {
-      sendDetachedRequest(context_.loop, context_.pool, context_.metrics,
-                          ownRequest(target_.host, target_.path, target_.headers,
-                                     RequestParts{"DELETE", session_id_, protocol_version_, {}, {}}));
+      sendDetachedRequest(
+          context_.loop, context_.pool, context_.metrics,
+          ownRequest(target_.host, target_.path, target_.headers,
+                     RequestParts{"DELETE", session_id_, protocol_version_, {}, {}}));
     }
     ListingDone done = std::move(done_);
     delete this;
@@ -299,6 +322,7 @@ private:
   ListingTarget target_;
   ListingDone done_;
   bool cancelled_ = false;
+  bool* deleted_ = nullptr;
   bool caller_session_ = false; // listing inside a caller's session: never DELETEd
   std::optional<bool> stateless_;
   std::string session_id_;
@@ -311,11 +335,16 @@ private:
   int last_id_ = 0;
 };
 
-
 ToolListing ToolListing::start(const ListingContext& context, ListingTarget target,
                                ListingDone done) {
   Run* run = new Run(context, std::move(target), std::move(done));
+  bool deleted = false;
+  run->watchDeletion(&deleted);
   run->begin();
+  if (deleted) {
+    return ToolListing(); // a fetch could not even start: `done` ran inline, with kFailed
+  }
+  run->watchDeletion(nullptr);
   return ToolListing(run);
 }
 
@@ -326,4 +355,4 @@ void ToolListing::cancel() {
   }
 }
 
-}  // namespace bulwark
+} // namespace bulwark

@@ -5,7 +5,8 @@
 // the caller's session (2025) or stateless (2026) with the caller's credentials, no handshake.
 #pragma once
 
-#include <uv.h>
+#include "proxy/admin/metrics.h"
+#include "proxy/mcp/jsonrpc_envelope.h"
 
 #include <chrono>
 #include <cstdint>
@@ -13,10 +14,8 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <uv.h>
 #include <vector>
-
-#include "proxy/admin/metrics.h"
-#include "proxy/mcp/jsonrpc_envelope.h"
 
 namespace bulwark {
 
@@ -59,7 +58,9 @@ using ListingDone = std::function<void(ListingOutcome&&)>;
 class ToolListing {
 public:
   class Run;
-  // Starts a listing. `done` runs once, from a later loop turn, unless cancelled first.
+  // Starts a listing. `done` runs once, from a later loop turn, unless cancelled first; only when
+  // libuv cannot even start a request (uv_timer_init failed) does it run inline, with kFailed,
+  // and the returned handle is then inactive.
   static ToolListing start(const ListingContext& context, ListingTarget target, ListingDone done);
   ToolListing() = default;
   // Drops the outcome: `done` never runs. The listing frees itself at its next answer.
@@ -73,4 +74,4 @@ private:
   Run* run_ = nullptr;
 };
 
-}  // namespace bulwark
+} // namespace bulwark

@@ -1,12 +1,11 @@
 // upstream.discovery and defaults.retry.never_ran_statuses (issue #14).
 #include "config/config.h"
+#include "load_helpers.h"
 
 #include <cstdlib>
 #include <doctest/doctest.h>
 #include <string>
 #include <vector>
-
-#include "load_helpers.h"
 
 using namespace bulwark;
 using testing::errorsOf;
@@ -23,7 +22,7 @@ bool anyContains(const std::vector<std::string>& errors, std::string_view text) 
   return false;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("upstream.discovery: defaults") {
   const config::Config c = mustLoad("upstream: {url: http://127.0.0.1:3000/mcp}\n");

@@ -27,9 +27,9 @@ TEST_CASE("saferReading: true only when both say true, false when either says fa
     std::optional<bool> a, b, expected;
   };
   const Row rows[] = {
-      {true, true, true},     {true, false, false},   {false, true, false},
-      {false, false, false},  {true, kNone, kNone},   {kNone, true, kNone},
-      {false, kNone, false},  {kNone, false, false},  {kNone, kNone, kNone},
+      {true, true, true},    {true, false, false},  {false, true, false},
+      {false, false, false}, {true, kNone, kNone},  {kNone, true, kNone},
+      {false, kNone, false}, {kNone, false, false}, {kNone, kNone, kNone},
   };
   for (const Row& row : rows) {
     CAPTURE(row.a);
@@ -92,17 +92,17 @@ TEST_CASE("nextPageStep: done, next, endless") {
   const std::vector<std::string> seen{"a", "b"};
   CHECK(nextPageStep(1, "", {}) == PageStep::kDone);
   CHECK(nextPageStep(1, "c", seen) == PageStep::kNext);
-  CHECK(nextPageStep(3, "a", seen) == PageStep::kEndless);    // a cursor that repeats
+  CHECK(nextPageStep(3, "a", seen) == PageStep::kEndless); // a cursor that repeats
   CHECK(nextPageStep(99, "z", seen) == PageStep::kNext);
-  CHECK(nextPageStep(100, "z", seen) == PageStep::kEndless);  // the 101st page is not fetched
-  CHECK(nextPageStep(100, "", seen) == PageStep::kDone);      // 100 pages is fine
+  CHECK(nextPageStep(100, "z", seen) == PageStep::kEndless); // the 101st page is not fetched
+  CHECK(nextPageStep(100, "", seen) == PageStep::kDone);     // 100 pages is fine
 }
 
 TEST_CASE("nextRefreshIn: the interval, shortened by ttlMs, never below the floor") {
   const milliseconds five_minutes{300000};
   CHECK(nextRefreshIn(five_minutes, std::nullopt) == five_minutes);
   CHECK(nextRefreshIn(five_minutes, 60000) == milliseconds(60000));
-  CHECK(nextRefreshIn(five_minutes, 600000) == five_minutes);  // ttlMs never lengthens it
+  CHECK(nextRefreshIn(five_minutes, 600000) == five_minutes); // ttlMs never lengthens it
   CHECK(nextRefreshIn(five_minutes, 0) == kMinRefresh);
   CHECK(nextRefreshIn(milliseconds(10), std::nullopt) == kMinRefresh);
 }

@@ -1,8 +1,7 @@
 #include "proxy/mcp/tool_catalog.h"
+#include "tests/support/quiet_logs.h"
 
 #include <doctest/doctest.h>
-
-#include "tests/support/quiet_logs.h"
 
 using namespace bulwark;
 using policies::HintSource;
@@ -20,7 +19,7 @@ Envelope notification(std::string method) {
   return e;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("ToolCatalog records the source and time of each tool's hints") {
   ToolCatalog catalog;
@@ -40,7 +39,7 @@ TEST_CASE("ToolCatalog records the source and time of each tool's hints") {
 }
 
 TEST_CASE("ToolCatalog: same-generation listings that disagree keep the safer reading") {
-  const testing::QuietLogs quiet;  // the warning is expected
+  const testing::QuietLogs quiet; // the warning is expected
   ToolCatalog catalog;
   int learned = 0;
   catalog.setOnLearned([&] { ++learned; });
@@ -79,6 +78,6 @@ TEST_CASE("ToolCatalog notices list_changed only") {
                             parser);
   CHECK(list_changed == 1);
   catalog.noticeStreamEvent(R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed")",
-                            parser);  // not JSON: nothing
+                            parser); // not JSON: nothing
   CHECK(list_changed == 1);
 }
