@@ -103,6 +103,11 @@ bool NeverRanStatuses::contains(int status) const {
   return std::find(statuses.begin(), statuses.end(), status) != statuses.end();
 }
 
+bool neverRan(const Outcome& outcome, const NeverRanStatuses& statuses) {
+  return !mayHaveReachedUpstream(outcome) ||
+         (outcome.kind == OutcomeKind::kHttpStatus && statuses.contains(outcome.http_status));
+}
+
 std::string closestToolName(std::string_view pattern, const std::vector<std::string>& tools) {
   std::string literal;
   for (const char c : pattern) {

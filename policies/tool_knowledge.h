@@ -3,6 +3,7 @@
 // which upstream statuses mean "the request never ran". No I/O: the proxy supplies the facts.
 #pragma once
 
+#include "policies/outcome.h"
 #include "policies/retry_safety.h"
 
 #include <chrono>
@@ -67,6 +68,9 @@ struct NeverRanStatuses {
   std::vector<int> statuses{429, 503};
   bool contains(int status) const;
 };
+// Whether `outcome` proves the request never ran upstream: a connect that failed, or an HTTP
+// answer whose status is in `statuses`.
+bool neverRan(const Outcome& outcome, const NeverRanStatuses& statuses);
 
 // Tool rules whose pattern matches none of the known tools (issue #18 item 5): the pattern and
 // the closest known tool name (empty when none is close), for one warning per rule.

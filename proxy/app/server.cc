@@ -62,8 +62,8 @@ std::string Server::openEverything(const ServerSettings& settings) {
   metrics_.setBeforeScrape([this] { breakers_.refresh(std::chrono::steady_clock::now()); });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
-                   cache_json_, breakers_, *sessions_, *probe_, settings_.runtime, mcp_path,
-                   limits_.max_body_bytes});
+                   cache_json_, breakers_, *sessions_, *probe_, nullptr, settings_.runtime, mcp_path,
+                   limits_.max_body_bytes, ExchangeClock{}});
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
   gate_ = std::make_unique<RequestGate>(*data_handler_, metrics_, limits_,
                                         isLoopbackHost(settings_.listen.host));
@@ -139,12 +139,12 @@ std::string Server::startDiscovery(const std::string& mcp_path) {
     }
   });
   tools_.setOnListChanged([this] { discovery_->listSoon("tools/list_changed"); });
-  tools_.setOnUnknownTool([this] { discovery_->needed("a retry decision about an unknown tool"); });
   discovery_->setOnListed([this] { warnUnmatchedRules(tools_, *context_->runtime, warned_rules_); });
   sessions_->setOnSessionLost([this] {
     tools_.newGeneration();
     discovery_->listSoon("upstream lost a session");
   });
+  context_->discovery = discovery_.get();
   admin_handler_->setToolsView(
       [this] { return toolsViewJson(tools_, discovery_->status(), *context_->runtime); });
   return discovery_->start(discoverySettings(settings_.runtime->settings.upstream.discovery));

@@ -73,6 +73,8 @@ public:
 
   const std::string& dataAddress() const { return data_listener_->boundAddress(); }
   const std::string& adminAddress() const { return admin_listener_->boundAddress(); }
+  // The exchanges' clock, for tests that move time forward.
+  ExchangeClock& exchangeClock() { return context_->clock; }
 
 private:
   // start() without the clean-up on failure.

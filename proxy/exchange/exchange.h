@@ -18,14 +18,21 @@
 #include "policies/recovery.h"
 #include "policies/response_cache.h"
 #include "policies/retry_budget.h"
+#include "policies/retry_state.h"
 #include "proxy/app/runtime_config.h"
+#include "proxy/exchange/attempt_state.h"
+#include "proxy/exchange/client_request.h"
+#include "proxy/exchange/exchange_clock.h"
+#include "proxy/exchange/request_outcome.h"
 #include "proxy/http/client_connection.h"
+#include "proxy/http/status_text.h"
 #include "proxy/mcp/cache_json.h"
 #include "proxy/mcp/jsonrpc_envelope.h"
 #include "proxy/mcp/session_directory.h"
 #include "proxy/mcp/sse_parser.h"
 #include "proxy/mcp/tool_catalog.h"
 #include "proxy/upstream/circuit_breakers.h"
+#include "proxy/upstream/tool_discovery.h"
 #include "proxy/upstream/upstream_connection.h"
 
 namespace bulwark {
@@ -48,9 +55,11 @@ struct ProxyContext {
   CircuitBreakers& breakers;
   SessionDirectory& sessions;
   const UpstreamProbe& health;
+  ToolDiscovery* discovery;  // lists tools a retry decision needs; may be null (tests)
   RuntimeConfigPtr runtime;  // replaced on reload; exchanges keep the one they started with
   std::string mcp_path;      // the upstream URL's path: POSTs here are JSON-RPC
   std::size_t max_observed_body_bytes = 4 * 1024 * 1024;
+  ExchangeClock clock;  // the one source of time of every exchange
 };
 
 // The data port's RequestHandler.
@@ -63,9 +72,23 @@ private:
   ProxyContext& context_;
 };
 
+// Session and stream re-opening of one request.
+struct RecoveryCounts {
+  int session_recoveries = 0;
+  bool waiting_for_session = false;  // registered with the SessionDirectory
+  int stream_reopens = 0;            // of a GET stream, since it last delivered an event
+};
+
+// What the client has been sent.
+struct DownstreamState {
+  bool sse = false;              // the client's response is an SSE stream Bulwark frames
+  bool final_delivered = false;  // the answer to the request is out
+};
+
 class Exchange final : private ClientStream,
                        private UpstreamResponseSink,
-                       private SessionRecoveryWaiter {
+                       private SessionRecoveryWaiter,
+                       private HintsWaiter {
 public:
   // Starts proxying `request`; returns the stream to install on the connection, or nullptr
   // when the request was answered at once (bad input).
@@ -73,18 +96,11 @@ public:
 
 private:
   using Clock = std::chrono::steady_clock;
+  Clock::time_point now() const { return context_.clock.now(); }
 
-  // What the current attempt's response is doing.
-  enum class Reply : std::uint8_t {
-    kPending,   // no response head yet
-    kForward,   // committed: the upstream's response goes to the client as it is
-    kHoldJson,  // a JSON reply, buffered to be judged when complete
-    kSse,       // an SSE reply: events stream through, the final answer is judged
-    kDiscard,   // abandoned: a retry or a give-up is under way
-    kSessionCheck,  // a 400 in a known session, buffered to see whether it names the session
-  };
+  using Reply = AttemptReply;
 
-  Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point started_at);
+  Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point received_at);
   ~Exchange();
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
@@ -98,7 +114,9 @@ private:
   void buildUpstreamRequest(const Request& request);
   void beginAttempt();
   void sendToUpstream(bool fresh_connection);
-  void armAttemptTimer();
+  // The timers: a libuv error becomes loop_error_ and a clear error answer, never a stall.
+  bool armAttemptTimer();
+  bool startTimer(uv_timer_t& timer, uv_timer_cb callback, policies::Duration delay);
 
   // ClientStream
   void onClientGone() override;
@@ -128,8 +146,10 @@ private:
   bool reopenStream();
   void forwardWholeEvents(std::string_view bytes);
   bool ensureTimers();
-  void scheduleAttempt(std::chrono::milliseconds delay);
+  bool scheduleAttempt(policies::Duration delay);
   void feedSse(std::string_view bytes);
+  // An SSE event over the inspection limit: the response is committed and streams through.
+  void commitOversizedEvent(std::string_view rest_of_chunk);
   void observe(std::string_view json);
   // Judges one JSON-RPC message that may answer our request. Returns true when it does.
   bool judgeFinal(std::string_view json, policies::Outcome& outcome);
@@ -140,6 +160,10 @@ private:
   bool tryRetry(const policies::Outcome& outcome, std::optional<policies::Duration> retry_after,
                 bool held_back = false);
   void giveUp(policies::FailureClass failure, std::string detail);
+  // A retry refused only because the tool is unknown waits for a listing (issue #14): the tool
+  // is listed (discovery, or with this caller's credentials) and the decision made again.
+  bool waitForHints(const policies::Outcome& outcome, std::optional<policies::Duration> retry_after);
+  void onHintsListed() override;
   void deliverHeldJson();
   void abandonUpstream();
   void sendCancelNotification(std::string_view reason);
@@ -159,71 +183,41 @@ private:
   static void onDeadlineTimer(uv_timer_t* timer);
   static void onTimerClosed(uv_handle_t* handle);
 
-  void finish(std::string_view outcome);
+  // The client has had its whole answer (or its response was cut): the exchange lets go of the
+  // connection and finishes with `outcome` (or the one judged so far, success if none).
+  void answered(RequestOutcome outcome);
+  void answered();
+  // The one report (log lines, metrics, breakers), then the timers close and the exchange goes.
+  void finish(RequestOutcome outcome);
   std::string_view toolLabel() const;
   void logHandledError(policies::FailureClass failure, std::string_view detail);
   std::string describeUpstreamAnswer() const;
   std::string malformedDetail() const;
 
   ProxyContext& context_;
-  RuntimeConfigPtr runtime_;
+  RuntimeConfigPtr runtime_;  // the configuration this request started with
   const policies::EffectivePolicy* policy_ = nullptr;
-  ClientConnection* client_;
-  UpstreamConnection* upstream_ = nullptr;
+  ClientConnection* client_;  // null once the client has its answer (or left)
   Clock::time_point started_at_;
-  Clock::time_point deadline_at_{};
+  ClientRequest request_;
+  UpstreamRequest upstream_request_;
+  CacheKeys cache_keys_;
+  std::optional<policies::RetryState> retry_state_;  // the deadline, per-try timeouts, retries
+  int attempts_ = 0;                                 // attempts started
+  std::optional<AttemptState> attempt_;              // the current (or last) attempt's view
   uv_timer_t attempt_timer_{};   // per-try timeout while attempting, backoff between attempts
   uv_timer_t deadline_timer_{};  // the overall deadline
   int pending_closes_ = 0;
   bool timers_ready_ = false;
   bool backing_off_ = false;
-
-  // The request.
-  std::string request_bytes_;  // as sent upstream, kept for retries
-  std::string http_method_;
-  std::string method_;         // JSON-RPC method, "batch", "response"; empty for non-MCP
-  std::string tool_;
-  std::string request_id_;     // JSON text; empty unless a single request with an id
-  std::string session_id_;     // Mcp-Session-Id the client sent
-  std::string upstream_session_id_;  // the id the upstream knows it by, as sent this attempt
-  std::size_t session_value_at_ = std::string::npos;  // where that id is in request_bytes_
-  std::size_t body_at_ = 0;                            // where the body starts in request_bytes_
-  std::string protocol_version_;
-  std::string authorization_;  // carried to our own notifications/cancelled; never logged
-  std::string host_;
-  std::string accept_;
-  bool cacheable_ = false;
-  std::string cache_key_caller_;
-  std::string cache_key_shared_;
-  policies::MessageKind kind_ = policies::MessageKind::kRequest;
-  bool judged_ = false;  // a single JSON-RPC request: its answers are judged, retries possible
-  bool head_request_ = false;
-  bool resent_on_fresh_connection_ = false;
-  int session_recoveries_ = 0;
-  bool waiting_for_session_ = false;
-  bool resumable_stream_ = false;  // a GET stream in a known session: re-opened if it breaks
-  int stream_reopens_ = 0;
-
-  // The attempts.
-  int attempt_ = 0;
-  Reply reply_ = Reply::kPending;
-  int upstream_status_ = 0;
-  std::optional<std::int64_t> jsonrpc_code_;
-  bool downstream_sse_ = false;  // the client's response is an SSE stream Bulwark frames
-  bool final_delivered_ = false;
-  HttpHead held_head_;
-  std::string held_body_;
-  bool observe_json_ = false;  // a forwarded JSON reply is copied here to learn its outcome
-  std::unique_ptr<SseParser> sse_;
-  std::string sse_carry_;  // bytes of an SSE event not yet complete
-  bool sse_resumable_ = false;  // an event carried an id: the client may resume the stream
-  std::string outcome_;    // the final outcome, once known
-  std::string give_up_reason_;
-  std::string error_detail_;  // what went wrong, for the one log line of a failed request
+  bool hints_asked_ = false;        // a listing was awaited once for this request
+  bool waiting_for_hints_ = false;  // registered with ToolDiscovery::awaitHints
+  policies::Outcome hints_outcome_;  // the failure whose retry decision waits for the listing
+  std::optional<policies::Duration> hints_retry_after_;
+  RecoveryCounts recovery_counts_;
+  DownstreamState downstream_;
+  RequestReport report_;  // how the request ended, for its one log line and the metrics
   bool* finished_flag_ = nullptr;
-  Clock::time_point first_failure_at_{};
-  CircuitBreakers::Permits permits_;
-  bool attempt_reported_ = true;  // nothing to report before the first attempt
 };
 
 }  // namespace bulwark

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "proxy/http/status_text.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/net/address.h"
 
@@ -17,25 +18,6 @@ void appendHex(std::string& out, std::size_t value) {
 // Long enough for a client to finish sending what it had in flight, short enough that refused
 // clients cannot hold connections open.
 constexpr std::chrono::milliseconds kLingerTime{2000};
-
-std::string_view reasonFor(int status) {
-  switch (status) {
-  case 200: return "OK";
-  case 202: return "Accepted";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 408: return "Request Timeout";
-  case 429: return "Too Many Requests";
-  case 405: return "Method Not Allowed";
-  case 400: return "Bad Request";
-  case 413: return "Content Too Large";
-  case 431: return "Request Header Fields Too Large";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  default: return "Error";
-  }
-}
 
 bool hasRepeatedHost(const HeaderList& headers) {
   bool seen = false;
@@ -322,7 +304,7 @@ void ClientConnection::sendSimpleResponse(int status, std::string_view content_t
     lines += "\r\n";
   }
   lines += extra_header_lines;
-  sendResponseHead(status, reasonFor(status),
+  sendResponseHead(status, statusText(status),
                    lines, BodyFraming::kContentLength, body.size());
   sendResponseBody(body);
   endResponse();
@@ -374,7 +356,7 @@ void ClientConnection::refuse(const Refusal& refusal, std::string_view extra_hea
       {}, ProxyError{jsonrpc::kInvalidRequest, refusal.message, refusal.detail,
                      refusal.error_class, 0, {}});
   std::string response = "HTTP/1.1 " + std::to_string(refusal.status) + " " +
-                         std::string(reasonFor(refusal.status)) +
+                         std::string(statusText(refusal.status)) +
                          "\r\nContent-Type: application/json\r\nContent-Length: " +
                          std::to_string(body.size()) + "\r\n" + std::string(extra_header_lines) +
                          "Connection: close\r\n\r\n" + body;

@@ -63,13 +63,6 @@ public:
   // Hooks, set once by the owner; they run inline, after the catalog changed.
   void setOnLearned(std::function<void()> hook) { on_learned_ = std::move(hook); }
   void setOnListChanged(std::function<void()> hook) { on_list_changed_ = std::move(hook); }
-  // A retry decision needed the hints of a tool the catalog does not know (discovery lists).
-  void setOnUnknownTool(std::function<void()> hook) { on_unknown_tool_ = std::move(hook); }
-  void unknownToolNeeded() {
-    if (on_unknown_tool_) {
-      on_unknown_tool_();
-    }
-  }
 
 private:
   // Bounded: a server listing more tools than this is not one a sidecar fronts; the first
@@ -79,7 +72,6 @@ private:
   std::uint64_t generation_ = 1;
   std::function<void()> on_learned_;
   std::function<void()> on_list_changed_;
-  std::function<void()> on_unknown_tool_;
 };
 
 } // namespace bulwark

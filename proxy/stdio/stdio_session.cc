@@ -4,6 +4,7 @@
 
 #include "proxy/admin/log.h"
 #include "proxy/mcp/json_writer.h"
+#include "proxy/mcp/sse_writer.h"
 #include "proxy/stdio/stdio_bridge.h"
 
 namespace bulwark::stdio {
@@ -12,13 +13,6 @@ namespace {
 // Bounds on what waits for a restarted child or for a client's GET stream.
 constexpr std::size_t kMaxQueued = 1000;
 constexpr std::size_t kMaxUndeliveredRequests = 64;
-
-std::string sseEvent(std::string_view json) {
-  std::string event = "event: message\ndata: ";
-  event += json;
-  event += "\n\n";
-  return event;
-}
 
 }  // namespace
 
@@ -44,13 +38,13 @@ void PostStream::deliverEvent(std::string_view json) {
     return;  // a JSON-only client gets the answer alone
   }
   startSse();
-  client_->sendResponseBody(sseEvent(json));
+  client_->sendResponseBody(sseMessageEvent(json));
 }
 
 void PostStream::deliverAnswer(std::string_view json) {
   --outstanding_;
   if (sse_started_) {
-    client_->sendResponseBody(sseEvent(json));
+    client_->sendResponseBody(sseMessageEvent(json));
   } else {
     answers_.emplace_back(json);
   }
@@ -100,7 +94,7 @@ GetStream::GetStream(StdioSession& session, ClientConnection& client)
   client_->sendResponseBody(": stream open\n\n");
 }
 
-void GetStream::deliver(std::string_view json) { client_->sendResponseBody(sseEvent(json)); }
+void GetStream::deliver(std::string_view json) { client_->sendResponseBody(sseMessageEvent(json)); }
 
 void GetStream::end() {
   client_->endResponse();

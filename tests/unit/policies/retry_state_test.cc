@@ -1,12 +1,13 @@
-// The pure pieces composed the way proxy/ drives one client request: classify the outcome, judge
-// retry safety, decide, record in the budget, arm the next attempt under the deadline. A fake
-// clock and scripted draws make every number exact.
+// RetryState, the per-request retry state the exchange holds: driven through whole requests
+// (one outcome per attempt, a fake clock, scripted draws) so every delay, timer and give-up
+// reason is exact; then the breaker recheck, the restart window and the stream re-open backoff.
 #include "policies/backoff.h"
 #include "policies/deadline.h"
 #include "policies/outcome.h"
 #include "policies/policy_table.h"
 #include "policies/retry.h"
 #include "policies/retry_budget.h"
+#include "policies/retry_state.h"
 #include "policies/retry_safety.h"
 
 #include <chrono>
@@ -35,16 +36,16 @@ struct Trace {
   std::vector<AttemptTimeout> timers;
 };
 
-// Plays `steps` (one per attempt) through the policies like the proxy would.
+// Plays `steps` (one per attempt) through RetryState, as the exchange does.
 Trace run(const EffectivePolicy& policy, RetryBudget& budget, TimePoint& now,
           const std::vector<Step>& steps, std::string_view method, ToolAnnotations annotations,
           const std::vector<double>& draws) {
   Trace trace;
-  const Deadline deadline(now, policy.timeouts.timeout);
+  RetryState state(policy.retry, policy.timeouts, now);
   budget.recordRequest(now);
   for (std::size_t i = 0; i < steps.size(); ++i) {
     ++trace.attempts;
-    trace.timers.push_back(deadline.nextAttempt(policy.timeouts.per_try_timeout, now));
+    trace.timers.push_back(state.attemptTimeout(now));
     now += steps[i].took;
     const FailureClass cls = classify(steps[i].outcome);
     trace.last_class = cls;
@@ -57,20 +58,17 @@ Trace run(const EffectivePolicy& policy, RetryBudget& budget, TimePoint& now,
     safety.idempotent_override = policy.idempotent;
     safety.annotations = annotations;
     safety.trust_annotations = policy.trust_tool_annotations;
-    RetryFacts facts;
-    facts.attempt = trace.attempts;
-    facts.failure = cls;
-    facts.safe = mayRetry(safety);
-    facts.remaining = deadline.remaining(now);
-    facts.retry_after = steps[i].retry_after;
-    facts.budget_available = budget.canRetry(now);
-    facts.draw = draws.at(i);
-    const RetryDecision decision = decideRetry(policy.retry, facts);
+    AttemptFailure failure;
+    failure.attempt = trace.attempts;
+    failure.failure = cls;
+    failure.safe = mayRetry(safety);
+    failure.may_have_reached_upstream = safety.may_have_reached_upstream;
+    failure.retry_after = steps[i].retry_after;
+    const RetryDecision decision = state.onFailure(failure, budget, draws.at(i), now);
     if (!decision.retry) {
       trace.reason = decision.reason;
       return trace;
     }
-    budget.recordRetry(now);
     trace.delays.push_back(decision.delay);
     now += decision.delay;
   }
@@ -200,4 +198,72 @@ TEST_CASE("invalid input, permission and tool errors are answered at once") {
     CHECK(t.attempts == 1);
     CHECK(t.reason == GiveUpReason::kNotRetryableClass);
   }
+}
+
+TEST_CASE("RetryState keeps the first failure's time, records retries in the budget only") {
+  const TimePoint start = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 10, 10s});
+  const EffectivePolicy p = readPolicy();
+  RetryState state(p.retry, p.timeouts, start);
+  CHECK_FALSE(state.firstFailureAt().has_value());
+  CHECK(state.deadline().at() == start + 5s);
+  AttemptFailure failure{1, FailureClass::kUpstream, true, true, false, false, std::nullopt};
+  CHECK(state.onFailure(failure, budget, 0.5, start + 1s).retry);
+  CHECK(state.firstFailureAt() == start + 1s);
+  CHECK(budget.retriesInWindow(start + 1s) == 1);
+  failure.attempt = 2;
+  CHECK(state.onFailure(failure, budget, 0.5, start + 2s).retry);
+  CHECK(state.firstFailureAt() == start + 1s);  // the first one stays
+  failure.attempt = 2;
+  failure.safe = false;
+  CHECK(state.onFailure(failure, budget, 0.5, start + 3s).reason == GiveUpReason::kUnsafe);
+  CHECK(budget.retriesInWindow(start + 3s) == 2);
+  state.forgetFailures();
+  CHECK_FALSE(state.firstFailureAt().has_value());
+}
+
+TEST_CASE("an attempt held back by an open circuit rechecks every 250ms, even if unsafe") {
+  const TimePoint start = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 10, 10s});
+  const EffectivePolicy p = readPolicy();
+  RetryState state(p.retry, p.timeouts, start);
+  AttemptFailure held{1, FailureClass::kOverload, false, true, true, false, Duration{3000}};
+  const RetryDecision decision = state.onFailure(held, budget, 0.5, start);
+  CHECK(decision == RetryDecision::retryAfter(kBreakerRecheck));
+  CHECK(kBreakerRecheck == 250ms);
+  // The circuit's announced time does not fit the deadline: give up rather than recheck.
+  held.retry_after = Duration{6000};
+  CHECK(state.onFailure(held, budget, 0.5, start).reason == GiveUpReason::kDeadline);
+}
+
+TEST_CASE("an upstream seen up within the restart window is waited for beyond max_attempts") {
+  const TimePoint start = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 10, 10s});
+  EffectivePolicy p = readPolicy();  // 4 attempts, deadline 5s
+  p.retry.backoff = {0ms, 1.0, 0ms};
+  RetryState state(p.retry, p.timeouts, start);
+  AttemptFailure refused{10, FailureClass::kUpstream, true, false, false, true, std::nullopt};
+  CHECK(state.onFailure(refused, budget, 0.5, start + 1s).retry);
+  // Not seen up recently: max_attempts applies.
+  refused.upstream_seen_recently = false;
+  CHECK(state.onFailure(refused, budget, 0.5, start + 1s).reason ==
+        GiveUpReason::kAttemptsExhausted);
+  // A failure that may have reached the upstream is an attempt, whatever the probe says.
+  refused.upstream_seen_recently = true;
+  refused.may_have_reached_upstream = true;
+  CHECK(state.onFailure(refused, budget, 0.5, start + 1s).reason ==
+        GiveUpReason::kAttemptsExhausted);
+  CHECK(kRestartWindow == 60s);
+}
+
+TEST_CASE("a broken GET stream is re-opened after 50ms doubling to 2s, 20 times in a row") {
+  const std::vector<Duration> expected = {50ms,   100ms,  200ms,  400ms,  800ms,  1600ms, 2000ms,
+                                          2000ms, 2000ms, 2000ms, 2000ms, 2000ms, 2000ms, 2000ms,
+                                          2000ms, 2000ms, 2000ms, 2000ms, 2000ms, 2000ms};
+  for (int reopens = 0; reopens < kMaxStreamReopens; ++reopens) {
+    CAPTURE(reopens);
+    CHECK(streamReopenDelay(reopens) == expected.at(static_cast<std::size_t>(reopens)));
+  }
+  CHECK_FALSE(streamReopenDelay(kMaxStreamReopens).has_value());
+  CHECK_FALSE(streamReopenDelay(1000).has_value());
 }

@@ -1,0 +1,42 @@
+// The client's request as the exchange read it once (a plain value), and the request as the
+// upstream sees it (kept whole for retries).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "policies/retry_safety.h"
+
+namespace bulwark {
+
+struct ClientRequest {
+  std::string http_method;
+  std::string method;      // JSON-RPC method, "batch", "response"; empty for non-MCP
+  std::string tool;
+  std::string id;          // JSON text; empty unless a single request with an id
+  std::string session_id;  // Mcp-Session-Id the client sent
+  std::string protocol_version;
+  std::string authorization;  // carried to our own notifications/cancelled; never logged
+  std::string host;
+  std::string accept;
+  policies::MessageKind kind = policies::MessageKind::kRequest;
+  bool judged = false;  // a single JSON-RPC request: its answers are judged, retries possible
+  bool head_request = false;
+  bool resumable_stream = false;  // a GET stream in a known session: re-opened if it breaks
+};
+
+struct UpstreamRequest {
+  std::string bytes;                // head and body, as sent upstream
+  std::string session_id;           // the id the upstream knows the session by, as sent
+  std::size_t session_value_at = std::string::npos;  // where that id is in `bytes`
+  std::size_t body_at = 0;                            // where the body starts in `bytes`
+};
+
+// The response cache's view of one request: whether it may be cached, under which keys.
+struct CacheKeys {
+  bool cacheable = false;
+  std::string caller;  // the key scoped to the caller's credential
+  std::string shared;  // the key shared by every caller
+};
+
+}  // namespace bulwark

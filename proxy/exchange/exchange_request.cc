@@ -1,0 +1,161 @@
+// Reading the client request once: its envelope, the policy that applies, the request as the
+// upstream will see it (kept for retries), and a fresh cache hit.
+#include "proxy/exchange/exchange.h"
+#include "proxy/exchange/exchange_helpers.h"
+
+#include "proxy/admin/log.h"
+#include "proxy/admin/metrics.h"
+#include "proxy/exchange/downstream_writer.h"
+#include "proxy/exchange/error_answers.h"
+#include "proxy/mcp/json_rpc_errors.h"
+#include "proxy/mcp/json_writer.h"
+#include "proxy/mcp/sse_writer.h"
+#include "proxy/net/spare_pool.h"
+#include "proxy/upstream/health_probe.h"
+#include "proxy/upstream/upstream_fetch.h"
+#include "proxy/upstream/upstream_pool.h"
+
+namespace bulwark {
+
+using policies::FailureClass;
+using policies::Outcome;
+using namespace exchange_detail;
+
+bool Exchange::parseRequest(Request& request) {
+  const HttpHead& head = request.head;
+  request_.head_request = head.method == "HEAD";
+  if (head.method == "CONNECT") {
+    const std::string body = jsonRpcErrorBody(
+        {}, ProxyError{jsonrpc::kInvalidRequest, "CONNECT is not supported",
+                       "Bulwark is a reverse proxy for one MCP server", "invalid_input", 0, {}});
+    client_->sendSimpleResponse(501, "application/json", body);
+    request_.method = "invalid";
+    report_.error_detail = "CONNECT request";
+    answered(RequestOutcome::failed(FailureClass::kInvalidInput));
+    return false;
+  }
+  request_.http_method = head.method;
+  request_.session_id = headerValue(head.headers, "mcp-session-id");
+  if (!request_.session_id.empty()) {
+    // What a session recovery replays with: the current credential and versions.
+    request_.protocol_version = headerValue(head.headers, "mcp-protocol-version");
+    request_.authorization = headerValue(head.headers, "authorization");
+    request_.host = headerValue(head.headers, "host");
+  }
+  if (head.method != "POST" || pathOf(head.target) != context_.mcp_path) {
+    // Not JSON-RPC: streamed through untouched; a GET stream in a session is kept alive.
+    request_.resumable_stream =
+        head.method == "GET" && context_.sessions.knows(request_.session_id);
+    return true;
+  }
+  const EnvelopeResult parsed = context_.envelope_parser.parse(request.body);
+  if (parsed.error != EnvelopeError::kNone) {
+    const bool not_json = parsed.error == EnvelopeError::kInvalidJson;
+    // A single malformed message whose id could be read gets its id back, so the client's
+    // request is answered rather than left pending.
+    const auto& partial = parsed.parsed.messages;
+    request_.id = !parsed.parsed.batch && partial.size() == 1 ? partial.front().id : "";
+    request_.method = "invalid";
+    const std::string body = jsonRpcErrorBody(
+        request_.id, ProxyError{not_json ? jsonrpc::kParseError : jsonrpc::kInvalidRequest,
+                                not_json ? "Parse error" : "Invalid Request", parsed.detail,
+                                "invalid_input", 0, {}});
+    sendErrorAnswer(*client_, errorAnswerFor(FailureClass::kInvalidInput), body);
+    report_.error_detail = parsed.detail;
+    answered(RequestOutcome::failed(FailureClass::kInvalidInput));
+    return false;
+  }
+  const ParsedMessages& messages = parsed.parsed;
+  if (messages.batch) {
+    request_.method = "batch";
+    return true;  // a batch carries several requests; it is forwarded, not judged
+  }
+  const Envelope& message = messages.messages.front();
+  request_.tool = message.tool;
+  switch (message.kind) {
+  case MessageKind::kRequest:
+    request_.method = message.method;
+    request_.id = message.id;
+    request_.kind = policies::MessageKind::kRequest;
+    request_.judged = true;
+    break;
+  case MessageKind::kNotification:
+    request_.method = message.method;
+    request_.kind = policies::MessageKind::kNotification;
+    break;
+  case MessageKind::kResult:
+  case MessageKind::kError:
+    request_.method = "response";
+    request_.kind = policies::MessageKind::kClientResponse;
+    break;
+  }
+  policy_ = &runtime_->policies.policyFor(request_.method, request_.tool);
+  retry_state_.emplace(policy_->retry, policy_->timeouts, started_at_);
+  if (request_.session_id.empty()) {
+    request_.protocol_version = headerValue(head.headers, "mcp-protocol-version");
+    request_.authorization = headerValue(head.headers, "authorization");
+    request_.host = headerValue(head.headers, "host");
+  }
+  request_.accept = headerValue(head.headers, "accept");
+  if (request_.judged) {
+    prepareCache(request);
+    if (answerFromFreshCache()) {
+      return false;
+    }
+  }
+
+  // A request Bulwark cannot bound in time is refused at once rather than left to stall.
+  if (!ensureTimers() || !startTimer(deadline_timer_, &Exchange::onDeadlineTimer,
+                                     retry_state_->deadline().remaining(now()))) {
+    giveUp(FailureClass::kUpstream, report_.loop_error);
+    return false;
+  }
+  context_.budget.recordRequest(now());
+  return true;
+}
+
+void Exchange::buildUpstreamRequest(const Request& request) {
+  // The request as the upstream will see it: same method, target and end-to-end fields; our
+  // own framing. The body was read whole, so Expect is answered here and not forwarded.
+  const HttpHead& head = request.head;
+  std::string& out = upstream_request_.bytes;
+  out.reserve(256 + request.body.size());
+  out += head.method;
+  out.push_back(' ');
+  out += head.target;
+  out += " HTTP/1.1\r\n";
+  appendEndToEndHeaders(out, head.headers, {"expect", "mcp-session-id"});
+  if (!request_.session_id.empty()) {
+    upstream_request_.session_id = context_.sessions.upstreamIdOf(request_.session_id);
+    out += "Mcp-Session-Id: ";
+    upstream_request_.session_value_at = out.size();
+    out += upstream_request_.session_id;
+    out += "\r\n";
+  }
+  if (!request.body.empty() || head.method == "POST" || head.method == "PUT" ||
+      head.method == "PATCH") {
+    out += "Content-Length: ";
+    out += std::to_string(request.body.size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+  upstream_request_.body_at = out.size();
+  out += request.body;
+}
+
+void Exchange::useCurrentUpstreamSession() {
+  if (upstream_request_.session_value_at == std::string::npos) {
+    return;
+  }
+  const std::string_view current = context_.sessions.upstreamIdOf(request_.session_id);
+  if (current == upstream_request_.session_id) {
+    return;
+  }
+  upstream_request_.bytes.replace(upstream_request_.session_value_at,
+                                  upstream_request_.session_id.size(), current);
+  upstream_request_.body_at =
+      upstream_request_.body_at - upstream_request_.session_id.size() + current.size();
+  upstream_request_.session_id = current;
+}
+
+}  // namespace bulwark

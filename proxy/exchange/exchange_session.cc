@@ -1,0 +1,198 @@
+// Sessions: learning them from the upstream's answers, re-opening one the upstream lost (the
+// request then goes again), re-opening a client's broken GET stream, and the
+// notifications/cancelled the session protocol needs.
+#include "proxy/exchange/exchange.h"
+#include "proxy/exchange/exchange_helpers.h"
+
+#include "proxy/admin/log.h"
+#include "proxy/admin/metrics.h"
+#include "proxy/exchange/downstream_writer.h"
+#include "proxy/exchange/error_answers.h"
+#include "proxy/mcp/json_rpc_errors.h"
+#include "proxy/mcp/json_writer.h"
+#include "proxy/mcp/sse_writer.h"
+#include "proxy/net/spare_pool.h"
+#include "proxy/upstream/health_probe.h"
+#include "proxy/upstream/upstream_fetch.h"
+#include "proxy/upstream/upstream_pool.h"
+
+namespace bulwark {
+
+using policies::FailureClass;
+using policies::Outcome;
+using namespace exchange_detail;
+
+void Exchange::trackSession(const HttpHead& head) {
+  if (head.status >= 200 && head.status < 300) {
+    if (request_.method == "initialize") {
+      if (const HeaderField* id = findHeader(head.headers, "mcp-session-id")) {
+        context_.sessions.opened(
+            id->value, std::string_view(upstream_request_.bytes).substr(upstream_request_.body_at));
+      }
+    } else if (request_.http_method == "DELETE" && !request_.session_id.empty()) {
+      context_.sessions.closed(request_.session_id);
+    }
+  } else if (request_.http_method == "DELETE" && head.status == 404) {
+    context_.sessions.closed(request_.session_id);  // gone upstream already: nothing to recover
+  }
+}
+
+void Exchange::appendClientHeaders(std::string& out, const HeaderList& headers) const {
+  if (request_.session_id.empty() || upstream_request_.session_id == request_.session_id) {
+    appendEndToEndHeaders(out, headers);
+    return;
+  }
+  appendEndToEndHeaders(out, headers, {"mcp-session-id"});
+  if (findHeader(headers, "mcp-session-id") != nullptr) {
+    out += "Mcp-Session-Id: ";
+    out += request_.session_id;
+    out += "\r\n";
+  }
+}
+
+bool Exchange::sessionMayBeLost(const HttpHead& head) const {
+  // The 2025 session protocol says 404; the TypeScript SDK's servers answer 400 "No valid
+  // session ID provided" after a restart. Only sessions Bulwark saw opened are replayed.
+  return (head.status == 404 || head.status == 400) && request_.http_method != "DELETE" &&
+         recovery_counts_.session_recoveries < kMaxSessionRecoveries && client_ != nullptr &&
+         attempt_->reply == Reply::kPending && context_.sessions.knows(request_.session_id);
+}
+
+void Exchange::settleHeldSessionCheck() {
+  if (policies::mentionsSession(attempt_->held_body)) {
+    recoverSession();
+    return;
+  }
+  // A 400 about something else: the client gets it as the upstream sent it.
+  trackSession(attempt_->held_head);
+  report_.outcome = outcomeOf(policies::classify(
+      Outcome::httpStatus(attempt_->held_head.status, !request_.session_id.empty(), false, false)));
+  if (client_->responseStarted() && !request_.judged) {
+    client_->endResponse();  // a re-opened GET stream that was refused
+    answered();
+    return;
+  }
+  deliverHeldJson();
+}
+
+void Exchange::recoverSession() {
+  abandonUpstream();
+  reportAttempt(FailureClass::kSessionLost);
+  --attempts_;  // the request never ran: the replayed attempt is this one again
+  ++recovery_counts_.session_recoveries;
+  retry_state_->noteFailure(now());
+  if (!ensureTimers()) {
+    onSessionRecovered(false);
+    return;
+  }
+  const SessionReplayHeaders headers{request_.host, request_.authorization,
+                                     request_.protocol_version};
+  switch (context_.sessions.recover(request_.session_id, upstream_request_.session_id, headers,
+                                    *this)) {
+  case SessionDirectory::RecoveryStart::kRetryNow:
+    onSessionRecovered(true);
+    return;
+  case SessionDirectory::RecoveryStart::kWaiting:
+    recovery_counts_.waiting_for_session = true;
+    return;
+  case SessionDirectory::RecoveryStart::kUnknown:
+    onSessionRecovered(false);
+    return;
+  }
+}
+
+void Exchange::onSessionRecovered(bool recovered) {
+  recovery_counts_.waiting_for_session = false;
+  if (client_ == nullptr) {
+    return;
+  }
+  if (recovered) {
+    if (!scheduleAttempt(policies::Duration{0})) {
+      giveUp(FailureClass::kSessionLost, report_.loop_error);
+      return;
+    }
+    context_.metrics.recordRetry(toolLabel(), FailureClass::kSessionLost);
+    return;
+  }
+  if (request_.judged) {
+    // Most often the upstream is still restarting: the request waits under its policy, as for
+    // a refused connection, and finds the session lost again once the upstream is back.
+    ++attempts_;
+    if (tryRetry(Outcome::connectFailed(), std::nullopt)) {
+      return;
+    }
+    giveUp(FailureClass::kSessionLost, "the upstream lost the session and re-opening it failed");
+    return;
+  }
+  if (client_->responseStarted()) {
+    if (reopenStream()) {
+      return;
+    }
+    client_->endResponse();
+    answered(RequestOutcome::failed(FailureClass::kSessionLost));
+    return;
+  }
+  const ErrorAnswer answer = errorAnswerFor(FailureClass::kSessionLost);
+  const std::string body = jsonRpcErrorBody(
+      {}, ProxyError{answer.jsonrpc_code, answer.message,
+                     "the upstream lost the session and re-opening it failed", "session_lost",
+                     attempts_, {}});
+  sendErrorAnswer(*client_, answer, body);
+  report_.error_detail = "the upstream lost the session and re-opening it failed";
+  answered(RequestOutcome::failed(FailureClass::kSessionLost));
+}
+
+bool Exchange::reopenStream() {
+  const std::optional<policies::Duration> delay =
+      policies::streamReopenDelay(recovery_counts_.stream_reopens);
+  if (!request_.resumable_stream || client_ == nullptr || !delay || !ensureTimers()) {
+    return false;
+  }
+  // Only whole events went out; a partial one dies with the connection that carried it.
+  attempt_->sse_carry.clear();
+  attempt_->sse.reset();
+  ++recovery_counts_.stream_reopens;
+  retry_state_->noteFailure(now());
+  attempt_->reply = Reply::kDiscard;
+  return scheduleAttempt(*delay);
+}
+
+void Exchange::forwardWholeEvents(std::string_view bytes) {
+  std::size_t forwarded = 0;
+  attempt_->sse->feed(bytes, [&](const SseEvent& event) {
+    context_.tools.noticeStreamEvent(event.data, context_.envelope_parser);
+    const std::size_t end = attempt_->sse->dispatchOffset();
+    if (!attempt_->sse_carry.empty()) {
+      client_->sendResponseBody(attempt_->sse_carry);
+      attempt_->sse_carry.clear();
+    }
+    client_->sendResponseBody(bytes.substr(forwarded, end - forwarded));
+    forwarded = end;
+    // The stream works again: a later break starts a fresh series.
+    recovery_counts_.stream_reopens = 0;
+  });
+  if (forwarded < bytes.size()) {
+    attempt_->sse_carry.append(bytes.substr(forwarded));
+  }
+}
+
+void Exchange::sendCancelNotification(std::string_view reason) {
+  // In the session protocol a closed stream is not cancellation (2025-06-18 says so); the
+  // server learns it only from notifications/cancelled. A stateless server learns it from the
+  // closed connection, which abandonUpstream() already did.
+  if (request_.session_id.empty() || request_.id.empty()) {
+    return;
+  }
+  std::string body =
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)";
+  body += request_.id;
+  body += R"(,"reason":)";
+  appendJsonString(body, std::string("bulwark: ") + std::string(reason));
+  body += "}}";
+  std::string request = ownJsonRpcPost(
+      context_.mcp_path, body, upstream_request_.session_id,
+      OwnRequestHeaders{request_.host, request_.authorization, request_.protocol_version});
+  sendDetachedRequest(context_.loop, context_.pool, context_.metrics, std::move(request));
+}
+
+}  // namespace bulwark

@@ -1,0 +1,245 @@
+// The exchange on a fresh loop, between a one-request client and a scripted upstream: retries,
+// giving up, the deadline, SSE continuation, oversized answers, cache and fallback. Each test
+// ends with the loop closing with no handle left.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "tests/unit/proxy/exchange/exchange_bench.h"
+
+namespace bulwark::testing {
+namespace {
+
+constexpr std::string_view kCall =
+    R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{}}})";
+constexpr std::string_view kAnswer = R"({"jsonrpc":"2.0","id":7,"result":{"content":[]}})";
+
+// Fast retries, so that a test never waits on a real backoff.
+constexpr std::string_view kFastRetries = R"(
+defaults:
+  retry: {max_attempts: 3, backoff: {base: 0ms, multiplier: 1, max: 0ms}}
+methods:
+  tools/call: {idempotent: true}
+)";
+
+TEST_CASE("a 502 is retried and the second attempt's answer is delivered") {
+  ExchangeBench bench(kFastRetries, {Reply::json(502, R"({"down":1})"), Reply::json(200, kAnswer)});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  INFO(response);
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(bodyOf(response) == kAnswer);
+  CHECK(bench.upstream().requests().size() == 2);
+  const std::string metrics = bench.metrics();
+  CHECK(familyTotal(metrics, "bulwark_errors_total") == 0);
+  CHECK(familyTotal(metrics, "bulwark_retries_total") == 1);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("attempts exhausted: Bulwark answers 502 with a JSON-RPC error for the request") {
+  ExchangeBench bench(kFastRetries,
+                      {Reply::json(503, "{}"), Reply::json(503, "{}"), Reply::json(503, "{}")});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(bench.upstream().requests().size() == 3);
+  // The upstream's own last error goes to the client untouched.
+  CHECK(response.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+  const std::string metrics = bench.metrics();
+  CHECK(familyTotal(metrics, "bulwark_errors_total") == 1);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("a request that times out is answered 504 Gateway Timeout") {
+  ExchangeBench bench(R"(
+defaults:
+  timeout: 100ms
+  per_try_timeout: 50ms
+  retry: {max_attempts: 1}
+)",
+                      {Reply::never()});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(response.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"));
+  CHECK(bodyOf(response).find(R"("id":7)") != std::string::npos);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("the deadline ends a request whose attempts keep failing") {
+  ExchangeBench bench(R"(
+defaults:
+  timeout: 150ms
+  per_try_timeout: 40ms
+  retry: {max_attempts: 100, backoff: {base: 0ms, multiplier: 1, max: 0ms}}
+methods:
+  tools/call: {idempotent: true}
+)",
+                      std::vector<Reply>(8, Reply::never()));
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(response.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"));
+  CHECK(bench.upstream().requests().size() >= 2);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("no retry once the deadline has passed on the exchange's clock") {
+  // The 502 is written a little after the request arrives, so that the test can move the
+  // clock in between (the delay orders the two; nothing is timed).
+  Reply late_502 = Reply::json(502, "{}");
+  late_502.writes.front().delay = std::chrono::milliseconds(50);
+  ExchangeBench bench(kFastRetries, {std::move(late_502)});
+  REQUIRE(bench.startError().empty());
+  auto client = bench.begin(mcpPost(kCall));
+  REQUIRE(bench.loop().runUntil([&] { return bench.upstream().requests().size() == 1; }));
+  bench.clock().advance(std::chrono::seconds(31));  // longer than the whole deadline (30s)
+  REQUIRE(bench.loop().runUntil([&] { return client->ended(); }));
+  const std::string response = client->received();
+  client.reset();  // its socket closes with the loop's next turns
+  CHECK(response.starts_with("HTTP/1.1 502 Bad Gateway\r\n"));  // the upstream's own answer
+  CHECK(bench.upstream().requests().size() == 1);
+  const std::string metrics = bench.metrics();
+  CHECK(familyTotal(metrics, "bulwark_retries_total") == 0);
+  CHECK(familyTotal(metrics, "bulwark_errors_total") == 1);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("after an SSE attempt, a later multi-line JSON answer reaches the client whole") {
+  const std::string pretty =
+      "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 7,\n  \"result\": {\"content\": []}\n}";
+  ExchangeBench bench(
+      kFastRetries,
+      {// The first attempt streams progress, then ends its stream without the answer.
+       Reply::sse(200, {R"({"jsonrpc":"2.0","method":"notifications/progress",)"
+                        R"("params":{"progressToken":1,"progress":1}})"}),
+       Reply::json(200, pretty)});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(response.find("text/event-stream") != std::string::npos);
+  CHECK(bodyOf(response).find("notifications/progress") != std::string::npos);
+  CHECK(bodyOf(response).find(
+            "event: message\ndata: {\ndata:   \"jsonrpc\": \"2.0\",\ndata:   \"id\": 7,\n"
+            "data:   \"result\": {\"content\": []}\ndata: }\n\n") != std::string::npos);
+  CHECK(familyTotal(bench.metrics(), "bulwark_errors_total") == 0);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("an SSE answer too large to inspect is delivered and counted as delivered") {
+  // A tool no tools/list named: not known idempotent, so a failure would not be retried.
+  std::string big = R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":")";
+  big.append(5 * 1024 * 1024, 'x');
+  big += R"("}]}})";
+  ExchangeBench bench("{}", {Reply::sse(200, {big})});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(bodyOf(response).find("data: " + big + "\n\n") != std::string::npos);
+  CHECK(response.find("without an answer") == std::string::npos);
+  const std::string metrics = bench.metrics();
+  CHECK(familyTotal(metrics, "bulwark_errors_total") == 0);
+  CHECK(seriesValue(
+            metrics,
+            R"(bulwark_requests_total{method="tools/call",outcome="success",tool="other"})") == 1);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("a tools/call that may have run is not repeated unless known idempotent") {
+  // The upstream cuts its SSE answer short: the call may have run, and nothing says it is safe.
+  ExchangeBench bench("{}", {Reply::resetAfterHead(200), Reply::json(200, kAnswer)});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(bench.upstream().requests().size() == 1);
+  // The SSE head was out: the error is the stream's last event, for the request's id.
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(bodyOf(response).find(R"("id":7,"error")") != std::string::npos);
+  CHECK(bodyOf(response).find(R"("gaveUp":"unsafe")") != std::string::npos);
+  CHECK(familyTotal(bench.metrics(), "bulwark_errors_total") == 1);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("a composed answer takes the framing the client accepts") {
+  constexpr std::string_view kConfig = R"(
+defaults:
+  retry: {max_attempts: 1}
+tools:
+  - match: echo
+    fallback: {text: "echo is resting"}
+)";
+  ExchangeBench bench(kConfig, {Reply::json(502, "{}")});
+  REQUIRE(bench.startError().empty());
+  std::string request = mcpPost(kCall);
+  const std::string both = "Accept: application/json, text/event-stream\r\n";
+  request.replace(request.find(both), both.size(), "Accept: text/event-stream\r\n");
+  const std::string response = bench.send(request);
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(response.find("Content-Type: text/event-stream") != std::string::npos);
+  CHECK(bodyOf(response).starts_with("event: message\ndata: {"));
+  CHECK(bodyOf(response).find("echo is resting") != std::string::npos);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("a fallback answers when the upstream stays down") {
+  ExchangeBench bench(R"(
+defaults:
+  retry: {max_attempts: 1}
+tools:
+  - match: echo
+    fallback: {text: "echo is resting"}
+)",
+                      {Reply::json(502, "{}")});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(bodyOf(response).find("echo is resting") != std::string::npos);
+  CHECK(bodyOf(response).find("bulwark/fallback") != std::string::npos);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("a cached tools/list answers from the cache, then stale when the upstream fails") {
+  constexpr std::string_view kList = R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})";
+  constexpr std::string_view kTools =
+      R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo","inputSchema":{}}]}})";
+  ExchangeBench bench(R"(
+defaults:
+  retry: {max_attempts: 1}
+methods:
+  tools/list: {cache: {ttl: 0ms, stale_if_error: 1h}}
+)",
+                      {Reply::json(200, kTools), Reply::json(502, "{}")});
+  REQUIRE(bench.startError().empty());
+  CHECK(bodyOf(bench.send(mcpPost(kList))) == kTools);
+  const std::string stale = bodyOf(bench.send(mcpPost(kList)));
+  CHECK(stale.find(R"("name":"echo")") != std::string::npos);
+  CHECK(stale.find("bulwark/stale") != std::string::npos);
+  CHECK(bench.upstream().requests().size() == 2);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("a lost session is re-opened by replaying initialize, then the request goes again") {
+  constexpr std::string_view kInit =
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
+      R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
+  constexpr std::string_view kInitAnswer =
+      R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},)"
+      R"("serverInfo":{"name":"s","version":"1"}}})";
+  ExchangeBench bench(
+      kFastRetries,
+      {Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "first"}}),
+       Reply::json(404, "{}"),
+       // The replayed initialize, its notifications/initialized, then the request again.
+       Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "second"}}),
+       Reply::empty(202),
+       Reply::json(200, kAnswer)});
+  REQUIRE(bench.startError().empty());
+  const std::string initialized = bench.send(mcpPost(kInit));
+  INFO(initialized);
+  CHECK(initialized.starts_with("HTTP/1.1 200 OK\r\n"));
+  const std::string response = bench.send(mcpPost(kCall, "Mcp-Session-Id: first\r\n"));
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(bodyOf(response) == kAnswer);
+  REQUIRE(bench.upstream().requests().size() == 5);
+  CHECK(bench.upstream().requests()[4].header("mcp-session-id") == "second");
+  CHECK(bench.close() == 0);
+}
+
+}  // namespace
+}  // namespace bulwark::testing
