@@ -291,6 +291,113 @@ describe('discovery', { skip: kDirect ? 'needs Bulwark' : false, timeout: 180000
     assert.equal(byName(view).read_data.policy, 'tools[1] read_*');
   }));
 
+  test('default (no at_start): a never-listing client under 25 % resets still sees 0 errors',
+    scoped(async (t, track) => {
+      const up = track(await startFaultyUpstream({ mode: 'session', name: 'faulty-lazy' }));
+      const config = retriesConfig(up.url);
+      delete config.upstream.discovery;  // the default: list when first needed
+      const bw = await bulwarkWith(track, up.url, config);
+      const c = await connectClient(bw.url, { name: 'never-lists-lazy' });
+      const kCalls = 100;
+      let errors = 0;
+      try {
+        assert.equal((await toolsView(bw)).discovery.active, false, 'nothing listed before a need');
+        await up.control.plan([{ tool: 'read_data', sequence: [{ type: 'reset_after' }],
+                                 random: { rate: 0.25, seed: 5, faults: ['reset_before', { type: 'reset_after' }] } }]);
+        for (let i = 0; i < kCalls; i++) {
+          try {
+            const r = await c.client.callTool({ name: 'read_data', arguments: { key: `lazy-${i}` } });
+            if (r.isError) errors++;
+          } catch {
+            errors++;
+          }
+        }
+      } finally {
+        await c.close();
+      }
+      const view = await toolsView(bw);
+      t.diagnostic(`discovery-lazy: errors=${errors}/${kCalls}`);
+      process.stdout.write(`discovery-lazy: errors=${errors}/${kCalls}\n`);
+      assert.equal(errors, 0, 'the first failure waited for the listing instead of giving up');
+      assert.equal(view.discovery.active, true);
+      assert.equal(byName(view).read_data.source, 'discovered');
+    }));
+
+  test('a side-effecting tool answered 429/503 is retried and runs once; a reset after it ran is not repeated',
+    scoped(async (t, track) => {
+      const up = track(await startFaultyUpstream({ mode: 'json', name: 'faulty-never-ran' }));
+      const bw = await bulwarkWith(track, up.url, retriesConfig(up.url));
+      await discovered(bw);
+      const c = await connectClient(bw.url, { name: 'side-effects' });
+      try {
+        const faults = [['429'], ['503'], [{ type: 'status', status: 429, retryAfter: 0 }],
+                        [{ type: 'status', status: 503, retryAfter: 0 }], ['503', '429', '503']];
+        for (const [i, sequence] of faults.entries()) {
+          await up.control.plan([{ tool: 'write_record', sequence }]);
+          const r = await c.client.callTool({ name: 'write_record', arguments: { key: `nr-${i}` } });
+          assert.match(r.content[0].text, new RegExp(`wrote nr-${i}`), JSON.stringify(sequence));
+          const stats = await up.control.stats();
+          assert.equal(stats.executions.byKey[`nr-${i}`], 1, `ran exactly once (${JSON.stringify(sequence)})`);
+          assert.equal(stats.attempts.byTool.write_record, sequence.length + 1 +
+                       faults.slice(0, i).reduce((n, f) => n + f.length + 1, 0));
+        }
+        await up.control.plan([{ tool: 'write_record', sequence: [{ type: 'reset_after' }] }]);
+        await assert.rejects(c.client.callTool({ name: 'write_record', arguments: { key: 'lost' } }));
+        assert.equal((await up.control.stats()).executions.byKey.lost, 1, 'a reset after it ran is never repeated');
+      } finally {
+        await c.close();
+      }
+    }));
+
+  test('never_ran_statuses: [] turns the rule off', scoped(async (t, track) => {
+    const up = track(await startFaultyUpstream({ mode: 'json', name: 'faulty-never-ran-off' }));
+    const config = retriesConfig(up.url);
+    config.defaults.retry.never_ran_statuses = [];
+    const bw = await bulwarkWith(track, up.url, config);
+    await discovered(bw);
+    await up.control.plan([{ tool: 'write_record', sequence: ['503'] }]);
+    const c = await connectClient(bw.url, { name: 'side-effects-off' });
+    try {
+      await assert.rejects(c.client.callTool({ name: 'write_record', arguments: { key: 'off' } }));
+      assert.equal((await up.control.stats()).attempts.byTool.write_record, 1);
+    } finally {
+      await c.close();
+    }
+  }));
+
+  for (const variant of ['off', 'refused']) {
+    test(`caller-credential listing when discovery is ${variant}: the retry decision waits for it`,
+      scoped(async (t, track) => {
+        const kToken = 'caller-token-77';
+        const up = track(await startFaultyUpstream({ mode: 'session', name: `faulty-caller-${variant}`,
+                                                     extraArgs: ['--token', kToken] }));
+        const config = retriesConfig(up.url, {}, variant === 'off' ? { enabled: false } : {});
+        const bw = await bulwarkWith(track, up.url, config);
+        if (variant === 'refused') await discovered(bw, { result: 'refused' });
+        const c = await connectClient(bw.url, { name: `caller-${variant}`,
+                                                headers: { authorization: `Bearer ${kToken}` } });
+        try {
+          await up.control.reset();
+          await up.control.plan([{ tool: 'read_data', sequence: [{ type: 'reset_after' }] }]);
+          const r = await c.client.callTool({ name: 'read_data', arguments: { key: 'caller' } });
+          assert.match(r.content[0].text, /data for caller/);
+          const stats = await up.control.stats();
+          const lists = stats.records.filter((x) => x.method === 'tools/list');
+          assert.equal(lists.length, 1, 'one listing, with the caller\'s credentials');
+          assert.equal(lists[0].status, 200);
+          assert.ok(lists[0].authorization);
+          assert.ok(lists[0].sessionId, 'inside the caller\'s session');
+          assert.ok(!stats.records.some((x) => x.httpMethod === 'DELETE'), 'the caller\'s session is not deleted');
+          const view = await toolsView(bw);
+          assert.equal(byName(view).read_data.source, 'caller_listing');
+          assert.equal(view.discovery.caller_listings, 1);
+        } finally {
+          await c.close();
+        }
+        assert.ok(!bw.logs().includes(kToken), 'the caller\'s token is in no log line');
+      }));
+  }
+
   test('stdio upstream: discovery through the spare child', scoped(async (t, track) => {
     const file = await writeConfig(dir.file(`config-${++configCount}.yaml`), {
       upstream: { command: [process.execPath, kStdioServer], discovery: { at_start: true } } });
