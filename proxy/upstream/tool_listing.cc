@@ -146,10 +146,10 @@ private:
         return;
       }
       const std::string id = std::to_string(last_id_);
-      for (Envelope& message : parsed.parsed.messages) {
+      for (const Envelope& message : parsed.parsed.messages) {
         if ((message.kind == MessageKind::kResult || message.kind == MessageKind::kError) &&
             sameId(message, id)) {
-          answer = std::move(message);
+          answer = message;
           return;
         }
       }
