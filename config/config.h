@@ -11,6 +11,7 @@
 #include "policies/recovery.h"
 #include "policies/response_cache.h"
 #include "policies/retry_budget.h"
+#include "policies/tool_knowledge.h"
 
 #include <chrono>
 #include <cstddef>
@@ -32,6 +33,18 @@ struct StdioRestartConfig {
   Duration stable_after{std::chrono::seconds(10)}; // uptime that resets the count
 };
 
+// `upstream.discovery`: Bulwark's own listing of the upstream's tools (proxy/upstream/
+// tool_discovery.h).
+struct DiscoveryConfig {
+  bool enabled = true;
+  // List at start; otherwise at the first retry decision about a tool Bulwark does not know.
+  bool at_start = false;
+  Duration interval{std::chrono::minutes(5)}; // refresh; a 2026 server's ttlMs shortens it
+  // Sent with each of Bulwark's listing requests, values expanded from the environment
+  // (`${NAME}`). Secrets: never logged, never shown.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
 struct UpstreamConfig {
   // "http://host:port/path", parsed. Optional here: `bulwark --upstream URL` may supply it; the
   // caller decides whether a missing URL is an error.
@@ -46,6 +59,7 @@ struct UpstreamConfig {
   Duration stop_timeout{std::chrono::seconds(2)}; // stdin closed -> SIGTERM -> SIGKILL, each
   Duration session_idle_timeout{std::chrono::minutes(30)};
   std::size_t max_sessions = 100; // one child each
+  DiscoveryConfig discovery;
 };
 
 // The `monitoring` block of a FastMCP-style production config. The alert thresholds are exported
@@ -123,6 +137,8 @@ struct Config {
   policies::PolicySet policies;
   // One budget for the upstream (defaults.retry.budget); tools and methods cannot override it.
   policies::RetryBudgetParams retry_budget;
+  // Upstream HTTP statuses that mean the request never ran (defaults.retry.never_ran_statuses).
+  policies::NeverRanStatuses never_ran;
   // Recovery order per failure class (defaults.recovery); global, like the budget.
   policies::RecoveryPlan recovery;
   // The response cache's byte budget (top-level cache.max_bytes); 0 turns the cache off.

@@ -108,6 +108,30 @@ void readBackoff(Reader& reader, const Field& f, PolicyBlock& block) {
   }
 }
 
+// defaults.retry.never_ran_statuses: a list of HTTP statuses 400..599 (global, like the budget).
+void readNeverRanStatuses(Reader& reader, const Field& f, PolicyBlock& b) {
+  if (b.kind != kDefaultsBlock) {
+    reader.error(f.keyLoc(), f.path,
+                 "which statuses mean a request never ran is one list for the upstream: set it "
+                 "under defaults.retry.never_ran_statuses");
+    return;
+  }
+  if (!f.empty() && !f.value.IsSequence()) {
+    reader.error(f.valueLoc(), f.path,
+                 "expected a list of HTTP statuses, e.g. [429, 503], got " + describeKind(f.value));
+    return;
+  }
+  std::vector<int> statuses;
+  for (const Field& element : reader.elements(f, "statuses")) {
+    if (auto value = readValue(reader, element, ValueKind::kWhole,
+                               Range{400, 599, false, "must be an HTTP error status (400..599)",
+                                     "must be an HTTP error status (400..599)"})) {
+      statuses.push_back(static_cast<int>(value->whole));
+    }
+  }
+  b.config.never_ran.statuses = std::move(statuses);
+}
+
 constexpr auto kRetryKeys = std::to_array<Key<PolicyBlock>>({
     {"max_attempts", ValueKind::kWhole,
      Range{1, kMaxAttempts, false, "must be at least 1 (1 = no retries), got {got}",
@@ -135,6 +159,7 @@ constexpr auto kRetryKeys = std::to_array<Key<PolicyBlock>>({
        }
        readKeys<policies::RetryBudgetParams>(reader, f, kBudgetKeys, b.config.retry_budget);
      }},
+    {"never_ran_statuses", ValueKind::kCustom, Range{}, nullptr, &readNeverRanStatuses, nullptr},
 });
 
 constexpr auto kBreakerKeys = std::to_array<Key<policies::CircuitBreakerOverride>>({

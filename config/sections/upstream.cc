@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdlib>
 
 namespace bulwark::config {
 namespace {
@@ -111,8 +112,91 @@ constexpr auto kRestartKeys = std::to_array<Key<StdioRestartConfig>>({
      [] { return policies::formatDuration(StdioRestartConfig{}.stable_after); }},
 });
 
+// `${NAME}` in a discovery header value is replaced by the environment variable NAME; an unset
+// variable is an error (naming the variable, never a value).
+std::optional<std::string> expandEnvironment(Reader& reader, const Field& f,
+                                             const std::string& text) {
+  std::string out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t open = text.find("${", at);
+    if (open == std::string::npos) {
+      out.append(text, at, std::string::npos);
+      break;
+    }
+    const std::size_t close = text.find('}', open + 2);
+    if (close == std::string::npos) {
+      reader.error(f.valueLoc(), f.path, "unterminated ${ in the value (write ${NAME})");
+      return std::nullopt;
+    }
+    const std::string name = text.substr(open + 2, close - open - 2);
+    const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
+    if (value == nullptr) {
+      reader.error(f.valueLoc(), f.path, "environment variable " + quoted(name) + " is not set");
+      return std::nullopt;
+    }
+    out.append(text, at, open - at);
+    out += value;
+    at = close + 1;
+  }
+  if (out.find_first_of("\r\n") != std::string::npos) {
+    reader.error(f.valueLoc(), f.path, "a header value must not contain a line break");
+    return std::nullopt;
+  }
+  return out;
+}
+
+bool isHeaderName(const std::string& name) {
+  static constexpr std::string_view kTokenChars = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || kTokenChars.find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+
+void readDiscoveryHeaders(Reader& reader, const Field& k, DiscoveryConfig& out) {
+  if (!k.empty() && !k.value.IsMap()) {
+    reader.error(k.valueLoc(), k.path,
+                 "expected a mapping of header names to values, e.g. {Authorization: \"Bearer "
+                 "${MCP_TOKEN}\"}, got " +
+                     describeKind(k.value));
+    return;
+  }
+  if (k.empty()) {
+    return;
+  }
+  for (auto it = k.value.begin(); it != k.value.end(); ++it) {
+    Field entry{it->first, it->second, "", k.fallback};
+    const std::string name = entry.key.IsScalar() ? entry.key.Scalar() : std::string();
+    entry.path = joinPath(k.path, name);
+    if (!isHeaderName(name)) {
+      reader.error(entry.keyLoc(), entry.path, "not a valid HTTP header name");
+      continue;
+    }
+    if (auto text = reader.scalar(entry, "a string")) {
+      if (auto value = expandEnvironment(reader, entry, *text)) {
+        out.headers.emplace_back(name, std::move(*value));
+      }
+    }
+  }
+}
+
+constexpr auto kDiscoveryKeys = std::to_array<Key<DiscoveryConfig>>({
+    {"enabled", ValueKind::kBool, Range{},
+     [](DiscoveryConfig& d, const Value& v) { d.enabled = v.flag; }, nullptr,
+     [] { return showBool(DiscoveryConfig{}.enabled); }},
+    {"at_start", ValueKind::kBool, Range{},
+     [](DiscoveryConfig& d, const Value& v) { d.at_start = v.flag; }, nullptr,
+     [] { return showBool(DiscoveryConfig{}.at_start); }},
+    {"interval", ValueKind::kDuration, Range{1000, 7 * 24 * 3600 * 1000.0, false,
+                                              "must be at least 1s", "must be at most 7d"},
+     [](DiscoveryConfig& d, const Value& v) { d.interval = v.duration; }, nullptr,
+     [] { return policies::formatDuration(DiscoveryConfig{}.interval); }},
+    {"headers", ValueKind::kCustom, Range{}, nullptr, &readDiscoveryHeaders},
+});
+
 // Keys that apply to an HTTP upstream too; every other key needs `command`.
-constexpr std::array<std::string_view, 3> kAnyUpstreamKeys = {"url", "connect_timeout", "command"};
+constexpr std::array<std::string_view, 4> kAnyUpstreamKeys = {"url", "connect_timeout", "command",
+                                                              "discovery"};
 
 constexpr auto kUpstreamKeys = std::to_array<Key<UpstreamConfig>>({
     {"url", ValueKind::kCustom, Range{}, nullptr, &readUrl},
@@ -140,6 +224,10 @@ constexpr auto kUpstreamKeys = std::to_array<Key<UpstreamConfig>>({
     {"max_sessions", ValueKind::kWhole, between(1, 100000),
      [](UpstreamConfig& u, const Value& v) { u.max_sessions = static_cast<std::size_t>(v.whole); },
      nullptr, [] { return std::to_string(UpstreamConfig{}.max_sessions); }},
+    {"discovery", ValueKind::kCustom, Range{}, nullptr,
+     [](Reader& reader, const Field& f, UpstreamConfig& u) {
+       readKeys<DiscoveryConfig>(reader, f, kDiscoveryKeys, u.discovery);
+     }},
 });
 
 } // namespace
@@ -177,6 +265,7 @@ void appendUpstreamKeys(std::vector<KeyInfo>& out) {
   appendKeyInfo<UpstreamConfig>(out, "upstream.", kUpstreamKeys);
   appendKeyInfo<StdioRestartConfig>(out, "upstream.restart.", kRestartKeys);
   appendKeyInfo<policies::BackoffParams>(out, "upstream.restart.backoff.", kRestartBackoffKeys);
+  appendKeyInfo<DiscoveryConfig>(out, "upstream.discovery.", kDiscoveryKeys);
 }
 
 } // namespace bulwark::config

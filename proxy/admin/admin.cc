@@ -33,9 +33,11 @@ ClientStream* AdminHandler::handle(Request& request, ClientConnection& connectio
     } else {
       connection.sendSimpleResponse(200, "text/plain; charset=utf-8", "ready\n");
     }
+  } else if (path == "/tools" && tools_view_) {
+    connection.sendSimpleResponse(200, "application/json", tools_view_());
   } else {
     connection.sendSimpleResponse(404, "text/plain; charset=utf-8",
-                                  "not found: try /metrics, /healthz or /readyz\n");
+                                  "not found: try /metrics, /healthz, /readyz or /tools\n");
   }
   return nullptr;
 }

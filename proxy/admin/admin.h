@@ -1,4 +1,4 @@
-// The admin port: /metrics, /healthz and /readyz, served on the same loop as the data path and
+// The admin port: /metrics, /healthz, /readyz and /tools, served on the same loop as the data path and
 // on a listener of its own (never the data port).
 #pragma once
 
@@ -26,10 +26,13 @@ class AdminHandler final : public RequestHandler {
 public:
   AdminHandler(Metrics& metrics, Readiness& readiness) : metrics_(metrics), readiness_(readiness) {}
   ClientStream* handle(Request& request, ClientConnection& connection) override;
+  // GET /tools answers this JSON (what Bulwark knows about the upstream's tools).
+  void setToolsView(std::function<std::string()> view) { tools_view_ = std::move(view); }
 
 private:
   Metrics& metrics_;
   Readiness& readiness_;
+  std::function<std::string()> tools_view_;
 };
 
 }  // namespace bulwark

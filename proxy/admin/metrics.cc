@@ -91,6 +91,8 @@ constexpr std::array<std::string_view, 4> kRecoveredByLabels = {"retry", "stale"
 constexpr std::array<std::string_view, 2> kReloadResultLabels = {"success", "failure"};
 constexpr std::array<std::string_view, 3> kSessionForgottenLabels = {"handshake_too_large",
                                                                      "memory", "idle"};
+constexpr std::array<std::string_view, 6> kToolDiscoveryLabels = {
+    "success", "refused", "failed", "malformed", "too_large", "endless"};
 constexpr std::array<std::string_view, 2> kTimeoutKindLabels = {"per_try", "deadline"};
 constexpr std::size_t kFailureClassCount = policies::kAllFailureClasses.size();
 
@@ -217,6 +219,10 @@ std::string_view sessionForgottenLabel(SessionForgotten reason) {
   return kSessionForgottenLabels[indexOf(reason)];
 }
 
+std::string_view toolDiscoveryResultLabel(ToolDiscoveryResult result) {
+  return kToolDiscoveryLabels[indexOf(result)];
+}
+
 // Every family Bulwark exports, declared once.
 class MetricFamilies {
 public:
@@ -256,6 +262,8 @@ public:
   prometheus::Gauge* alert_error_rate_ = nullptr;
   prometheus::Gauge* alert_recovery_time_ = nullptr;
   prometheus::Histogram& recovery_duration_;
+  ClosedCounterFamily<kToolDiscoveryLabels.size()> tool_discoveries_;
+  prometheus::Gauge& tool_catalog_tools_;
   // Process metrics, read from /proc at scrape time.
   prometheus::Gauge& resident_memory_;
   prometheus::Gauge& virtual_memory_;
@@ -367,6 +375,13 @@ MetricFamilies::MetricFamilies(std::size_t max_tool_labels)
               .Register(*registry_)
               .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3,
                                                                5, 10, 30})),
+      tool_discoveries_(counter(*registry_, "bulwark_tool_discovery_total",
+                                "Bulwark's own tools/list listings of the upstream (discovery, "
+                                "and listings with a caller's credentials), by result."),
+                        "result", kToolDiscoveryLabels),
+      tool_catalog_tools_(gauge(*registry_, "bulwark_tool_catalog_tools",
+                                "Tools whose annotations Bulwark knows (listed, discovered or "
+                                "from a caller's listing).")),
       resident_memory_(
           gauge(*registry_, "process_resident_memory_bytes", "Resident memory size in bytes.")),
       virtual_memory_(
@@ -402,6 +417,7 @@ MetricFamilies::MetricFamilies(std::size_t max_tool_labels)
   session_recoveries_.createAll();
   sessions_forgotten_.createAll();
   cache_requests_.createAll();
+  tool_discoveries_.createAll();
   fallbacks_.with({""});
   for (const std::string_view limit : kLimitNames) {
     limit_rejections_.with({limit});
@@ -574,6 +590,14 @@ void Metrics::recordCircuitTransition(std::string_view target, policies::Circuit
   families_->circuit_transitions_
       .with({target, policies::circuitStateName(from), policies::circuitStateName(to)})
       .Increment(count);
+}
+
+void Metrics::recordToolDiscovery(ToolDiscoveryResult result) {
+  families_->tool_discoveries_.at(indexOf(result)).Increment();
+}
+
+void Metrics::setToolCatalogSize(std::size_t tools) {
+  families_->tool_catalog_tools_.Set(static_cast<double>(tools));
 }
 
 void Metrics::setMaxToolLabels(std::size_t cap) { families_->max_tool_labels_ = cap; }

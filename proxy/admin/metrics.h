@@ -90,6 +90,17 @@ enum class SessionForgotten : std::uint8_t {
   kIdle,              // "idle": unused for sessions.idle_timeout
 };
 
+// How one of Bulwark's own tools/list listings ended (the `result` label of
+// bulwark_tool_discovery_total).
+enum class ToolDiscoveryResult : std::uint8_t {
+  kSuccess,   // "success": every page read; the catalog took the hints
+  kRefused,   // "refused": the upstream answered 401 or 403
+  kFailed,    // "failed": no usable answer (connection, timeout, another status)
+  kMalformed, // "malformed": an answer that is not a tools/list result
+  kTooLarge,  // "too_large": a page over the body limit
+  kEndless,   // "endless": pagination that never ends (over 100 pages, or a repeated cursor)
+};
+
 class MetricFamilies; // the prometheus-cpp side, in metrics.cc
 
 class Metrics {
@@ -138,6 +149,10 @@ public:
   // `count` 0 creates the series without counting (so the family shows from the start).
   void recordCircuitTransition(std::string_view target, policies::CircuitState from,
                                policies::CircuitState to, double count = 1);
+  // One of Bulwark's own tool listings (discovery or a caller-credential listing) and how it
+  // ended; the number of tools the catalog knows.
+  void recordToolDiscovery(ToolDiscoveryResult result);
+  void setToolCatalogSize(std::size_t tools);
   // Tool label values beyond this many fold into "other" (monitoring.max_tool_labels).
   void setMaxToolLabels(std::size_t cap);
   // monitoring.alert_threshold, exported as bulwark_alert_threshold{name} so that the alerting
@@ -164,5 +179,6 @@ std::string_view cacheResultLabel(CacheResult result);
 std::string_view recoveredByLabel(RecoveredBy strategy);
 std::string_view reloadResultLabel(ReloadResult result);
 std::string_view sessionForgottenLabel(SessionForgotten reason);
+std::string_view toolDiscoveryResultLabel(ToolDiscoveryResult result);
 
 } // namespace bulwark

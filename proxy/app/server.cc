@@ -1,6 +1,7 @@
 #include "proxy/app/server.h"
 
 #include "proxy/admin/log.h"
+#include "proxy/app/tools_view.h"
 #include "proxy/net/uv_util.h"
 
 namespace bulwark {
@@ -56,8 +57,13 @@ std::string Server::openEverything(const ServerSettings& settings) {
   sessions_ = std::make_unique<SessionDirectory>(loop_, *pool_, metrics_, mcp_path,
                                                  sessionLimitsOf(settings_.runtime->settings));
   probe_ = std::make_unique<UpstreamProbe>(loop_, *upstream_address, metrics_);
-  probe_->setOnReachableAgain(
-      [this] { breakers_.upstreamReachableAgain(std::chrono::steady_clock::now()); });
+  probe_->setOnReachableAgain([this] {
+    breakers_.upstreamReachableAgain(std::chrono::steady_clock::now());
+    if (discovery_) {
+      tools_.newGeneration();
+      discovery_->listSoon("upstream reachable again");
+    }
+  });
   readiness_ = std::make_unique<Readiness>(Readiness{*probe_, false, {}});
   if (stdio_bridge_) {
     readiness_->upstream_problem = [this] { return stdio_bridge_->problem(); };
@@ -71,7 +77,7 @@ std::string Server::openEverything(const ServerSettings& settings) {
   metrics_.setBeforeScrape([this] { breakers_.refresh(std::chrono::steady_clock::now()); });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
-                   cache_json_, breakers_, *sessions_, *probe_, settings_.runtime, mcp_path,
+                   cache_json_, breakers_, *sessions_, *probe_, nullptr, settings_.runtime, mcp_path,
                    limits_.max_held_answer_bytes, ExchangeClock{}});
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
   gate_ = std::make_unique<RequestGate>(*data_handler_, metrics_, limits_,
@@ -90,6 +96,10 @@ std::string Server::openEverything(const ServerSettings& settings) {
   }
   if (!stdio_bridge_) {
     probe_->start();  // a stdio bridge reports its children's state itself
+  }
+  if (error = startDiscovery(mcp_path); !error.empty()) {
+    shutdown();
+    return "tool discovery: " + error;
   }
   if (!settings_.config_path.empty()) {
     reloader_ = std::make_unique<ConfigReloader>(
@@ -121,6 +131,40 @@ std::string Server::openEverything(const ServerSettings& settings) {
   return {};
 }
 
+namespace {
+
+DiscoverySettings discoverySettings(const config::DiscoveryConfig& config) {
+  DiscoverySettings settings;
+  settings.enabled = config.enabled;
+  settings.at_start = config.at_start;
+  settings.interval = std::chrono::duration_cast<std::chrono::milliseconds>(config.interval);
+  settings.headers = config.headers;
+  return settings;
+}
+
+}  // namespace
+
+std::string Server::startDiscovery(const std::string& mcp_path) {
+  discovery_ = std::make_unique<ToolDiscovery>(loop_, *pool_, metrics_, tools_, envelope_parser_,
+                                               settings_.upstream.host_header, mcp_path);
+  tools_.setOnLearned([this] {
+    metrics_.setToolCatalogSize(tools_.size());
+    if (!discovery_->status().enabled) {
+      warnUnmatchedRules(tools_, *context_->runtime, warned_rules_);
+    }
+  });
+  tools_.setOnListChanged([this] { discovery_->listSoon("tools/list_changed"); });
+  discovery_->setOnListed([this] { warnUnmatchedRules(tools_, *context_->runtime, warned_rules_); });
+  sessions_->setOnSessionLost([this] {
+    tools_.newGeneration();
+    discovery_->listSoon("upstream lost a session");
+  });
+  context_->discovery = discovery_.get();
+  admin_handler_->setToolsView(
+      [this] { return toolsViewJson(tools_, discovery_->status(), *context_->runtime); });
+  return discovery_->start(discoverySettings(settings_.runtime->settings.upstream.discovery));
+}
+
 void Server::applyConfig(RuntimeConfigPtr runtime) {
   const config::Config& next = runtime->settings;
   const config::Config& current = context_->runtime->settings;
@@ -142,7 +186,10 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
   static_cast<config::LimitsConfig&>(limits_) = next.limits;
   sessions_->setLimits(sessionLimitsOf(next));
   gate_->configure(next.security);
+  discovery_->configure(discoverySettings(next.upstream.discovery));
   context_->runtime = std::move(runtime);
+  warned_rules_.clear();
+  warnUnmatchedRules(tools_, *context_->runtime, warned_rules_);
 }
 
 void Server::onSignal(uv_signal_t* handle, int signal_number) {
@@ -219,6 +266,9 @@ void Server::shutdown() {
   }
   if (probe_) {
     probe_->stop();
+  }
+  if (discovery_) {
+    discovery_->close();
   }
   if (reloader_) {
     reloader_->stop();

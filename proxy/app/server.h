@@ -8,6 +8,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <unordered_set>
 
 #include "proxy/admin/admin.h"
 #include "proxy/admin/metrics.h"
@@ -24,6 +25,7 @@
 #include "proxy/net/deferred_queue.h"
 #include "proxy/net/listener.h"
 #include "proxy/stdio/stdio_bridge.h"
+#include "proxy/upstream/tool_discovery.h"
 #include "proxy/upstream/upstream_pool.h"
 
 namespace bulwark {
@@ -79,6 +81,8 @@ private:
   std::string openEverything(const ServerSettings& settings);
   static void onSignal(uv_signal_t* handle, int signal_number);
   static void onDrainTick(uv_timer_t* timer);
+  // Discovery and the tool catalog's hooks (start, upstream restarts, list_changed, /tools).
+  std::string startDiscovery(const std::string& mcp_path);
 
   uv_loop_t* loop_;
   ServerSettings settings_;
@@ -98,6 +102,8 @@ private:
   std::unique_ptr<SessionDirectory> sessions_;
   std::unique_ptr<ConfigReloader> reloader_;
   std::unique_ptr<UpstreamProbe> probe_;
+  std::unique_ptr<ToolDiscovery> discovery_;
+  std::unordered_set<std::string> warned_rules_; // tool rules already reported as unmatched
   std::unique_ptr<Readiness> readiness_;
   std::unique_ptr<ProxyContext> context_;
   std::unique_ptr<DataPlaneHandler> data_handler_;

@@ -200,7 +200,9 @@ void Exchange::sendToUpstream(bool fresh_connection) {
 
 bool Exchange::safeToRepeat(const Outcome& outcome) const {
   policies::RetrySafetyFacts facts;
-  facts.may_have_reached_upstream = policies::mayHaveReachedUpstream(outcome);
+  // An answer that proves the request never ran (429, 503: never_ran_statuses) is like a refused
+  // connection: sending it again repeats nothing.
+  facts.may_have_reached_upstream = !policies::neverRan(outcome, runtime_->settings.never_ran);
   facts.method = request_.method;
   facts.kind = request_.kind;
   facts.idempotent_override = policy_->idempotent;
@@ -238,6 +240,9 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   facts.failure = failure;
   facts.held_back = held_back;
   facts.safe = held_back || safeToRepeat(outcome);
+  if (!facts.safe && waitForHints(outcome, retry_after)) {
+    return true;  // decided again once the tool is listed
+  }
   facts.may_have_reached_upstream = policies::mayHaveReachedUpstream(outcome);
   facts.upstream_seen_recently = context_.health.reachableWithin(policies::kRestartWindow, now);
   facts.retry_after = retry_after;

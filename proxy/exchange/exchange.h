@@ -33,6 +33,7 @@
 #include "proxy/mcp/sse_parser.h"
 #include "proxy/mcp/tool_catalog.h"
 #include "proxy/upstream/circuit_breakers.h"
+#include "proxy/upstream/tool_discovery.h"
 #include "proxy/upstream/upstream_connection.h"
 
 namespace bulwark {
@@ -56,6 +57,7 @@ struct ProxyContext {
   CircuitBreakers& breakers;
   SessionDirectory& sessions;
   const UpstreamProbe& health;
+  ToolDiscovery* discovery;  // lists tools a retry decision needs; may be null (tests)
   RuntimeConfigPtr runtime;  // replaced on reload; exchanges keep the one they started with
   std::string mcp_path;      // the upstream URL's path: POSTs here are JSON-RPC
   // limits.max_held_answer_bytes: the most of one answer held to be judged (at start-up).
@@ -90,7 +92,8 @@ struct DownstreamState {
 
 class Exchange final : private ClientStream,
                        private UpstreamResponseSink,
-                       private SessionRecoveryWaiter {
+                       private SessionRecoveryWaiter,
+                       private HintsWaiter {
 public:
   // Starts proxying `request`; returns the stream to install on the connection, or nullptr
   // when the request was answered at once (bad input).
@@ -178,6 +181,10 @@ private:
   bool tryRetry(const policies::Outcome& outcome, std::optional<policies::Duration> retry_after,
                 bool held_back = false);
   void giveUp(policies::FailureClass failure, std::string detail);
+  // A retry refused only because the tool is unknown waits for a listing (issue #14): the tool
+  // is listed (discovery, or with this caller's credentials) and the decision made again.
+  bool waitForHints(const policies::Outcome& outcome, std::optional<policies::Duration> retry_after);
+  void onHintsListed() override;
   void deliverHeldJson();
   void abandonUpstream();
   void sendCancelNotification(std::string_view reason);
@@ -224,6 +231,10 @@ private:
   int pending_closes_ = 0;
   bool timers_ready_ = false;
   bool backing_off_ = false;
+  bool hints_asked_ = false;        // a listing was awaited once for this request
+  bool waiting_for_hints_ = false;  // registered with ToolDiscovery::awaitHints
+  policies::Outcome hints_outcome_;  // the failure whose retry decision waits for the listing
+  std::optional<policies::Duration> hints_retry_after_;
   RecoveryCounts recovery_counts_;
   DownstreamState downstream_;
   RequestReport report_;  // how the request ended, for its one log line and the metrics

@@ -322,6 +322,7 @@ bool Exchange::judgeFinal(std::string_view json, Outcome& outcome) {
     return false;  // not ours to judge; it passes through
   }
   for (const Envelope& message : parsed.parsed.messages) {
+    context_.tools.notice(message);  // notifications/tools/list_changed: discovery lists again
     if (!sameId(message, request_.id) ||
         (message.kind != MessageKind::kResult && message.kind != MessageKind::kError)) {
       continue;
@@ -353,6 +354,7 @@ void Exchange::observe(std::string_view json) {
     return;
   }
   for (const Envelope& message : parsed.parsed.messages) {
+    context_.tools.notice(message);
     if (request_.method != "batch" && !sameId(message, request_.id)) {
       continue;
     }

@@ -126,6 +126,10 @@ void Exchange::finish(RequestOutcome outcome) {
     recovery_counts_.holding_session = false;
     context_.sessions.release(request_.session_id);
   }
+  if (waiting_for_hints_) {
+    waiting_for_hints_ = false;
+    context_.discovery->forget(*this);
+  }
   if (!attempt_->reported) {
     if (outcome.isCancelled()) {
       attempt_->reported = true;

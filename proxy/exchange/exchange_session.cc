@@ -196,7 +196,8 @@ void Exchange::onServerDraining() {
 
 void Exchange::forwardWholeEvents(std::string_view bytes) {
   std::size_t forwarded = 0;
-  attempt_->sse->feed(bytes, [&](const SseEvent&) {
+  attempt_->sse->feed(bytes, [&](const SseEvent& event) {
+    context_.tools.noticeStreamEvent(event.data, context_.envelope_parser);
     const std::size_t end = attempt_->sse->dispatchOffset();
     if (!attempt_->sse_carry.empty()) {
       client_->sendResponseBody(attempt_->sse_carry);

@@ -137,6 +137,10 @@ error_code Walker::message(od::object object, int depth, MessageMembers& m) {
             return record(v, inner + 1, m.cache_scope);
           if (keyIs(k, "resultType"))
             return record(v, inner + 1, m.result_type);
+          if (keyIs(k, "nextCursor"))
+            return record(v, inner + 1, m.next_cursor);
+          if (keyIs(k, "protocolVersion"))
+            return record(v, inner + 1, m.protocol_version);
           return skip(v, inner + 1);
         });
       });

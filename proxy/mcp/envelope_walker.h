@@ -68,6 +68,8 @@ struct MessageMembers {
   Member result_type;             // result.resultType (2026-07-28)
   Member uri, input_responses, request_state; // params.uri, .inputResponses, .requestState
   Member meta_version, traceparent; // params._meta: the protocol version, traceparent
+  Member next_cursor;             // result.nextCursor
+  Member protocol_version;        // result.protocolVersion
   std::string_view result_text;   // the whole result value, when an object
   std::vector<ToolMembers> tools; // result.tools[]
 
@@ -81,6 +83,7 @@ struct MessageMembers {
     ttl_ms.count = cache_scope.count = result_type.count = 0;
     uri.count = input_responses.count = request_state.count = 0;
     meta_version.count = traceparent.count = 0;
+    next_cursor.count = protocol_version.count = 0;
     result_text = {};
     tools.clear();
   }

@@ -190,6 +190,10 @@ std::string assemble(const MessageMembers& m, const char* base, bool repeated, E
                         : m.cache_scope.text == "private" ? ResultCacheScope::kPrivate
                                                           : ResultCacheScope::kOther;
     }
+    if (m.next_cursor.count == 1 && m.next_cursor.isString())
+      out.next_cursor = std::string(m.next_cursor.text);
+    if (m.protocol_version.count == 1 && m.protocol_version.isString())
+      out.result_protocol_version = std::string(m.protocol_version.text);
     // A hint counts only when given once, as a boolean; anything else is no evidence.
     const auto hint = [](const Member& member) -> std::optional<bool> {
       if (member.count != 1 || member.type != od::json_type::boolean)

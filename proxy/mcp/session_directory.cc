@@ -268,6 +268,9 @@ SessionDirectory::RecoveryStart SessionDirectory::recover(std::string_view clien
   }
   session.recovering = true;
   session.waiters.push_back(&waiter);
+  if (on_session_lost_) {
+    on_session_lost_();
+  }
   const auto started = std::chrono::steady_clock::now();
   std::string id(client_id);
   fetchFromUpstream(loop_, pool_, metrics_, replayRequest(session.initialize_body, {}, headers),

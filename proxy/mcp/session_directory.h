@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <optional>
 #include <string>
@@ -113,6 +114,8 @@ public:
   // The clock of last use (uv_now by default); tests put a fake one in.
   using NowFn = std::uint64_t (*)(const uv_loop_t*);
   void setClockForTesting(NowFn now) { now_ = now; }
+  // Runs (inline) when a recovery starts: the upstream lost a session, so it may have restarted.
+  void setOnSessionLost(std::function<void()> hook) { on_session_lost_ = std::move(hook); }
 
 private:
   struct Session {
@@ -164,6 +167,7 @@ private:
   bool logged_too_large_ = false;
   uv_timer_t* sweep_timer_ = nullptr; // started with the first session; freed in its close cb
   bool closed_ = false;
+  std::function<void()> on_session_lost_;
 };
 
 } // namespace bulwark

@@ -51,9 +51,13 @@ private:
     if (const HeaderField* id = findHeader(head.headers, "mcp-session-id")) {
       result_.session_id = id->value;
     }
+    if (const HeaderField* type = findHeader(head.headers, "content-type")) {
+      result_.content_type = type->value;
+    }
   }
   void onUpstreamBody(std::string_view bytes) override {
     const std::size_t room = kMaxFetchBodyBytes - result_.body.size();
+    result_.truncated = result_.truncated || bytes.size() > room;
     result_.body.append(bytes.substr(0, room));
   }
   void onUpstreamComplete() override {

@@ -20,6 +20,8 @@ struct FetchResult {
   int status = 0;
   std::string session_id;  // the response's Mcp-Session-Id, if any
   std::string body;        // up to kMaxFetchBodyBytes
+  bool truncated = false;  // the body was longer than kMaxFetchBodyBytes (the rest is dropped)
+  std::string content_type; // the response's Content-Type, if any
   std::string error;       // why the response is not complete
 };
 

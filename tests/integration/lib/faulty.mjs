@@ -16,11 +16,11 @@ export const kFaultyMain = path.resolve(here, '..', 'fixtures', 'faulty_upstream
 
 // Starts the fixture. `port` 0 (default) lets it pick one; a fixed port is for tests that start
 // Bulwark first (or restart the fixture where it was). `planFile` and `journalFile` are the
-// fixture's --plan and --journal. Ready when /healthz answers. Returns {proc, port, origin, url,
-// control, stop}.
+// fixture's --plan and --journal; `extraArgs` more of its flags (e.g. --token). Ready when
+// /healthz answers. Returns {proc, port, origin, url, control, stop}.
 export async function startFaultyUpstream({ mode = 'json', port = 0, name = `faulty-${mode}`, planFile,
-                                            journalFile } = {}) {
-  const args = [kFaultyMain, '--mode', mode, '--port', String(port)];
+                                            journalFile, extraArgs = [] } = {}) {
+  const args = [kFaultyMain, '--mode', mode, '--port', String(port), ...extraArgs];
   if (planFile !== undefined) args.push('--plan', planFile);
   if (journalFile !== undefined) args.push('--journal', journalFile);
   const proc = new ChildProcess(name, process.execPath, args, { cwd: kTestsDir });

@@ -69,9 +69,9 @@ export async function startFixture(name = 'stateless-fixture') {
 // With `config` (a file path), Bulwark runs as `--config FILE --listen --admin` and takes its
 // upstream from the file; `upstreamUrl` then only gives the path of the returned `url`.
 // With `command` (an argv list), Bulwark spawns that stdio server (`-- COMMAND...`) instead of
-// proxying `upstreamUrl` (which then only gives the path, normally /mcp).
+// proxying `upstreamUrl` (which then only gives the path, normally /mcp). `env`: more environment.
 export async function startBulwark(upstreamUrl, { extraArgs = [], name = 'bulwark', config,
-                                                  command } = {}) {
+                                                  command, env = {} } = {}) {
   const up = new URL(upstreamUrl);
   if (kDirect) {
     return { direct: true, origin: up.origin, url: upstreamUrl, port: Number(up.port),
@@ -88,7 +88,7 @@ export async function startBulwark(upstreamUrl, { extraArgs = [], name = 'bulwar
       '--admin', `${kHost}:${adminPort}`,
       ...extraArgs,
       ...(command === undefined ? [] : ['--', ...command]),
-    ]);
+    ], { env });
     const admin = `http://${kHost}:${adminPort}`;
     try {
       await waitForHttp(`${admin}/healthz`, { proc, timeoutMs: 15000 });

@@ -147,7 +147,13 @@ TEST_CASE("a tools/call that may have run is not repeated unless known idempoten
   ExchangeBench bench("{}", {Reply::resetAfterHead(200), Reply::json(200, kAnswer)});
   REQUIRE(bench.startError().empty());
   const std::string response = bench.send(mcpPost(kCall));
-  CHECK(bench.upstream().requests().size() == 1);
+  // The decision first waits for a listing of the unknown tool (issue #14; it fails against this
+  // script): only the call itself counts here.
+  std::size_t calls = 0;
+  for (const auto& request : bench.upstream().requests()) {
+    calls += request.body.find(R"("method":"tools/call")") != std::string::npos ? 1 : 0;
+  }
+  CHECK(calls == 1);
   // The SSE head was out: the error is the stream's last event, for the request's id.
   CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
   CHECK(bodyOf(response).find(R"("id":7,"error")") != std::string::npos);
