@@ -10,6 +10,7 @@
 #include "policies/policy_table.h"
 #include "policies/recovery.h"
 #include "policies/response_cache.h"
+#include "policies/restart_wait.h"
 #include "policies/retry_budget.h"
 
 #include <chrono>
@@ -102,6 +103,9 @@ struct Config {
   policies::PolicySet policies;
   // One budget for the upstream (defaults.retry.budget); tools and methods cannot override it.
   policies::RetryBudgetParams retry_budget;
+  // How long a request without a recovery answer waits for a restarting upstream, and when
+  // refused connections count as a restart (defaults.retry.restart_wait); global, like the budget.
+  policies::RestartWaitParams restart_wait;
   // Recovery order per failure class (defaults.recovery); global, like the budget.
   policies::RecoveryPlan recovery;
   // The response cache's byte budget (top-level cache.max_bytes); 0 turns the cache off.

@@ -132,7 +132,7 @@ void Exchange::storeInCache(std::string_view message_json, const Envelope& messa
                         decision->ttl, decision->stale_if_error, now());
 }
 
-policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure) {
+policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure, bool circuit_open) {
   if (!request_.judged || client_ == nullptr || (client_->responseStarted() && !downstream_.sse)) {
     return policies::RecoveryStrategy::kFail;
   }
@@ -146,7 +146,10 @@ policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure) {
   }
   facts.fallback_available = policy_->fallback.has_value() &&
                              runtime_->settings.fallback_enabled && request_.method == "tools/call";
-  return policies::chooseRecovery(runtime_->settings.recovery.stepsFor(failure), facts);
+  return policies::chooseRecovery(circuit_open
+                                      ? runtime_->settings.recovery.stepsWhenCircuitOpen()
+                                      : runtime_->settings.recovery.stepsFor(failure),
+                                  facts);
 }
 
 void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass failure) {
