@@ -33,7 +33,7 @@ struct UnreachableFacts {
   bool connection_lost = false;  // reset or EOF before any response byte
   bool probe_failing = false;    // the health probe's latest connect failed
   // Since the health probe last connected (zero while it is up); nullopt: never.
-  std::optional<Duration> since_seen_up;
+  std::optional<Duration> since_seen_up{};
   bool recovery_available = false;  // a stale entry or a fallback can answer this request now
   Duration waited{0};               // since the request's first failed attempt
 };

@@ -30,9 +30,9 @@ struct AttemptFailure {
   bool connection_lost = false;  // reset or EOF before any response byte
   bool probe_failing = false;    // the health probe's latest connect failed
   // Since the health probe last connected (zero while it is up); nullopt: never.
-  std::optional<Duration> since_seen_up;
+  std::optional<Duration> since_seen_up{};
   bool recovery_available = false;  // a stale entry or a fallback can answer this request now
-  std::optional<Duration> retry_after;  // parseRetryAfter() of the response, or the breaker's
+  std::optional<Duration> retry_after{};  // parseRetryAfter() of the response, or the breaker's
 };
 
 class RetryState {

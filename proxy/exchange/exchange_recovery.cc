@@ -154,8 +154,9 @@ policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure, bool cir
 
 void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass failure) {
   const auto now = this->now();
-  const auto since = retry_state_->firstFailureAt().value_or(started_at_);
-  const double seconds = std::chrono::duration<double>(now - since).count();
+  // The time the client waited for its recovery answer, from its request's arrival: a first
+  // attempt that hung until its per-try timeout is part of it.
+  const double seconds = std::chrono::duration<double>(now - started_at_).count();
   std::string result;
   if (strategy == policies::RecoveryStrategy::kStaleCache) {
     for (const std::string* key : {&cache_keys_.caller, &cache_keys_.shared}) {
