@@ -89,44 +89,6 @@ std::optional<std::string> CacheJson::canonicalParams(std::string_view message) 
   return out;
 }
 
-std::optional<CacheableResult> CacheJson::successResult(std::string_view message,
-                                                        std::string_view id_json) {
-  dom::element root;
-  if (state_->parser.parse(message.data(), message.size(), true).get(root) != simdjson::SUCCESS ||
-      !root.is_object()) {
-    return std::nullopt;
-  }
-  dom::element id;
-  dom::element result;
-  if (root["id"].get(id) != simdjson::SUCCESS ||
-      root["result"].get(result) != simdjson::SUCCESS || !result.is_object()) {
-    return std::nullopt;
-  }
-  // Ids are compared as values: the server may spell the request's id its own way.
-  const std::string answer_id = simdjson::minify(id);
-  const auto answer_key = canonicalIdText(answer_id);
-  const auto request_key = canonicalIdText(id_json);
-  if ((answer_key ? std::string_view(*answer_key) : std::string_view(answer_id)) !=
-      (request_key ? std::string_view(*request_key) : id_json)) {
-    return std::nullopt;
-  }
-  bool is_error = false;
-  if (result["isError"].get(is_error) == simdjson::SUCCESS && is_error) {
-    return std::nullopt;
-  }
-  CacheableResult out;
-  out.result_json = simdjson::minify(result);
-  std::int64_t ttl = 0;
-  if (result["ttlMs"].get(ttl) == simdjson::SUCCESS && ttl >= 0) {
-    out.ttl_ms = ttl;
-  }
-  std::string_view scope;
-  if (result["cacheScope"].get(scope) == simdjson::SUCCESS) {
-    out.cache_scope = std::string(scope);
-  }
-  return out;
-}
-
 std::optional<CacheableResult> CacheJson::successResult(const Envelope& answer,
                                                         std::string_view message) {
   if (answer.kind != MessageKind::kResult || answer.is_error || !answer.result_span.present() ||

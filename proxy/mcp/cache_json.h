@@ -33,12 +33,9 @@ public:
   // answer. "{}" when there are no params; nullopt when the message is not a JSON object.
   std::optional<std::string> canonicalParams(std::string_view message);
 
-  // The `result` of a success response to `id_json`, or nullopt (an error, isError, another id,
-  // not JSON). Parses `message`; prefer the overload below when the envelope has read it.
-  std::optional<CacheableResult> successResult(std::string_view message, std::string_view id_json);
-
-  // The same from an answer the envelope parser has read already (`answer`, parsed from
-  // `message`; the caller has matched its id): no second parse, only the result is minified.
+  // The `result` of a success response, or nullopt (an error, isError), from an answer the
+  // envelope parser has read already (`answer`, parsed from `message`; the caller has matched its
+  // id with sameId): no second parse, only the result is minified.
   static std::optional<CacheableResult> successResult(const Envelope& answer,
                                                       std::string_view message);
 

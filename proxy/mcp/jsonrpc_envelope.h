@@ -1,5 +1,6 @@
 // The one place Bulwark reads JSON. A message is parsed once into an owned Envelope that names
-// what the proxy and its policies reason about; no simdjson type escapes jsonrpc_envelope.cc.
+// what the proxy and its policies reason about; no simdjson type escapes jsonrpc_envelope.cc (and
+// the walk behind it, envelope_walker.h).
 // The whole text is validated (RFC 8259; numbers of any size are accepted, nesting is limited to
 // 1000 levels), not only the members read here.
 #pragma once
@@ -22,9 +23,10 @@ enum class MessageKind : std::uint8_t {
 };
 
 // A stretch of the text given to EnvelopeParser::parse (token text; strings with their quotes).
+// 32 bits suffice: simdjson refuses a text of 4 GiB or more, and an Envelope stays small.
 struct JsonSpan {
-  std::size_t offset = 0;
-  std::size_t length = 0;
+  std::uint32_t offset = 0;
+  std::uint32_t length = 0;
   bool present() const { return length > 0; }
   std::string_view in(std::string_view text) const { return text.substr(offset, length); }
 };
@@ -92,9 +94,33 @@ inline bool sameId(const Envelope& message, std::string_view id_json) {
 // Whether two ids (or progress tokens) given as JSON text name the same value.
 bool sameIdText(std::string_view a_json, std::string_view b_json);
 
+// The messages of one parsed text, in order; read like a std::vector. Nearly every text holds a
+// single message (a proxied request parses two), so the first is kept inline and only a batch
+// allocates: then every message lives in `spill_`.
+class EnvelopeList {
+public:
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const Envelope* begin() const { return data(); }
+  const Envelope* end() const { return data() + size_; }
+  const Envelope& front() const { return *data(); }
+  const Envelope& operator[](std::size_t index) const { return data()[index]; }
+  const Envelope& at(std::size_t index) const; // throws std::out_of_range, as std::vector's
+
+  // A new, empty envelope at the end. References to earlier ones may be invalidated.
+  Envelope& emplace_back();
+
+private:
+  const Envelope* data() const { return spill_.empty() ? &first_ : spill_.data(); }
+
+  Envelope first_;
+  std::vector<Envelope> spill_;
+  std::size_t size_ = 0;
+};
+
 // A POST body or an SSE event's data: a single message or a batch (array) of them.
 struct ParsedMessages {
-  std::vector<Envelope> messages;
+  EnvelopeList messages;
   bool batch = false;
 };
 
@@ -110,8 +136,9 @@ enum class EnvelopeError : std::uint8_t {
 
 struct EnvelopeResult {
   // On kInvalidJson, empty. On kInvalidMessage, one envelope per message (per batch element; an
-  // element that is not an object gives an empty one), filled as far as it could be read (its id when that was a string, number or null) so the -32600 reply can echo
-  // the id; it must not be forwarded.
+  // element that is not an object gives an empty one), filled as far as it could be read (its
+  // id when that was a string, number or null) so the -32600 reply can echo the id; it must not
+  // be forwarded.
   ParsedMessages parsed;
   EnvelopeError error = EnvelopeError::kNone;
   // Human-readable reason when error != kNone: simdjson's message and, when known, where, e.g.

@@ -6,7 +6,7 @@ namespace bulwark::stdio {
 namespace {
 
 // `span` (relative to the body) made relative to the message starting at `base`.
-TextSpan within(TextSpan span, std::size_t base) {
+TextSpan within(TextSpan span, std::uint32_t base) {
   return span.present() ? TextSpan{span.offset - base, span.length} : TextSpan{};
 }
 

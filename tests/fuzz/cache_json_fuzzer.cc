@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (envelope.kind != bulwark::MessageKind::kResult) {
     return 0;
   }
-  const auto result = cache_json.successResult(message, envelope.id);
+  const auto result = bulwark::CacheJson::successResult(envelope, message);
   if (!result) {
     return 0;
   }
@@ -42,7 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string response = bulwark::CacheJson::responseFor(envelope.id, flagged);
   const bulwark::EnvelopeResult served = envelopes.parse(response);
   FUZZ_CHECK(served.error == bulwark::EnvelopeError::kNone, "a served cache entry is not valid");
-  const auto reread = cache_json.successResult(response, envelope.id);
+  const auto reread =
+      bulwark::CacheJson::successResult(served.parsed.messages.front(), response);
   FUZZ_CHECK(reread.has_value(), "a served cache entry is not a success result");
   FUZZ_CHECK(reread->result_json.find("\"bulwarkCached\":true") != std::string::npos,
              "the flag is missing from a served cache entry");

@@ -150,7 +150,7 @@ private:
       if (message.kind != MessageKind::kResult || message.id != kRequestId || message.is_error) {
         continue;
       }
-      const std::optional<CacheableResult> result = cache_json_.successResult(json, kRequestId);
+      const std::optional<CacheableResult> result = CacheJson::successResult(message, json);
       if (!result) {
         continue;
       }

@@ -3,6 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <optional>
+#include <string>
+#include <string_view>
+
 namespace bulwark {
 namespace {
 
@@ -28,21 +32,6 @@ TEST_CASE("canonical params: none, an array, and input that is not an object") {
   CHECK(json.canonicalParams(R"({"params":[3, "x"]})") == R"([3,"x"])");
   CHECK_FALSE(json.canonicalParams("[1]").has_value());
   CHECK_FALSE(json.canonicalParams("{nope").has_value());
-}
-
-TEST_CASE("successResult takes only a successful result for the right id") {
-  CacheJson json;
-  const auto ok = json.successResult(
-      R"({"jsonrpc":"2.0","id":"r1","result":{"content":[],"ttlMs":1500,"cacheScope":"public"}})",
-      R"("r1")");
-  REQUIRE(ok.has_value());
-  CHECK(ok->result_json == R"({"content":[],"ttlMs":1500,"cacheScope":"public"})");
-  CHECK(ok->ttl_ms == std::optional<std::int64_t>(1500));
-  CHECK(ok->cache_scope == "public");
-  CHECK_FALSE(json.successResult(R"({"jsonrpc":"2.0","id":"r2","result":{}})", R"("r1")"));
-  CHECK_FALSE(json.successResult(R"({"jsonrpc":"2.0","id":1,"result":{"isError":true}})", "1"));
-  CHECK_FALSE(json.successResult(R"({"jsonrpc":"2.0","id":1,"error":{"code":-1}})", "1"));
-  CHECK_FALSE(json.successResult(R"({"jsonrpc":"2.0","id":1,"result":{"ttlMs":-4}})", "1")->ttl_ms);
 }
 
 TEST_CASE("successResult from the envelope: the answer is not parsed again") {
@@ -75,11 +64,39 @@ TEST_CASE("successResult from the envelope: the answer is not parsed again") {
   CHECK(CacheJson::successResult(parsed.parsed.messages[1], batch)->result_json == R"({"n":2})");
 }
 
+// What the exchange does with an upstream answer: the envelope's id is matched to the request's
+// (sameId), then the result is taken from the envelope.
+std::optional<CacheableResult> resultFor(EnvelopeParser& parser, const std::string& message,
+                                         std::string_view request_id) {
+  const EnvelopeResult parsed = parser.parse(message);
+  if (parsed.error != EnvelopeError::kNone || parsed.parsed.messages.size() != 1 ||
+      !sameId(parsed.parsed.messages[0], request_id)) {
+    return std::nullopt;
+  }
+  return CacheJson::successResult(parsed.parsed.messages[0], message);
+}
+
+TEST_CASE("successResult takes only a successful result for the right id") {
+  EnvelopeParser parser;
+  const auto ok = resultFor(
+      parser,
+      R"({"jsonrpc":"2.0","id":"r1","result":{"content":[],"ttlMs":1500,"cacheScope":"public"}})",
+      R"("r1")");
+  REQUIRE(ok.has_value());
+  CHECK(ok->result_json == R"({"content":[],"ttlMs":1500,"cacheScope":"public"})");
+  CHECK(ok->ttl_ms == std::optional<std::int64_t>(1500));
+  CHECK(ok->cache_scope == "public");
+  CHECK_FALSE(resultFor(parser, R"({"jsonrpc":"2.0","id":"r2","result":{}})", R"("r1")"));
+  CHECK_FALSE(resultFor(parser, R"({"jsonrpc":"2.0","id":1,"result":{"isError":true}})", "1"));
+  CHECK_FALSE(resultFor(parser, R"({"jsonrpc":"2.0","id":1,"error":{"code":-1}})", "1"));
+  CHECK_FALSE(resultFor(parser, R"({"jsonrpc":"2.0","id":1,"result":{"ttlMs":-4}})", "1")->ttl_ms);
+}
+
 TEST_CASE("successResult compares ids as values") {
-  CacheJson json;
-  CHECK(json.successResult(R"({"jsonrpc":"2.0","id":1,"result":{}})", "1.0"));
-  CHECK(json.successResult(R"({"jsonrpc":"2.0","id":"a/b","result":{}})", R"("a\/b")"));
-  CHECK_FALSE(json.successResult(R"({"jsonrpc":"2.0","id":"1","result":{}})", "1"));
+  EnvelopeParser parser;
+  CHECK(resultFor(parser, R"({"jsonrpc":"2.0","id":1,"result":{}})", "1.0"));
+  CHECK(resultFor(parser, R"({"jsonrpc":"2.0","id":"a/b","result":{}})", R"("a\/b")"));
+  CHECK_FALSE(resultFor(parser, R"({"jsonrpc":"2.0","id":"1","result":{}})", "1"));
 }
 
 TEST_CASE("withMetaFlag adds the flag, keeps other _meta members and the rest of the result") {
