@@ -17,8 +17,9 @@ namespace bulwark::policies {
 // defaults.retry.restart_wait. Global, like the retry budget.
 struct RestartWaitParams {
   // Longest a request without a recovery answer waits for a restarting upstream, from its first
-  // failed attempt. At or under the 5 s recovery-time threshold.
-  Duration max{std::chrono::seconds(2)};
+  // failed attempt. At the 5 s recovery-time threshold: long enough for a process restart on a
+  // loaded machine (server-everything took 2-3 s here), never longer than the alert allows.
+  Duration max{std::chrono::seconds(5)};
   // An upstream whose health probe connected within this window before a refused connection is
   // taken to be restarting; one never seen up (or down for longer) fails after max_attempts.
   Duration window{std::chrono::seconds(60)};

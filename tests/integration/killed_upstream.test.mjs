@@ -2,8 +2,9 @@
 // (server-everything) is SIGKILLed, so connections are refused while it was seen up a moment
 // ago (a restart, as far as Bulwark can tell). A call with a recovery answer (a stale cache
 // entry, a fallback) gets it at once; a new client's initialize, which has none, waits out the
-// restart only for defaults.retry.restart_wait.max (2s by default) before its error. The
-// production-like defaults are used: 30s deadline, 3 attempts, backoff 1s * 2^n <= 10s.
+// restart only for defaults.retry.restart_wait.max (set to 2s here, the default is 5s) before
+// its error. Otherwise the production-like defaults: 30s deadline, 3 attempts, backoff
+// 1s * 2^n <= 10s.
 // Timings are reported as diagnostics; the assertions are generous bounds (< 3 s).
 //
 //   BULWARK_BIN=build/dev/proxy/bulwark node --test tests/integration/killed_upstream.test.mjs
@@ -37,7 +38,7 @@ describe('a killed upstream (SIGKILL of server-everything)', { skip: kDirect ? '
       t.after(() => dir.remove());
       const file = await writeConfig(dir.file('bulwark.yaml'), {
         upstream: { url: se.url },
-        defaults: { timeout: '30s' },
+        defaults: { timeout: '30s', retry: { restart_wait: { max: '2s' } } },
         tools: [
           { match: 'echo', cache: { ttl: '1s', stale_if_error: '1h' } },
           { match: 'get-sum', fallback: { text: 'sums are unavailable right now' } },

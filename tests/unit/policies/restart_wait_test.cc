@@ -78,9 +78,9 @@ TEST_CASE("decideUnreachable: recovery answers come at once, restarts are waited
   }
 }
 
-TEST_CASE("restart wait defaults: 2s at most, within 60s of the upstream last seen up") {
+TEST_CASE("restart wait defaults: 5s at most, within 60s of the upstream last seen up") {
   const RestartWaitParams defaults;
-  CHECK(defaults.max == 2s);
+  CHECK(defaults.max == 5s);
   CHECK(defaults.max <= 5s);  // the production recovery-time threshold
   CHECK(defaults.window == 60s);
   // max 0s: a refused connection is never waited for.

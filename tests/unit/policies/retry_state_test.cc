@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const RestartWaitParams kRestartWait{};  // 2s, within 60s
+const RestartWaitParams kRestartWait{};  // 5s, within 60s
 
 struct Step {
   Outcome outcome;
