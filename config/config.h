@@ -49,8 +49,8 @@ struct UpstreamConfig {
   std::size_t max_sessions = 100; // one child each
 };
 
-// The `monitoring` block of a FastMCP-style production config; thresholds for alerting, stored for
-// the proxy and deploy/.
+// The `monitoring` block of a FastMCP-style production config. The alert thresholds are exported
+// as bulwark_alert_threshold{name}, which the rules in deploy/prometheus compare against.
 struct MonitoringConfig {
   bool log_errors = true;
   bool access_log = false;           // one JSON line per request, not only per error
@@ -97,7 +97,7 @@ struct SecurityConfig {
 struct Config {
   std::string source = "<defaults>";  // the file (or name) it was loaded from
   HostPort listen{"127.0.0.1", 8080}; // data port, host:port (IPv6 as [::1]:8080)
-  HostPort admin{"127.0.0.1", 9090};  // /metrics /healthz /readyz
+  HostPort admin{"127.0.0.1", 9901};  // /metrics /healthz /readyz
   UpstreamConfig upstream;
   // defaults (with the FastMCP-style error_handling block folded in), methods and tools.
   policies::PolicySet policies;

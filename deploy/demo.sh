@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Sets up, builds, and runs Bulwark in front of the demo MCP server (server-everything in
 # Streamable HTTP mode), both on loopback. Ctrl-C stops both.
-#   deploy/demo.sh                       # data port 127.0.0.1:8080, admin 127.0.0.1:9090
-#   LISTEN=127.0.0.1:18080 ADMIN=127.0.0.1:19090 UPSTREAM_PORT=13001 deploy/demo.sh
+#   deploy/demo.sh                       # data port 127.0.0.1:8080, admin 127.0.0.1:9901
+#   LISTEN=127.0.0.1:18080 ADMIN=127.0.0.1:19901 UPSTREAM_PORT=13001 deploy/demo.sh
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 listen=${LISTEN:-127.0.0.1:8080}
-admin=${ADMIN:-127.0.0.1:9090}
+admin=${ADMIN:-127.0.0.1:9901}
 upstream_port=${UPSTREAM_PORT:-3001}
 
 deploy/setup.sh --demo

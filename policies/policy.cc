@@ -84,8 +84,11 @@ std::string describePolicy(const EffectivePolicy& p) {
   out << "timeout=" << formatDuration(p.timeouts.timeout)
       << " per_try_timeout=" << formatDuration(p.timeouts.per_try_timeout)
       << " max_attempts=" << p.retry.max_attempts
-      << " backoff=" << formatDuration(p.retry.backoff.base) << "*" << p.retry.backoff.multiplier
-      << "^n<=" << formatDuration(p.retry.backoff.max) << " on=" << p.retry.on.toString()
+      // The delay before retry n (n = 1 before the second attempt), as backoffDelay() draws it
+      // and config/README.md states it; a longer Retry-After is waited instead.
+      << " backoff=uniform[0,min(" << formatDuration(p.retry.backoff.max) << ","
+      << formatDuration(p.retry.backoff.base) << "*" << p.retry.backoff.multiplier
+      << "^(n-1))] on=" << p.retry.on.toString()
       << " idempotent=" << (p.idempotent ? (*p.idempotent ? "true" : "false") : "auto")
       << " trust_tool_annotations=" << (p.trust_tool_annotations ? "true" : "false");
   out << " cache=";

@@ -126,6 +126,9 @@ void logLine(LogLevel level, std::string_view message, std::initializer_list<Log
   line += "\",\"msg\":";
   appendLoggedString(line, message);
   for (const LogField& field : fields) {
+    if (std::holds_alternative<std::monostate>(field.value)) {
+      continue;  // does not apply to this line
+    }
     line.push_back(',');
     appendJsonString(line, field.key);
     line.push_back(':');
@@ -143,6 +146,8 @@ void logLine(LogLevel level, std::string_view message, std::initializer_list<Log
       char buffer[32];
       const int n = std::snprintf(buffer, sizeof buffer, "%.6g", *real);
       line.append(buffer, static_cast<std::size_t>(n));
+    } else if (std::holds_alternative<std::nullptr_t>(field.value)) {
+      line += "null";
     } else {
       line += std::get<bool>(field.value) ? "true" : "false";
     }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -26,7 +27,11 @@ struct SessionRef {
 
 struct LogField {
   std::string_view key;
-  std::variant<std::string_view, std::int64_t, double, bool, SessionRef> value;
+  // std::monostate: the field does not apply to this line and is left out (see ifNonEmpty);
+  // std::nullptr_t: a field every line of its kind carries, written as null when it has no value.
+  std::variant<std::string_view, std::int64_t, double, bool, SessionRef, std::monostate,
+               std::nullptr_t>
+      value;
 
   LogField(std::string_view k, std::string_view v) : key(k), value(v) {}
   LogField(std::string_view k, const char* v) : key(k), value(std::string_view(v)) {}
@@ -36,6 +41,26 @@ struct LogField {
   LogField(std::string_view k, double v) : key(k), value(v) {}
   LogField(std::string_view k, bool v) : key(k), value(v) {}
   LogField(std::string_view k, SessionRef v) : key(k), value(v) {}
+
+  // Fields that apply only sometimes, left out of the line when they do not, so that no line
+  // carries "" or 0 standing for "none": a text or session when non-empty, a number when set.
+  static LogField ifNonEmpty(std::string_view k, std::string_view v) {
+    return v.empty() ? LogField(k, std::monostate{}) : LogField(k, v);
+  }
+  static LogField ifNonEmpty(std::string_view k, SessionRef v) {
+    return v.id.empty() ? LogField(k, std::monostate{}) : LogField(k, v);
+  }
+  static LogField ifSet(std::string_view k, std::optional<std::int64_t> v) {
+    return v ? LogField(k, *v) : LogField(k, std::monostate{});
+  }
+  // A number every line of its kind has, null when there is none (rather than a made-up 0).
+  static LogField orNull(std::string_view k, std::optional<std::int64_t> v) {
+    return v ? LogField(k, *v) : LogField(k, nullptr);
+  }
+
+private:
+  LogField(std::string_view k, std::monostate) : key(k), value(std::monostate{}) {}
+  LogField(std::string_view k, std::nullptr_t) : key(k), value(nullptr) {}
 };
 
 // Longer string values are cut to at most this many bytes, plus a marker naming the full size.

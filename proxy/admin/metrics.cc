@@ -244,6 +244,10 @@ public:
   CounterFamily<3> circuit_transitions_;
   CounterFamily<1> limit_rejections_;
   prometheus::Family<prometheus::Gauge>& circuit_state_;
+  prometheus::Family<prometheus::Gauge>& alert_thresholds_;
+  // Created by the first setAlertThresholds(): without them the rules use the seed defaults.
+  prometheus::Gauge* alert_error_rate_ = nullptr;
+  prometheus::Gauge* alert_recovery_time_ = nullptr;
   prometheus::Histogram& recovery_duration_;
   // Process metrics, read from /proc at scrape time.
   prometheus::Gauge& resident_memory_;
@@ -336,6 +340,12 @@ MetricFamilies::MetricFamilies(std::size_t max_tool_labels)
                          .Name("bulwark_circuit_state")
                          .Help("Circuit breaker state by target: 0 closed, 1 half-open, 2 open.")
                          .Register(*registry_)),
+      alert_thresholds_(prometheus::BuildGauge()
+                            .Name("bulwark_alert_threshold")
+                            .Help("The configured alerting thresholds (monitoring.alert_threshold) "
+                                  "by name: error_rate (fraction of requests), recovery_time "
+                                  "(seconds). deploy/prometheus's alerts compare against them.")
+                            .Register(*registry_)),
       recovery_duration_(
           prometheus::BuildHistogram()
               .Name("bulwark_recovery_duration_seconds")
@@ -545,6 +555,16 @@ void Metrics::recordCircuitTransition(std::string_view target, policies::Circuit
 }
 
 void Metrics::setMaxToolLabels(std::size_t cap) { families_->max_tool_labels_ = cap; }
+
+void Metrics::setAlertThresholds(double error_rate, std::chrono::duration<double> recovery_time) {
+  MetricFamilies& f = *families_;
+  if (f.alert_error_rate_ == nullptr) {
+    f.alert_error_rate_ = &f.alert_thresholds_.Add({{"name", "error_rate"}});
+    f.alert_recovery_time_ = &f.alert_thresholds_.Add({{"name", "recovery_time"}});
+  }
+  f.alert_error_rate_->Set(error_rate);
+  f.alert_recovery_time_->Set(recovery_time.count());
+}
 
 void Metrics::setBeforeScrape(std::function<void()> hook) {
   families_->before_scrape_ = std::move(hook);

@@ -9,6 +9,7 @@
 #include "policies/deadline.h"
 #include "policies/failure_class.h"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -128,6 +129,9 @@ public:
                                policies::CircuitState to, double count = 1);
   // Tool label values beyond this many fold into "other" (monitoring.max_tool_labels).
   void setMaxToolLabels(std::size_t cap);
+  // monitoring.alert_threshold, exported as bulwark_alert_threshold{name} so that the alerting
+  // rules in deploy/prometheus compare against the configured values (set at start and reload).
+  void setAlertThresholds(double error_rate, std::chrono::duration<double> recovery_time);
   // Runs before each scrape (time-driven state changes, e.g. breakers going half-open).
   void setBeforeScrape(std::function<void()> hook);
 

@@ -15,13 +15,13 @@ options:
   --upstream URL        the MCP server, e.g. http://127.0.0.1:3000/mcp (its path is the
                         MCP endpoint; every other path is forwarded untouched)
   --listen HOST:PORT    data port for MCP clients (default 127.0.0.1:8080)
-  --admin HOST:PORT     admin port: /metrics /healthz /readyz (default 127.0.0.1:9090)
+  --admin HOST:PORT     admin port: /metrics /healthz /readyz (default 127.0.0.1:9901)
   --config FILE         policy configuration (YAML); flags override it
   --check-config FILE   validate FILE, print every error, exit 0 (valid) or 1
   --log-level LEVEL     debug, info, warn or error (default info)
   --drain-timeout D     after SIGTERM, how long requests in flight may finish (default 15s);
                         a second SIGTERM stops at once
-  -- COMMAND [ARGS...]   spawn a stdio MCP server and serve it over Streamable HTTP (one
+  -- COMMAND [ARGS...]  spawn a stdio MCP server and serve it over Streamable HTTP (one
                         child per client session), e.g.
                         bulwark -- npx -y @modelcontextprotocol/server-memory
   --help                this text

@@ -6,6 +6,38 @@
 
 namespace bulwark {
 
+std::vector<std::string_view> restartOnlyChanges(const config::Config& running,
+                                                 const config::Config& next) {
+  const config::UpstreamConfig& a = running.upstream;
+  const config::UpstreamConfig& b = next.upstream;
+  const auto same_backoff = [](const policies::BackoffParams& x, const policies::BackoffParams& y) {
+    return x.base == y.base && x.multiplier == y.multiplier && x.max == y.max;
+  };
+  const std::pair<std::string_view, bool> settings[] = {
+      {"listen", running.listen != next.listen},
+      {"admin", running.admin != next.admin},
+      {"upstream.url", a.url != b.url},
+      {"upstream.connect_timeout", a.connect_timeout != b.connect_timeout},
+      {"upstream.command", a.command != b.command},
+      {"upstream.env", a.env != b.env},
+      {"upstream.cwd", a.cwd != b.cwd},
+      {"upstream.restart",
+       !same_backoff(a.restart.backoff, b.restart.backoff) ||
+           a.restart.max_restarts != b.restart.max_restarts ||
+           a.restart.stable_after != b.restart.stable_after},
+      {"upstream.stop_timeout", a.stop_timeout != b.stop_timeout},
+      {"upstream.session_idle_timeout", a.session_idle_timeout != b.session_idle_timeout},
+      {"upstream.max_sessions", a.max_sessions != b.max_sessions},
+  };
+  std::vector<std::string_view> changed;
+  for (const auto& [key, differs] : settings) {
+    if (differs) {
+      changed.push_back(key);
+    }
+  }
+  return changed;
+}
+
 ConfigReloader::ConfigReloader(uv_loop_t* loop, std::string path, Metrics& metrics, Adjust adjust,
                                Apply apply)
     : loop_(loop), path_(std::move(path)), metrics_(metrics), adjust_(std::move(adjust)),

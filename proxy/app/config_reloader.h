@@ -10,12 +10,20 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "proxy/app/runtime_config.h"
 
 namespace bulwark {
 
 class Metrics;
+
+// The settings that a reload cannot change (bound ports, the upstream, the stdio children's
+// settings: all fixed when the process starts) and that differ between `running` and `next`,
+// by their key path ("listen", "upstream.url", ...), in the order of config/README.md.
+std::vector<std::string_view> restartOnlyChanges(const config::Config& running,
+                                                 const config::Config& next);
 
 class ConfigReloader {
 public:

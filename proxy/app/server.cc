@@ -29,7 +29,8 @@ std::string Server::openEverything(const ServerSettings& settings) {
     if (error = stdio_bridge_->start(); !error.empty()) {
       return error;
     }
-    const auto bridge = config::parseUpstreamUrl("http://" + stdio_bridge_->address() + "/mcp", error);
+    const auto bridge = config::parseUpstreamUrl(
+        "http://" + stdio_bridge_->address() + std::string(stdio::StdioBridge::kPath), error);
     if (!bridge) {
       return "stdio bridge: " + error;
     }
@@ -53,6 +54,8 @@ std::string Server::openEverything(const ServerSettings& settings) {
   cache_.setMaxBytes(settings_.runtime->settings.cache_max_bytes);
   breakers_.configure(*settings_.runtime);
   metrics_.setMaxToolLabels(settings_.runtime->settings.monitoring.max_tool_labels);
+  metrics_.setAlertThresholds(settings_.runtime->settings.monitoring.alert_error_rate,
+                              settings_.runtime->settings.monitoring.alert_recovery_time);
   metrics_.setBeforeScrape([this] { breakers_.refresh(std::chrono::steady_clock::now()); });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
@@ -109,10 +112,9 @@ std::string Server::openEverything(const ServerSettings& settings) {
 void Server::applyConfig(RuntimeConfigPtr runtime) {
   const config::Config& next = runtime->settings;
   const config::Config& current = context_->runtime->settings;
-  if (next.listen != current.listen || next.admin != current.admin ||
-      next.upstream.url != current.upstream.url ||
-      next.upstream.command != current.upstream.command) {
-    logLine(LogLevel::kWarn, "listen, admin and upstream changes take effect after a restart");
+  for (const std::string_view setting : restartOnlyChanges(current, next)) {
+    logLine(LogLevel::kWarn, "config reload: this setting takes effect only after a restart",
+            {{"setting", setting}});
   }
   // The budget's window keeps counting; only its parameters change.
   if (next.retry_budget.ratio != current.retry_budget.ratio ||
@@ -123,6 +125,8 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
   cache_.setMaxBytes(next.cache_max_bytes);
   breakers_.configure(*runtime);
   metrics_.setMaxToolLabels(next.monitoring.max_tool_labels);
+  metrics_.setAlertThresholds(next.monitoring.alert_error_rate,
+                              next.monitoring.alert_recovery_time);
   static_cast<config::LimitsConfig&>(limits_) = next.limits;
   gate_->configure(next.security);
   context_->runtime = std::move(runtime);

@@ -30,7 +30,7 @@ namespace bulwark {
 
 struct ServerSettings {
   HostPort listen{"127.0.0.1", 8080};
-  HostPort admin{"127.0.0.1", 9090};
+  HostPort admin{"127.0.0.1", 9901};
   UpstreamUrl upstream;
   // Set for a stdio server: Bulwark spawns it behind a loopback bridge and `upstream` is
   // ignored (the bridge's address is used).

@@ -30,6 +30,9 @@ struct UpstreamRequest {
   std::string session_id;           // the id the upstream knows the session by, as sent
   std::size_t session_value_at = std::string::npos;  // where that id is in `bytes`
   std::size_t body_at = 0;                            // where the body starts in `bytes`
+  // The MCP path (and the query) when the client spelled the endpoint otherwise; empty: the
+  // request-target goes as received.
+  std::string target;
 };
 
 // The response cache's view of one request: whether it may be cached, under which keys.

@@ -34,7 +34,7 @@ ClientStream* DataPlaneHandler::handle(Request& request, ClientConnection& conne
 Exchange::Exchange(ProxyContext& context, ClientConnection& client, Clock::time_point received_at)
     : context_(context), runtime_(context.runtime), client_(&client),
       started_at_(context.clock.fromSteady(received_at)),
-      upstream_request_{SparePool<std::string>::take(), {}, std::string::npos, 0} {
+      upstream_request_{SparePool<std::string>::take(), {}, std::string::npos, 0, {}} {
   // Traffic that is not a JSON-RPC request has no policy: no retries, default timeouts (its
   // retry state only keeps the time of a first failure, e.g. of a re-opened stream).
   static const policies::RetryPolicy kNoRetries{1, {}, {}};
@@ -254,6 +254,18 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   const double draw = std::uniform_real_distribution<double>(0.0, 1.0)(context_.random);
   const policies::RetryDecision decision =
       retry_state_->onFailure(facts, context_.budget, draw, now);
+  // --log-level debug: each failed attempt and what was decided about it.
+  logLine(LogLevel::kDebug,
+          decision.retry ? "attempt failed; retrying" : "attempt failed; giving up",
+          {{"class", policies::failureClassName(failure)},
+           {"method", context_.metrics.methodLabel(request_.method)},
+           LogField::ifNonEmpty("tool", request_.tool),
+           LogField::ifNonEmpty("session", SessionRef{request_.session_id}),
+           LogField::ifNonEmpty("request_id", request_.id),
+           {"attempt", attempts_},
+           decision.retry
+               ? LogField("delay_ms", static_cast<std::int64_t>(decision.delay.count()))
+               : LogField("give_up", policies::giveUpReasonName(decision.reason))});
   if (!decision.retry) {
     report_.give_up_reason = policies::giveUpReasonName(decision.reason);
     if (decision.reason == policies::GiveUpReason::kBudgetExhausted) {
@@ -262,13 +274,6 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
     return false;
   }
   context_.metrics.recordRetry(toolLabel(), failure);
-  logLine(LogLevel::kDebug, "retrying",
-          {{"class", policies::failureClassName(failure)},
-           {"method", std::string_view(request_.method)},
-           {"tool", std::string_view(request_.tool)},
-           {"request_id", std::string_view(request_.id)},
-           {"attempt", attempts_},
-           {"delay_ms", static_cast<std::int64_t>(decision.delay.count())}});
   if (!startTimer(attempt_timer_, &Exchange::onAttemptTimer, decision.delay)) {
     report_.give_up_reason = "loop_error";
     return false;

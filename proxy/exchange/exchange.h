@@ -118,6 +118,9 @@ private:
   // ClientStream
   void onClientGone() override;
   void onClientWritable() override;
+  // An idle GET stream ends at once (the client re-opens it, on another replica), so that it
+  // does not hold the drain up to its deadline; a request in flight finishes.
+  void onServerDraining() override;
 
   // UpstreamResponseSink
   void onUpstreamHead(HttpHead& head) override;

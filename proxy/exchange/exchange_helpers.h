@@ -18,10 +18,6 @@ inline constexpr int kMaxSessionRecoveries = 3;
 // A 400 that may name a lost session is read up to this size to decide.
 inline constexpr std::size_t kMaxSessionCheckBytes = 64 * 1024;
 
-inline std::string_view pathOf(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
-
 inline bool contentTypeIs(const HttpHead& head, std::string_view prefix) {
   const HeaderField* type = findHeader(head.headers, "content-type");
   return type != nullptr && type->value.size() >= prefix.size() &&

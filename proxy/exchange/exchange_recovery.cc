@@ -99,6 +99,7 @@ bool Exchange::answerFromFreshCache() {
       context_.metrics.recordCacheRequest(CacheResult::kHit);
       const std::string result = found.entry->response.result_json;
       report_.outcome = RequestOutcome::success();
+      report_.cache = cacheResultLabel(CacheResult::kHit);
       answerWithResult(result);
       return true;
     }
@@ -169,6 +170,7 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
     }
     context_.metrics.recordCacheRequest(CacheResult::kStale);
     context_.metrics.recordRecovery(RecoveredBy::kStale, seconds);
+    report_.cache = cacheResultLabel(CacheResult::kStale);
   } else {
     const policies::FallbackSpec& fallback = *policy_->fallback;
     result = CacheJson::withMetaFlag(fallback.kind == policies::FallbackSpec::Kind::kText
@@ -181,8 +183,9 @@ void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass f
   logLine(LogLevel::kInfo, "answered from recovery",
           {{"strategy", strategy == policies::RecoveryStrategy::kStaleCache ? "stale" : "fallback"},
            {"class", policies::failureClassName(failure)},
-           {"method", std::string_view(request_.method)},
+           {"method", context_.metrics.methodLabel(request_.method)},
            {"tool", std::string_view(request_.tool)},
+           LogField::ifNonEmpty("session", SessionRef{request_.session_id}),
            {"request_id", std::string_view(request_.id)},
            {"attempt", attempts_}});
   report_.outcome = RequestOutcome::success();

@@ -50,18 +50,27 @@ void Exchange::logHandledError(FailureClass failure, std::string_view detail) {
   const std::string_view failure_class = policies::failureClassName(failure);
   const auto duration_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now() - started_at_).count();
+  // Every error line has the upstream's status and JSON-RPC code, null where there is none: no
+  // answer came, or the head that did (an SSE stream's 200) is not what failed (a timeout).
+  const std::optional<std::int64_t> upstream_status =
+      attempt_->upstream_status > 0 && failure != FailureClass::kTimeout
+          ? std::optional<std::int64_t>(attempt_->upstream_status)
+          : std::nullopt;
   logLine(LogLevel::kWarn, "request failed",
           {{"class", failure_class},
-           {"method", std::string_view(request_.method)},
-           {"tool", std::string_view(request_.tool)},
-           {"session", SessionRef{request_.session_id}},
-           {"request_id", std::string_view(request_.id)},
+           {"method", context_.metrics.methodLabel(request_.method)},  // as in the metrics
+           // Traffic that is not JSON-RPC (a GET stream) says what it was instead.
+           LogField::ifNonEmpty("http_method", request_.method.empty()
+                                                   ? std::string_view(request_.http_method)
+                                                   : std::string_view()),
+           LogField::ifNonEmpty("tool", request_.tool),
+           LogField::ifNonEmpty("session", SessionRef{request_.session_id}),
+           LogField::ifNonEmpty("request_id", request_.id),
            {"attempt", attempts_},
-           {"upstream_status", attempt_->upstream_status},
-           {"jsonrpc_code",
-            attempt_->jsonrpc_code ? static_cast<std::int64_t>(*attempt_->jsonrpc_code) : 0},
+           LogField::orNull("upstream_status", upstream_status),
+           LogField::orNull("jsonrpc_code", attempt_->jsonrpc_code),
            {"duration_ms", static_cast<std::int64_t>(duration_ms)},
-           {"give_up", std::string_view(report_.give_up_reason)},
+           LogField::ifNonEmpty("give_up", report_.give_up_reason),
            // What was tried before giving up; stale and fallback answers are not errors and
            // log "answered from recovery" instead.
            {"recovery", attempts_ > 1 ? "retry" : "none"},
@@ -104,13 +113,17 @@ void Exchange::finish(RequestOutcome outcome) {
   const double seconds = std::chrono::duration<double>(now - started_at_).count();
   if (runtime_ && runtime_->settings.monitoring.access_log) {
     logLine(LogLevel::kInfo, "request",
-            {{"method", std::string_view(request_.method)},
+            {{"method", context_.metrics.methodLabel(request_.method)},  // as in the metrics
              {"http_method", std::string_view(request_.http_method)},
              {"tool", std::string_view(request_.tool)},
-             {"session", SessionRef{request_.session_id}},
-             {"request_id", std::string_view(request_.id)},
+             LogField::ifNonEmpty("session", SessionRef{request_.session_id}),
+             LogField::ifNonEmpty("request_id", request_.id),
              {"outcome", outcomeName(outcome)},
-             {"upstream_status", attempt_->upstream_status},
+             LogField::ifNonEmpty("cache", report_.cache),  // answered from the cache
+             LogField::ifSet("upstream_status",
+                             attempt_->upstream_status > 0
+                                 ? std::optional<std::int64_t>(attempt_->upstream_status)
+                                 : std::nullopt),
              {"attempts", attempts_},
              {"duration_ms", static_cast<std::int64_t>(seconds * 1000)}});
   }

@@ -7,6 +7,7 @@
 #include "proxy/admin/metrics.h"
 #include "proxy/exchange/downstream_writer.h"
 #include "proxy/exchange/error_answers.h"
+#include "proxy/http/request_target.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
 #include "proxy/mcp/sse_writer.h"
@@ -34,6 +35,24 @@ bool Exchange::parseRequest(Request& request) {
     answered(RequestOutcome::failed(FailureClass::kInvalidInput));
     return false;
   }
+  // Only a request to the MCP endpoint is judged, so every other spelling of it is refused here
+  // (proxy/http/request_target.h says which and why).
+  const HeaderField* host =
+      head.target.starts_with('/') ? nullptr : findHeader(head.headers, "host");
+  TargetVerdict target =
+      classifyRequestTarget(head.target, context_.mcp_path, host != nullptr ? host->value : "");
+  if (target.kind == TargetClass::kRefused) {
+    report_.error_detail = std::string(target.reason) + "; the MCP path is " + context_.mcp_path;
+    const std::string body = jsonRpcErrorBody(
+        {}, ProxyError{jsonrpc::kInvalidRequest, "Ambiguous request-target", report_.error_detail,
+                       "invalid_input", 0, {}});
+    client_->sendSimpleResponse(errorAnswerFor(FailureClass::kInvalidInput).http_status,
+                                "application/json", body);
+    request_.method = "invalid";
+    answered(RequestOutcome::failed(FailureClass::kInvalidInput));
+    return false;
+  }
+  upstream_request_.target = std::move(target.upstream_target);
   request_.http_method = head.method;
   request_.session_id = headerValue(head.headers, "mcp-session-id");
   if (!request_.session_id.empty()) {
@@ -42,7 +61,7 @@ bool Exchange::parseRequest(Request& request) {
     request_.authorization = headerValue(head.headers, "authorization");
     request_.host = headerValue(head.headers, "host");
   }
-  if (head.method != "POST" || pathOf(head.target) != context_.mcp_path) {
+  if (head.method != "POST" || target.kind != TargetClass::kMcpEndpoint) {
     // Not JSON-RPC: streamed through untouched; a GET stream in a session is kept alive.
     request_.resumable_stream =
         head.method == "GET" && context_.sessions.knows(request_.session_id);
@@ -123,7 +142,8 @@ void Exchange::buildUpstreamRequest(const Request& request) {
   out.reserve(256 + request.body.size());
   out += head.method;
   out.push_back(' ');
-  out += head.target;
+  out += upstream_request_.target.empty() ? std::string_view(head.target)
+                                          : upstream_request_.target;
   out += " HTTP/1.1\r\n";
   appendEndToEndHeaders(out, head.headers, {"expect", "mcp-session-id"});
   if (!request_.session_id.empty()) {

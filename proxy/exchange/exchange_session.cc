@@ -157,6 +157,22 @@ bool Exchange::reopenStream() {
   return scheduleAttempt(*delay);
 }
 
+void Exchange::onServerDraining() {
+  // A GET stream in a session forwards whole events only (forwardWholeEvents), and between
+  // re-opens the client has had whole events only too: ending it now cuts no event, and the
+  // client resumes with Last-Event-ID. A stream forwarded raw, or whose head has not come yet,
+  // finishes as any request does.
+  const bool whole_events_only =
+      !(attempt_->reply == Reply::kForward && attempt_->sse == nullptr);
+  if (!request_.resumable_stream || client_ == nullptr || !client_->responseStarted() ||
+      !whole_events_only) {
+    return;
+  }
+  abandonUpstream();
+  client_->endResponse();
+  answered(RequestOutcome::success());
+}
+
 void Exchange::forwardWholeEvents(std::string_view bytes) {
   std::size_t forwarded = 0;
   attempt_->sse->feed(bytes, [&](const SseEvent&) {

@@ -30,6 +30,9 @@ struct RequestReport {
   std::string give_up_reason;  // why no further attempt was made ("unsafe", "deadline", ...)
   std::string error_detail;    // what went wrong, for the one log line of a failed request
   std::string loop_error;      // a libuv call that failed, named with its error
+  // Answered from the response cache: "hit" (fresh) or "stale" (bulwark_cache_requests_total's
+  // labels), for the access log; empty otherwise.
+  std::string_view cache;
 };
 
 }  // namespace bulwark

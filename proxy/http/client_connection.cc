@@ -419,10 +419,17 @@ void ClientConnection::closeAfterWrites() {
 }
 
 void ClientConnection::drain() {
+  if (draining_) {
+    return;
+  }
   draining_ = true;
   if (state_ == State::kReading && !parser_.inMessage()) {
     state_ = State::kClosing;
     closeAfterWrites();
+    return;
+  }
+  if (state_ == State::kDispatched && stream_ != nullptr) {
+    stream_->onServerDraining();  // may end the response inline
   }
 }
 

@@ -43,6 +43,11 @@ public:
   virtual void onClientGone() = 0;
   // The connection's write queue drained below the watermark (after congested() was true).
   virtual void onClientWritable() {}
+  // The server is draining (SIGTERM). A stream that has no answer to wait for, such as an idle
+  // GET stream the client will simply re-open elsewhere, ends its response now (it may do so
+  // inline); one with a request in flight lets it finish. The connection then closes after the
+  // response, as it does for every response once draining.
+  virtual void onServerDraining() {}
 
 protected:
   ~ClientStream() = default;
@@ -113,7 +118,8 @@ public:
   // The request method is HEAD: the response has no body whatever its headers say.
   bool requestIsHead() const { return request_is_head_; }
 
-  // Stops taking new requests; closes at once if idle, else after the current response.
+  // Stops taking new requests; closes at once if idle, else after the current response, whose
+  // stream is told (ClientStream::onServerDraining) so that an idle stream can end early.
   void drain();
 
   // Called about every quarter second by the listener: enforces the header, body and idle

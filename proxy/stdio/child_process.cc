@@ -205,8 +205,12 @@ void ChildProcess::onStderr(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
 }
 
 void ChildProcess::logStderr(std::string_view line, bool truncated) {
-  logLine(LogLevel::kInfo, "stdio child stderr",
-          {{"pid", pid_}, {"line", line}, {"truncated", truncated}});
+  if (truncated) {
+    logLine(LogLevel::kInfo, "stdio child stderr",
+            {{"pid", pid_}, {"line", line}, {"truncated", true}});
+  } else {
+    logLine(LogLevel::kInfo, "stdio child stderr", {{"pid", pid_}, {"line", line}});
+  }
 }
 
 void ChildProcess::onExit(uv_process_t* process, std::int64_t exit_status, int term_signal) {
@@ -222,8 +226,11 @@ void ChildProcess::onExit(uv_process_t* process, std::int64_t exit_status, int t
   if (observer != nullptr) {
     observer->onChildExit(ChildExit{exit_status, term_signal});
   } else {
+    // Killed by a signal or exited with a status: only the one that applies.
     logLine(LogLevel::kInfo, "stdio child stopped",
-            {{"pid", self->pid_}, {"exit_status", exit_status}, {"signal", term_signal}});
+            {{"pid", self->pid_},
+             term_signal != 0 ? LogField("signal", term_signal)
+                              : LogField("exit_status", exit_status)});
   }
   self->stop();
 }

@@ -5,6 +5,7 @@
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
 #include "proxy/http/headers.h"
+#include "proxy/http/request_target.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
 #include "proxy/net/uv_util.h"
@@ -121,11 +122,14 @@ RestartDecision StdioBridge::childExited(Clock::time_point started_at, int pid,
                                          const ChildExit& exit, std::string_view session_id) {
   last_exit_ = describeExit(exit);
   const RestartDecision decision = tracker_.childExited(started_at, Clock::now());
+  // Only the facts that apply: the spare child has no session yet, and a child either exited
+  // with a status or was killed by a signal.
   logLine(decision.crash_loop ? LogLevel::kError : LogLevel::kWarn, "stdio child exited",
           {{"pid", pid},
-           {"session", SessionRef{session_id}},
-           {"exit_status", exit.exit_status},
-           {"signal", exit.term_signal},
+           session_id.empty() ? LogField("child", "spare")
+                              : LogField("session", SessionRef{session_id}),
+           exit.term_signal != 0 ? LogField("signal", exit.term_signal)
+                                 : LogField("exit_status", exit.exit_status),
            {"restart_in_ms", static_cast<std::int64_t>(decision.delay.count())},
            {"quick_exits", tracker_.quickExits()},
            {"crash_loop", decision.crash_loop}});
@@ -139,7 +143,8 @@ RestartDecision StdioBridge::spawnFailed(const std::string& error, std::string_v
   const RestartDecision decision = tracker_.childExited(now, now);
   logLine(LogLevel::kError, "cannot start the stdio server",
           {{"error", std::string_view(error)},
-           {"session", SessionRef{session_id}},
+           session_id.empty() ? LogField("child", "spare")
+                              : LogField("session", SessionRef{session_id}),
            {"restart_in_ms", static_cast<std::int64_t>(decision.delay.count())},
            {"crash_loop", decision.crash_loop}});
   updateGauges();
@@ -260,6 +265,13 @@ ClientStream* StdioBridge::handle(Request& request, ClientConnection& connection
   const std::string& method = request.head.method;
   if (closed_) {
     answerError(connection, 503, "Service Unavailable", {}, -32000, "Bulwark is shutting down");
+    return nullptr;
+  }
+  // The exchange sends every request for the MCP endpoint here as exactly kPath. Another path is
+  // one the stdio server does not have; taking it as MCP would run it without its policy.
+  if (classifyRequestTarget(request.head.target, kPath, {}).kind != TargetClass::kMcpEndpoint) {
+    answerError(connection, 404, "Not Found", {}, -32000,
+                "Not Found: a stdio MCP server is served at /mcp only");
     return nullptr;
   }
   if (method == "POST") {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "proxy/http/client_connection.h"
@@ -43,6 +44,9 @@ struct BridgeSettings {
 class StdioBridge final : public RequestHandler, private ChildObserver {
 public:
   using Clock = std::chrono::steady_clock;
+  // The one path served (the server points the upstream pool at http://<address()>/mcp); every
+  // other request-target is answered 404.
+  static constexpr std::string_view kPath = "/mcp";
 
   StdioBridge(uv_loop_t* loop, DeferredQueue& deferred, Metrics& metrics, BridgeSettings settings);
   ~StdioBridge();

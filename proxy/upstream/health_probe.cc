@@ -104,9 +104,11 @@ void UpstreamProbe::report(int status) {
   attempt_ = nullptr;
   const bool reachable = status == 0;
   if (reachable != reachable_ || !probed_) {
-    logLine(reachable ? LogLevel::kInfo : LogLevel::kWarn,
-            reachable ? "upstream reachable" : "upstream unreachable",
-            {{"error", reachable ? "" : uv_err_name(status)}});
+    if (reachable) {
+      logLine(LogLevel::kInfo, "upstream reachable");
+    } else {
+      logLine(LogLevel::kWarn, "upstream unreachable", {{"error", uv_err_name(status)}});
+    }
   }
   const bool came_back = reachable && probed_ && !reachable_;
   if (reachable != reachable_ || !probed_) {

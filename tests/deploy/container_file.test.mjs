@@ -64,7 +64,7 @@ test('the runtime stage runs as a numeric non-root user', () => {
 
 test('EXPOSE names the data and admin ports, and the entrypoint is exec-form without a shell', () => {
   const expose = ops(runtime, 'EXPOSE').flatMap((e) => e.args.split(/\s+/));
-  assert.deepEqual(expose.sort(), ['8080', '9090']);
+  assert.deepEqual(expose.sort(), ['8080', '9901']);
   const entry = ops(runtime, 'ENTRYPOINT');
   assert.equal(entry.length, 1);
   const argv = JSON.parse(entry[0].args);

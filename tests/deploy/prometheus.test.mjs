@@ -16,11 +16,21 @@ const kUnitTests = fs.readdirSync(path.join(kTestDir, 'prometheus'))
   .map((f) => path.join(kTestDir, 'prometheus', f));
 
 // The seed's thresholds: each must have a warning at the threshold and a critical beyond it.
+// A string is the configured threshold (monitoring.alert_threshold, exported by Bulwark) as a
+// recording rule whose default is in kConfiguredThresholds.
 const kSeedAlerts = {
-  BulwarkErrorRateHigh: { warning: 0.05, critical: 0.10 },
-  BulwarkRecoveryTimeHigh: { warning: 5, critical: 10 },
+  BulwarkErrorRateHigh: { warning: 'bulwark:alert_threshold_error_rate:min',
+                          critical: '2 * bulwark:alert_threshold_error_rate:min' },
+  BulwarkRecoveryTimeHigh: { warning: 'bulwark:alert_threshold_recovery_time_seconds:min',
+                             critical: '2 * bulwark:alert_threshold_recovery_time_seconds:min' },
   BulwarkRetriesPerRequestHigh: { warning: 2, critical: 4 },
   BulwarkLogRecordsMissing: { warning: null, critical: 0.90 },
+};
+// Each configured threshold: the bulwark_alert_threshold name it reads, and the seed's default
+// it falls back to when the gauge is absent.
+const kConfiguredThresholds = {
+  'bulwark:alert_threshold_error_rate:min': { name: 'error_rate', fallback: 0.05 },
+  'bulwark:alert_threshold_recovery_time_seconds:min': { name: 'recovery_time', fallback: 5 },
 };
 
 function alertRules() {
@@ -59,7 +69,11 @@ test('each seed threshold has a warning at the threshold and a critical beyond i
     for (const [severity, threshold] of Object.entries(tiers)) {
       const rule = rules.find((r) => r.alert === alert && r.labels?.severity === severity);
       assert.ok(rule, `${alert} has no ${severity} rule`);
-      if (threshold !== null) {
+      if (typeof threshold === 'string') {
+        const expr = rule.expr.trim().replace(/\s+/g, ' ');
+        assert.ok(expr.endsWith(`>= on (namespace, job) ${threshold}`),
+                  `${alert}/${severity}: expr does not compare against ${threshold}: ${rule.expr}`);
+      } else if (threshold !== null) {
         const m = /([<>]=?)\s*([\d.]+)\s*$/.exec(rule.expr.trim());
         assert.ok(m, `${alert}/${severity}: expr does not end in a comparison: ${rule.expr}`);
         assert.equal(Number(m[2]), threshold, `${alert}/${severity} threshold`);
@@ -71,6 +85,18 @@ test('each seed threshold has a warning at the threshold and a critical beyond i
   }
   for (const rule of rules) {
     assert.ok(['warning', 'critical'].includes(rule.labels?.severity), `${rule.alert}: severity ${rule.labels?.severity}`);
+  }
+});
+
+test('configured thresholds read bulwark_alert_threshold and fall back to the seed default', () => {
+  const recording = readYaml(kRuleFiles.find((f) => f.endsWith('recording.rules.yml')))
+    .groups.flatMap((g) => g.rules);
+  for (const [record, { name, fallback }] of Object.entries(kConfiguredThresholds)) {
+    const rule = recording.find((r) => r.record === record);
+    assert.ok(rule, `no recording rule ${record}`);
+    const expr = rule.expr.trim().replace(/\s+/g, ' ');
+    assert.ok(expr.startsWith(`min by (namespace, job) (bulwark_alert_threshold{name="${name}"}) or `), expr);
+    assert.ok(expr.endsWith(`* 0 + ${fallback}`), `${record}: default ${fallback}: ${expr}`);
   }
 });
 

@@ -134,6 +134,33 @@ describe('config check and reload', { skip: kDirect ? 'BULWARK_BIN=direct: proxy
     assert.ok(bw.proc.running, 'Bulwark keeps running');
   }));
 
+  test('monitoring.alert_threshold is exported as bulwark_alert_threshold and follows a reload; a restart-only change is named in a warning and not applied',
+       scoped(async (t, track) => {
+    const file = dir.file('thresholds.yaml');
+    const withMonitoring = (url, monitoring) => ({ ...configWithAttempts(url, 3), monitoring });
+    await writeConfigAtomic(file, withMonitoring(up.url, { alert_threshold: { error_rate: 0.02, recovery_time: '3s' } }));
+    const bw = track(await startBulwark(up.url, { config: file, name: 'bulwark-thresholds' }));
+    const threshold = async (name) => sumSamples(await bw.metrics(), 'bulwark_alert_threshold', { name });
+    assert.equal(await threshold('error_rate'), 0.02);
+    assert.equal(await threshold('recovery_time'), 3);
+
+    // New thresholds, and an upstream URL that only a restart can change.
+    const s0 = await reloads(bw, 'success');
+    const logLengthBefore = bw.logs().length;
+    const moved = new URL(up.url);
+    moved.pathname = '/elsewhere';
+    await writeConfigAtomic(file, withMonitoring(moved.href, { alert_threshold: { error_rate: 0.1, recovery_time: '250ms' } }));
+    process.kill(bw.proc.pid, 'SIGHUP');
+    await pollUntil(async () => (await reloads(bw, 'success')) >= s0 + 1,
+                    { timeoutMs: 3000, what: 'a success reload after SIGHUP' });
+    assert.equal(await threshold('error_rate'), 0.1);
+    assert.equal(await threshold('recovery_time'), 0.25);
+    const warnings = jsonLogLines(bw.logs().slice(logLengthBefore)).filter((l) => l.level === 'warn');
+    assert.deepEqual(warnings.map((l) => l.setting), ['upstream.url'], JSON.stringify(warnings));
+    assert.match(warnings[0].msg, /restart/);
+    assert.equal(await probeRetry(bw, 'still-the-old-upstream'), true, 'requests still reach the running upstream');
+  }));
+
   test('a change SIGHUP loaded is not loaded again by the file watcher (one reload, one count)', scoped(async (t, track) => {
     const file = dir.file('once.yaml');
     await writeConfigAtomic(file, configWithAttempts(up.url, 1));

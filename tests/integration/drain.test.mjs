@@ -1,12 +1,17 @@
 // SIGTERM lifecycle: a call in flight finishes while /readyz already says 503 and the data port
-// refuses new connections; the grace deadline and a second SIGTERM each end the drain at once.
+// refuses new connections; the grace deadline and a second SIGTERM each end the drain at once;
+// an SDK client's idle GET stream is closed when the drain starts, so it does not hold it up.
 //
 //   BULWARK_BIN=build/dev/proxy/bulwark node --test tests/integration/drain.test.mjs
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { kDirect, startBulwark } from './lib/peers.mjs';
-import { callTool, scoped, startFaultyUpstream } from './lib/faulty.mjs';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { kDirect, startBulwark, startEverything } from './lib/peers.mjs';
+import { callTool, pollUntil, scoped, startFaultyUpstream } from './lib/faulty.mjs';
+import { sumSamples } from './lib/metrics.mjs';
+import { withTimeout } from './lib/procs.mjs';
 
 async function status(url) {
   try {
@@ -72,5 +77,34 @@ describe('SIGTERM drain', { skip: kDirect ? 'proxy-only behaviour' : false, time
     assert.equal(exit.code, 0);
     assert.ok(performance.now() - second < 1000, 'the second SIGTERM stopped it at once');
     await call;
+  }));
+});
+
+describe('SIGTERM drain with an SDK client holding its GET stream',
+         { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
+  test('the idle GET stream is closed when the drain starts: Bulwark exits long before --drain-timeout',
+       scoped(async (t, track) => {
+    const everything = track(await startEverything('everything-drain'));
+    const bw = track(await startBulwark(everything.url, { name: 'bulwark-drain-get',
+                                                          extraArgs: ['--drain-timeout', '20s'] }));
+    const client = new Client({ name: 'drain-get', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(bw.url));
+    await withTimeout(client.connect(transport, { timeout: 15000 }), 15000, 'initialize through Bulwark');
+    t.after(() => withTimeout(client.close(), 5000, 'client.close').catch(() => {}));
+    const tools = await client.listTools(undefined, { timeout: 15000 });
+    assert.ok(tools.tools.length > 0);
+    // The SDK opens its GET stream after initialize: wait until Bulwark holds it (a data
+    // connection beyond the one the POSTs use).
+    await pollUntil(async () => sumSamples(await bw.metrics(), 'bulwark_client_connections') >= 2,
+                    { timeoutMs: 5000, what: 'the GET stream open through Bulwark' });
+
+    const signalled = performance.now();
+    bw.proc.stopRequested = true;  // the exit is ours, not a crash
+    process.kill(bw.proc.pid, 'SIGTERM');
+    const exit = await withTimeout(bw.proc.exited, 15000, 'Bulwark exits after SIGTERM');
+    const took = performance.now() - signalled;
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(took < 3000, `exited ${took.toFixed(0)} ms after SIGTERM; the drain timeout is 20 s`);
+    assert.doesNotMatch(bw.logs(), /drain deadline reached/);
   }));
 });

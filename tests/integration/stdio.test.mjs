@@ -426,6 +426,41 @@ describe('a stdio server that keeps crashing', { skip: kDirect && 'needs Bulwark
     assert.ok(bw.proc.running, 'Bulwark itself keeps running');
   });
 
+  test('its exit lines carry only the facts that apply: exit status or signal, no empty session',
+       { timeout: kTestTimeoutMs }, async (t) => {
+    const exits = async (script) => {
+      const work = writeConfig(t, [
+        'upstream:',
+        `  command: [${JSON.stringify(process.execPath)}, -e, ${JSON.stringify(script)}]`,
+        '  restart: {backoff: {base: 20ms, multiplier: 2, max: 200ms}, max_restarts: 2}',
+        '',
+      ].join('\n'));
+      const bw = await startBulwark(kStdioUrl, { config: work.file });
+      t.after(() => bw.stop());
+      const exited = () => bw.logs().split('\n').filter((l) => l.includes('"msg":"stdio child exited"'))
+        .map((l) => JSON.parse(l));
+      assert.ok(await eventually(() => exited().length >= 2), bw.logs());
+      const stderr = bw.logs().split('\n').filter((l) => l.includes('"msg":"stdio child stderr"'))
+        .map((l) => JSON.parse(l));
+      return { exited: exited(), stderr };
+    };
+    const byStatus = await exits("process.stderr.write('boom\\n'); process.exit(3)");
+    for (const line of byStatus.exited) {
+      assert.equal(line.exit_status, 3, JSON.stringify(line));
+      assert.ok(!('signal' in line), JSON.stringify(line));
+      assert.equal(line.child, 'spare', 'the spare child has no session yet');
+      assert.ok(!('session' in line), JSON.stringify(line));
+    }
+    assert.ok(byStatus.stderr.length >= 1);
+    for (const line of byStatus.stderr) assert.ok(!('truncated' in line), JSON.stringify(line));
+
+    const bySignal = await exits("process.kill(process.pid, 'SIGKILL')");
+    for (const line of bySignal.exited) {
+      assert.equal(line.signal, 9, JSON.stringify(line));
+      assert.ok(!('exit_status' in line), JSON.stringify(line));
+    }
+  });
+
   test('a command that cannot be spawned at all stops Bulwark at start with one line',
        { timeout: kTestTimeoutMs }, async () => {
     const proc = new ChildProcess('bulwark-nocmd', kBulwarkBin, [

@@ -127,7 +127,7 @@ TEST_CASE("a seed retry_delay above the built-in cap raises the cap") {
 TEST_CASE("an empty document gives the built-in defaults") {
   const config::Config c = mustLoad("");
   CHECK(c.listen.text() == "127.0.0.1:8080");
-  CHECK(c.admin.text() == "127.0.0.1:9090");
+  CHECK(c.admin.text() == "127.0.0.1:9901");
   CHECK_FALSE(c.upstream.url.has_value());
   CHECK(c.upstream.connect_timeout == 1s);
   const auto& d = c.policies.defaults;
@@ -238,7 +238,8 @@ TEST_CASE("describeConfig summarises addresses, budget and every policy") {
   CHECK(text.find("retry budget: ratio=0.2 min_per_second=10 window=10s\n") != std::string::npos);
   CHECK(text.find("restart wait: max=1.5s window=30s\n") != std::string::npos);
   CHECK(text.find("tool get_weather (tools[0] get_weather): timeout=5s per_try_timeout=10s "
-                  "max_attempts=5 backoff=50ms*2^n<=500ms") != std::string::npos);
+                  "max_attempts=5 backoff=uniform[0,min(500ms,50ms*2^(n-1))]") !=
+        std::string::npos);
   CHECK(text.find("method resources/read (methods.resources/read): timeout=30s") !=
         std::string::npos);
 }

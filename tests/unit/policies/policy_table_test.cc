@@ -143,7 +143,7 @@ TEST_CASE("describe lists every resolved policy in resolution order") {
   CHECK(entries[3].selector == "tool search_*");
   const std::string text = table.describe();
   CHECK(text.find("method resources/read (methods.resources/read): timeout=30s "
-                  "per_try_timeout=10s max_attempts=4 backoff=1s*2^n<=10s "
+                  "per_try_timeout=10s max_attempts=4 backoff=uniform[0,min(10s,1s*2^(n-1))] "
                   "on=[upstream, timeout, overload] idempotent=auto "
                   "trust_tool_annotations=true cache=off fallback=none "
                   "circuit_breaker=failure_ratio:0.5,min_requests:20,window:10s,open_for:5s,"

@@ -102,5 +102,26 @@ TEST_CASE("logLine writes no session id in clear and no field whole beyond the l
   CHECK(text.back() == '\n');
 }
 
+TEST_CASE("logLine leaves out the fields that do not apply, and only those") {
+  const std::string text = capturedStderr([&] {
+    logLine(LogLevel::kWarn, "m",
+            {LogField::ifNonEmpty("method", ""),
+             LogField::ifNonEmpty("session", SessionRef{""}),
+             LogField::ifSet("jsonrpc_code", std::nullopt),
+             {"attempt", 1},
+             LogField::ifNonEmpty("give_up", "deadline"),
+             LogField::ifSet("upstream_status", 0),
+             LogField::ifNonEmpty("session_id", SessionRef{"s"}),
+             LogField::orNull("code", std::nullopt),
+             LogField::orNull("status", 502)});
+  });
+  CHECK(text.find("\"msg\":\"m\",\"attempt\":1,\"give_up\":\"deadline\",\"upstream_status\":0,"
+                  "\"session_id\":\"" + sessionLogHash("s") +
+                  "\",\"code\":null,\"status\":502}\n") != std::string::npos);
+  CHECK(text.find("method") == std::string::npos);
+  CHECK(text.find("jsonrpc_code") == std::string::npos);
+  CHECK(text.find("\"session\"") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace bulwark

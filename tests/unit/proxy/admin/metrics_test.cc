@@ -84,6 +84,19 @@ TEST_CASE("the closed label sets name every enum value") {
   CHECK(reloadResultLabel(ReloadResult::kSuccess) == "success");
 }
 
+TEST_CASE("alert thresholds are exported once set, and follow each new value") {
+  Metrics metrics;
+  CHECK_FALSE(exposes(metrics.serialize(), "bulwark_alert_threshold{"));
+  metrics.setAlertThresholds(0.05, std::chrono::seconds(5));
+  std::string text = metrics.serialize();
+  CHECK(exposes(text, R"(bulwark_alert_threshold{name="error_rate"} 0.05)"));
+  CHECK(exposes(text, R"(bulwark_alert_threshold{name="recovery_time"} 5)"));
+  metrics.setAlertThresholds(0.01, std::chrono::milliseconds(1500));
+  text = metrics.serialize();
+  CHECK(exposes(text, R"(bulwark_alert_threshold{name="error_rate"} 0.01)"));
+  CHECK(exposes(text, R"(bulwark_alert_threshold{name="recovery_time"} 1.5)"));
+}
+
 TEST_CASE("tool labels beyond the cap fold into other") {
   Metrics metrics(1);
   CHECK(metrics.toolLabel("first") == "first");

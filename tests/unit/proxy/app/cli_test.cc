@@ -132,6 +132,38 @@ TEST_CASE("usage text names every flag") {
   CHECK(usage.find("--version") != std::string::npos);
 }
 
+TEST_CASE("usage text: the three ways to start, and one column for every description") {
+  const std::string usage = usageText();
+  CHECK(usage.find("bulwark --upstream URL [options]") != std::string::npos);
+  CHECK(usage.find("bulwark [options] -- COMMAND [ARGS...]") != std::string::npos);
+  CHECK(usage.find("bulwark --config FILE [options]") != std::string::npos);
+  // An option line is "  --name ARG  description"; its description starts where the first
+  // option line's does, and so do the continuation lines below it.
+  std::size_t column = 0;
+  std::size_t start = usage.find("\noptions:\n");
+  REQUIRE(start != std::string::npos);
+  start += 10;
+  while (start < usage.size()) {
+    const std::size_t end = usage.find('\n', start);
+    const std::string line = usage.substr(start, end - start);
+    start = end == std::string::npos ? usage.size() : end + 1;
+    if (!line.starts_with("  ")) {
+      continue;
+    }
+    INFO("line: ", line);
+    const std::size_t text = line.find_first_not_of(' ');
+    const std::size_t gap = line.find("  ", text);
+    const std::size_t description =
+        line.starts_with("  -") ? line.find_first_not_of(' ', gap) : text;
+    REQUIRE(description != std::string::npos);
+    if (column == 0) {
+      column = description;
+    }
+    CHECK(description == column);
+  }
+  CHECK(column > 0);
+}
+
 TEST_CASE("an unknown flag or a stray argument is an error naming it") {
   CHECK(parseCommandLine({"--upstrem", "x"}).error ==
         "unknown option '--upstrem' (see bulwark --help)");

@@ -45,6 +45,7 @@ public:
 
   TestLoop& loop() { return loop_; }
   ScriptedUpstream& upstream() { return *upstream_; }
+  Server& server() { return *server_; }
   // The exchanges' clock: a test moves it forward instead of waiting.
   ExchangeClock& clock() { return server_->exchangeClock(); }
 

@@ -241,5 +241,42 @@ TEST_CASE("a lost session is re-opened by replaying initialize, then the request
   CHECK(bench.close() == 0);
 }
 
+TEST_CASE("draining ends an idle GET stream of a known session between two events") {
+  constexpr std::string_view kInit =
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
+      R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
+  constexpr std::string_view kInitAnswer =
+      R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},)"
+      R"("serverInfo":{"name":"s","version":"1"}}})";
+  const std::string event = R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed"})";
+  // The GET stream: a head, one whole event, half of the next, and then nothing.
+  const std::string whole = Reply::sseChunk(event);
+  ExchangeBench bench(
+      "{}\n",
+      {Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "s1"}}),
+       Reply::raw({{std::chrono::milliseconds(0),
+                    Reply::head(200, {{"Content-Type", "text/event-stream"},
+                                      {"Transfer-Encoding", "chunked"}}) +
+                        whole + "6\r\nevent:\r\n"}},
+                  Reply::End::kHang)});
+  REQUIRE(bench.startError().empty());
+  CHECK(bench.send(mcpPost(kInit)).starts_with("HTTP/1.1 200 OK\r\n"));
+  auto client = bench.begin(
+      "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+      "Mcp-Session-Id: s1\r\n\r\n");
+  REQUIRE(bench.loop().runUntil(
+      [&] { return client->received().find("list_changed") != std::string::npos; }));
+  bench.server().drain();
+  REQUIRE(bench.loop().runUntil([&] { return client->ended(); }));
+  const std::string response = client->received();
+  client.reset();
+  INFO(response);
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  // The whole event, then the end of the chunked body: the half event never reaches the client.
+  CHECK(response.ends_with("list_changed\"}\n\n\r\n0\r\n\r\n"));
+  CHECK(response.find("event:\r\n") == std::string::npos);
+  CHECK(bench.close() == 0);
+}
+
 }  // namespace
 }  // namespace bulwark::testing

@@ -870,6 +870,57 @@ TEST_CASE("a stream answered before the client leaves is never told it is gone")
   CHECK(later.gone == 0);
 }
 
+// A stream that ends its response when the server drains (an idle GET stream), and counts.
+class DrainableStream final : public ClientStream {
+public:
+  ClientConnection* connection = nullptr;
+  int drained = 0;
+  int gone = 0;
+  void onServerDraining() override {
+    ++drained;
+    ClientConnection* c = connection;
+    connection = nullptr;
+    if (c != nullptr) {
+      c->endResponse();
+    }
+  }
+  void onClientGone() override {
+    ++gone;
+    connection = nullptr;
+  }
+};
+
+TEST_CASE("draining ends an open stream that has nothing to wait for, then closes the connection") {
+  ServerHarness h;
+  DrainableStream stream;
+  h.handler.on_request = [&](Request&, ClientConnection& c) -> ClientStream* {
+    c.sendResponseHead(200, "OK", "Content-Type: text/event-stream\r\n", BodyFraming::kStreamed);
+    c.sendResponseBody(": open\n\n");
+    stream.connection = &c;
+    return &stream;
+  };
+  bool drain_started = false;
+  TestClient& client = h.connectClient(
+      [](TestClient& c) { c.send(request("GET", "/mcp")); },
+      [&](TestClient& c) {
+        if (!drain_started && c.received.find(": open") != std::string::npos) {
+          drain_started = true;
+          h.listener().stopAccepting();
+          h.listener().drainConnections();
+        }
+        if (c.eof || c.read_error != 0) {
+          h.teardown();
+        }
+      });
+  CHECK(h.run() == 0);
+  CHECK_FALSE(h.timed_out);
+  CHECK(stream.drained == 1);
+  CHECK(stream.gone == 0);  // ended by its own choice, not cancelled
+  CHECK(client.eof);
+  CHECK(client.received.ends_with("0\r\n\r\n"));  // a complete chunked body, then the close
+  CHECK(h.handler.ended == 1);
+}
+
 // Found in review: HTTP hardening and address edge cases.
 struct Rec final : HttpMessageSink {
   std::vector<HttpHead> heads;
