@@ -108,6 +108,8 @@ std::string describeConfig(const Config& c) {
   out << "retry budget: ratio=" << c.retry_budget.ratio
       << " min_per_second=" << c.retry_budget.min_per_second
       << " window=" << policies::formatDuration(c.retry_budget.window) << "\n"
+      << "restart wait: max=" << policies::formatDuration(c.restart_wait.max)
+      << " window=" << policies::formatDuration(c.restart_wait.window) << "\n"
       << "fallback_enabled: " << (c.fallback_enabled ? "true" : "false") << "\n"
       << "cache: max_bytes=" << c.cache_max_bytes << "\n"
       << "recovery: " << c.recovery.describe() << "\n"

@@ -10,6 +10,7 @@
 #include "policies/policy_table.h"
 #include "policies/recovery.h"
 #include "policies/response_cache.h"
+#include "policies/restart_wait.h"
 #include "policies/retry_budget.h"
 #include "policies/tool_knowledge.h"
 
@@ -139,6 +140,9 @@ struct Config {
   policies::RetryBudgetParams retry_budget;
   // Upstream HTTP statuses that mean the request never ran (defaults.retry.never_ran_statuses).
   policies::NeverRanStatuses never_ran;
+  // How long a request without a recovery answer waits for a restarting upstream, and when
+  // refused connections count as a restart (defaults.retry.restart_wait); global, like the budget.
+  policies::RestartWaitParams restart_wait;
   // Recovery order per failure class (defaults.recovery); global, like the budget.
   policies::RecoveryPlan recovery;
   // The response cache's byte budget (top-level cache.max_bytes); 0 turns the cache off.

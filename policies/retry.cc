@@ -18,6 +18,10 @@ std::string_view giveUpReasonName(GiveUpReason reason) {
     return "deadline";
   case GiveUpReason::kBudgetExhausted:
     return "budget_exhausted";
+  case GiveUpReason::kRecoveryReady:
+    return "recovery_ready";
+  case GiveUpReason::kRestartWaitOver:
+    return "restart_wait";
   }
   return "unknown";
 }

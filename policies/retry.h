@@ -30,10 +30,12 @@ enum class GiveUpReason : std::uint8_t {
   kAttemptsExhausted, // max_attempts reached
   kDeadline,          // the wait (backoff or Retry-After) does not fit in the remaining deadline
   kBudgetExhausted,   // the retry budget is spent
+  kRecoveryReady,     // the upstream is unreachable and a stale entry or fallback can answer now
+  kRestartWaitOver,   // the wait for a restarting upstream (restart_wait.max) is spent
 };
 
 // "retrying", "not_retryable_class", "unsafe", "attempts_exhausted", "deadline",
-// "budget_exhausted" (label values for metrics and logs).
+// "budget_exhausted", "recovery_ready", "restart_wait" (label values for metrics and logs).
 std::string_view giveUpReasonName(GiveUpReason reason);
 
 struct RetryFacts {
@@ -45,8 +47,9 @@ struct RetryFacts {
   bool budget_available = true;        // RetryBudget::canRetry(now)
   double draw = 0.0;                   // uniform random number in [0, 1) for the jitter
   // The attempt never reached the upstream (connection refused, or a circuit breaker held it
-  // back): the upstream is restarting or resting. Waiting for it is not another try of the
-  // request, so max_attempts does not apply; the deadline and the budget still do.
+  // back) while the upstream is restarting or resting. Waiting for it is not another try of the
+  // request, so max_attempts does not apply; the deadline, the budget and recheck_after (cut to
+  // what is left of the restart wait) still do.
   bool never_sent = false;
   // When set, the wait is cut to this and the next attempt asks again: a circuit breaker may
   // close before the retry_after it announced (a health check saw the upstream come back, or

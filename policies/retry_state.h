@@ -7,6 +7,7 @@
 #include "policies/deadline.h"
 #include "policies/duration.h"
 #include "policies/failure_class.h"
+#include "policies/restart_wait.h"
 #include "policies/retry.h"
 #include "policies/retry_budget.h"
 
@@ -18,9 +19,6 @@ namespace bulwark::policies {
 // A request held back by an open circuit asks again this often: the circuit may close before the
 // time it announced (a health check saw the upstream come back, or a half-open probe succeeded).
 inline constexpr Duration kBreakerRecheck{250};
-// An upstream seen up this recently is restarting: attempts that never reached it are waits,
-// bounded by the deadline. One never seen up (or down for longer) fails after max_attempts.
-inline constexpr std::chrono::seconds kRestartWindow{60};
 
 // What the proxy knows about the attempt that just failed.
 struct AttemptFailure {
@@ -29,15 +27,20 @@ struct AttemptFailure {
   bool safe = false;  // mayRetry(...) for this outcome; a held-back attempt is always safe
   bool may_have_reached_upstream = true;  // mayHaveReachedUpstream(outcome)
   bool held_back = false;                 // a circuit breaker kept the attempt from being sent
-  // The upstream was seen up within kRestartWindow (the proxy's health probe says so).
-  bool upstream_seen_recently = false;
-  std::optional<Duration> retry_after;  // parseRetryAfter() of the response, or the breaker's
+  bool connection_lost = false;  // reset or EOF before any response byte
+  bool probe_failing = false;    // the health probe's latest connect failed
+  // Since the health probe last connected (zero while it is up); nullopt: never.
+  std::optional<Duration> since_seen_up{};
+  bool recovery_available = false;  // a stale entry or a fallback can answer this request now
+  std::optional<Duration> retry_after{};  // parseRetryAfter() of the response, or the breaker's
 };
 
 class RetryState {
 public:
-  RetryState(const RetryPolicy& retry, const TimeoutPolicy& timeouts, TimePoint started)
-      : retry_(retry), deadline_(started, timeouts.timeout), per_try_(timeouts.per_try_timeout) {}
+  RetryState(const RetryPolicy& retry, const TimeoutPolicy& timeouts,
+             const RestartWaitParams& restart_wait, TimePoint started)
+      : retry_(retry), restart_wait_(restart_wait), deadline_(started, timeouts.timeout),
+        per_try_(timeouts.per_try_timeout) {}
 
   const Deadline& deadline() const { return deadline_; }
   // What the next attempt's timer is armed with: min(per_try, time left).
@@ -45,8 +48,10 @@ public:
     return deadline_.nextAttempt(per_try_, now);
   }
 
-  // Decides; when the decision is to retry, the retry is recorded in `budget` and the first
-  // failure's time is kept (for the recovery-duration metric).
+  // Decides, first "wait out a restart, or answer now?" (decideUnreachable), then the retry
+  // policy; when the decision is to retry, the retry is recorded in `budget` and the first
+  // failure's time is kept (it starts the restart wait). kRecoveryReady tells the caller to
+  // answer from the stale entry or the fallback.
   RetryDecision onFailure(const AttemptFailure& failure, RetryBudget& budget, double draw,
                           TimePoint now);
 
@@ -63,6 +68,7 @@ public:
 
 private:
   const RetryPolicy& retry_;
+  const RestartWaitParams& restart_wait_;
   Deadline deadline_;
   Duration per_try_;
   std::optional<TimePoint> first_failure_at_;

@@ -84,6 +84,17 @@ constexpr auto kBudgetKeys = std::to_array<Key<policies::RetryBudgetParams>>({
      [] { return policies::formatDuration(policies::RetryBudgetParams{}.window); }},
 });
 
+constexpr auto kRestartWaitKeys = std::to_array<Key<policies::RestartWaitParams>>({
+    {"max", ValueKind::kDuration,
+     Range{0, 3600000, false, "must not be negative (0s = never wait for a restart)",
+           "must be at most 1h"},
+     [](policies::RestartWaitParams& w, const Value& v) { w.max = v.duration; }, nullptr,
+     [] { return policies::formatDuration(policies::RestartWaitParams{}.max); }},
+    {"window", ValueKind::kDuration, positive(),
+     [](policies::RestartWaitParams& w, const Value& v) { w.window = v.duration; }, nullptr,
+     [] { return policies::formatDuration(policies::RestartWaitParams{}.window); }},
+});
+
 constexpr auto kBackoffKeys = std::to_array<Key<policies::RetryOverride>>({
     {"base", ValueKind::kDuration, Range{},
      [](policies::RetryOverride& r, const Value& v) { r.base = v.duration; }, nullptr,
@@ -160,6 +171,16 @@ constexpr auto kRetryKeys = std::to_array<Key<PolicyBlock>>({
        readKeys<policies::RetryBudgetParams>(reader, f, kBudgetKeys, b.config.retry_budget);
      }},
     {"never_ran_statuses", ValueKind::kCustom, Range{}, nullptr, &readNeverRanStatuses, nullptr},
+    {"restart_wait", ValueKind::kCustom, Range{}, nullptr,
+     [](Reader& reader, const Field& f, PolicyBlock& b) {
+       if (b.kind != kDefaultsBlock) {
+         reader.error(f.keyLoc(), f.path,
+                      "the wait for a restarting upstream is global: set it under "
+                      "defaults.retry.restart_wait");
+         return;
+       }
+       readKeys<policies::RestartWaitParams>(reader, f, kRestartWaitKeys, b.config.restart_wait);
+     }},
 });
 
 constexpr auto kBreakerKeys = std::to_array<Key<policies::CircuitBreakerOverride>>({
@@ -268,6 +289,7 @@ void appendPolicyKeys(std::vector<KeyInfo>& out, std::string_view prefix, BlockK
   appendKeyInfo<policies::RetryOverride>(out, p + "retry.backoff.", kBackoffKeys);
   if (kind == kDefaultsBlock) {
     appendKeyInfo<policies::RetryBudgetParams>(out, p + "retry.budget.", kBudgetKeys);
+    appendKeyInfo<policies::RestartWaitParams>(out, p + "retry.restart_wait.", kRestartWaitKeys);
   }
   appendCacheKeys(out, p + "cache.", false);
   appendKeyInfo<policies::CircuitBreakerOverride>(out, p + "circuit_breaker.", kBreakerKeys);

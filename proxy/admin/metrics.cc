@@ -370,8 +370,8 @@ MetricFamilies::MetricFamilies(std::size_t max_tool_labels)
       recovery_duration_(
           prometheus::BuildHistogram()
               .Name("bulwark_recovery_duration_seconds")
-              .Help("Time from a request's first failed attempt to its "
-                    "recovered answer.")
+              .Help("Time to a recovered answer: from the request's arrival for a stale "
+                    "or fallback answer, from its first failed attempt for a retry.")
               .Register(*registry_)
               .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3,
                                                                5, 10, 30})),

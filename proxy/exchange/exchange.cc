@@ -39,7 +39,8 @@ Exchange::Exchange(ProxyContext& context, ClientConnection& client, Clock::time_
   // retry state only keeps the time of a first failure, e.g. of a re-opened stream).
   static const policies::RetryPolicy kNoRetries{1, {}, {}};
   static const policies::TimeoutPolicy kDefaultTimeouts;
-  retry_state_.emplace(kNoRetries, kDefaultTimeouts, started_at_);
+  static const policies::RestartWaitParams kDefaultRestartWait;
+  retry_state_.emplace(kNoRetries, kDefaultTimeouts, kDefaultRestartWait, started_at_);
   attempt_.emplace();  // the first attempt's; a retry gets a fresh one
 }
 
@@ -244,7 +245,17 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
     return true;  // decided again once the tool is listed
   }
   facts.may_have_reached_upstream = policies::mayHaveReachedUpstream(outcome);
-  facts.upstream_seen_recently = context_.health.reachableWithin(policies::kRestartWindow, now);
+  facts.connection_lost = outcome.kind == policies::OutcomeKind::kResetBeforeResponse;
+  facts.probe_failing = context_.health.failing();
+  if (const auto since_up = context_.health.sinceReachable(now)) {
+    facts.since_seen_up = std::chrono::duration_cast<policies::Duration>(*since_up);
+  }
+  // Only worth the cache lookup when the upstream looks unreachable (see decideUnreachable).
+  if (held_back || !facts.may_have_reached_upstream || facts.connection_lost ||
+      facts.probe_failing) {
+    facts.recovery_available =
+        planRecovery(failure, held_back) != policies::RecoveryStrategy::kFail;
+  }
   facts.retry_after = retry_after;
   const double draw = std::uniform_real_distribution<double>(0.0, 1.0)(context_.random);
   const policies::RetryDecision decision =

@@ -193,7 +193,10 @@ private:
   void prepareCache(const Request& request);
   bool answerFromFreshCache();
   void storeInCache(std::string_view message_json, const Envelope& message);
-  policies::RecoveryStrategy planRecovery(policies::FailureClass failure);
+  // The stale or fallback answer this request could have now (kFail: none); `circuit_open`
+  // follows the recovery order for a request a breaker held back.
+  policies::RecoveryStrategy planRecovery(policies::FailureClass failure,
+                                          bool circuit_open = false);
   void serveRecovery(policies::RecoveryStrategy strategy, policies::FailureClass failure);
   void answerWithResult(std::string_view result_json);
   // The breakers hear how each attempt they let through ended, once.

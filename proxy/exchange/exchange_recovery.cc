@@ -134,7 +134,7 @@ void Exchange::storeInCache(std::string_view message_json, const Envelope& messa
                         decision->ttl, decision->stale_if_error, now());
 }
 
-policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure) {
+policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure, bool circuit_open) {
   if (!request_.judged || client_ == nullptr || (client_->responseStarted() && !downstream_.sse)) {
     return policies::RecoveryStrategy::kFail;
   }
@@ -148,13 +148,17 @@ policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure) {
   }
   facts.fallback_available = policy_->fallback.has_value() &&
                              runtime_->settings.fallback_enabled && request_.method == "tools/call";
-  return policies::chooseRecovery(runtime_->settings.recovery.stepsFor(failure), facts);
+  return policies::chooseRecovery(circuit_open
+                                      ? runtime_->settings.recovery.stepsWhenCircuitOpen()
+                                      : runtime_->settings.recovery.stepsFor(failure),
+                                  facts);
 }
 
 void Exchange::serveRecovery(policies::RecoveryStrategy strategy, FailureClass failure) {
   const auto now = this->now();
-  const auto since = retry_state_->firstFailureAt().value_or(started_at_);
-  const double seconds = std::chrono::duration<double>(now - since).count();
+  // The time the client waited for its recovery answer, from its request's arrival: a first
+  // attempt that hung until its per-try timeout is part of it.
+  const double seconds = std::chrono::duration<double>(now - started_at_).count();
   std::string result;
   if (strategy == policies::RecoveryStrategy::kStaleCache) {
     for (const std::string* key : {&cache_keys_.caller, &cache_keys_.shared}) {

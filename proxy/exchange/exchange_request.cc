@@ -122,7 +122,8 @@ bool Exchange::parseRequest(Request& request) {
     break;
   }
   policy_ = &runtime_->policies.policyFor(request_.method, request_.tool);
-  retry_state_.emplace(policy_->retry, policy_->timeouts, started_at_);
+  retry_state_.emplace(policy_->retry, policy_->timeouts, runtime_->settings.restart_wait,
+                       started_at_);
   if (request_.session_id.empty()) {
     request_.protocol_version = headerValue(head.headers, "mcp-protocol-version");
     request_.authorization = headerValue(head.headers, "authorization");

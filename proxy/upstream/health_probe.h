@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "proxy/net/address.h"
@@ -24,6 +25,8 @@ public:
   void start();
   void stop();
   bool reachable() const { return reachable_; }
+  // The latest probe failed to connect (false before the first probe, and when never started).
+  bool failing() const { return probed_ && !reachable_; }
   const std::string& lastError() const { return last_error_; }
   // Whether the upstream accepted a connection within `window` before `now`: it is restarting
   // rather than absent, so requests are worth holding until it is back.
@@ -31,6 +34,17 @@ public:
                        std::chrono::steady_clock::time_point now) const {
     return reachable_ || (last_reachable_at_ != std::chrono::steady_clock::time_point{} &&
                           now - last_reachable_at_ <= window);
+  }
+  // Time since a probe last connected: zero while reachable, nullopt if none ever has.
+  std::optional<std::chrono::steady_clock::duration> sinceReachable(
+      std::chrono::steady_clock::time_point now) const {
+    if (reachable_) {
+      return std::chrono::steady_clock::duration::zero();
+    }
+    if (last_reachable_at_ == std::chrono::steady_clock::time_point{}) {
+      return std::nullopt;
+    }
+    return now - last_reachable_at_;
   }
   // Runs when a probe connects after one failed: the upstream (re)started.
   void setOnReachableAgain(std::function<void()> hook) { on_reachable_again_ = std::move(hook); }

@@ -193,6 +193,10 @@ const Case kCases[] = {
     {"budget outside defaults", "tools:\n  - match: a\n    retry: {budget: {ratio: 1}}\n",
      "bulwark.yaml:3:13: tools[0].retry.budget: the retry budget is shared by all requests: set "
      "it under defaults.retry.budget"},
+    {"restart_wait outside defaults",
+     "tools:\n  - match: a\n    retry: {restart_wait: {max: 1s}}\n",
+     "bulwark.yaml:3:13: tools[0].retry.restart_wait: the wait for a restarting upstream is "
+     "global: set it under defaults.retry.restart_wait"},
     {"unknown failure class", "defaults: {retry: {on: [upstream, timeuot]}}\n",
      "bulwark.yaml:1:35: defaults.retry.on[1]: unknown failure class \"timeuot\" (one of: "
      "upstream timeout overload resource tool_error session_lost protocol)"},

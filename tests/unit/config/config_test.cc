@@ -26,6 +26,7 @@ defaults:
     backoff: {base: 1s, multiplier: 2, max: 10s}   # full jitter
     on: [upstream, timeout, overload]
     budget: {ratio: 0.2, min_per_second: 10}
+    restart_wait: {max: 1500ms, window: 30s}   # refused connections of a restarting upstream
 tools:
   - match: get_weather    # exact name or glob ("search_*"); the most specific match wins
     idempotent: true      # overrides the tool's annotations
@@ -57,6 +58,8 @@ TEST_CASE("the issue's example loads exactly as written") {
                                                 FailureClass::kOverload});
   CHECK(c.retry_budget.ratio == doctest::Approx(0.2));
   CHECK(c.retry_budget.min_per_second == doctest::Approx(10));
+  CHECK(c.restart_wait.max == 1500ms);
+  CHECK(c.restart_wait.window == 30s);
   REQUIRE(c.policies.tools.size() == 1);
   CHECK(c.policies.tools[0].match == "get_weather");
   REQUIRE(c.policies.methods.size() == 1);
@@ -138,6 +141,7 @@ TEST_CASE("an empty document gives the built-in defaults") {
   CHECK(c.retry_budget.ratio == doctest::Approx(0.5));
   CHECK(c.retry_budget.min_per_second == doctest::Approx(10));
   CHECK(c.retry_budget.window == 10s);
+  CHECK(c.restart_wait == policies::RestartWaitParams{});
   // Issue 4: configured fallbacks are used unless error_handling.fallback_enabled says false
   // (issue 3 only stored the flag, defaulting to false).
   CHECK(c.fallback_enabled);
@@ -232,6 +236,7 @@ TEST_CASE("describeConfig summarises addresses, budget and every policy") {
   CHECK(text.find("listen: 127.0.0.1:8080\n") != std::string::npos);
   CHECK(text.find("upstream: http://127.0.0.1:3000/mcp connect_timeout=1s\n") != std::string::npos);
   CHECK(text.find("retry budget: ratio=0.2 min_per_second=10 window=10s\n") != std::string::npos);
+  CHECK(text.find("restart wait: max=1.5s window=30s\n") != std::string::npos);
   CHECK(text.find("tool get_weather (tools[0] get_weather): timeout=5s per_try_timeout=10s "
                   "max_attempts=5 backoff=uniform[0,min(500ms,50ms*2^(n-1))]") !=
         std::string::npos);

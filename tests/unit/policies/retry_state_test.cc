@@ -22,6 +22,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
+const RestartWaitParams kRestartWait{};  // 5s, within 60s
+
 struct Step {
   Outcome outcome;
   Duration took;                       // how long the attempt ran before this outcome
@@ -41,7 +43,7 @@ Trace run(const EffectivePolicy& policy, RetryBudget& budget, TimePoint& now,
           const std::vector<Step>& steps, std::string_view method, ToolAnnotations annotations,
           const std::vector<double>& draws) {
   Trace trace;
-  RetryState state(policy.retry, policy.timeouts, now);
+  RetryState state(policy.retry, policy.timeouts, kRestartWait, now);
   budget.recordRequest(now);
   for (std::size_t i = 0; i < steps.size(); ++i) {
     ++trace.attempts;
@@ -204,10 +206,10 @@ TEST_CASE("RetryState keeps the first failure's time, records retries in the bud
   const TimePoint start = TimePoint{} + 100s;
   RetryBudget budget({0.5, 10, 10s});
   const EffectivePolicy p = readPolicy();
-  RetryState state(p.retry, p.timeouts, start);
+  RetryState state(p.retry, p.timeouts, kRestartWait, start);
   CHECK_FALSE(state.firstFailureAt().has_value());
   CHECK(state.deadline().at() == start + 5s);
-  AttemptFailure failure{1, FailureClass::kUpstream, true, true, false, false, std::nullopt};
+  AttemptFailure failure{.attempt = 1, .failure = FailureClass::kUpstream, .safe = true};
   CHECK(state.onFailure(failure, budget, 0.5, start + 1s).retry);
   CHECK(state.firstFailureAt() == start + 1s);
   CHECK(budget.retriesInWindow(start + 1s) == 1);
@@ -226,8 +228,12 @@ TEST_CASE("an attempt held back by an open circuit rechecks every 250ms, even if
   const TimePoint start = TimePoint{} + 100s;
   RetryBudget budget({0.5, 10, 10s});
   const EffectivePolicy p = readPolicy();
-  RetryState state(p.retry, p.timeouts, start);
-  AttemptFailure held{1, FailureClass::kOverload, false, true, true, false, Duration{3000}};
+  RetryState state(p.retry, p.timeouts, kRestartWait, start);
+  AttemptFailure held{.attempt = 1,
+                      .failure = FailureClass::kOverload,
+                      .held_back = true,
+                      .since_seen_up = Duration{0},
+                      .retry_after = Duration{3000}};
   const RetryDecision decision = state.onFailure(held, budget, 0.5, start);
   CHECK(decision == RetryDecision::retryAfter(kBreakerRecheck));
   CHECK(kBreakerRecheck == 250ms);
@@ -236,24 +242,64 @@ TEST_CASE("an attempt held back by an open circuit rechecks every 250ms, even if
   CHECK(state.onFailure(held, budget, 0.5, start).reason == GiveUpReason::kDeadline);
 }
 
-TEST_CASE("an upstream seen up within the restart window is waited for beyond max_attempts") {
+TEST_CASE("an upstream seen up within the restart window is waited for beyond max_attempts, "
+          "for restart_wait.max from the first failure") {
   const TimePoint start = TimePoint{} + 100s;
   RetryBudget budget({0.5, 10, 10s});
   EffectivePolicy p = readPolicy();  // 4 attempts, deadline 5s
-  p.retry.backoff = {0ms, 1.0, 0ms};
-  RetryState state(p.retry, p.timeouts, start);
-  AttemptFailure refused{10, FailureClass::kUpstream, true, false, false, true, std::nullopt};
-  CHECK(state.onFailure(refused, budget, 0.5, start + 1s).retry);
-  // Not seen up recently: max_attempts applies.
-  refused.upstream_seen_recently = false;
+  p.timeouts.timeout = 30s;
+  p.retry.backoff = {1000ms, 1.0, 1000ms};
+  const RestartWaitParams wait{2500ms, 60s};
+  RetryState state(p.retry, p.timeouts, wait, start);
+  AttemptFailure refused{.attempt = 10,
+                         .failure = FailureClass::kUpstream,
+                         .safe = true,
+                         .may_have_reached_upstream = false,
+                         .probe_failing = true,
+                         .since_seen_up = Duration{1500}};
+  // The first failure starts the wait: 1s backoff (draw 0.99 of a 1s ceiling -> 990ms).
+  CHECK(state.onFailure(refused, budget, 0.99, start + 1s) == RetryDecision::retryAfter(990ms));
+  CHECK(state.firstFailureAt() == start + 1s);
+  // 2s into the wait only 500ms are left: the last try comes at the bound, not after it.
+  CHECK(state.onFailure(refused, budget, 0.99, start + 3s) == RetryDecision::retryAfter(500ms));
+  // At the bound the request stops waiting.
+  CHECK(state.onFailure(refused, budget, 0.99, start + 3500ms).reason ==
+        GiveUpReason::kRestartWaitOver);
+  // Not seen up within the window: max_attempts applies.
+  refused.since_seen_up = Duration{61000};
   CHECK(state.onFailure(refused, budget, 0.5, start + 1s).reason ==
         GiveUpReason::kAttemptsExhausted);
   // A failure that may have reached the upstream is an attempt, whatever the probe says.
-  refused.upstream_seen_recently = true;
+  refused.since_seen_up = Duration{0};
   refused.may_have_reached_upstream = true;
+  refused.probe_failing = false;
   CHECK(state.onFailure(refused, budget, 0.5, start + 1s).reason ==
         GiveUpReason::kAttemptsExhausted);
-  CHECK(kRestartWindow == 60s);
+}
+
+TEST_CASE("an unreachable upstream with a recovery answer ready ends the attempts at once") {
+  const TimePoint start = TimePoint{} + 100s;
+  RetryBudget budget({0.5, 10, 10s});
+  const EffectivePolicy p = readPolicy();
+  RetryState state(p.retry, p.timeouts, kRestartWait, start);
+  AttemptFailure refused{.attempt = 1,
+                         .failure = FailureClass::kUpstream,
+                         .safe = true,
+                         .may_have_reached_upstream = false,
+                         .since_seen_up = Duration{0},
+                         .recovery_available = true};
+  CHECK(state.onFailure(refused, budget, 0.5, start) ==
+        RetryDecision::giveUp(GiveUpReason::kRecoveryReady));
+  CHECK(giveUpReasonName(GiveUpReason::kRecoveryReady) == "recovery_ready");
+  CHECK(giveUpReasonName(GiveUpReason::kRestartWaitOver) == "restart_wait");
+  // A 502 from a live upstream is retried first, recovery answer or not.
+  AttemptFailure bad_gateway{.attempt = 1,
+                             .failure = FailureClass::kUpstream,
+                             .safe = true,
+                             .since_seen_up = Duration{0},
+                             .recovery_available = true};
+  CHECK(state.onFailure(bad_gateway, budget, 0.5, start).retry);
+  CHECK(budget.retriesInWindow(start) == 1);  // the recovery answer was no retry
 }
 
 TEST_CASE("a broken GET stream is re-opened after 50ms doubling to 2s, 20 times in a row") {
