@@ -1,5 +1,7 @@
 #include "config/yaml_reader.h"
 
+#include "policies/edit_distance.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -62,30 +64,13 @@ std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 namespace {
 
-std::size_t editDistance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) {
-    row[j] = j;
-  }
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 // The closest known key when it is obviously what was meant.
 std::optional<std::string_view> closestKey(std::string_view name,
                                            std::span<const std::string_view> known) {
   std::optional<std::string_view> best;
   std::size_t best_distance = std::max<std::size_t>(1, name.size() / 3) + 1;
   for (std::string_view k : known) {
-    const std::size_t d = editDistance(name, k);
+    const std::size_t d = policies::editDistance(name, k);
     if (d < best_distance) {
       best = k;
       best_distance = d;
