@@ -110,8 +110,8 @@ bool Exchange::answerFromFreshCache() {
 
 void Exchange::storeInCache(std::string_view message_json, const Envelope& message) {
   const std::optional<CacheableResult> result = CacheJson::successResult(message, message_json);
-  if (!result) {
-    return;
+  if (!result || !context_.cache_json.canFlag(result->result_json)) {
+    return;  // not a success, or a result a stale answer could not be marked in
   }
   policies::CacheStoreFacts facts;
   facts.method = request_.method;

@@ -114,6 +114,13 @@ std::optional<CacheableResult> CacheJson::successResult(const Envelope& answer,
   return out;
 }
 
+bool CacheJson::canFlag(std::string_view result_json) {
+  dom::element result;
+  return state_->parser.parse(result_json.data(), result_json.size(), true).get(result) ==
+             simdjson::SUCCESS &&
+         result.is_object();
+}
+
 std::string CacheJson::withMetaFlag(std::string_view result_json, std::string_view flag,
                                     CacheJson& parser) {
   dom::element result;

@@ -39,6 +39,10 @@ public:
   static std::optional<CacheableResult> successResult(const Envelope& answer,
                                                       std::string_view message);
 
+  // Whether withMetaFlag can mark `result_json`: the envelope accepts results whose numbers the
+  // DOM refuses (integers past 64 bits), and such a result, served stale, would go out unmarked.
+  bool canFlag(std::string_view result_json);
+
   // `result_json` (an object) with `"_meta": {..., "<flag>": true}`, so that a client can tell a
   // cached or fallback answer from a live one. Other members keep their order.
   static std::string withMetaFlag(std::string_view result_json, std::string_view flag,

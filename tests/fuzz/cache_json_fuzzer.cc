@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const auto result = bulwark::CacheJson::successResult(envelope, message);
-  if (!result) {
+  if (!result || !cache_json.canFlag(result->result_json)) {  // what the exchange never stores
     return 0;
   }
   const std::string flagged =

@@ -151,7 +151,7 @@ private:
         continue;
       }
       const std::optional<CacheableResult> result = CacheJson::successResult(message, json);
-      if (!result) {
+      if (!result || !cache_json_.canFlag(result->result_json)) {
         continue;
       }
       FUZZ_CHECK(!result->ttl_ms || *result->ttl_ms >= 0, "a negative ttlMs was accepted");
