@@ -37,7 +37,9 @@ RawClient::RawClient(uv_loop_t* loop, std::uint16_t port, std::string bytes)
 
 RawClient::~RawClient() {
   close();
-  socket_->owner = nullptr;
+  if (!handle_closed_) {  // its close callback has not run: it must not reach back to us
+    socket_->owner = nullptr;
+  }
 }
 
 void RawClient::onConnect(uv_connect_t* request, int status) {
