@@ -139,8 +139,7 @@ bool isWildcard(std::string_view host) {
 
 } // namespace
 
-void readSharedState(Reader& reader, const Field& f, const Config& config,
-                     SharedStateConfig& out) {
+void readSharedState(Reader& reader, const Field& f, const Config& config, SharedStateConfig& out) {
   if (f.empty()) {
     reader.error(f.valueLoc(), f.path,
                  "expected a mapping such as {redis: \"redis://127.0.0.1:6379\", advertise: "

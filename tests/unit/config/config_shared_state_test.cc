@@ -1,12 +1,11 @@
 // The `shared_state:` section: Redis for replicas. Defaults, every key, the URL forms, and the
 // errors (URL, variable names, heartbeat TTL, advertise on a wildcard listen, stdio upstream).
 #include "config/config.h"
+#include "load_helpers.h"
 
 #include <doctest/doctest.h>
 #include <string>
 #include <vector>
-
-#include "load_helpers.h"
 
 using namespace bulwark;
 using testing::errorsOf;
