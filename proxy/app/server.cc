@@ -80,7 +80,17 @@ std::string Server::openEverything(const ServerSettings& settings) {
                    cache_json_, breakers_, *sessions_, *probe_, nullptr, settings_.runtime, mcp_path,
                    limits_.max_held_answer_bytes, ExchangeClock{}});
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
-  gate_ = std::make_unique<RequestGate>(*data_handler_, metrics_, limits_,
+  RequestHandler* data_handler = data_handler_.get();
+  if (const auto& shared = settings_.runtime->settings.shared_state) {
+    if (stdio_bridge_) {
+      return "shared_state needs an HTTP upstream: a stdio server's sessions are children of "
+             "this process, which no other replica can reach or take over";
+    }
+    shared_state_ = std::make_unique<SharedState>(loop_, *shared, *sessions_, *data_handler_,
+                                                  metrics_, settings_.pool);
+    data_handler = &shared_state_->handler();
+  }
+  gate_ = std::make_unique<RequestGate>(*data_handler, metrics_, limits_,
                                         isLoopbackHost(settings_.listen.host));
   gate_->configure(settings_.runtime->settings.security);
   admin_handler_ = std::make_unique<AdminHandler>(metrics_, *readiness_);
@@ -93,6 +103,9 @@ std::string Server::openEverything(const ServerSettings& settings) {
   }
   if (error = admin_listener_->listen(settings_.admin); !error.empty()) {
     return error;
+  }
+  if (shared_state_) {
+    shared_state_->start(data_listener_->boundAddress());
   }
   if (!stdio_bridge_) {
     probe_->start();  // a stdio bridge reports its children's state itself
@@ -272,6 +285,9 @@ void Server::shutdown() {
   }
   if (reloader_) {
     reloader_->stop();
+  }
+  if (shared_state_) {
+    shared_state_->stop();
   }
   if (sessions_) {
     sessions_->close();

@@ -24,6 +24,7 @@
 #include "proxy/net/address.h"
 #include "proxy/net/deferred_queue.h"
 #include "proxy/net/listener.h"
+#include "proxy/shared/shared_state.h"
 #include "proxy/stdio/stdio_bridge.h"
 #include "proxy/upstream/tool_discovery.h"
 #include "proxy/upstream/upstream_pool.h"
@@ -107,6 +108,7 @@ private:
   std::unique_ptr<Readiness> readiness_;
   std::unique_ptr<ProxyContext> context_;
   std::unique_ptr<DataPlaneHandler> data_handler_;
+  std::unique_ptr<SharedState> shared_state_; // with shared_state: Redis and the router
   std::unique_ptr<RequestGate> gate_;
   std::unique_ptr<AdminHandler> admin_handler_;
   std::unique_ptr<Listener> data_listener_;

@@ -1,0 +1,63 @@
+#include "proxy/shared/shared_state.h"
+
+#include <cstdlib>
+
+#include "proxy/admin/log.h"
+
+namespace bulwark {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+RedisClientOptions redisOptions(const config::SharedStateConfig& config) {
+  RedisClientOptions options;
+  options.address = config.redis;
+  options.db = config.redis_db;
+  options.timeout = duration_cast<milliseconds>(config.timeout);
+  if (!config.password_env.empty()) {
+    const char* password = std::getenv(config.password_env.c_str());
+    if (password == nullptr || password[0] == '\0') {
+      logLine(LogLevel::kWarn, "shared_state: the password variable is not set; connecting "
+                               "to Redis without AUTH",
+              {{"password_env", config.password_env}});
+    } else {
+      options.password = password;
+    }
+  }
+  return options;
+}
+
+SharedSessionsOptions sessionsOptions(const config::SharedStateConfig& config) {
+  SharedSessionsOptions options;
+  options.key_prefix = config.key_prefix;
+  options.session_ttl = duration_cast<milliseconds>(config.session_ttl);
+  options.heartbeat_interval = duration_cast<milliseconds>(config.heartbeat_interval);
+  options.heartbeat_ttl = duration_cast<milliseconds>(config.heartbeat_ttl);
+  return options;
+}
+
+} // namespace
+
+SharedState::SharedState(uv_loop_t* loop, const config::SharedStateConfig& config,
+                         SessionDirectory& sessions, RequestHandler& data_handler,
+                         Metrics& metrics, UpstreamPoolOptions peer_pool)
+    : config_(config), redis_(loop, redisOptions(config), &metrics),
+      sessions_(loop, redis_, sessions, sessionsOptions(config)),
+      router_(loop, data_handler, sessions, sessions_, metrics, peer_pool) {}
+
+void SharedState::start(const std::string& bound) {
+  sessions_.setAdvertise(config_.advertise ? config_.advertise->text() : bound);
+  logLine(LogLevel::kInfo, "shared_state: on",
+          {{"redis", config_.redis.text()}, {"advertise", sessions_.advertise()}});
+  redis_.start();
+  sessions_.start();
+}
+
+void SharedState::stop() {
+  router_.close();
+  sessions_.stop();
+  redis_.stop();
+}
+
+} // namespace bulwark
