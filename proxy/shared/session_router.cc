@@ -126,6 +126,7 @@ private:
 
   void takeOver(const std::string& dead_owner, std::string initialize_body) {
     claimed_ = true;
+    previous_owner_ = dead_owner;
     initialize_body_ = std::move(initialize_body);
     waiting_redis_ = true;
     router_.shared_.claim(session_id_, dead_owner, [this](bool won, std::string owner_now) {
@@ -135,9 +136,12 @@ private:
         return;
       }
       if (won) {
-        router_.metrics_.recordSessionTakeover(SessionTakeoverResult::kSuccess);
-        logLine(LogLevel::kInfo, "shared_state: took over a session of a sidecar that is gone",
-                {{"session", SessionRef{session_id_}}});
+        // Several requests of the session may race here; the first to adopt it counts.
+        if (!router_.directory_.knows(session_id_)) {
+          router_.metrics_.recordSessionTakeover(SessionTakeoverResult::kSuccess);
+          logLine(LogLevel::kInfo, "shared_state: took over a session of a sidecar that is gone",
+                  {{"session", SessionRef{session_id_}}, {"previous_owner", previous_owner_}});
+        }
         adopt(initialize_body_);
         serveLocally();
       } else if (!owner_now.empty() && owner_now != router_.shared_.advertise() && !forwarded_) {
@@ -242,6 +246,7 @@ private:
   ClientStream* inner_ = nullptr;    // the local exchange, once delegated
   UpstreamConnection* peer_ = nullptr; // the forward in flight
   std::string forward_owner_;
+  std::string previous_owner_; // the dead owner a takeover replaces
   std::string initialize_body_; // from the record: what a takeover adopts
   int depth_ = 0;
   bool waiting_redis_ = false;
