@@ -12,6 +12,7 @@
 // SHARED_CALLS (default 6) sets the calls per phase.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { kDirect } from './lib/peers.mjs';
@@ -102,16 +103,32 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
         'round robin sent about half the requests to the other pair, which forwarded them');
       assert.equal(await metric(ownerPair, 'bulwark_session_forwards_total'), 0);
 
+      // A side-effecting call in flight when the owner pod dies (its first progress arrived).
+      let progressed;
+      const progress = new Promise((resolve) => { progressed = resolve; });
+      const inFlight = client.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 3, steps: 6 } },
+        // Short: after the cut the SDK may wait on a resumption that cannot bring the answer.
+        undefined, { timeout: 4000, onprogress: () => progressed() })
+        .then(() => 'answered', (e) => `failed: ${e.message}`);
+      await withTimeout(progress, kTimeoutMs, 'first progress of the long call');
+
       // The owner pod dies. Calls go on through the survivor, which takes the session over.
       await ownerPair.kill();
       lb.setBackends([other.bulwark.port]);
+      const inFlightEnd = await withTimeout(inFlight, kTimeoutMs, 'the in-flight call settles');
+      assert.match(inFlightEnd, /^failed/, 'the call in flight at the kill fails rather than hangs');
+      const killedAt = performance.now();
       const after = await echoCalls(client, 'after-kill', kCalls);
+      t.diagnostic(`first ${kCalls} calls after the kill took ${Math.round(performance.now() - killedAt)} ms`);
       assert.deepEqual(after, [], 'read-only calls after the kill: 0 failed');
       assert.equal(transport.sessionId, sessionId, 'the client kept its session id');
       assert.equal(await metric(other, 'bulwark_session_takeovers_total', { result: 'success' }), 1);
       assert.equal(await metric(other, 'bulwark_session_recoveries_total', { result: 'success' }), 1,
         'one initialize replayed on the new owner\'s server');
       assert.equal(await recordOf(redis, sessionId), `127.0.0.1:${other.bulwark.port}`);
+      assert.equal(await metric(other, 'bulwark_requests_total', { tool: 'trigger-long-running-operation' }), 0,
+        'the side-effecting call in flight at the kill was not repeated on the new owner');
 
       // DELETE ends the session everywhere: its record goes.
       await transport.terminateSession();
