@@ -243,10 +243,10 @@ private:
   Request request_;
   std::string session_id_;
   bool forwarded_;
-  ClientStream* inner_ = nullptr;    // the local exchange, once delegated
+  ClientStream* inner_ = nullptr;      // the local exchange, once delegated
   UpstreamConnection* peer_ = nullptr; // the forward in flight
   std::string forward_owner_;
-  std::string previous_owner_; // the dead owner a takeover replaces
+  std::string previous_owner_;  // the dead owner a takeover replaces
   std::string initialize_body_; // from the record: what a takeover adopts
   int depth_ = 0;
   bool waiting_redis_ = false;
@@ -270,8 +270,8 @@ ClientStream* SessionRouter::handle(Request& request, ClientConnection& connecti
     return inner_.handle(request, connection);
   }
   const bool forwarded = findHeader(request.head.headers, kForwardedHeader) != nullptr;
-  auto* routed = new RoutedRequest(*this, request, connection, std::string(session->value),
-                                   forwarded);
+  auto* routed =
+      new RoutedRequest(*this, request, connection, std::string(session->value), forwarded);
   routed_[&connection] = routed;
   routed->begin();
   return routed;

@@ -14,16 +14,15 @@
 // locally (counted as loop_refused).
 #pragma once
 
-#include <uv.h>
+#include "proxy/http/client_connection.h"
+#include "proxy/shared/shared_sessions.h"
+#include "proxy/upstream/upstream_pool.h"
 
 #include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
-
-#include "proxy/http/client_connection.h"
-#include "proxy/shared/shared_sessions.h"
-#include "proxy/upstream/upstream_pool.h"
+#include <uv.h>
 
 namespace bulwark {
 

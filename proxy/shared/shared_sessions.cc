@@ -3,12 +3,12 @@
 // timeout, after which the caller goes on as if alone.
 #include "proxy/shared/shared_sessions.h"
 
+#include "proxy/admin/log.h"
+#include "proxy/net/uv_util.h"
+
 #include <algorithm>
 #include <array>
 #include <vector>
-
-#include "proxy/admin/log.h"
-#include "proxy/net/uv_util.h"
 
 namespace bulwark {
 namespace {
@@ -166,8 +166,8 @@ void SharedSessions::lookup(std::string_view client_id,
           record.initialize_body = std::string(reply.element(1).text());
           const bool alive = reply.element(2).integer() == 1;
           record.owner_state = record.owner == options_.advertise ? SessionRecord::Owner::kHere
-                               : alive ? SessionRecord::Owner::kAlive
-                                       : SessionRecord::Owner::kGone;
+                               : alive                            ? SessionRecord::Owner::kAlive
+                                                                  : SessionRecord::Owner::kGone;
         }
         done(std::move(record));
       });

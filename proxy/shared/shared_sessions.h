@@ -12,16 +12,15 @@
 // own server. See session_router.h.
 #pragma once
 
-#include <uv.h>
+#include "proxy/mcp/session_directory.h"
+#include "proxy/shared/redis_client.h"
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
-
-#include "proxy/mcp/session_directory.h"
-#include "proxy/shared/redis_client.h"
+#include <uv.h>
 
 namespace bulwark {
 

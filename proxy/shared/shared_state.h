@@ -3,15 +3,14 @@
 // `shared_state` block none of it exists and the data port's handler is used directly.
 #pragma once
 
-#include <uv.h>
-
-#include <memory>
-#include <string>
-
 #include "config/config.h"
 #include "proxy/shared/redis_client.h"
 #include "proxy/shared/session_router.h"
 #include "proxy/shared/shared_sessions.h"
+
+#include <memory>
+#include <string>
+#include <uv.h>
 
 namespace bulwark {
 
