@@ -8,6 +8,8 @@
 #include "proxy/http/headers.h"
 #include "proxy/upstream/upstream_connection.h"
 
+#include <vector>
+
 namespace bulwark {
 
 // Lives from handle() until the connection has ended the request and no Redis answer or
@@ -18,7 +20,18 @@ public:
   RoutedRequest(SessionRouter& router, Request& request, ClientConnection& client,
                 std::string session_id, bool forwarded)
       : router_(router), client_(&client), request_(std::move(request)),
-        session_id_(std::move(session_id)), forwarded_(forwarded) {}
+        session_id_(std::move(session_id)), forwarded_(forwarded) {
+    router_.live_.insert(this);
+  }
+  ~RoutedRequest() { router_.live_.erase(this); }
+  RoutedRequest(const RoutedRequest&) = delete;
+  RoutedRequest& operator=(const RoutedRequest&) = delete;
+
+  // The Redis client stopped (shutdown): its callbacks were dropped, none will come.
+  void redisStopped() {
+    waiting_redis_ = false;
+    maybeDelete();
+  }
 
   void begin() {
     Busy busy(*this);
@@ -310,6 +323,11 @@ UpstreamPool* SessionRouter::peerPool(const std::string& advertise) {
 
 void SessionRouter::close() {
   closed_ = true;
+  // Copied: a request that has ended is deleted by redisStopped().
+  const std::vector<RoutedRequest*> live(live_.begin(), live_.end());
+  for (RoutedRequest* routed : live) {
+    routed->redisStopped();
+  }
   for (auto& [address, pool] : peers_) {
     pool->close();
   }

@@ -56,9 +56,9 @@ void SharedState::start(const std::string& bound) {
 }
 
 void SharedState::stop() {
+  redis_.stop(); // first: no Redis callback runs after this, so the router may free its waiters
   router_.close();
   sessions_.stop();
-  redis_.stop();
 }
 
 } // namespace bulwark
