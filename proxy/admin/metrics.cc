@@ -442,6 +442,11 @@ MetricFamilies::MetricFamilies(std::size_t max_tool_labels)
   sessions_forgotten_.createAll();
   cache_requests_.createAll();
   tool_discoveries_.createAll();
+  session_forwards_.createAll();
+  session_takeovers_.createAll();
+  for (const std::string_view result : kSharedStateResultLabels) {
+    shared_state_operations_.with({"heartbeat", result});
+  }
   fallbacks_.with({""});
   for (const std::string_view limit : kLimitNames) {
     limit_rejections_.with({limit});
