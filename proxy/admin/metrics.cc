@@ -94,13 +94,12 @@ constexpr std::array<std::string_view, 3> kSessionForgottenLabels = {"handshake_
 constexpr std::array<std::string_view, 6> kToolDiscoveryLabels = {
     "success", "refused", "failed", "malformed", "too_large", "endless"};
 constexpr std::array<std::string_view, 12> kSharedStateOpLabels = {
-    "handshake",      "heartbeat",   "session_write", "session_read",
-    "session_touch",  "session_delete", "claim",      "cache_read",
-    "cache_write",    "catalog_read", "catalog_write", "other"};
+    "handshake", "heartbeat",  "session_write", "session_read", "session_touch", "session_delete",
+    "claim",     "cache_read", "cache_write",   "catalog_read", "catalog_write", "other"};
 constexpr std::array<std::string_view, 4> kSharedStateResultLabels = {"ok", "error", "timeout",
                                                                       "unavailable"};
-constexpr std::array<std::string_view, 4> kSessionForwardLabels = {
-    "success", "owner_unreachable", "failed", "loop_refused"};
+constexpr std::array<std::string_view, 4> kSessionForwardLabels = {"success", "owner_unreachable",
+                                                                   "failed", "loop_refused"};
 constexpr std::array<std::string_view, 3> kSessionTakeoverLabels = {"success", "lost", "failed"};
 constexpr std::array<std::string_view, 2> kTimeoutKindLabels = {"per_try", "deadline"};
 constexpr std::size_t kFailureClassCount = policies::kAllFailureClasses.size();
