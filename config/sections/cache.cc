@@ -85,8 +85,8 @@ void readScope(Reader& reader, const Field& f, policies::CacheOverride& out) {
     out.scope = *scope;
   } else {
     reader.error(f.valueLoc(), f.path,
-                 "expected caller (one entry per Authorization header) or shared (one entry for "
-                 "every caller), got " +
+                 "expected caller (one entry per caller: session, credentials, query) or shared "
+                 "(one entry for every caller), got " +
                      quoted(*text));
   }
 }

@@ -42,9 +42,10 @@ policies::CallerIdentity callerIdentityOf(const HttpHead& head, std::string_view
     }
   }
   policies::CallerIdentity identity;
-  if (bytes > 0) {
-    identity.reserve(bytes);
+  if (bytes == 0) {
+    return identity;  // anonymous: one pass over the fields, nothing allocated
   }
+  identity.reserve(bytes);
   identity.add(IdentityPart::kSession, client_session_id);
   const auto addEvery = [&](const Named& named) {
     for (const HeaderField& field : head.headers) {
