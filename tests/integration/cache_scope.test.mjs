@@ -39,6 +39,7 @@ async function startCallerState(track) {
     sessionsUrl: `${origin}/mcp`,
     statelessUrl: `${origin}/stateless`,
     calls: async (tool) => JSON.parse((await request(`${origin}/stats`)).body).calls[tool] ?? 0,
+    forget: () => request(`${origin}/forget`, { method: 'POST' }),
   };
 }
 
@@ -84,6 +85,25 @@ describe('caller scope: sessions', { skip: kSkip, timeout: 90000 }, () => {
     assert.equal(await call(bob, 'recall'), bobNote);
     assert.equal(await up.calls('recall'), 2, 'one upstream call per session');
     assert.equal(sumSamples(await bw.metrics(), 'bulwark_cache_requests_total', { result: 'hit' }), 2);
+  }));
+
+  test('a session keeps its entries when Bulwark recovers it upstream (the key is the client\'s id)',
+       scoped(async (t, track) => {
+    const up = await startCallerState(track);
+    const bw = await bulwarkWith(t, track, up.sessionsUrl, {
+      upstream: { url: up.sessionsUrl },
+      tools: [{ match: 'recall', cache: { ttl: '60s' } }],
+    });
+    const alice = await connect(t, bw.url);
+    await call(alice, 'remember', { note: 'before the restart' });
+    const before = await call(alice, 'recall');
+    await up.forget();  // the upstream loses every session, as a restart would
+    // A call that is not cached finds the session gone; Bulwark re-initializes it upstream.
+    assert.equal(await call(alice, 'remember', { note: 'after the restart' }), 'noted');
+    assert.ok(sumSamples(await bw.metrics(), 'bulwark_session_recoveries_total', { result: 'success' }) >= 1,
+              'the session was recovered');
+    assert.equal(await call(alice, 'recall'), before, 'still the same caller: the entry answers');
+    assert.equal(await up.calls('recall'), 1);
   }));
 
   test('scope: shared serves every session from one entry', scoped(async (t, track) => {

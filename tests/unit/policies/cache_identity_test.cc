@@ -75,9 +75,8 @@ TEST_CASE("caller scope: every credential-bearing part tells callers apart") {
 
   // A credential is never the anonymous caller.
   const std::string anonymous = callerKey({});
-  for (const Request& r :
-       {alice_cookie, Request{.api_key = {"k"}}, Request{.headers = {{"t"}}},
-        Request{.query = "api_key=alice"}, Request{.session = "s"}}) {
+  for (const Request& r : {alice_cookie, Request{.api_key = {"k"}}, Request{.headers = {{"t"}}},
+                           Request{.query = "api_key=alice"}, Request{.session = "s"}}) {
     CHECK(callerKey(r) != anonymous);
   }
 }
@@ -85,10 +84,10 @@ TEST_CASE("caller scope: every credential-bearing part tells callers apart") {
 TEST_CASE("caller scope: the same value in different parts is a different caller") {
   const std::string v = "secret";
   const std::set<std::string> keys = {
-      callerKey({.session = v}),           callerKey({.authorization = {v}}),
-      callerKey({.cookie = {v}}),          callerKey({.api_key = {v}}),
-      callerKey({.headers = {{v}}}),       callerKey({.headers = {{}, {v}}}),
-      callerKey({.query = v}),             callerKey({}),
+      callerKey({.session = v}),     callerKey({.authorization = {v}}),
+      callerKey({.cookie = {v}}),    callerKey({.api_key = {v}}),
+      callerKey({.headers = {{v}}}), callerKey({.headers = {{}, {v}}}),
+      callerKey({.query = v}),       callerKey({}),
   };
   CHECK(keys.size() == 8);
 }
@@ -109,7 +108,9 @@ TEST_CASE("caller scope: empty values identify no one") {
 }
 
 TEST_CASE("caller scope: the documented encoding") {
-  CHECK(identityOf({.session = "S", .authorization = {"Bearer a"}, .headers = {{}, {}, {"t"}},
+  CHECK(identityOf({.session = "S",
+                    .authorization = {"Bearer a"},
+                    .headers = {{}, {}, {"t"}},
                     .query = "k=1"})
             .text() == "s1:Sa8:Bearer ah2.1:tq3:k=1");
 }
@@ -142,8 +143,8 @@ TEST_CASE("caller scope: the encoding is injective over tricky values") {
 
 TEST_CASE("shared scope ignores the caller") {
   // Whatever the session or credentials, the shared key is one key, and no caller's key is it.
-  CHECK(sharedKey() == cacheKey("tools/call", "whoami", "{}", "2025-06-18",
-                                CacheKeyScope::shared()));
+  CHECK(sharedKey() ==
+        cacheKey("tools/call", "whoami", "{}", "2025-06-18", CacheKeyScope::shared()));
   CHECK(callerKey({.session = "a"}) != sharedKey());
   CHECK(callerKey({}) != sharedKey());
 }

@@ -31,13 +31,12 @@ TEST_CASE("queryOf: the part after the first '?'") {
 }
 
 TEST_CASE("callerIdentityOf: every part, in the documented order, whatever the arrival order") {
-  const HttpHead head = post("/mcp?api_key=k",
-                             {{"X-Tenant", "t1"},
-                              {"Cookie", "sid=1"},
-                              {"Host", "example"},
-                              {"authorization", "Bearer a"},
-                              {"X-API-Key", "key"},
-                              {"cookie", "theme=dark"}});
+  const HttpHead head = post("/mcp?api_key=k", {{"X-Tenant", "t1"},
+                                                {"Cookie", "sid=1"},
+                                                {"Host", "example"},
+                                                {"authorization", "Bearer a"},
+                                                {"X-API-Key", "key"},
+                                                {"cookie", "theme=dark"}});
   CHECK(identity(head, "S", {"x-tenant"}) ==
         "s1:Sa8:Bearer ac5:sid=1c10:theme=darkk3:keyh0.2:t1q9:api_key=k");
   // A header not configured does not count; neither do Host and the other fields.
