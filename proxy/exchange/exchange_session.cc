@@ -218,6 +218,13 @@ void Exchange::endStreamSessionLost() {
 }
 
 void Exchange::onServerDraining() {
+  if (request_.resumable_stream && client_ != nullptr && !client_->responseStarted() &&
+      backing_off_) {
+    // A client's GET waiting for a restarting upstream (waitToOpenStream) does not hold the
+    // drain up: it gets its 502 now, as it would have without the wait, and tries elsewhere.
+    giveUp(FailureClass::kUpstream, "the upstream is unreachable and bulwark is draining");
+    return;
+  }
   // A GET stream in a session forwards whole events only (forwardWholeEvents), and between
   // re-opens the client has had whole events only too: ending it now cuts no event, and the
   // client resumes with Last-Event-ID. A stream forwarded raw, or whose head has not come yet,

@@ -494,5 +494,31 @@ TEST_CASE("a GET stream's `: connected` and keep-alives reach the client before 
   CHECK(bench.close() == 0);
 }
 
+TEST_CASE("a client's GET sent while the upstream restarts waits for it, up to restart_wait.max") {
+  constexpr std::string_view kInit =
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
+      R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
+  constexpr std::string_view kInitAnswer =
+      R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},)"
+      R"("serverInfo":{"name":"s","version":"1"}}})";
+  ExchangeBench bench("defaults:\n  retry:\n    restart_wait: {max: 300ms}\n",
+                      {Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "s1"}})});
+  REQUIRE(bench.startError().empty());
+  CHECK(bench.send(mcpPost(kInit)).starts_with("HTTP/1.1 200 OK\r\n"));
+  // The health probe has seen the upstream up (it answered just now); from here on every
+  // connection is refused, as while a server restarts.
+  bench.upstream().close();
+  const std::string response = bench.send(
+      "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+      "Mcp-Session-Id: s1\r\nConnection: close\r\n\r\n");
+  INFO(response);
+  CHECK(response.starts_with("HTTP/1.1 502 "));
+  // Tried again while waiting (it used to be answered after its first refused connection).
+  const std::size_t at = response.find("\"attempts\":");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoi(response.substr(at + 11)) >= 2);
+  CHECK(bench.close() == 0);
+}
+
 }  // namespace
 }  // namespace bulwark::testing
