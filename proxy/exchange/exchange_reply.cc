@@ -54,8 +54,8 @@ void Exchange::onUpstreamHead(HttpHead& head) {
           return;
         }
         client_->endResponse();
-        answered(RequestOutcome::failed(policies::classify(
-            Outcome::httpStatus(head.status, !request_.session_id.empty()))));
+        answered(RequestOutcome::failed(
+            policies::classify(Outcome::httpStatus(head.status, !request_.session_id.empty()))));
         return;
       }
       if (!reopenStream()) {

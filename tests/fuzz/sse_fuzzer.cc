@@ -55,7 +55,8 @@ Run feedInPieces(std::string_view stream, const std::vector<std::size_t>& cuts,
       run.events.push_back({event, start + offset});
     });
     const std::size_t settled = parser.settledOffset();
-    FUZZ_CHECK(settled == 0 || endsLine(piece, settled), "settledOffset is not just past a line end");
+    FUZZ_CHECK(settled == 0 || endsLine(piece, settled),
+               "settledOffset is not just past a line end");
     start = end;
   };
   for (std::size_t cut : cuts) {

@@ -303,7 +303,7 @@ TEST_CASE("an unreachable upstream with a recovery answer ready ends the attempt
   CHECK(budget.retriesInWindow(start) == 1);  // the recovery answer was no retry
 }
 
-TEST_CASE("a broken GET stream is re-opened after 50ms doubling to 2s, then every 2s, without end") {
+TEST_CASE("a broken GET stream is re-opened after 50ms doubling to 2s, then every 2s, no limit") {
   const std::vector<Duration> expected = {50ms, 100ms, 200ms, 400ms, 800ms, 1600ms, 2000ms, 2000ms};
   for (int reopens = 0; reopens < static_cast<int>(expected.size()); ++reopens) {
     CAPTURE(reopens);
