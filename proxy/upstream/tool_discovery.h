@@ -34,7 +34,7 @@ struct DiscoverySettings {
   bool enabled = true;
   // List at start. Otherwise discovery waits until it is first needed (a retry decision about a
   // tool the catalog does not know).
-  bool at_start = false;
+  bool at_start = true;
   std::chrono::milliseconds interval{std::chrono::minutes(5)};
   // Sent with every request of a listing (e.g. Authorization). Values are secrets: never logged.
   std::vector<std::pair<std::string, std::string>> headers;
