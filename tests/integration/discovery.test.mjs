@@ -53,14 +53,14 @@ async function discovered(bw, { result = 'success', count = 1, timeoutMs = 15000
 
 const byName = (view) => Object.fromEntries(view.tools.map((t) => [t.name, t]));
 
-// A config that lists at start (the default waits for the first need).
+// A config with `discovery` settings on top of the defaults (which list at start).
 const retriesConfig = (url, extra = {}, discovery = {}) => {
   const config = makeConfig(url, {
     retry: { max_attempts: 5 },
     defaults: { circuit_breaker: { enabled: false } },
     ...extra,
   });
-  config.upstream.discovery = { at_start: true, ...discovery };
+  if (Object.keys(discovery).length > 0) config.upstream.discovery = { ...discovery };
   return config;
 };
 
@@ -291,11 +291,10 @@ describe('discovery', { skip: kDirect ? 'needs Bulwark' : false, timeout: 180000
     assert.equal(byName(view).read_data.policy, 'tools[1] read_*');
   }));
 
-  test('default (no at_start): a never-listing client under 25 % resets still sees 0 errors',
+  test('at_start: false: a never-listing client under 25 % resets still sees 0 errors',
     scoped(async (t, track) => {
       const up = track(await startFaultyUpstream({ mode: 'session', name: 'faulty-lazy' }));
-      const config = retriesConfig(up.url);
-      delete config.upstream.discovery;  // the default: list when first needed
+      const config = retriesConfig(up.url, {}, { at_start: false });  // list when first needed
       const bw = await bulwarkWith(track, up.url, config);
       const c = await connectClient(bw.url, { name: 'never-lists-lazy' });
       const kCalls = 100;
@@ -400,7 +399,7 @@ describe('discovery', { skip: kDirect ? 'needs Bulwark' : false, timeout: 180000
 
   test('stdio upstream: discovery through the spare child', scoped(async (t, track) => {
     const file = await writeConfig(dir.file(`config-${++configCount}.yaml`), {
-      upstream: { command: [process.execPath, kStdioServer], discovery: { at_start: true } } });
+      upstream: { command: [process.execPath, kStdioServer] } });
     const bw = track(await startBulwark('http://127.0.0.1/mcp', { config: file, name: 'bulwark-stdio' }));
     const view = await discovered(bw, { timeoutMs: 30000 });
     const tools = byName(view);

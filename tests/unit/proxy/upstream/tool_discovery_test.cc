@@ -21,8 +21,7 @@ struct RecordingWaiter final : HintsWaiter {
 };
 
 DiscoverySettings atStart() {
-  DiscoverySettings settings;
-  settings.at_start = true;
+  DiscoverySettings settings; // at_start by default
   settings.headers = {{"Authorization", "Bearer configured"}};
   return settings;
 }
@@ -77,7 +76,9 @@ TEST_CASE(
       200,
       {R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"w","annotations":{"idempotentHint":true}}]}})"}));
   ToolDiscovery discovery(f.loop, f.pool, f.metrics, catalog, parser, "up:1", "/mcp");
-  CHECK(discovery.start(DiscoverySettings{}).empty()); // not at start: waits to be needed
+  DiscoverySettings on_need;
+  on_need.at_start = false; // waits to be needed
+  CHECK(discovery.start(on_need).empty());
   RecordingWaiter waiter;
   CHECK(discovery.awaitHints({"Bearer caller", "upstream-session-7", "2025-06-18"}, waiter));
   CHECK(f.loop.runUntil([&] { return waiter.calls > 0; }));
