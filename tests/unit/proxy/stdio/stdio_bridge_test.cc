@@ -1,7 +1,8 @@
 // The stdio bridge's HTTP side on a fresh loop, with a tiny Node stdio server as the child:
 // initialize opens a session (Mcp-Session-Id), notifications get 202, a missing session 400, an
-// unknown one 404, DELETE ends a session, other methods 405; readiness; a command that cannot be
-// spawned fails start with a clear line. Every case ends with the loop closed, children gone.
+// unknown one 404, DELETE ends a session, other methods 405; readiness; a session whose client
+// left before its initialize was answered ends; a command that cannot be spawned fails start
+// with a clear line. Every case ends with the loop closed, children gone.
 #include "proxy/stdio/stdio_bridge.h"
 
 #include <doctest/doctest.h>
