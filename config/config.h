@@ -39,7 +39,7 @@ struct StdioRestartConfig {
 struct DiscoveryConfig {
   bool enabled = true;
   // List at start; otherwise at the first retry decision about a tool Bulwark does not know.
-  bool at_start = false;
+  bool at_start = true;
   Duration interval{std::chrono::minutes(5)}; // refresh; a 2026 server's ttlMs shortens it
   // Sent with each of Bulwark's listing requests, values expanded from the environment
   // (`${NAME}`). Secrets: never logged, never shown.
