@@ -1,7 +1,8 @@
 // Session ownership in Redis, for replicas of one server behind a load balancer. Each sidecar
 // keeps a heartbeat key (`<prefix>node:<advertise>`, renewed every heartbeat_interval, expiring
 // after heartbeat_ttl); each session opened through it gets a record (`<prefix>session:<id>`: a
-// hash of owner, the client's initialize, the protocol version) written without waiting, its
+// hash of owner, the client's initialize, the protocol version, the upstream session id)
+// written without waiting, its
 // TTL refreshed by a sweep every few seconds for the sessions used since the last one, and
 // deleted when the client ends the session. Nothing here runs per request of an owned session:
 // the sweep reads the SessionDirectory's own last-use times.

@@ -88,6 +88,7 @@ TEST_CASE("SharedSessions: heartbeat, records on open and close, lookup and a cl
   CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "owner"}) == "10.0.0.1:8080");
   CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "init"}) == kInitialize);
   CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "proto"}) == "2025-06-18");
+  CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "upstream"}) == "s1");
   CHECK(std::stoll(ask(f, redis_a, {"PTTL", a.sessionKey("s1")})) > 50000);
 
   std::optional<SessionRecord> seen;
@@ -195,6 +196,7 @@ TEST_CASE("SharedSessions: sessions opened while Redis was away are recorded whe
     return ask(f, other, {"HGET", shared.sessionKey("while-down"), "owner"}) == "10.0.0.1:8080";
   }));
   CHECK(ask(f, other, {"HGET", shared.sessionKey("while-down"), "init"}) == kInitialize);
+  CHECK(ask(f, other, {"HGET", shared.sessionKey("while-down"), "upstream"}) == "while-down");
   CHECK(std::stoll(ask(f, other, {"PTTL", shared.sessionKey("while-down")})) > 0);
   CHECK(ask(f, other, {"HGET", shared.sessionKey("taken-over"), "owner"}) == "10.0.0.2:8080");
   shared.stop();
