@@ -108,6 +108,7 @@ void SharedSessions::start() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&heartbeat_timer_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&touch_timer_));
   last_touch_ms_ = uv_now(loop_);
+  last_full_touch_ms_ = last_touch_ms_;
   sessions_.setObserver(this);
   redis_.setOnUp([this] {
     writeHeartbeat();
@@ -156,8 +157,14 @@ void SharedSessions::publishLocalSessions() {
 
 void SharedSessions::touchUsedSessions() {
   const std::uint64_t now = uv_now(loop_);
-  const std::uint64_t since = last_touch_ms_;
+  std::uint64_t since = last_touch_ms_;
   last_touch_ms_ = now;
+  // Every third of the TTL, every session kept here: one held only by a client's GET stream is
+  // in use without requests (the directory itself forgets sessions idle for too long).
+  if (now - last_full_touch_ms_ >= static_cast<std::uint64_t>(options_.session_ttl.count() / 3)) {
+    last_full_touch_ms_ = now;
+    since = 0;
+  }
   if (!redis_.up()) {
     return;
   }

@@ -206,5 +206,36 @@ TEST_CASE("SharedSessions: sessions opened while Redis was away are recorded whe
   CHECK(f.close() == 0);
 }
 
+TEST_CASE("SharedSessions: every third of the TTL, every session kept here is refreshed") {
+  QuietLogs quiet;
+  RedisServer server;
+  REQUIRE(server.start());
+  UpstreamFixture f;
+  SessionDirectory directory(f.loop, f.pool, f.metrics, "/mcp");
+  RedisClient redis(f.loop, optionsFor(server), nullptr);
+  SharedSessionsOptions options = sessionsOptions("10.0.0.1:8080");
+  options.session_ttl = 600ms; // a full pass every 200 ms
+  options.touch_interval = 50ms;
+  SharedSessions shared(f.loop, redis, directory, options);
+  redis.start();
+  REQUIRE(f.loop.runUntil([&] { return redis.up(); }));
+  directory.opened("held", kInitialize); // say, a GET stream holds it: no request uses it
+  directory.hold("held");
+  shared.start();
+  REQUIRE(ask(f, redis, {"EXISTS", shared.sessionKey("held")}) == "0"); // opened before start
+  // Not used since the sweep started, yet refreshed by the full pass.
+  REQUIRE(f.loop.runUntil([&] {
+    ask(f, redis, {"HSET", shared.sessionKey("held"), "owner", "10.0.0.1:8080"});
+    ask(f, redis, {"PEXPIRE", shared.sessionKey("held"), "150"});
+    f.loop.runUntil([] { return false; }, 60ms);
+    return std::stoll(ask(f, redis, {"PTTL", shared.sessionKey("held")})) > 300;
+  }));
+  directory.release("held");
+  shared.stop();
+  redis.stop();
+  directory.close();
+  CHECK(f.close() == 0);
+}
+
 } // namespace
 } // namespace bulwark
