@@ -19,6 +19,9 @@ void appendHex(std::string& out, std::size_t value) {
 // clients cannot hold connections open.
 constexpr std::chrono::milliseconds kLingerTime{2000};
 
+// A request body's storage a connection keeps for its next request; larger goes back at once.
+constexpr std::size_t kKeptBodyBytes = 16 * 1024;
+
 bool hasRepeatedHost(const HeaderList& headers) {
   bool seen = false;
   for (const HeaderField& field : headers) {
@@ -141,6 +144,7 @@ void ClientConnection::parse(std::string_view bytes) {
     }
     request_open_ = true;
     ClientStream* stream = handler_.handle(request_, *this);
+    releaseLargeBody();
     // A handler that answered inline has moved the state on (finishResponse); otherwise the
     // returned stream answers later.
     if (state_ == State::kDispatched) {
@@ -188,6 +192,7 @@ bool ClientConnection::onHead(HttpHead& head) {
   wait(Waiting::kBody, limits_.body_timeout);
   if (request.content_length) {
     request_.body.reserve(static_cast<std::size_t>(*request.content_length));
+    body_share_.set(request_.body.capacity());
   }
   const HeaderField* expect = findHeader(request.headers, "expect");
   if (expect != nullptr && equalsIgnoreCase(expect->value, "100-continue") &&
@@ -206,7 +211,15 @@ bool ClientConnection::onBody(std::string_view bytes) {
     return false;
   }
   request_.body.append(bytes);
+  body_share_.set(request_.body.capacity());
   return true;
+}
+
+void ClientConnection::releaseLargeBody() {
+  if (request_.body.capacity() > kKeptBodyBytes) {
+    std::string().swap(request_.body);
+  }
+  body_share_.set(request_.body.capacity());
 }
 
 bool ClientConnection::onMessageComplete() {
