@@ -21,6 +21,8 @@ constexpr std::chrono::milliseconds kLingerTime{2000};
 
 // A request body's storage a connection keeps for its next request; larger goes back at once.
 constexpr std::size_t kKeptBodyBytes = 16 * 1024;
+// The same for the response bytes gathered while corked (the head, small bodies, SSE events).
+constexpr std::size_t kMaxKeptGathered = 64 * 1024;
 
 bool hasRepeatedHost(const HeaderList& headers) {
   bool seen = false;
@@ -284,7 +286,16 @@ void ClientConnection::sendResponseBody(std::string_view bytes) {
   }
   if (!corked_ || head_.size() > kMaxCorked) {
     write(head_);
-    head_.clear();
+    clearGathered();
+  }
+}
+
+void ClientConnection::clearGathered() {
+  head_.clear();
+  // A large body passed through it (write() copied what the socket did not take): its storage
+  // goes back rather than staying with the connection, one unaccounted megabyte per slow reader.
+  if (head_.capacity() > kMaxKeptGathered) {
+    std::string().swap(head_);
   }
 }
 
@@ -292,7 +303,7 @@ void ClientConnection::uncork() {
   corked_ = false;
   if (response_started_ && !head_.empty()) {
     write(head_);
-    head_.clear();
+    clearGathered();
   }
 }
 
@@ -302,7 +313,7 @@ void ClientConnection::endResponse() {
     head_ += "0\r\n\r\n";
   }
   write(head_);
-  head_.clear();
+  clearGathered();
   finishResponse();
 }
 

@@ -177,6 +177,8 @@ private:
   // After the handler took a request: a large body's storage goes back rather than staying with
   // the connection for its next request.
   void releaseLargeBody();
+  // Empties head_ after it was written, keeping its storage only up to a bound.
+  void clearGathered();
 
   RequestHandler& handler_;
   ConnectionObserver& observer_;

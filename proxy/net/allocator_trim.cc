@@ -4,6 +4,9 @@
 #include <malloc.h>
 #endif
 
+#include <algorithm>
+
+#include "proxy/admin/log.h"
 #include "proxy/net/uv_util.h"
 
 namespace bulwark {
@@ -31,14 +34,26 @@ void AllocatorTrim::close() {
 }
 
 bool AllocatorTrim::trimIfWorthIt() {
-  if (budget_.releasedSinceTrim() < kTrimAfterBytes) {
+  const std::size_t level = budget_.used();
+  burst_peak_ = std::max(burst_peak_, level);
+  const bool burst_over = burst_peak_ >= kBurstBytes && level <= kQuietBytes;
+  if (budget_.releasedSinceTrim() < kTrimAfterBytes && !burst_over) {
     return false;
   }
-  budget_.takeReleased();
+  if (level <= kQuietBytes) {
+    burst_peak_ = level;
+  }
+  const std::size_t released = budget_.takeReleased();
   ++trims_;
+  int returned = 0;
 #if defined(__GLIBC__)
-  malloc_trim(0);
+  returned = malloc_trim(0);
 #endif
+  logLine(LogLevel::kDebug, "allocator trimmed",
+          {{"released_bytes", static_cast<std::int64_t>(released)},
+           {"buffered_bytes", static_cast<std::int64_t>(level)},
+           {"burst_over", burst_over},
+           {"returned", returned != 0}});
   return true;
 }
 

@@ -24,6 +24,23 @@ TEST_CASE("a trim follows a large release, not a small one, and resets the count
   CHECK(loop.close() == 0);
 }
 
+TEST_CASE("a trim follows the end of a burst, even when it released less than the threshold") {
+  TestLoop loop;
+  BufferBudget budget(64 * 1024 * 1024);
+  AllocatorTrim trim(loop.get(), budget);
+  BufferShare windows(budget);  // slow readers' windows, say
+  windows.set(AllocatorTrim::kBurstBytes);
+  CHECK_FALSE(trim.trimIfWorthIt());  // still held: nothing to give back
+  windows.set(AllocatorTrim::kQuietBytes);
+  CHECK(trim.trimIfWorthIt());  // they left
+  CHECK_FALSE(trim.trimIfWorthIt());  // once per burst
+  windows.set(AllocatorTrim::kBurstBytes - 1);  // a smaller rise is no burst
+  windows.set(0);
+  CHECK_FALSE(trim.trimIfWorthIt());
+  CHECK(trim.trims() == 1);
+  CHECK(loop.close() == 0);
+}
+
 TEST_CASE("the trim timer runs on the loop, keeps it from nothing, and closes cleanly") {
   TestLoop loop;
   BufferBudget budget;
