@@ -375,6 +375,28 @@ TEST_CASE("a keep-alive connection answers three sequential requests") {
   CHECK(h.listener().connectionCount() == 0);
 }
 
+TEST_CASE("a request body counts in the buffer budget while held, and a large one goes back") {
+  ServerHarness h;
+  const std::size_t before = BufferBudget::process().used();
+  std::vector<std::size_t> used_at_handle;
+  h.handler.on_request = [&](Request& r, ClientConnection& c) {
+    used_at_handle.push_back(BufferBudget::process().used());
+    c.sendSimpleResponse(200, "text/plain", std::to_string(r.body.size()));
+    return nullptr;
+  };
+  const std::string big(100 * 1024, 'b');
+  const std::string requests = request("POST", "/big", {}, big) + request("GET", "/after");
+  const std::string expected = simpleOk(std::to_string(big.size())) + simpleOk("0");
+  TestClient& client = h.connectClient([&](TestClient& c) { c.send(requests); },
+                                       untilReceived(h, expected.size()));
+  CHECK(h.run() == 0);
+  CHECK(client.received == expected);
+  REQUIRE(used_at_handle.size() == 2);
+  CHECK(used_at_handle[0] >= before + big.size());  // the body being read
+  CHECK(used_at_handle[1] < before + 16 * 1024);    // its storage went back once handled
+  CHECK(BufferBudget::process().used() == before);  // and the connection's share with it
+}
+
 TEST_CASE("three pipelined requests in one write are answered in order") {
   ServerHarness h;
   std::vector<std::string> handled;
