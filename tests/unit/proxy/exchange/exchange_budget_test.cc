@@ -88,6 +88,26 @@ TEST_CASE("with the budget full, an answer over one window streams: judged, not 
   CHECK(BufferBudget::process().used() == 0);
 }
 
+TEST_CASE("with the budget full, an SSE answer event over one window streams, judged from its start") {
+  RestoreBudgetLimit restore;
+  // isError held whole would be judged a tool error all the same; a -32000 error would be
+  // retried. Past the window of a full budget the event is forwarded as it arrives (framing
+  // intact) and judged from its beginning: an error, not retried.
+  const std::string big = R"({"jsonrpc":"2.0","id":7,"error":{"code":-32000,"message":")" +
+                          digits(512 * 1024) + R"("}})";
+  ExchangeBench bench(kSmallBudget, {Reply::sse(200, {big}), Reply::json(200, kAnswer)});
+  REQUIRE(bench.startError().empty());
+  const std::string response = bench.send(mcpPost(kCall));
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(bodyOf(response).find("data: " + big + "\n\n") != std::string::npos);
+  CHECK(bench.upstream().requests().size() == 1);
+  const std::string metrics = bench.metrics();
+  CHECK(familyTotal(metrics, "bulwark_retries_total") == 0);
+  CHECK(familyTotal(metrics, "bulwark_errors_total") == 1);
+  CHECK(bench.close() == 0);
+  CHECK(BufferBudget::process().used() == 0);
+}
+
 TEST_CASE("a small answer is still held and judged whole under a full budget: retried") {
   RestoreBudgetLimit restore;
   Reply busy =
