@@ -33,7 +33,8 @@ public:
     }
     T out = std::move(pool.list.back());
     pool.list.pop_back();
-    pool.bytes -= storageBytes(out);
+    const std::size_t bytes = storageBytes(out);
+    pool.bytes -= bytes <= pool.bytes ? bytes : pool.bytes;
     return out;
   }
 
