@@ -4,8 +4,6 @@
 #include <malloc.h>
 #endif
 
-#include <algorithm>
-
 #include "proxy/admin/log.h"
 #include "proxy/net/uv_util.h"
 
@@ -35,13 +33,12 @@ void AllocatorTrim::close() {
 
 bool AllocatorTrim::trimIfWorthIt() {
   const std::size_t level = budget_.used();
-  burst_peak_ = std::max(burst_peak_, level);
-  const bool burst_over = burst_peak_ >= kBurstBytes && level <= kQuietBytes;
+  const bool burst_over = budget_.peak() >= kBurstBytes && level <= kQuietBytes;
   if (budget_.releasedSinceTrim() < kTrimAfterBytes && !burst_over) {
     return false;
   }
   if (level <= kQuietBytes) {
-    burst_peak_ = level;
+    budget_.resetPeak();  // else the burst goes on, and its end trims again
   }
   const std::size_t released = budget_.takeReleased();
   ++trims_;

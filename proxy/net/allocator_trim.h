@@ -6,9 +6,9 @@
 // top, when either
 // - more than kTrimAfterBytes of buffers were released since the last trim (large answers
 //   passed), or
-// - a burst is over: the level had risen past kBurstBytes (sampled by this timer) and is back
-//   under kQuietBytes. Slow readers leaving free only their windows, which may add up to less
-//   than kTrimAfterBytes, yet they leave the heap full of holes between what stays.
+// - a burst is over: the level had risen past kBurstBytes and is back under kQuietBytes. Slow
+//   readers leaving free only their windows, which may add up to less than kTrimAfterBytes, yet
+//   they leave the heap full of holes between what stays.
 //
 // Ownership: the timer is a member; close() closes it and the owner outlives the loop run that
 // follows (its close callback touches nothing). The timer does not keep the loop alive.
@@ -54,7 +54,6 @@ private:
   uv_timer_t timer_{};
   bool started_ = false;
   std::uint64_t trims_ = 0;
-  std::size_t burst_peak_ = 0;  // the highest level seen since the level was last quiet
 };
 
 }  // namespace bulwark

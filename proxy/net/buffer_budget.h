@@ -38,11 +38,18 @@ public:
     return held_bytes <= kHeldUnderPressure || !exhausted();
   }
 
-  void charge(std::size_t bytes) { used_ += bytes; }
+  void charge(std::size_t bytes) {
+    used_ += bytes;
+    peak_ = used_ > peak_ ? used_ : peak_;
+  }
   void release(std::size_t bytes) {
     used_ -= bytes <= used_ ? bytes : used_;
     released_since_trim_ += bytes;
   }
+
+  // The highest level since the last resetPeak() (the allocator trim's other cue: a burst).
+  std::size_t peak() const { return peak_; }
+  void resetPeak() { peak_ = used_; }
 
   // Bytes released since the last takeReleased() (the allocator trim's cue); resets the count.
   std::size_t releasedSinceTrim() const { return released_since_trim_; }
@@ -55,6 +62,7 @@ public:
 private:
   std::size_t limit_ = kDefaultLimit;
   std::size_t used_ = 0;
+  std::size_t peak_ = 0;
   std::size_t released_since_trim_ = 0;
 };
 

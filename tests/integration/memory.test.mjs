@@ -38,7 +38,7 @@ const kSanitized = !kDirect && fs.existsSync(kBulwarkBin) &&
 const kOverheadBytes = (kSanitized ? 32 : 16) * MiB;
 const kPeakAllowance = kSanitized ? Math.round(1.5 * kBudgetBytes) + kOverheadBytes : kBudgetBytes + kOverheadBytes;
 // How close to idle resident memory comes back once the readers are gone.
-const kAfterAllowance = (kSanitized ? 24 : 8) * MiB;
+const kAfterAllowance = (kSanitized ? 24 : 3) * MiB;
 
 function statusKib(pid, field) {
   const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -59,6 +59,18 @@ TEST_CASE("released bytes are counted until taken, and never drive the level bel
   CHECK(budget.releasedSinceTrim() == 0);
 }
 
+TEST_CASE("the peak is the highest level since it was last reset") {
+  BufferBudget budget(1000);
+  BufferShare share(budget);
+  share.set(700);
+  share.set(100);
+  CHECK(budget.peak() == 700);
+  budget.resetPeak();
+  CHECK(budget.peak() == 100);
+  share.set(300);
+  CHECK(budget.peak() == 300);
+}
+
 TEST_CASE("the process's account starts at the 64 MiB default") {
   CHECK(BufferBudget{}.limit() == 64 * 1024 * 1024);
   CHECK(&BufferBudget::process() == &BufferBudget::process());
