@@ -89,8 +89,11 @@ void ClientConnection::onData(std::string_view bytes) {
     return;
   case State::kDispatched:
     pending_input_.append(bytes);
+    pending_share_.set(pending_input_.capacity());
     // A client that pipelines without limit waits: stop reading until this request is answered.
-    if (pending_input_.size() > limits_.max_header_bytes + limits_.max_body_bytes) {
+    // So does any client that pipelines while the process's buffer budget is full.
+    if (pending_input_.size() > limits_.max_header_bytes + limits_.max_body_bytes ||
+        BufferBudget::process().exhausted()) {
       stopReading();
     }
     return;
@@ -154,6 +157,7 @@ void ClientConnection::parse(std::string_view bytes) {
     }
     if (state_ != State::kReading) {
       pending_input_.append(bytes);
+      pending_share_.set(pending_input_.capacity());
       return;
     }
   }
@@ -372,6 +376,7 @@ void ClientConnection::runDeferred() {
   std::string input = std::move(pending_input_);
   pending_input_.clear();
   parse(input);
+  pending_share_.set(pending_input_.capacity());
 }
 
 void ClientConnection::refuse(const Refusal& refusal, std::string_view extra_header_lines) {

@@ -189,6 +189,7 @@ private:
   Request request_;
   BufferShare body_share_;  // request_.body's storage, in the process's buffer budget
   std::string pending_input_;  // bytes after a paused message, parsed when it is answered
+  BufferShare pending_share_;  // pending_input_'s storage, in the process's buffer budget
   std::string head_;  // the response head, held until the first body bytes join it
   ClientStream* stream_ = nullptr;
   State state_ = State::kReading;
