@@ -128,8 +128,16 @@ std::string describeConfig(const Config& c) {
       << " max_total_bytes=" << c.sessions.max_total_bytes
       << " idle_timeout=" << policies::formatDuration(c.sessions.idle_timeout) << "\n"
       << "security: allowed_origins=" << describePatterns(c.security.allowed_origins)
-      << " allowed_hosts=" << describePatterns(c.security.allowed_hosts) << "\n"
-      << buildPolicyTable(c).describe();
+      << " allowed_hosts=" << describePatterns(c.security.allowed_hosts) << "\n";
+  if (const std::optional<SharedStateConfig>& s = c.shared_state) {
+    out << "shared_state: redis=" << s->redis_url
+        << " advertise=" << (s->advertise ? s->advertise->text() : "(listen address)")
+        << " key_prefix=" << s->key_prefix << " timeout=" << policies::formatDuration(s->timeout)
+        << " session_ttl=" << policies::formatDuration(s->session_ttl)
+        << " heartbeat_interval=" << policies::formatDuration(s->heartbeat_interval)
+        << " heartbeat_ttl=" << policies::formatDuration(s->heartbeat_ttl) << "\n";
+  }
+  out << buildPolicyTable(c).describe();
   return out.str();
 }
 

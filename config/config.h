@@ -129,6 +129,27 @@ struct SecurityConfig {
   bool operator==(const SecurityConfig&) const = default;
 };
 
+// The `shared_state` block (config/README.md "Shared state"): Redis, which replicas of one server
+// use to find each session's owner and take over a dead one's sessions. Redis is a helper: when
+// it is down or slow Bulwark serves alone. Secrets come from the environment, never from here.
+struct SharedStateConfig {
+  std::string redis_url = "redis://127.0.0.1:6379"; // as written (logs, --check-config)
+  HostPort redis{"127.0.0.1", 6379};                   // parsed from redis_url
+  int redis_db = 0;                                    // SELECT after connecting (the /DB part)
+  std::string password_env;   // the variable holding the Redis password; empty: no AUTH
+  std::string key_prefix = "bulwark:";
+  // How other sidecars reach this one's data port; unset: the listen address (the bound port
+  // when it is 0). Required when listening on a wildcard address.
+  std::optional<HostPort> advertise;
+  std::string key_secret_env; // the variable holding the HMAC secret for shared cache keys
+  Duration timeout{std::chrono::milliseconds(50)}; // per Redis command; then Bulwark goes alone
+  Duration session_ttl{std::chrono::hours(1)};     // a session record unused this long expires
+  Duration heartbeat_interval{std::chrono::seconds(1)};
+  Duration heartbeat_ttl{std::chrono::seconds(3)}; // a sidecar silent this long is gone
+
+  bool operator==(const SharedStateConfig&) const = default;
+};
+
 struct Config {
   std::string source = "<defaults>";  // the file (or name) it was loaded from
   HostPort listen{"127.0.0.1", 8080}; // data port, host:port (IPv6 as [::1]:8080)
@@ -153,6 +174,7 @@ struct Config {
   LimitsConfig limits;
   SessionsConfig sessions;
   SecurityConfig security;
+  std::optional<SharedStateConfig> shared_state; // unset: no Redis, each replica alone
 };
 
 struct ConfigError {

@@ -80,6 +80,7 @@ constexpr auto kTopLevelKeys = std::to_array<Key<TopLevel>>({
     {"limits", ValueKind::kCustom, Range{}, nullptr, &keepSection},
     {"sessions", ValueKind::kCustom, Range{}, nullptr, &keepSection},
     {"security", ValueKind::kCustom, Range{}, nullptr, &keepSection},
+    {"shared_state", ValueKind::kCustom, Range{}, nullptr, &keepSection},
 });
 
 // The global defaults: built-in <- error_handling <- defaults. `defaults` wins where both say
@@ -272,6 +273,11 @@ ConfigLoadResult load(std::string_view text, std::string file) {
   if (const Field* f = top.find("security")) {
     readSecurity(reader, *f, config.security);
   }
+  if (const Field* f = top.find("shared_state")) {
+    SharedStateConfig shared;
+    readSharedState(reader, *f, config, shared);
+    config.shared_state = std::move(shared);
+  }
   readDefaults(reader, top, config);
   const std::vector<Layer> methods = readMethods(reader, top.find("methods"), config);
   const std::vector<Layer> tools = readTools(reader, top.find("tools"), config);
@@ -302,6 +308,7 @@ std::vector<KeyInfo> allKeys() {
   appendLimitsKeys(out);
   appendSessionsKeys(out);
   appendSecurityKeys(out);
+  appendSharedStateKeys(out);
   return out;
 }
 

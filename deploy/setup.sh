@@ -2,7 +2,7 @@
 # Installs what Bulwark needs, by mode (each adds to the one before it):
 #   deploy/setup.sh           build only: the compiler set and Bulwark's libraries (Debian)
 #   deploy/setup.sh --demo    also Node.js and the npm peers deploy/demo.sh runs (server-everything)
-#   deploy/setup.sh --tests   also everything tests/run.sh needs: Prometheus, kubectl, the npm test
+#   deploy/setup.sh --tests   also everything tests/run.sh needs: Prometheus, Redis, kubectl, the npm test
 #                             peers and tests/deploy's packages, clang + libFuzzer (--fuzz)
 #   deploy/setup.sh --bench   also nginx, HAProxy, h2load and valgrind (tests/bench), with --demo's peers
 #   deploy/setup.sh --fuzz    also clang and libFuzzer for tests/fuzz
@@ -34,11 +34,12 @@ sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 
 build_packages=(build-essential cmake pkg-config libuv1-dev node-llhttp libsimdjson-dev
-                libyaml-cpp-dev prometheus-cpp-dev doctest-dev curl)
+                libyaml-cpp-dev prometheus-cpp-dev doctest-dev curl libhiredis-dev libssl-dev)
 # Node.js runs the demo MCP server and the test peers.
 peer_packages=(nodejs npm)
-# Prometheus and promtool for the observability tests; kubectl renders the Kubernetes files.
-test_packages=(prometheus)
+# Prometheus and promtool for the observability tests; kubectl renders the Kubernetes files;
+# redis-server is the shared state the replica tests start.
+test_packages=(prometheus redis-server)
 # The load generator and the proxies Bulwark is measured against (tests/bench).
 bench_packages=(nghttp2-client haproxy nginx-light valgrind)
 # clang with libFuzzer and the sanitizer runtimes (the fuzz preset, tests/fuzz).

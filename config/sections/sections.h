@@ -42,6 +42,9 @@ void readCache(Reader& reader, const Field& f, Layer& layer);        // cache.cc
 void readLimits(Reader& reader, const Field& f, LimitsConfig& out);
 void readSessions(Reader& reader, const Field& f, SessionsConfig& out); // sessions.cc
 void readSecurity(Reader& reader, const Field& f, SecurityConfig& out);
+// Also checks `shared_state` against the listen address and the upstream (shared_state.cc).
+void readSharedState(Reader& reader, const Field& f, const Config& config,
+                     SharedStateConfig& out);
 void readPolicyBlock(Reader& reader, const Field& f, PolicyBlock& block); // policy.cc
 void readCircuitBreaker(Reader& reader, const Field& f, PolicyBlock& block);
 void readFallback(Reader& reader, const Field& f, PolicyBlock& block); // fallback.cc
@@ -58,6 +61,7 @@ void appendCacheKeys(std::vector<KeyInfo>& out, std::string_view prefix, bool st
 void appendLimitsKeys(std::vector<KeyInfo>& out);
 void appendSessionsKeys(std::vector<KeyInfo>& out);
 void appendSecurityKeys(std::vector<KeyInfo>& out);
+void appendSharedStateKeys(std::vector<KeyInfo>& out);
 void appendPolicyKeys(std::vector<KeyInfo>& out, std::string_view prefix, BlockKind kind);
 
 } // namespace bulwark::config

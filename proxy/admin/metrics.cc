@@ -93,6 +93,15 @@ constexpr std::array<std::string_view, 3> kSessionForgottenLabels = {"handshake_
                                                                      "memory", "idle"};
 constexpr std::array<std::string_view, 6> kToolDiscoveryLabels = {
     "success", "refused", "failed", "malformed", "too_large", "endless"};
+constexpr std::array<std::string_view, 12> kSharedStateOpLabels = {
+    "handshake",      "heartbeat",   "session_write", "session_read",
+    "session_touch",  "session_delete", "claim",      "cache_read",
+    "cache_write",    "catalog_read", "catalog_write", "other"};
+constexpr std::array<std::string_view, 4> kSharedStateResultLabels = {"ok", "error", "timeout",
+                                                                      "unavailable"};
+constexpr std::array<std::string_view, 4> kSessionForwardLabels = {
+    "success", "owner_unreachable", "failed", "loop_refused"};
+constexpr std::array<std::string_view, 3> kSessionTakeoverLabels = {"success", "lost", "failed"};
 constexpr std::array<std::string_view, 2> kTimeoutKindLabels = {"per_try", "deadline"};
 constexpr std::size_t kFailureClassCount = policies::kAllFailureClasses.size();
 
@@ -264,6 +273,10 @@ public:
   prometheus::Histogram& recovery_duration_;
   ClosedCounterFamily<kToolDiscoveryLabels.size()> tool_discoveries_;
   prometheus::Gauge& tool_catalog_tools_;
+  prometheus::Gauge& shared_state_up_;
+  CounterFamily<2> shared_state_operations_;
+  ClosedCounterFamily<kSessionForwardLabels.size()> session_forwards_;
+  ClosedCounterFamily<kSessionTakeoverLabels.size()> session_takeovers_;
   // Process metrics, read from /proc at scrape time.
   prometheus::Gauge& resident_memory_;
   prometheus::Gauge& virtual_memory_;
@@ -382,6 +395,17 @@ MetricFamilies::MetricFamilies(std::size_t max_tool_labels)
       tool_catalog_tools_(gauge(*registry_, "bulwark_tool_catalog_tools",
                                 "Tools whose annotations Bulwark knows (listed, discovered or "
                                 "from a caller's listing).")),
+      shared_state_up_(gauge(*registry_, "bulwark_shared_state_up",
+                             "1 while the shared-state Redis is connected and ready.")),
+      shared_state_operations_(counter(*registry_, "bulwark_shared_state_operations_total",
+                                       "Redis commands of shared state, by operation and result."),
+                               {"op", "result"}),
+      session_forwards_(counter(*registry_, "bulwark_session_forwards_total",
+                                "Requests sent to the sidecar that owns their session."),
+                        "result", kSessionForwardLabels),
+      session_takeovers_(counter(*registry_, "bulwark_session_takeovers_total",
+                                 "Sessions of a dead sidecar taken over here, by result."),
+                         "result", kSessionTakeoverLabels),
       resident_memory_(
           gauge(*registry_, "process_resident_memory_bytes", "Resident memory size in bytes.")),
       virtual_memory_(
@@ -598,6 +622,22 @@ void Metrics::recordToolDiscovery(ToolDiscoveryResult result) {
 
 void Metrics::setToolCatalogSize(std::size_t tools) {
   families_->tool_catalog_tools_.Set(static_cast<double>(tools));
+}
+
+void Metrics::setSharedStateUp(bool up) { families_->shared_state_up_.Set(up ? 1 : 0); }
+
+void Metrics::recordSharedStateOperation(SharedStateOp op, SharedStateResult result) {
+  families_->shared_state_operations_
+      .with({kSharedStateOpLabels[indexOf(op)], kSharedStateResultLabels[indexOf(result)]})
+      .Increment();
+}
+
+void Metrics::recordSessionForward(SessionForwardResult result) {
+  families_->session_forwards_.at(indexOf(result)).Increment();
+}
+
+void Metrics::recordSessionTakeover(SessionTakeoverResult result) {
+  families_->session_takeovers_.at(indexOf(result)).Increment();
 }
 
 void Metrics::setMaxToolLabels(std::size_t cap) { families_->max_tool_labels_ = cap; }

@@ -101,6 +101,39 @@ enum class ToolDiscoveryResult : std::uint8_t {
   kEndless,   // "endless": pagination that never ends (over 100 pages, or a repeated cursor)
 };
 
+// One Redis command of shared state (the `op` label of bulwark_shared_state_operations_total).
+enum class SharedStateOp : std::uint8_t {
+  kHandshake,     // "handshake": AUTH, SELECT and PING after connecting
+  kHeartbeat,     // "heartbeat"
+  kSessionWrite,  // "session_write": a session record written when the session opens
+  kSessionRead,   // "session_read": the record of a session this sidecar does not know
+  kSessionTouch,  // "session_touch": its TTL refreshed
+  kSessionDelete, // "session_delete"
+  kClaim,         // "claim": the compare-and-set that takes a dead owner's session over
+  kCacheRead,     // "cache_read"
+  kCacheWrite,    // "cache_write"
+  kCatalogRead,   // "catalog_read"
+  kCatalogWrite,  // "catalog_write"
+  kOther,         // "other"
+};
+// How it ended (the `result` label): "ok", "error" (Redis answered an error), "timeout"
+// (shared_state.timeout passed; Bulwark went on alone), "unavailable" (not connected, or the
+// connection dropped before the answer).
+enum class SharedStateResult : std::uint8_t { kOk, kError, kTimeout, kUnavailable };
+// A request in a session another live sidecar owns, sent to it (bulwark_session_forwards_total).
+enum class SessionForwardResult : std::uint8_t {
+  kSuccess,          // "success": the owner's answer relayed
+  kOwnerUnreachable, // "owner_unreachable": its port refused: the session is taken over
+  kFailed,           // "failed": the forward broke after it started
+  kLoopRefused,      // "loop_refused": a forwarded request whose owner is elsewhere
+};
+// A dead owner's session taken over here (bulwark_session_takeovers_total).
+enum class SessionTakeoverResult : std::uint8_t {
+  kSuccess, // "success": claimed, initialize replayed, served
+  kLost,    // "lost": another sidecar claimed it first; the request went to it
+  kFailed,  // "failed": Redis or the replay failed
+};
+
 class MetricFamilies; // the prometheus-cpp side, in metrics.cc
 
 class Metrics {
@@ -153,6 +186,12 @@ public:
   // ended; the number of tools the catalog knows.
   void recordToolDiscovery(ToolDiscoveryResult result);
   void setToolCatalogSize(std::size_t tools);
+  // Shared state (proxy/shared/): Redis connected and ready, each command and its result, and
+  // the requests forwarded to or taken over from another sidecar.
+  void setSharedStateUp(bool up);
+  void recordSharedStateOperation(SharedStateOp op, SharedStateResult result);
+  void recordSessionForward(SessionForwardResult result);
+  void recordSessionTakeover(SessionTakeoverResult result);
   // Tool label values beyond this many fold into "other" (monitoring.max_tool_labels).
   void setMaxToolLabels(std::size_t cap);
   // monitoring.alert_threshold, exported as bulwark_alert_threshold{name} so that the alerting

@@ -21,12 +21,12 @@ function listed(...modes) {
 }
 
 const kBuild = ['build-essential', 'cmake', 'pkg-config', 'libuv1-dev', 'node-llhttp',
-  'libsimdjson-dev', 'libyaml-cpp-dev', 'prometheus-cpp-dev'];
+  'libsimdjson-dev', 'libyaml-cpp-dev', 'prometheus-cpp-dev', 'libhiredis-dev', 'libssl-dev'];
 
 test('the default mode installs the build set only: no Node.js, no npm peers, no test tools', () => {
   const { apt, npm } = listed();
   for (const p of kBuild) assert.ok(apt.includes(p), `builds need ${p}`);
-  for (const p of ['nodejs', 'npm', 'prometheus', 'clang', 'haproxy']) {
+  for (const p of ['nodejs', 'npm', 'prometheus', 'redis-server', 'clang', 'haproxy']) {
     assert.ok(!apt.includes(p), `build-only mode leaves out ${p}`);
   }
   assert.deepEqual(npm, []);
@@ -41,7 +41,7 @@ test('--demo adds Node.js and the pinned npm peers (server-everything)', () => {
 
 test('--tests adds what tests/run.sh needs, including the fuzzing compiler', () => {
   const { apt, npm } = listed('--tests');
-  for (const p of [...kBuild, 'nodejs', 'prometheus', 'clang', 'libclang-rt-14-dev']) {
+  for (const p of [...kBuild, 'nodejs', 'prometheus', 'redis-server', 'clang', 'libclang-rt-14-dev']) {
     assert.ok(apt.includes(p), `--tests installs ${p}`);
   }
   assert.deepEqual(npm, ['tests', 'tests/deploy']);

@@ -332,7 +332,8 @@ colour: blue
       "bulwark.yaml:11:5: tools[1]: missing key \"match\" (the tool name or a glob such as "
       "\"search_*\")",
       "bulwark.yaml:12:1: colour: unknown key \"colour\" (known keys: listen admin upstream "
-      "cache defaults tools methods error_handling monitoring limits sessions security)",
+      "cache defaults tools methods error_handling monitoring limits sessions security "
+      "shared_state)",
   };
   CHECK(errors == expected);
 }
