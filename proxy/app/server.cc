@@ -79,6 +79,13 @@ std::string Server::openEverything(const ServerSettings& settings) {
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
                    cache_json_, breakers_, *sessions_, *probe_, nullptr, settings_.runtime, mcp_path,
                    limits_.max_held_answer_bytes, ExchangeClock{}});
+  if (const auto& shared = settings_.runtime->settings.shared_state) {
+    shared_ = std::make_unique<SharedState>(loop_, metrics_, *shared, cache_, tools_,
+                                            [this] { return context_->clock.now(); });
+    context_->shared_cache = shared_->cache();
+    context_->shared_catalog = &shared_->catalog();
+    shared_->start();
+  }
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
   gate_ = std::make_unique<RequestGate>(*data_handler_, metrics_, limits_,
                                         isLoopbackHost(settings_.listen.host));
@@ -149,6 +156,9 @@ std::string Server::startDiscovery(const std::string& mcp_path) {
                                                settings_.upstream.host_header, mcp_path);
   tools_.setOnLearned([this] {
     metrics_.setToolCatalogSize(tools_.size());
+    if (shared_) {
+      shared_->catalog().publish();
+    }
     if (!discovery_->status().enabled) {
       warnUnmatchedRules(tools_, *context_->runtime, warned_rules_);
     }
@@ -278,6 +288,9 @@ void Server::shutdown() {
   }
   if (pool_) {
     pool_->close();
+  }
+  if (shared_) {
+    shared_->stop();
   }
   if (stdio_bridge_) {
     stdio_bridge_->close();  // children get stdin closed, then SIGTERM, then SIGKILL

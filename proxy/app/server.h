@@ -24,6 +24,7 @@
 #include "proxy/net/address.h"
 #include "proxy/net/deferred_queue.h"
 #include "proxy/net/listener.h"
+#include "proxy/shared/shared_state.h"
 #include "proxy/stdio/stdio_bridge.h"
 #include "proxy/upstream/tool_discovery.h"
 #include "proxy/upstream/upstream_pool.h"
@@ -106,6 +107,7 @@ private:
   std::unordered_set<std::string> warned_rules_; // tool rules already reported as unmatched
   std::unique_ptr<Readiness> readiness_;
   std::unique_ptr<ProxyContext> context_;
+  std::unique_ptr<SharedState> shared_; // with shared_state: Redis, the shared cache and catalog
   std::unique_ptr<DataPlaneHandler> data_handler_;
   std::unique_ptr<RequestGate> gate_;
   std::unique_ptr<AdminHandler> admin_handler_;

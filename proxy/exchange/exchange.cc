@@ -105,7 +105,9 @@ ClientStream* Exchange::start(ProxyContext& context, Request& request, ClientCon
   self->finished_flag_ = &finished_inline;
   if (self->parseRequest(request)) {
     self->buildUpstreamRequest(request);
-    self->beginAttempt();
+    if (!self->askSharedCache()) {
+      self->beginAttempt();
+    }
   }
   if (finished_inline) {
     return nullptr;
