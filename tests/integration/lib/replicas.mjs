@@ -20,8 +20,8 @@
 //                    null: the variable is not set, so cache sharing is off)
 //   startRedis       false: Redis is not running at start (call cluster.redis.start() later)
 //   env              more environment for every sidecar
-// The returned cluster: {redis, pairs, balancer, url, origin, killPair(i), killServer(i),
-// stopPair(i), procs(), describe(), stop()}.
+// The returned cluster: {redis, pairs, balancer, url, origin, startPair(config?), killPair(i),
+// killServer(i), procs(), describe(), stop()}.
 // redis: {port, url, password, running, start(), kill(), stop(), client() (lib/resp.mjs)}.
 // pairs[i]: {index, name, alive, server: {port, url, proc, stats()}, bulwark: {port, origin,
 // url, admin, advertise, proc, metrics(), metricsText(), logs(), describe()}}.
@@ -249,7 +249,25 @@ export async function startReplicas({ count = 2, stateless = false, config = {},
     ...env,
   };
   const pairs = [];
+  const backends = []; // the balancer's view of the pairs (grows with startPair)
   let balancer = null;
+  // One more pod (server + sidecar) on the same Redis; the balancer includes it at once.
+  // `extra` replaces the cluster's `config` for this pod.
+  const startPair = async (extra = undefined) => {
+    const i = pairs.length;
+    const pairName = `${name}-${i}`;
+    const pair = { index: i, name: pairName, alive: true, server: null, bulwark: null };
+    pairs.push(pair);
+    pair.server = await startReplicaServer(`${pairName}-server`, { stateless });
+    const more = extra ?? (typeof config === 'function' ? config(i) : config);
+    pair.bulwark = await startSidecar(`${pairName}-bulwark`, {
+      dir,
+      env: sidecarEnv,
+      configFor: (advertise) => merged(pairConfig(pair.server.url, { redis, advertise, sharedState }), more),
+    });
+    backends.push({ port: pair.bulwark.port, live: () => pair.alive });
+    return pair;
+  };
   const cluster = {
     redis, pairs, dir,
     get balancer() {
@@ -261,6 +279,7 @@ export async function startReplicas({ count = 2, stateless = false, config = {},
     get origin() {
       return balancer.origin;
     },
+    startPair,
     procs: () => [redis, ...pairs.flatMap((p) => [p.server?.proc, p.bulwark?.proc])].filter(Boolean),
     describe: () => cluster.procs().map((p) => p.describe()).join('\n'),
     // SIGKILL the pod: its server and its sidecar (their process groups), as a node dying.
@@ -299,19 +318,8 @@ export async function startReplicas({ count = 2, stateless = false, config = {},
   };
   try {
     if (startRedis) await redis.start();
-    for (let i = 0; i < count; i++) {
-      const pairName = `${name}-${i}`;
-      const pair = { index: i, name: pairName, alive: true, server: null, bulwark: null };
-      pairs.push(pair);
-      pair.server = await startReplicaServer(`${pairName}-server`, { stateless });
-      const extra = typeof config === 'function' ? config(i) : config;
-      pair.bulwark = await startSidecar(`${pairName}-bulwark`, {
-        dir,
-        env: sidecarEnv,
-        configFor: (advertise) => merged(pairConfig(pair.server.url, { redis, advertise, sharedState }), extra),
-      });
-    }
-    balancer = await startBalancer(pairs.map((p) => ({ port: p.bulwark.port, live: () => p.alive })));
+    for (let i = 0; i < count; i++) await startPair();
+    balancer = await startBalancer(backends);
     return cluster;
   } catch (e) {
     await cluster.stop().catch(() => {});
