@@ -79,15 +79,22 @@ std::string Server::openEverything(const ServerSettings& settings) {
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
                    cache_json_, breakers_, *sessions_, *probe_, nullptr, settings_.runtime, mcp_path,
                    limits_.max_held_answer_bytes, ExchangeClock{}});
-  if (const auto& shared = settings_.runtime->settings.shared_state) {
-    shared_ = std::make_unique<SharedState>(loop_, metrics_, *shared, cache_, tools_,
-                                            [this] { return context_->clock.now(); });
-    context_->shared_cache = shared_->cache();
-    context_->shared_catalog = &shared_->catalog();
-    shared_->start();
-  }
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
-  gate_ = std::make_unique<RequestGate>(*data_handler_, metrics_, limits_,
+  RequestHandler* data_handler = data_handler_.get();
+  if (const auto& shared = settings_.runtime->settings.shared_state) {
+    if (stdio_bridge_) {
+      return "shared_state needs an HTTP upstream: a stdio server's sessions are children of "
+             "this process, which no other replica can reach or take over";
+    }
+    shared_state_ = std::make_unique<SharedState>(loop_, *shared, *sessions_, *data_handler_,
+                                                  metrics_, settings_.pool);
+    data_handler = &shared_state_->handler();
+    shared_state_->shareCacheAndCatalog(loop_, cache_, tools_,
+                                        [this] { return context_->clock.now(); });
+    context_->shared_cache = shared_state_->cache();
+    context_->shared_catalog = shared_state_->catalog();
+  }
+  gate_ = std::make_unique<RequestGate>(*data_handler, metrics_, limits_,
                                         isLoopbackHost(settings_.listen.host));
   gate_->configure(settings_.runtime->settings.security);
   admin_handler_ = std::make_unique<AdminHandler>(metrics_, *readiness_);
@@ -100,6 +107,9 @@ std::string Server::openEverything(const ServerSettings& settings) {
   }
   if (error = admin_listener_->listen(settings_.admin); !error.empty()) {
     return error;
+  }
+  if (shared_state_) {
+    shared_state_->start(data_listener_->boundAddress());
   }
   if (!stdio_bridge_) {
     probe_->start();  // a stdio bridge reports its children's state itself
@@ -156,8 +166,8 @@ std::string Server::startDiscovery(const std::string& mcp_path) {
                                                settings_.upstream.host_header, mcp_path);
   tools_.setOnLearned([this] {
     metrics_.setToolCatalogSize(tools_.size());
-    if (shared_) {
-      shared_->catalog().publish();
+    if (shared_state_ && shared_state_->catalog() != nullptr) {
+      shared_state_->catalog()->publish();
     }
     if (!discovery_->status().enabled) {
       warnUnmatchedRules(tools_, *context_->runtime, warned_rules_);
@@ -283,14 +293,14 @@ void Server::shutdown() {
   if (reloader_) {
     reloader_->stop();
   }
+  if (shared_state_) {
+    shared_state_->stop();
+  }
   if (sessions_) {
     sessions_->close();
   }
   if (pool_) {
     pool_->close();
-  }
-  if (shared_) {
-    shared_->stop();
   }
   if (stdio_bridge_) {
     stdio_bridge_->close();  // children get stdin closed, then SIGTERM, then SIGKILL

@@ -107,8 +107,8 @@ private:
   std::unordered_set<std::string> warned_rules_; // tool rules already reported as unmatched
   std::unique_ptr<Readiness> readiness_;
   std::unique_ptr<ProxyContext> context_;
-  std::unique_ptr<SharedState> shared_; // with shared_state: Redis, the shared cache and catalog
   std::unique_ptr<DataPlaneHandler> data_handler_;
+  std::unique_ptr<SharedState> shared_state_; // with shared_state: Redis and the router
   std::unique_ptr<RequestGate> gate_;
   std::unique_ptr<AdminHandler> admin_handler_;
   std::unique_ptr<Listener> data_listener_;

@@ -120,6 +120,16 @@ void SessionDirectory::opened(std::string_view session_id, std::string_view init
   evictToFit();
   startSweep();
   publish();
+  if (observer_ != nullptr && index_.contains(session_id)) {
+    observer_->sessionOpened(session_id, initialize_body);
+  }
+}
+
+void SessionDirectory::forEachUsedSince(std::uint64_t since_ms,
+                                        const std::function<void(std::string_view)>& visit) const {
+  for (auto it = lru_.rbegin(); it != lru_.rend() && it->last_used_ms >= since_ms; ++it) {
+    visit(it->client_id);
+  }
 }
 
 void SessionDirectory::evictToFit() {
@@ -130,6 +140,9 @@ void SessionDirectory::evictToFit() {
 }
 
 void SessionDirectory::closed(std::string_view client_id) {
+  if (observer_ != nullptr) {
+    observer_->sessionClosed(client_id);
+  }
   if (const auto found = index_.find(client_id); found != index_.end()) {
     erase(found->second, std::nullopt);
     publish();

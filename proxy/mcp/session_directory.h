@@ -48,6 +48,17 @@ struct SessionReplayHeaders {
   std::string protocol_version;
 };
 
+// Told of sessions opened here and ended by their client (proxy/shared/ records them in Redis
+// for other replicas). Called inline from opened() and closed().
+class SessionObserver {
+public:
+  virtual void sessionOpened(std::string_view client_id, std::string_view initialize_body) = 0;
+  virtual void sessionClosed(std::string_view client_id) = 0;
+
+protected:
+  ~SessionObserver() = default;
+};
+
 // How much the directory may keep (config `sessions:`).
 struct SessionLimits {
   // An initialize body larger than this is not kept: its session works, but is not recoverable.
@@ -114,6 +125,12 @@ public:
   // The clock of last use (uv_now by default); tests put a fake one in.
   using NowFn = std::uint64_t (*)(const uv_loop_t*);
   void setClockForTesting(NowFn now) { now_ = now; }
+  // Told of each session kept by opened() and each closed(); null: nobody.
+  void setObserver(SessionObserver* observer) { observer_ = observer; }
+  // Calls `visit(client_id)` for every session used at or after `since_ms` (uv_now's clock),
+  // most recently used first; stops at the first older one.
+  void forEachUsedSince(std::uint64_t since_ms,
+                        const std::function<void(std::string_view)>& visit) const;
   // Runs (inline) when a recovery starts: the upstream lost a session, so it may have restarted.
   void setOnSessionLost(std::function<void()> hook) { on_session_lost_ = std::move(hook); }
 
@@ -168,6 +185,7 @@ private:
   uv_timer_t* sweep_timer_ = nullptr; // started with the first session; freed in its close cb
   bool closed_ = false;
   std::function<void()> on_session_lost_;
+  SessionObserver* observer_ = nullptr;
 };
 
 } // namespace bulwark

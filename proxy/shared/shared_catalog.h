@@ -11,6 +11,8 @@
 
 #include "proxy/mcp/tool_catalog.h"
 
+#include <uv.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -27,7 +29,7 @@ std::optional<KnownTool> decodeSharedTool(std::string_view text);
 
 class SharedCatalog {
 public:
-  SharedCatalog(RedisClient& redis, ToolCatalog& catalog, std::string key_prefix);
+  SharedCatalog(uv_loop_t* loop, RedisClient& redis, ToolCatalog& catalog, std::string key_prefix);
   SharedCatalog(const SharedCatalog&) = delete;
   SharedCatalog& operator=(const SharedCatalog&) = delete;
 
@@ -38,9 +40,22 @@ public:
   // catalog changes when Redis answers). Coalesced: one read in flight at a time.
   void load();
 
+  // Once Redis is first up (checked every kFirstSyncPoll): publish, then load. Every later
+  // load is asked for (a retry decision about an unknown tool). stop() closes the timer: the
+  // loop must run once more, and this object must outlive that run.
+  void start();
+  void stop();
+  static constexpr std::chrono::milliseconds kFirstSyncPoll{200};
+
   const std::string& key() const { return key_; }
 
 private:
+  static void onSyncTimer(uv_timer_t* timer);
+
+  uv_loop_t* loop_;
+  uv_timer_t sync_timer_{};
+  bool timer_open_ = false;
+  bool synced_ = false; // the first load succeeded
   RedisClient& redis_;
   ToolCatalog& catalog_;
   std::string key_;

@@ -1,55 +1,83 @@
 #include "proxy/shared/shared_state.h"
 
-#include "proxy/admin/log.h"
-
 #include <cstdlib>
 
-namespace bulwark {
+#include "proxy/admin/log.h"
 
-RedisClientOptions redisOptionsOf(const config::SharedStateConfig& config) {
+namespace bulwark {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+RedisClientOptions redisOptions(const config::SharedStateConfig& config) {
   RedisClientOptions options;
   options.address = config.redis;
   options.db = config.redis_db;
-  options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.timeout);
+  options.timeout = duration_cast<milliseconds>(config.timeout);
   if (!config.password_env.empty()) {
-    // NOLINTNEXTLINE(concurrency-mt-unsafe): read once at start, before any thread exists
-    if (const char* password = std::getenv(config.password_env.c_str()); password != nullptr) {
-      options.password = password;
+    const char* password = std::getenv(config.password_env.c_str());
+    if (password == nullptr || password[0] == '\0') {
+      logLine(LogLevel::kWarn, "shared_state: the password variable is not set; connecting "
+                               "to Redis without AUTH",
+              {{"password_env", config.password_env}});
     } else {
-      logLine(LogLevel::kWarn, "shared_state: the password variable is unset; connecting without",
-              {{"password_env", std::string_view(config.password_env)}});
+      options.password = password;
     }
   }
   return options;
 }
 
-SharedState::SharedState(uv_loop_t* loop, Metrics& metrics,
-                         const config::SharedStateConfig& config,
-                         policies::ResponseCache& local_cache, ToolCatalog& catalog,
-                         std::function<policies::TimePoint()> now)
-    : redis_(loop, redisOptionsOf(config), &metrics), catalog_(redis_, catalog, config.key_prefix) {
+SharedSessionsOptions sessionsOptions(const config::SharedStateConfig& config) {
+  SharedSessionsOptions options;
+  options.key_prefix = config.key_prefix;
+  options.session_ttl = duration_cast<milliseconds>(config.session_ttl);
+  options.heartbeat_interval = duration_cast<milliseconds>(config.heartbeat_interval);
+  options.heartbeat_ttl = duration_cast<milliseconds>(config.heartbeat_ttl);
+  return options;
+}
+
+} // namespace
+
+SharedState::SharedState(uv_loop_t* loop, const config::SharedStateConfig& config,
+                         SessionDirectory& sessions, RequestHandler& data_handler,
+                         Metrics& metrics, UpstreamPoolOptions peer_pool)
+    : config_(config), redis_(loop, redisOptions(config), &metrics),
+      sessions_(loop, redis_, sessions, sessionsOptions(config)),
+      router_(loop, data_handler, sessions, sessions_, metrics, peer_pool) {}
+
+void SharedState::shareCacheAndCatalog(uv_loop_t* loop, policies::ResponseCache& local_cache,
+                                       ToolCatalog& catalog,
+                                       std::function<policies::TimePoint()> now) {
+  std::string why_not;
   if (std::optional<SharedKeys> keys =
-          SharedKeys::fromEnvironment(config.key_secret_env, config.key_prefix, &cache_off_reason_)) {
+          SharedKeys::fromEnvironment(config_.key_secret_env, config_.key_prefix, &why_not)) {
     cache_ = std::make_unique<SharedCache>(redis_, std::move(*keys), local_cache, std::move(now));
-  }
-}
-
-void SharedState::start() {
-  if (cache_ == nullptr) {
-    // Once: without the secret, cache entries would be named by the caller's credential.
-    logLine(LogLevel::kWarn, "shared_state: cache sharing is off",
-            {{"reason", std::string_view(cache_off_reason_)}});
   } else {
-    logLine(LogLevel::kInfo, "shared_state: cache sharing is on");
+    // Once: without the secret, cache entries would be named by the caller's credential.
+    logLine(LogLevel::kWarn, "shared_state: cache sharing is off", {{"reason", why_not}});
   }
-  // What this sidecar learned while Redis was away goes up; what others learned comes down.
-  redis_.setOnUp([this] {
-    catalog_.publish();
-    catalog_.load();
-  });
-  redis_.start();
+  catalog_ = std::make_unique<SharedCatalog>(loop, redis_, catalog, config_.key_prefix);
 }
 
-void SharedState::stop() { redis_.stop(); }
+void SharedState::start(const std::string& bound) {
+  sessions_.setAdvertise(config_.advertise ? config_.advertise->text() : bound);
+  logLine(LogLevel::kInfo, "shared_state: on",
+          {{"redis", config_.redis.text()}, {"advertise", sessions_.advertise()}});
+  redis_.start();
+  sessions_.start();
+  if (catalog_) {
+    catalog_->start();
+  }
+}
+
+void SharedState::stop() {
+  if (catalog_) {
+    catalog_->stop();
+  }
+  router_.close();
+  sessions_.stop();
+  redis_.stop();
+}
 
 } // namespace bulwark

@@ -1,52 +1,58 @@
-// Shared state of one sidecar (issue 15), owned by the Server when `shared_state` is
-// configured: the Redis connection and what rides on it. Here the shared response cache (only
-// with a key secret: proxy/shared/shared_key.h) and the shared tool catalog; the session
-// records, heartbeats and takeover belong here too as they land.
-//
-// Single-threaded (the loop thread). stop() before the loop's last run: the RedisClient frees
-// its handles in close callbacks.
+// Everything `shared_state` adds to a Server, wired once: the Redis client, session ownership
+// (heartbeat, records, sweep) and the router in front of the data port's handler, and the
+// shared response cache (only with a key secret: shared_key.h) and tool catalog. Without a
+// `shared_state` block none of it exists and the data port's handler is used directly.
 #pragma once
 
-#include "config/config.h"
-#include "proxy/shared/redis_client.h"
-#include "proxy/shared/shared_cache.h"
-#include "proxy/shared/shared_catalog.h"
+#include <uv.h>
 
 #include <functional>
 #include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "proxy/shared/redis_client.h"
+#include "proxy/shared/session_router.h"
+#include "proxy/shared/shared_cache.h"
+#include "proxy/shared/shared_catalog.h"
+#include "proxy/shared/shared_sessions.h"
 
 namespace bulwark {
 
-class Metrics;
-class ToolCatalog;
-
 class SharedState {
 public:
-  // Reads the password and the key secret from the environment variables the config names
-  // (never logged). `now` is the exchanges' clock (the local cache's time).
-  SharedState(uv_loop_t* loop, Metrics& metrics, const config::SharedStateConfig& config,
-              policies::ResponseCache& local_cache, ToolCatalog& catalog,
-              std::function<policies::TimePoint()> now);
+  // Reads the password from the environment (shared_state.password_env; never logged).
+  SharedState(uv_loop_t* loop, const config::SharedStateConfig& config, SessionDirectory& sessions,
+              RequestHandler& data_handler, Metrics& metrics, UpstreamPoolOptions peer_pool);
   SharedState(const SharedState&) = delete;
   SharedState& operator=(const SharedState&) = delete;
 
-  // Connects (in the background; Bulwark serves meanwhile) and logs once whether cache sharing
-  // is on. Every time Redis becomes up, the shared catalog is read.
-  void start();
+  // What the data port's gate hands requests to.
+  RequestHandler& handler() { return router_; }
+  // Once the data port is bound: `bound` is its address ("127.0.0.1:41234"), the advertised
+  // address unless shared_state.advertise says otherwise.
+  void start(const std::string& bound);
+  // Shutdown: the router's peer connections, the sweep and heartbeat, the Redis connection.
   void stop();
 
+  // The shared cache in front of `local_cache` (when the key secret is set; otherwise one log
+  // line says why not) and the shared catalog of `catalog`. Before start(). `now` is the
+  // exchanges' clock (the local cache's time).
+  void shareCacheAndCatalog(uv_loop_t* loop, policies::ResponseCache& local_cache,
+                            ToolCatalog& catalog, std::function<policies::TimePoint()> now);
+  SharedCache* cache() { return cache_.get(); }       // null: no cache sharing
+  SharedCatalog* catalog() { return catalog_.get(); } // null before shareCacheAndCatalog
+
   RedisClient& redis() { return redis_; }
-  SharedCache* cache() { return cache_.get(); } // null: no key secret, no cache sharing
-  SharedCatalog& catalog() { return catalog_; }
+  const std::string& advertise() const { return sessions_.advertise(); }
 
 private:
+  const config::SharedStateConfig config_;
   RedisClient redis_;
+  SharedSessions sessions_;
+  SessionRouter router_;
   std::unique_ptr<SharedCache> cache_;
-  std::string cache_off_reason_;
-  SharedCatalog catalog_;
+  std::unique_ptr<SharedCatalog> catalog_;
 };
-
-// The client's options from the config (password from the environment).
-RedisClientOptions redisOptionsOf(const config::SharedStateConfig& config);
 
 } // namespace bulwark

@@ -1,0 +1,205 @@
+// Sessions that outlive their pod (issue 15): pairs of server-everything + Bulwark sharing one
+// redis-server, behind a round-robin TCP balancer, with the official SDK client.
+// - any pair serves any session: requests that land on a non-owner are forwarded to the owner,
+//   and only the owner's server sees the session's calls;
+// - the owner pair killed mid-run: calls after the kill succeed, the session id is unchanged;
+// - two sidecars racing to take over the same session: exactly one wins, one initialize replayed;
+// - Redis down at start and killed mid-run: an owned session works on, /readyz stays 200;
+// - a forwarded request is never forwarded again.
+//
+//   BULWARK_BIN=build/dev/proxy/bulwark node --test tests/integration/shared_sessions.test.mjs
+//
+// SHARED_CALLS (default 6) sets the calls per phase.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { kDirect } from './lib/peers.mjs';
+import { request } from './lib/net.mjs';
+import { sumSamples } from './lib/metrics.mjs';
+import { sleep, withTimeout } from './lib/procs.mjs';
+import { callTool, kMcpHeaders, pollUntil, rpc, scoped } from './lib/faulty.mjs';
+import { freshConnectionFetch, startBalancer, startPair, startRedis } from './lib/shared_state.mjs';
+
+const kSkip = kDirect ? 'proxy-only behaviour' : false;
+const kCalls = Number(process.env.SHARED_CALLS ?? 6);
+const kTimeoutMs = 15000;
+
+async function connectSdk(t, url, fetch) {
+  const client = new Client({ name: 'shared-state-test', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    ...(fetch ? { fetch } : {}),
+    reconnectionOptions: { initialReconnectionDelay: 200, maxReconnectionDelay: 500,
+                           reconnectionDelayGrowFactor: 1.5, maxRetries: 20 },
+  });
+  await withTimeout(client.connect(transport, { timeout: kTimeoutMs }), kTimeoutMs, `initialize via ${url}`);
+  t.after(() => withTimeout(client.close(), 5000, 'client.close').catch(() => {}));
+  return { client, transport };
+}
+
+async function echoCalls(client, tag, count) {
+  const failures = [];
+  for (let i = 0; i < count; i++) {
+    try {
+      const res = await client.callTool({ name: 'echo', arguments: { message: `${tag}-${i}` } },
+                                        undefined, { timeout: kTimeoutMs });
+      if (res.content?.[0]?.text !== `Echo: ${tag}-${i}`) failures.push(JSON.stringify(res));
+    } catch (e) {
+      failures.push(e.message);
+    }
+  }
+  return failures;
+}
+
+async function metric(pair, name, match = {}) {
+  return sumSamples(await pair.bulwark.metrics(), name, match);
+}
+
+async function toolCalls(pair) {
+  return metric(pair, 'bulwark_requests_total', { method: 'tools/call' });
+}
+
+// A session opened directly on `pair` by raw HTTP: its id.
+async function openSession(pair) {
+  const res = await rpc(pair.bulwark.url, 'initialize', {
+    protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' },
+  });
+  assert.equal(res.status, 200, res.body);
+  const id = res.headers['mcp-session-id'];
+  assert.ok(id, 'initialize answered with a session id');
+  const headers = { 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18' };
+  const note = await request(pair.bulwark.url, {
+    method: 'POST', headers: { ...kMcpHeaders, ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  assert.equal(note.status, 202);
+  return { id, headers };
+}
+
+async function recordOf(redis, id) {
+  return redis.cli('HGET', `bulwark:session:${id}`, 'owner');
+}
+
+describe('shared state: sessions across replicas', { skip: kSkip, timeout: 180000 }, () => {
+  test('any pair serves any session; only the owner\'s server sees its calls; the owner dies and the session lives on',
+    scoped(async (t, track) => {
+      const redis = track(await startRedis());
+      const a = track(await startPair(redis.url, { name: 'a' }));
+      const b = track(await startPair(redis.url, { name: 'b' }));
+      const lb = track(await startBalancer([a.bulwark.port, b.bulwark.port]));
+      const { client, transport } = await connectSdk(t, lb.url, freshConnectionFetch);
+      const sessionId = transport.sessionId;
+      assert.ok(sessionId);
+
+      const failures = await echoCalls(client, 'spread', kCalls);
+      assert.deepEqual(failures, []);
+      const owner = await recordOf(redis, sessionId);
+      const [ownerPair, other] = owner === `127.0.0.1:${a.bulwark.port}` ? [a, b] : [b, a];
+      assert.equal(owner, `127.0.0.1:${ownerPair.bulwark.port}`, 'the record names the owner');
+      assert.equal(await toolCalls(ownerPair), kCalls, 'every call ran through the owner');
+      assert.equal(await toolCalls(other), 0, 'the other pair ran none itself');
+      assert.ok(await metric(other, 'bulwark_session_forwards_total', { result: 'success' }) >= kCalls / 2 - 1,
+        'round robin sent about half the requests to the other pair, which forwarded them');
+      assert.equal(await metric(ownerPair, 'bulwark_session_forwards_total'), 0);
+
+      // A side-effecting call in flight when the owner pod dies (its first progress arrived).
+      let progressed;
+      const progress = new Promise((resolve) => { progressed = resolve; });
+      const inFlight = client.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 3, steps: 6 } },
+        // Short: after the cut the SDK may wait on a resumption that cannot bring the answer.
+        undefined, { timeout: 4000, onprogress: () => progressed() })
+        .then(() => 'answered', (e) => `failed: ${e.message}`);
+      await withTimeout(progress, kTimeoutMs, 'first progress of the long call');
+
+      // The owner pod dies. Calls go on through the survivor, which takes the session over.
+      await ownerPair.kill();
+      lb.setBackends([other.bulwark.port]);
+      const inFlightEnd = await withTimeout(inFlight, kTimeoutMs, 'the in-flight call settles');
+      assert.match(inFlightEnd, /^failed/, 'the call in flight at the kill fails rather than hangs');
+      const killedAt = performance.now();
+      const after = await echoCalls(client, 'after-kill', kCalls);
+      t.diagnostic(`first ${kCalls} calls after the kill took ${Math.round(performance.now() - killedAt)} ms`);
+      assert.deepEqual(after, [], 'read-only calls after the kill: 0 failed');
+      assert.equal(transport.sessionId, sessionId, 'the client kept its session id');
+      assert.equal(await metric(other, 'bulwark_session_takeovers_total', { result: 'success' }), 1);
+      assert.equal(await metric(other, 'bulwark_session_recoveries_total', { result: 'success' }), 1,
+        'one initialize replayed on the new owner\'s server');
+      assert.equal(await recordOf(redis, sessionId), `127.0.0.1:${other.bulwark.port}`);
+      assert.equal(await metric(other, 'bulwark_requests_total', { tool: 'trigger-long-running-operation' }), 0,
+        'the side-effecting call in flight at the kill was not repeated on the new owner');
+
+      // DELETE ends the session everywhere: its record goes.
+      await transport.terminateSession();
+      await pollUntil(async () => (await redis.cli('EXISTS', `bulwark:session:${sessionId}`)) === '0',
+        { timeoutMs: 5000, what: 'the session record deleted' });
+    }));
+
+  test('two sidecars racing to take over one session: exactly one wins, one initialize replayed',
+    scoped(async (t, track) => {
+      const redis = track(await startRedis());
+      const a = track(await startPair(redis.url, { name: 'a' }));
+      const b = track(await startPair(redis.url, { name: 'b' }));
+      const c = track(await startPair(redis.url, { name: 'c' }));
+      const { id, headers } = await openSession(a);
+      await pollUntil(async () => (await recordOf(redis, id)) !== '', { what: 'the record written' });
+      await a.kill();
+      const results = await Promise.all([b, c, b, c].map((pair, i) =>
+        callTool(pair.bulwark.url, 'echo', { message: `race-${i}` }, { headers })));
+      for (const [i, res] of results.entries()) {
+        assert.equal(res.json?.result?.content?.[0]?.text, `Echo: race-${i}`, res.body);
+      }
+      const won = (await metric(b, 'bulwark_session_takeovers_total', { result: 'success' })) +
+                  (await metric(c, 'bulwark_session_takeovers_total', { result: 'success' }));
+      assert.equal(won, 1, 'exactly one sidecar claimed the session');
+      const replays = (await metric(b, 'bulwark_session_recoveries_total', { result: 'success' })) +
+                      (await metric(c, 'bulwark_session_recoveries_total', { result: 'success' }));
+      assert.equal(replays, 1, 'exactly one initialize replayed');
+      const winner = await recordOf(redis, id);
+      const loser = winner === `127.0.0.1:${b.bulwark.port}` ? c : b;
+      assert.equal(await toolCalls(loser), 0, 'the loser forwarded to the winner');
+    }));
+
+  test('a forwarded request whose record points elsewhere is served locally, never forwarded again',
+    scoped(async (t, track) => {
+      const redis = track(await startRedis());
+      const a = track(await startPair(redis.url, { name: 'a' }));
+      const b = track(await startPair(redis.url, { name: 'b' }));
+      const { id, headers } = await openSession(b);
+      await pollUntil(async () => (await recordOf(redis, id)) === `127.0.0.1:${b.bulwark.port}`,
+        { what: 'the record names b' });
+      // As if b had forwarded it to a: a must not send it back.
+      const res = await callTool(a.bulwark.url, 'echo', { message: 'loop' },
+        { headers: { ...headers, 'bulwark-forwarded': '1' } });
+      assert.notEqual(res.status, 0);
+      assert.equal(await metric(a, 'bulwark_session_forwards_total', { result: 'loop_refused' }), 1);
+      assert.equal(await metric(a, 'bulwark_session_forwards_total', { result: 'success' }), 0);
+      assert.equal(await toolCalls(b), 0, 'b never saw the request');
+    }));
+
+  test('Redis down at start and killed mid-run: an owned session has 0 failed calls; /readyz stays 200',
+    scoped(async (t, track) => {
+      const redis = track(await startRedis());
+      const port = redis.port;
+      await redis.kill();
+      const a = track(await startPair(`redis://127.0.0.1:${port}`, { name: 'a' }));
+      const { client } = await connectSdk(t, a.bulwark.url);
+      assert.deepEqual(await echoCalls(client, 'no-redis', kCalls), []);
+      assert.equal((await request(`${a.bulwark.admin}/readyz`)).status, 200);
+      assert.equal(await metric(a, 'bulwark_shared_state_up'), 0);
+
+      const revived = track(await startRedis({ port }));
+      await pollUntil(async () => (await metric(a, 'bulwark_shared_state_up')) === 1,
+        { timeoutMs: 10000, what: 'Bulwark reconnected to Redis' });
+      const { client: second, transport } = await connectSdk(t, a.bulwark.url);
+      await pollUntil(async () => (await recordOf(revived, transport.sessionId)) !== '',
+        { what: 'the new session recorded' });
+      await revived.kill();
+      const during = await Promise.all([echoCalls(client, 'killed-1', kCalls), echoCalls(second, 'killed-2', kCalls)]);
+      assert.deepEqual(during, [[], []]);
+      assert.equal((await request(`${a.bulwark.admin}/readyz`)).status, 200);
+      await pollUntil(async () => (await metric(a, 'bulwark_shared_state_up')) === 0, { what: 'down noticed' });
+      await sleep(50);
+    }));
+});
