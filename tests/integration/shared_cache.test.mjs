@@ -151,9 +151,10 @@ describe('shared cache and catalog across replicas', { skip: kDirect ? 'proxy-on
       ...cacheConfig('1h'), upstream: { discovery: { at_start: true } },
     } }));
     await withDiagnostics(() => cluster.procs(), async () => {
-      // Sessions (SDK client, the token on every request) on each pod, cached and uncached calls.
-      for (const pair of cluster.pairs) {
-        const sdk = await connectClient(pair.bulwark.url, { headers: kAuth });
+      // Sessions (SDK client, the token on every request) through the balancer (so requests
+      // are forwarded between pods) and on each pod, cached and uncached calls.
+      for (const url of [cluster.url, ...cluster.pairs.map((pair) => pair.bulwark.url)]) {
+        const sdk = await connectClient(url, { headers: kAuth });
         try {
           for (const city of ['Oslo', 'Bergen']) {
             await sdk.client.callTool({ name: 'weather', arguments: { city } });
