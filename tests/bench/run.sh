@@ -142,7 +142,7 @@ render() { # template output
 # --- Start the servers -------------------------------------------------------------------------
 start_upstream_nginx "$nginx_port" "${server_pin[@]}"
 
-declare -A url proxy_pid
+declare -A url proxy_pid admin_url
 url[direct]=http://127.0.0.1:$nginx_port/mcp
 proxy_pid[direct]=
 
@@ -181,6 +181,7 @@ start_bulwark() {
   proxy_pid[$target]=$!
   pids+=("${proxy_pid[$target]}")
   url[$target]=http://127.0.0.1:$port$path
+  admin_url[$target]=http://127.0.0.1:$admin_port
   wait_ready "$target" "${proxy_pid[$target]}" "http://127.0.0.1:$admin_port/healthz"
 }
 has_target bulwark && start_bulwark bulwark
@@ -213,11 +214,18 @@ if has_target bulwark-session || has_target bulwark-shared; then
   upstream_path=
   for t in bulwark-session bulwark-shared; do
     has_target "$t" || continue
-    # Opens the session through Bulwark: nginx names it in its reply to `initialize`.
+    # Opens the session through Bulwark: nginx names it in its reply to `initialize` (id 1, as
+    # in nginx's fixed reply). Then Bulwark must count it as one of its own.
     curl -s -m 5 -o /dev/null -H 'content-type: application/json' \
       -H 'accept: application/json, text/event-stream' \
-      --data-binary '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
+      --data-binary '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
       "${url[$t]}" || die "$t: initialize failed"
+    opened=0
+    for _ in $(seq 50); do
+      curl -s -m 5 "${admin_url[$t]}/metrics" | grep -q '^bulwark_sessions_active 1' && { opened=1; break; }
+      sleep 0.1
+    done
+    [ "$opened" = 1 ] || die "$t: the session did not open through Bulwark (logs in $work/$t.log)"
     session_header[$t]="mcp-session-id: bench-owned-session"
   done
 fi
