@@ -16,8 +16,8 @@ options:
                         MCP endpoint; every other path is forwarded untouched)
   --listen HOST:PORT    data port for MCP clients (default 127.0.0.1:8080)
   --admin HOST:PORT     admin port: /metrics /healthz /readyz (default 127.0.0.1:9901)
-  --advertise HOST:PORT with shared_state: the address other sidecars reach this one's data
-                        port at (in Kubernetes the pod IP, --advertise=$(POD_IP):8080)
+  --advertise ADDR      with shared_state: HOST:PORT where other sidecars reach this one's
+                        data port (in Kubernetes the pod IP: --advertise=$(POD_IP):8080)
   --config FILE         policy configuration (YAML); flags override it
   --check-config FILE   validate FILE, print every error, exit 0 (valid) or 1
   --log-level LEVEL     debug, info, warn or error (default info)

@@ -274,7 +274,7 @@ test('scale-out overlay: 3 replicas share a password-protected Redis, advertise 
   const env = new Map((d.bulwark.env ?? []).map((e) => [e.name, e]));
   assert.equal(d.flags.get('advertise'), `$(POD_IP):${d.listen.port}`);
   assert.equal(env.get('POD_IP')?.valueFrom?.fieldRef?.fieldPath, 'status.podIP');
-  assert.match(run(bulwarkBinary(), ['--help']), /--advertise HOST:PORT/, 'the binary has the flag');
+  assert.match(run(bulwarkBinary(), ['--help']), /--advertise ADDR/, 'the binary has the flag');
 
   // The policy's shared_state names the Redis Service and env variables set from the Secret.
   const cm = d.byKind('ConfigMap').find((c) => c.metadata.name === 'bulwark-config');
