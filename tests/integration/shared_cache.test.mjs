@@ -100,6 +100,39 @@ describe('shared cache and catalog across replicas', { skip: kDirect ? 'proxy-on
     })(t);
   });
 
+  test('Redis down at start, then killed mid-run: cacheable calls never fail, and sharing resumes', async (t) => {
+    const cluster = track(await startReplicas({ count: 2, stateless: true, name: 'down', startRedis: false,
+                                                config: cacheConfig('1h') }));
+    await withDiagnostics(() => cluster.procs(), async () => {
+      const [a, b] = cluster.pairs;
+      // No Redis: each replica caches for itself.
+      for (let i = 0; i < 3; i++) {
+        const res = await callTool(a.bulwark.url, 'weather', { city: 'Tromso' }, { headers: kAuth });
+        assert.equal(text(res), 'weather in Tromso by down-0-server #1');
+      }
+      await cluster.redis.start();
+      await pollUntil(async () => sumSamples(await b.bulwark.metrics(), 'bulwark_shared_state_up', {}) === 1,
+                      { timeoutMs: 10000, what: 'replica 1 connected to Redis' });
+      await pollUntil(async () => sumSamples(await a.bulwark.metrics(), 'bulwark_shared_state_up', {}) === 1,
+                      { timeoutMs: 10000, what: 'replica 0 connected to Redis' });
+      await callTool(a.bulwark.url, 'weather', { city: 'Alta' }, { headers: kAuth });
+      await waitForCacheEntries(cluster, 1);
+      const shared = await callTool(b.bulwark.url, 'weather', { city: 'Alta' }, { headers: kAuth });
+      assert.equal(text(shared), 'weather in Alta by down-0-server #2', "replica 0's answer: shared once Redis is up");
+
+      await cluster.redis.kill();
+      for (const [pair, city] of [[a, 'Narvik'], [b, 'Narvik'], [a, 'Alta'], [b, 'Bodo']]) {
+        const res = await callTool(pair.bulwark.url, 'weather', { city }, { headers: kAuth });
+        assert.equal(res.status, 200, res.body);
+        assert.match(text(res), new RegExp(`weather in ${city} by down-`));
+      }
+      for (const pair of [a, b]) {
+        const ready = await request(`${pair.bulwark.admin}/readyz`, { timeoutMs: 5000 });
+        assert.equal(ready.status, 200, '/readyz stays 200 without Redis');
+      }
+    })(t);
+  });
+
   test('a replica knows the tools another one discovered, without listing them', async (t) => {
     const cluster = track(await startReplicas({
       count: 1, stateless: true, name: 'catalog',
