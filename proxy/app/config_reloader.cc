@@ -28,6 +28,7 @@ std::vector<std::string_view> restartOnlyChanges(const config::Config& running,
       {"upstream.stop_timeout", a.stop_timeout != b.stop_timeout},
       {"upstream.session_idle_timeout", a.session_idle_timeout != b.session_idle_timeout},
       {"upstream.max_sessions", a.max_sessions != b.max_sessions},
+      {"shared_state", running.shared_state != next.shared_state},
   };
   std::vector<std::string_view> changed;
   for (const auto& [key, differs] : settings) {

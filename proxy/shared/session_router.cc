@@ -8,6 +8,8 @@
 #include "proxy/http/headers.h"
 #include "proxy/upstream/upstream_connection.h"
 
+#include <vector>
+
 namespace bulwark {
 
 // Lives from handle() until the connection has ended the request and no Redis answer or
@@ -18,7 +20,18 @@ public:
   RoutedRequest(SessionRouter& router, Request& request, ClientConnection& client,
                 std::string session_id, bool forwarded)
       : router_(router), client_(&client), request_(std::move(request)),
-        session_id_(std::move(session_id)), forwarded_(forwarded) {}
+        session_id_(std::move(session_id)), forwarded_(forwarded) {
+    router_.live_.insert(this);
+  }
+  ~RoutedRequest() { router_.live_.erase(this); }
+  RoutedRequest(const RoutedRequest&) = delete;
+  RoutedRequest& operator=(const RoutedRequest&) = delete;
+
+  // The Redis client stopped (shutdown): its callbacks were dropped, none will come.
+  void redisStopped() {
+    waiting_redis_ = false;
+    maybeDelete();
+  }
 
   void begin() {
     Busy busy(*this);
@@ -243,10 +256,10 @@ private:
   Request request_;
   std::string session_id_;
   bool forwarded_;
-  ClientStream* inner_ = nullptr;    // the local exchange, once delegated
+  ClientStream* inner_ = nullptr;      // the local exchange, once delegated
   UpstreamConnection* peer_ = nullptr; // the forward in flight
   std::string forward_owner_;
-  std::string previous_owner_; // the dead owner a takeover replaces
+  std::string previous_owner_;  // the dead owner a takeover replaces
   std::string initialize_body_; // from the record: what a takeover adopts
   int depth_ = 0;
   bool waiting_redis_ = false;
@@ -270,8 +283,8 @@ ClientStream* SessionRouter::handle(Request& request, ClientConnection& connecti
     return inner_.handle(request, connection);
   }
   const bool forwarded = findHeader(request.head.headers, kForwardedHeader) != nullptr;
-  auto* routed = new RoutedRequest(*this, request, connection, std::string(session->value),
-                                   forwarded);
+  auto* routed =
+      new RoutedRequest(*this, request, connection, std::string(session->value), forwarded);
   routed_[&connection] = routed;
   routed->begin();
   return routed;
@@ -310,6 +323,11 @@ UpstreamPool* SessionRouter::peerPool(const std::string& advertise) {
 
 void SessionRouter::close() {
   closed_ = true;
+  // Copied: a request that has ended is deleted by redisStopped().
+  const std::vector<RoutedRequest*> live(live_.begin(), live_.end());
+  for (RoutedRequest* routed : live) {
+    routed->redisStopped();
+  }
   for (auto& [address, pool] : peers_) {
     pool->close();
   }

@@ -14,16 +14,16 @@
 // locally (counted as loop_refused).
 #pragma once
 
-#include <uv.h>
+#include "proxy/http/client_connection.h"
+#include "proxy/shared/shared_sessions.h"
+#include "proxy/upstream/upstream_pool.h"
 
 #include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
-
-#include "proxy/http/client_connection.h"
-#include "proxy/shared/shared_sessions.h"
-#include "proxy/upstream/upstream_pool.h"
+#include <unordered_set>
+#include <uv.h>
 
 namespace bulwark {
 
@@ -42,8 +42,9 @@ public:
   ClientStream* handle(Request& request, ClientConnection& connection) override;
   void requestEnded(ClientConnection& connection) override;
 
-  // Shutdown: closes the connections to other sidecars; requests still waiting for Redis are
-  // dropped (call after RedisClient::stop(), which drops their callbacks).
+  // Shutdown, after RedisClient::stop() (which drops the callbacks of requests waiting for
+  // Redis, so those are freed here once their connection is done): closes the connections to
+  // other sidecars.
   void close();
 
   static constexpr std::string_view kForwardedHeader = "bulwark-forwarded";
@@ -61,6 +62,7 @@ private:
   UpstreamPoolOptions peer_pool_options_;
   std::map<std::string, std::unique_ptr<UpstreamPool>> peers_;
   std::unordered_map<ClientConnection*, RoutedRequest*> routed_;
+  std::unordered_set<RoutedRequest*> live_;
   bool closed_ = false;
 };
 

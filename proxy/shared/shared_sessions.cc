@@ -3,12 +3,12 @@
 // timeout, after which the caller goes on as if alone.
 #include "proxy/shared/shared_sessions.h"
 
+#include "proxy/admin/log.h"
+#include "proxy/net/uv_util.h"
+
 #include <algorithm>
 #include <array>
 #include <vector>
-
-#include "proxy/admin/log.h"
-#include "proxy/net/uv_util.h"
 
 namespace bulwark {
 namespace {
@@ -22,17 +22,18 @@ return {r[1], r[2] or '', redis.call('EXISTS', ARGV[1] .. r[1])}
 )lua";
 
 // KEYS[1] the session record; ARGV[1] the owner the caller saw dead, ARGV[2] the caller,
-// ARGV[3] the record's TTL in ms. The owner changes only if it is still the dead one (or
-// already the caller): of two sidecars racing, exactly one wins. Returns {won, owner now}.
+// ARGV[3] the record's TTL in ms, ARGV[4] the heartbeat key prefix. The owner changes only if
+// it is still the dead one (or already the caller): of two sidecars racing, exactly one wins.
+// Returns {won, owner now, owner now alive (0/1)}.
 constexpr std::string_view kClaimScript = R"lua(
 local owner = redis.call('HGET', KEYS[1], 'owner')
-if not owner then return {0, ''} end
+if not owner then return {0, '', 0} end
 if owner == ARGV[1] or owner == ARGV[2] then
   redis.call('HSET', KEYS[1], 'owner', ARGV[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return {1, ARGV[2]}
+  return {1, ARGV[2], 1}
 end
-return {0, owner}
+return {0, owner, redis.call('EXISTS', ARGV[4] .. owner)}
 )lua";
 
 std::string_view protocolVersionOf(std::string_view initialize_body) {
@@ -166,8 +167,8 @@ void SharedSessions::lookup(std::string_view client_id,
           record.initialize_body = std::string(reply.element(1).text());
           const bool alive = reply.element(2).integer() == 1;
           record.owner_state = record.owner == options_.advertise ? SessionRecord::Owner::kHere
-                               : alive ? SessionRecord::Owner::kAlive
-                                       : SessionRecord::Owner::kGone;
+                               : alive                            ? SessionRecord::Owner::kAlive
+                                                                  : SessionRecord::Owner::kGone;
         }
         done(std::move(record));
       });
@@ -182,13 +183,17 @@ void SharedSessions::claim(std::string_view client_id, std::string_view expected
   const std::string ttl = std::to_string(options_.session_ttl.count());
   const bool sent = redis_.command(
       SharedStateOp::kClaim,
-      {"EVAL", kClaimScript, "1", key, expected_owner, options_.advertise, ttl},
+      {"EVAL", kClaimScript, "1", key, expected_owner, options_.advertise, ttl, nodeKey("")},
       [done](RedisStatus status, RedisReply reply) {
-        if (status != SharedStateResult::kOk || !reply.isArray() || reply.size() != 2) {
+        if (status != SharedStateResult::kOk || !reply.isArray() || reply.size() != 3) {
           done(false, {});
           return;
         }
-        done(reply.element(0).integer() == 1, std::string(reply.element(1).text()));
+        // A winner is named only while its heartbeat lives: requests are forwarded only to
+        // addresses registered by heartbeats.
+        const bool won = reply.element(0).integer() == 1;
+        const bool alive = reply.element(2).integer() == 1;
+        done(won, won || alive ? std::string(reply.element(1).text()) : std::string());
       });
   if (!sent) {
     done(false, {});

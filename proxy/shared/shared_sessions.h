@@ -12,16 +12,15 @@
 // own server. See session_router.h.
 #pragma once
 
-#include <uv.h>
+#include "proxy/mcp/session_directory.h"
+#include "proxy/shared/redis_client.h"
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
-
-#include "proxy/mcp/session_directory.h"
-#include "proxy/shared/redis_client.h"
+#include <uv.h>
 
 namespace bulwark {
 
@@ -70,7 +69,8 @@ public:
   // unless the client stops first; on any Redis trouble the record says kNone.
   void lookup(std::string_view client_id, std::function<void(SessionRecord record)> done);
   // Sets the owner to this sidecar if it still is `expected_owner` (or already this one).
-  // `done(won, owner_now)`: owner_now is the winner (this sidecar when won; "" on Redis trouble).
+  // `done(won, owner_now)`: owner_now is the winner (this sidecar when won; "" on Redis trouble
+  // or when the winner's heartbeat is gone).
   void claim(std::string_view client_id, std::string_view expected_owner,
              std::function<void(bool won, std::string owner_now)> done);
 

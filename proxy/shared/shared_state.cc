@@ -1,8 +1,8 @@
 #include "proxy/shared/shared_state.h"
 
-#include <cstdlib>
-
 #include "proxy/admin/log.h"
+
+#include <cstdlib>
 
 namespace bulwark {
 namespace {
@@ -18,8 +18,9 @@ RedisClientOptions redisOptions(const config::SharedStateConfig& config) {
   if (!config.password_env.empty()) {
     const char* password = std::getenv(config.password_env.c_str());
     if (password == nullptr || password[0] == '\0') {
-      logLine(LogLevel::kWarn, "shared_state: the password variable is not set; connecting "
-                               "to Redis without AUTH",
+      logLine(LogLevel::kWarn,
+              "shared_state: the password variable is not set; connecting "
+              "to Redis without AUTH",
               {{"password_env", config.password_env}});
     } else {
       options.password = password;
@@ -40,8 +41,8 @@ SharedSessionsOptions sessionsOptions(const config::SharedStateConfig& config) {
 } // namespace
 
 SharedState::SharedState(uv_loop_t* loop, const config::SharedStateConfig& config,
-                         SessionDirectory& sessions, RequestHandler& data_handler,
-                         Metrics& metrics, UpstreamPoolOptions peer_pool)
+                         SessionDirectory& sessions, RequestHandler& data_handler, Metrics& metrics,
+                         UpstreamPoolOptions peer_pool)
     : config_(config), redis_(loop, redisOptions(config), &metrics),
       sessions_(loop, redis_, sessions, sessionsOptions(config)),
       router_(loop, data_handler, sessions, sessions_, metrics, peer_pool) {}
@@ -72,12 +73,12 @@ void SharedState::start(const std::string& bound) {
 }
 
 void SharedState::stop() {
+  redis_.stop(); // first: no Redis callback runs after this, so the router may free its waiters
   if (catalog_) {
     catalog_->stop();
   }
   router_.close();
   sessions_.stop();
-  redis_.stop();
 }
 
 } // namespace bulwark

@@ -4,18 +4,17 @@
 // `shared_state` block none of it exists and the data port's handler is used directly.
 #pragma once
 
-#include <uv.h>
-
-#include <functional>
-#include <memory>
-#include <string>
-
 #include "config/config.h"
 #include "proxy/shared/redis_client.h"
 #include "proxy/shared/session_router.h"
 #include "proxy/shared/shared_cache.h"
 #include "proxy/shared/shared_catalog.h"
 #include "proxy/shared/shared_sessions.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <uv.h>
 
 namespace bulwark {
 

@@ -9,7 +9,9 @@
 //
 //   BULWARK_BIN=build/dev/proxy/bulwark node --test tests/integration/shared_sessions.test.mjs
 //
-// SHARED_CALLS (default 6) sets the calls per phase.
+// SHARED_CALLS (default 6) sets the calls per phase. SHARED_MEASURE=N (off by default) also runs
+// the measurement: p50/p99 of a direct and a forwarded call, and of the time from an owner's
+// death to the first answer served by the new owner over N deaths (reported, not asserted).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
@@ -201,5 +203,39 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
       assert.equal((await request(`${a.bulwark.admin}/readyz`)).status, 200);
       await pollUntil(async () => (await metric(a, 'bulwark_shared_state_up')) === 0, { what: 'down noticed' });
       await sleep(50);
+    }));
+
+  const kMeasure = Number(process.env.SHARED_MEASURE ?? 0);
+  test('measurement: forwarded call latency, owner death to first answer', { skip: kMeasure > 0 ? false : 'set SHARED_MEASURE=N' },
+    scoped(async (t, track) => {
+      const pct = (xs, p) => {
+        const sorted = [...xs].sort((x, y) => x - y);
+        return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))].toFixed(2);
+      };
+      const redis = track(await startRedis());
+      const survivor = track(await startPair(redis.url, { name: 'survivor' }));
+      const direct = [];
+      const forwarded = [];
+      const deaths = [];
+      for (let round = 0; round < kMeasure; round++) {
+        const owner = track(await startPair(redis.url, { name: `owner-${round}` }));
+        const { headers } = await openSession(owner);
+        await sleep(100); // the record written
+        for (let i = 0; i < 50; i++) {
+          for (const [url, into] of [[owner.bulwark.url, direct], [survivor.bulwark.url, forwarded]]) {
+            const res = await callTool(url, 'echo', { message: `m${i}` }, { headers });
+            assert.equal(res.json?.result?.content?.[0]?.text, `Echo: m${i}`, res.body);
+            into.push(res.elapsedMs);
+          }
+        }
+        await owner.kill();
+        const killedAt = performance.now();
+        const res = await callTool(survivor.bulwark.url, 'echo', { message: 'after' }, { headers });
+        assert.equal(res.json?.result?.content?.[0]?.text, 'Echo: after', res.body);
+        deaths.push(performance.now() - killedAt);
+      }
+      t.diagnostic(`direct call ms: p50 ${pct(direct, 50)} p99 ${pct(direct, 99)} (n=${direct.length})`);
+      t.diagnostic(`forwarded call ms: p50 ${pct(forwarded, 50)} p99 ${pct(forwarded, 99)} (n=${forwarded.length})`);
+      t.diagnostic(`owner death to first answer ms: p50 ${pct(deaths, 50)} p99 ${pct(deaths, 99)} (n=${deaths.length})`);
     }));
 });

@@ -1,0 +1,177 @@
+// SharedSessions against a real redis-server: the heartbeat key, the record a session gets when
+// it opens (and loses when its client ends it), its TTL refreshed for used sessions, the lookup's
+// four answers, and the claim: of two sidecars racing for a dead owner's session exactly one
+// wins. Redis down: lookups say "no record" at once.
+#include "proxy/shared/shared_sessions.h"
+#include "tests/support/quiet_logs.h"
+#include "tests/support/redis_server.h"
+#include "tests/support/upstream_fixture.h"
+
+#include <doctest/doctest.h>
+#include <optional>
+#include <string>
+
+namespace bulwark {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::QuietLogs;
+using testing::RedisServer;
+using testing::UpstreamFixture;
+
+constexpr std::string_view kInitialize =
+    R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}})";
+
+RedisClientOptions optionsFor(const RedisServer& redis) {
+  RedisClientOptions options;
+  options.address = {"127.0.0.1", redis.port()};
+  options.timeout = 500ms; // a loaded CI machine: this test is about the answers, not speed
+  options.reconnect = {10ms, 2.0, 50ms};
+  return options;
+}
+
+SharedSessionsOptions sessionsOptions(std::string advertise) {
+  SharedSessionsOptions options;
+  options.advertise = std::move(advertise);
+  options.heartbeat_interval = 100ms;
+  options.heartbeat_ttl = 1000ms;
+  options.session_ttl = 60s;
+  return options;
+}
+
+// A Redis command's reply text (or integer as text), recorded for checking after the loop ran.
+struct Probe {
+  std::optional<std::string> text;
+  RedisCallback callback() {
+    return [this](RedisStatus, RedisReply reply) {
+      text = reply.isInteger() ? std::to_string(reply.integer()) : std::string(reply.text());
+    };
+  }
+};
+
+std::string ask(UpstreamFixture& f, RedisClient& redis,
+                std::initializer_list<std::string_view> args) {
+  Probe probe;
+  if (!redis.command(SharedStateOp::kOther, args, probe.callback())) {
+    return "<not sent>";
+  }
+  f.loop.runUntil([&] { return probe.text.has_value(); });
+  return probe.text.value_or("<no answer>");
+}
+
+TEST_CASE("SharedSessions: heartbeat, records on open and close, lookup and a claim race") {
+  QuietLogs quiet;
+  RedisServer server;
+  REQUIRE(server.start());
+  UpstreamFixture f;
+  SessionDirectory directory_a(f.loop, f.pool, f.metrics, "/mcp");
+  SessionDirectory directory_b(f.loop, f.pool, f.metrics, "/mcp");
+  RedisClient redis_a(f.loop, optionsFor(server), &f.metrics);
+  RedisClient redis_b(f.loop, optionsFor(server), nullptr);
+  SharedSessions a(f.loop, redis_a, directory_a, sessionsOptions("10.0.0.1:8080"));
+  SharedSessions b(f.loop, redis_b, directory_b, sessionsOptions("10.0.0.2:8080"));
+  redis_a.start();
+  redis_b.start();
+  a.start();
+  b.start();
+  REQUIRE(f.loop.runUntil([&] { return redis_a.up() && redis_b.up(); }));
+  CHECK(a.nodeKey("10.0.0.1:8080") == "bulwark:node:10.0.0.1:8080");
+  REQUIRE(f.loop.runUntil([&] {
+    return ask(f, redis_a, {"EXISTS", a.nodeKey("10.0.0.1:8080")}) == "1";
+  }));
+  const std::string ttl = ask(f, redis_a, {"PTTL", a.nodeKey("10.0.0.1:8080")});
+  CHECK(std::stoll(ttl) > 0);
+  CHECK(std::stoll(ttl) <= 1000);
+
+  // A session opened through a: its record, with a TTL.
+  directory_a.opened("s1", kInitialize);
+  CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "owner"}) == "10.0.0.1:8080");
+  CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "init"}) == kInitialize);
+  CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "proto"}) == "2025-06-18");
+  CHECK(std::stoll(ask(f, redis_a, {"PTTL", a.sessionKey("s1")})) > 50000);
+
+  std::optional<SessionRecord> seen;
+  const auto lookup = [&](SharedSessions& who, std::string_view id) {
+    seen.reset();
+    who.lookup(id, [&](SessionRecord record) { seen = std::move(record); });
+    f.loop.runUntil([&] { return seen.has_value(); });
+    REQUIRE(seen.has_value());
+    return *seen;
+  };
+  CHECK(lookup(b, "s1").owner_state == SessionRecord::Owner::kAlive);
+  CHECK(seen->owner == "10.0.0.1:8080");
+  CHECK(seen->initialize_body == kInitialize);
+  CHECK(lookup(a, "s1").owner_state == SessionRecord::Owner::kHere);
+  CHECK(lookup(b, "nothing").owner_state == SessionRecord::Owner::kNone);
+
+  // An owner whose heartbeat is gone; two sidecars claim its session at once: one wins.
+  ask(f, redis_a, {"HSET", a.sessionKey("s2"), "owner", "10.0.0.9:8080", "init", kInitialize});
+  CHECK(lookup(b, "s2").owner_state == SessionRecord::Owner::kGone);
+  std::optional<std::pair<bool, std::string>> claim_a, claim_b;
+  a.claim("s2", "10.0.0.9:8080", [&](bool won, std::string owner) { claim_a.emplace(won, owner); });
+  b.claim("s2", "10.0.0.9:8080", [&](bool won, std::string owner) { claim_b.emplace(won, owner); });
+  REQUIRE(f.loop.runUntil([&] { return claim_a && claim_b; }));
+  CHECK(claim_a->first != claim_b->first);
+  CHECK(claim_a->second == claim_b->second); // both name the winner
+  const std::string winner = claim_a->first ? "10.0.0.1:8080" : "10.0.0.2:8080";
+  CHECK(claim_a->second == winner);
+  CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s2"), "owner"}) == winner);
+
+  // The client ends s1: its record goes.
+  directory_a.closed("s1");
+  CHECK(ask(f, redis_a, {"EXISTS", a.sessionKey("s1")}) == "0");
+
+  // Redis gone: a lookup answers "no record" at once, without waiting.
+  server.kill();
+  REQUIRE(f.loop.runUntil([&] { return !redis_b.up(); }));
+  seen.reset();
+  b.lookup("s2", [&](SessionRecord record) { seen = std::move(record); });
+  CHECK(seen.has_value());
+  CHECK(seen->owner_state == SessionRecord::Owner::kNone);
+
+  a.stop();
+  b.stop();
+  redis_a.stop();
+  redis_b.stop();
+  directory_a.close();
+  directory_b.close();
+  CHECK(f.close() == 0);
+}
+
+TEST_CASE("SharedSessions: the sweep refreshes the TTL of sessions used since the last one") {
+  QuietLogs quiet;
+  RedisServer server;
+  REQUIRE(server.start());
+  UpstreamFixture f;
+  SessionDirectory directory(f.loop, f.pool, f.metrics, "/mcp");
+  RedisClient redis(f.loop, optionsFor(server), nullptr);
+  SharedSessionsOptions options = sessionsOptions("10.0.0.1:8080");
+  options.session_ttl = 30s;
+  options.touch_interval = 100ms;
+  SharedSessions shared(f.loop, redis, directory, options);
+  redis.start();
+  shared.start();
+  REQUIRE(f.loop.runUntil([&] { return redis.up(); }));
+  directory.opened("used", kInitialize);
+  directory.opened("idle", kInitialize);
+  REQUIRE(ask(f, redis, {"EXISTS", shared.sessionKey("idle")}) == "1");
+  // Both records get a short TTL by hand; only the used session's is renewed by the sweep.
+  ask(f, redis, {"PEXPIRE", shared.sessionKey("used"), "20000"});
+  ask(f, redis, {"PEXPIRE", shared.sessionKey("idle"), "20000"});
+  f.loop.runUntil([] { return false; }, 150ms); // a sweep passes: both were used at open
+  ask(f, redis, {"PEXPIRE", shared.sessionKey("used"), "20000"});
+  ask(f, redis, {"PEXPIRE", shared.sessionKey("idle"), "20000"});
+  f.loop.runUntil([] { return false; }, 150ms);
+  static_cast<void>(directory.upstreamIdOf("used")); // a request in the session
+  REQUIRE(f.loop.runUntil([&] {
+    return std::stoll(ask(f, redis, {"PTTL", shared.sessionKey("used")})) > 25000;
+  }));
+  CHECK(std::stoll(ask(f, redis, {"PTTL", shared.sessionKey("idle")})) <= 20000);
+  shared.stop();
+  redis.stop();
+  directory.close();
+  CHECK(f.close() == 0);
+}
+
+} // namespace
+} // namespace bulwark
