@@ -111,7 +111,11 @@ std::string describeConfig(const Config& c) {
       << "restart wait: max=" << policies::formatDuration(c.restart_wait.max)
       << " window=" << policies::formatDuration(c.restart_wait.window) << "\n"
       << "fallback_enabled: " << (c.fallback_enabled ? "true" : "false") << "\n"
-      << "cache: max_bytes=" << c.cache_max_bytes << "\n"
+      << "cache: max_bytes=" << c.cache_max_bytes;
+  for (std::size_t i = 0; i < c.cache_identity_headers.size(); ++i) {
+    out << (i == 0 ? " identity_headers=" : ",") << c.cache_identity_headers[i];
+  }
+  out << "\n"
       << "recovery: " << c.recovery.describe() << "\n"
       << "monitoring: log_errors=" << (c.monitoring.log_errors ? "true" : "false")
       << " error_rate=" << c.monitoring.alert_error_rate

@@ -168,6 +168,10 @@ struct Config {
   policies::RecoveryPlan recovery;
   // The response cache's byte budget (top-level cache.max_bytes); 0 turns the cache off.
   std::size_t cache_max_bytes = policies::ResponseCache::kDefaultMaxBytes;
+  // More header names (lower case, top-level cache.identity_headers) that tell callers apart in
+  // the `caller` cache scope, on top of the session, Authorization, Cookie, X-API-Key and the
+  // query (policies/cache_identity.h).
+  std::vector<std::string> cache_identity_headers;
   // error_handling.fallback_enabled. Configured fallbacks are used unless this is false.
   bool fallback_enabled = true;
   MonitoringConfig monitoring;

@@ -13,7 +13,7 @@
 namespace bulwark::policies {
 
 enum class CacheScope : std::uint8_t {
-  kCaller, // one entry per caller identity (a hash of the Authorization header)
+  kCaller, // one entry per caller identity (session, credentials, query: cache_identity.h)
   kShared, // one entry for every caller
 };
 

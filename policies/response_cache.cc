@@ -28,11 +28,11 @@ std::string cacheKey(std::string_view method, std::string_view tool,
   if (scope.kind == CacheScope::kShared) {
     appendField(out, "s");
   } else {
-    std::string s;
-    s.reserve(1 + scope.caller.size());
-    s += 'c';
-    s += scope.caller;
-    appendField(out, s);
+    // appendField of "c" + identity, without building that string first.
+    out += std::to_string(1 + scope.caller.size());
+    out += ':';
+    out += 'c';
+    out += scope.caller;
   }
   return out;
 }

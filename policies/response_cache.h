@@ -25,11 +25,12 @@
 
 namespace bulwark::policies {
 
-// Who may read an entry. Built by the proxy: shared(), or caller(hash of the Authorization
-// header). A caller identity is never equal to the shared scope, whatever its text.
+// Who may read an entry. Built by the proxy: shared(), or callerOf(CallerIdentity::text(), see
+// policies/cache_identity.h: session, credentials, query). A caller identity is never equal to
+// the shared scope, whatever its text.
 struct CacheKeyScope {
   CacheScope kind = CacheScope::kCaller;
-  std::string_view caller; // only for kCaller; may be empty (a caller without credentials)
+  std::string_view caller; // only for kCaller; empty for an anonymous caller
 
   static CacheKeyScope shared() { return {CacheScope::kShared, {}}; }
   static CacheKeyScope callerOf(std::string_view identity) {

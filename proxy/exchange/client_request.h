@@ -46,7 +46,7 @@ struct UpstreamRequest {
 // The response cache's view of one request: whether it may be cached, under which keys.
 struct CacheKeys {
   bool cacheable = false;
-  std::string caller;  // the key scoped to the caller's credential
+  std::string caller;  // the key scoped to the caller (session, credentials, query)
   std::string shared;  // the key shared by every caller
 };
 

@@ -5,6 +5,7 @@
 
 #include "proxy/admin/log.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/exchange/caller_identity.h"
 #include "proxy/exchange/downstream_writer.h"
 #include "proxy/exchange/error_answers.h"
 #include "proxy/mcp/json_rpc_errors.h"
@@ -78,11 +79,14 @@ void Exchange::prepareCache(const Request& request) {
     return;
   }
   cache_keys_.cacheable = true;
-  // The caller's identity is its credential itself, never a hash of it: no two callers can
-  // share an entry by collision. Keys live only in memory and are never logged.
+  // The caller's identity is its session, credentials and query themselves, never a hash of
+  // them: no two callers can share an entry by collision. Keys live only in memory and are
+  // never logged.
+  const policies::CallerIdentity identity = callerIdentityOf(
+      request.head, request_.session_id, runtime_->settings.cache_identity_headers);
   cache_keys_.caller =
       policies::cacheKey(request_.method, request_.tool, *params, request_.protocol_version,
-                         policies::CacheKeyScope::callerOf(request_.authorization));
+                         policies::CacheKeyScope::callerOf(identity.text()));
   cache_keys_.shared =
       policies::cacheKey(request_.method, request_.tool, *params, request_.protocol_version,
                          policies::CacheKeyScope::shared());

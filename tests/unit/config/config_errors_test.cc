@@ -54,8 +54,8 @@ const Case kCases[] = {
     {"cache ttl not a duration", "defaults:\n  cache: {ttl: soon}\n",
      "bulwark.yaml:2:16: defaults.cache.ttl: invalid duration \"soon\" (use e.g. 250ms, 30s, 5m)"},
     {"cache scope unknown", "defaults:\n  cache: {ttl: 60s, scope: everyone}\n",
-     "bulwark.yaml:2:28: defaults.cache.scope: expected caller (one entry per Authorization "
-     "header) or shared (one entry for every caller), got \"everyone\""},
+     "bulwark.yaml:2:28: defaults.cache.scope: expected caller (one entry per caller: session, "
+     "credentials, query) or shared (one entry for every caller), got \"everyone\""},
     {"cache enabled with nothing to keep", "tools:\n  - match: a\n    cache: {enabled: true}\n",
      "bulwark.yaml:3:12: tools[0].cache: the cache is enabled but ttl and stale_if_error are both "
      "0s: set ttl (answers served without asking the upstream) or stale_if_error (answers kept "

@@ -271,6 +271,32 @@ TEST_CASE("cache.max_bytes: bytes and units") {
   }
 }
 
+TEST_CASE("cache.identity_headers: lower-cased names, shown by describeConfig") {
+  CHECK(mustLoad("").cache_identity_headers.empty());
+  const config::Config c = mustLoad("cache: {identity_headers: [X-Tenant-Id, x-client-cert]}\n");
+  CHECK(c.cache_identity_headers == std::vector<std::string>{"x-tenant-id", "x-client-cert"});
+  CHECK(config::describeConfig(c).find(
+            "cache: max_bytes=67108864 identity_headers=x-tenant-id,x-client-cert\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("cache.identity_headers: errors name the entry") {
+  CHECK(errorsOf("cache: {identity_headers: X-Tenant}\n") ==
+        std::vector<std::string>{"bulwark.yaml:1:27: cache.identity_headers: expected a list of "
+                                 "header names such as [X-Tenant-Id]"});
+  CHECK(errorsOf("cache: {identity_headers: [\"bad name\", Cookie, X-T, x-t]}\n") ==
+        std::vector<std::string>{
+            "bulwark.yaml:1:28: cache.identity_headers[0]: not a header name: \"bad name\"",
+            "bulwark.yaml:1:40: cache.identity_headers[1]: \"Cookie\" is always part of the "
+            "caller identity; list only others",
+            "bulwark.yaml:1:53: cache.identity_headers[3]: header \"x-t\" is listed twice"});
+  // A global key written in a policy's cache block says where it belongs.
+  const std::vector<std::string> misplaced =
+      errorsOf("defaults:\n  cache: {ttl: 1s, identity_headers: [X-T]}\n");
+  REQUIRE(misplaced.size() == 1);
+  CHECK(misplaced[0].find("did you mean cache.identity_headers") != std::string::npos);
+}
+
 TEST_CASE("the seed's fallback_enabled switches fallbacks globally, both ways") {
   CHECK(mustLoad("error_handling: {fallback_enabled: true}").fallback_enabled);
   CHECK_FALSE(mustLoad("error_handling: {fallback_enabled: false}").fallback_enabled);
