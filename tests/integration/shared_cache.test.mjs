@@ -19,7 +19,8 @@ import { startReplicas } from './lib/replicas.mjs';
 const text = (res) => res.json?.result?.content?.[0]?.text;
 // A caller token that must never be found in Redis in clear.
 const kToken = `Bearer shared-cache-token-${randomBytes(8).toString('hex')}`;
-const kAuth = { authorization: kToken };
+const kApiKey = `api-key-${randomBytes(8).toString('hex')}`;
+const kAuth = { authorization: kToken, 'x-api-key': kApiKey };
 
 // The weather tool cached per caller: fresh for `ttl`, then stale for an hour.
 const cacheConfig = (ttl) => ({
@@ -204,9 +205,9 @@ describe('shared cache and catalog across replicas', { skip: kDirect ? 'proxy-on
       const dump = await redisDump(cluster);
       assert.ok(dump.length >= 3, `Redis holds something: ${dump.map((e) => e.key).join(', ')}`);
       const secret = kToken.slice('Bearer '.length);
-      const leaks = dump.filter((e) => e.key.includes(secret) || e.text.includes(secret))
+      const leaks = dump.filter((e) => [secret, kApiKey].some((v) => e.key.includes(v) || e.text.includes(v)))
         .map((e) => `${e.type} ${e.key}`);
-      assert.deepEqual(leaks, [], 'keys whose name or value holds the token');
+      assert.deepEqual(leaks, [], 'keys whose name or value holds the token or the API key');
       t.diagnostic(`scanned ${dump.length} keys: ${[...new Set(dump.map((e) => e.key.replace(/[0-9a-f]{16,}/g, '<hex>')))].join(', ')}`);
     })(t);
   });
