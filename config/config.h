@@ -39,7 +39,7 @@ struct StdioRestartConfig {
 struct DiscoveryConfig {
   bool enabled = true;
   // List at start; otherwise at the first retry decision about a tool Bulwark does not know.
-  bool at_start = false;
+  bool at_start = true;
   Duration interval{std::chrono::minutes(5)}; // refresh; a 2026 server's ttlMs shortens it
   // Sent with each of Bulwark's listing requests, values expanded from the environment
   // (`${NAME}`). Secrets: never logged, never shown.
@@ -134,9 +134,9 @@ struct SecurityConfig {
 // it is down or slow Bulwark serves alone. Secrets come from the environment, never from here.
 struct SharedStateConfig {
   std::string redis_url = "redis://127.0.0.1:6379"; // as written (logs, --check-config)
-  HostPort redis{"127.0.0.1", 6379};                   // parsed from redis_url
-  int redis_db = 0;                                    // SELECT after connecting (the /DB part)
-  std::string password_env;   // the variable holding the Redis password; empty: no AUTH
+  HostPort redis{"127.0.0.1", 6379};                // parsed from redis_url
+  int redis_db = 0;                                 // SELECT after connecting (the /DB part)
+  std::string password_env; // the variable holding the Redis password; empty: no AUTH
   std::string key_prefix = "bulwark:";
   // How other sidecars reach this one's data port; unset: the listen address (the bound port
   // when it is 0). Required when listening on a wildcard address.

@@ -53,12 +53,19 @@ RetryDecision RetryState::onFailure(const AttemptFailure& failure, RetryBudget& 
   return decision;
 }
 
-std::optional<Duration> streamReopenDelay(int reopens_so_far) {
-  if (reopens_so_far >= kMaxStreamReopens) {
+Duration streamReopenDelay(int reopens_so_far) {
+  static constexpr BackoffParams kReopenBackoff{Duration{50}, 2.0, Duration{2000}};
+  // Past the cap the attempt number no longer matters; clamped so that it cannot overflow.
+  return backoffCeiling(kReopenBackoff, std::min(reopens_so_far, 64) + 1);
+}
+
+std::optional<Duration> streamOpenWait(const RestartWaitParams& params,
+                                       const UnreachableFacts& facts, int reopens_so_far) {
+  const UnreachableDecision decision = decideUnreachable(params, facts);
+  if (decision.action != UnreachableAction::kWaitForRestart) {
     return std::nullopt;
   }
-  static constexpr BackoffParams kReopenBackoff{Duration{50}, 2.0, Duration{2000}};
-  return backoffCeiling(kReopenBackoff, reopens_so_far + 1);
+  return std::min(streamReopenDelay(reopens_so_far), decision.wait_left);
 }
 
 }  // namespace bulwark::policies

@@ -74,10 +74,17 @@ private:
   std::optional<TimePoint> first_failure_at_;
 };
 
-// A client's broken GET stream is re-opened after this wait (50 ms doubling up to 2 s), at most
-// kMaxStreamReopens times in a row; nullopt once those are spent. `reopens_so_far` counts the
-// re-opens since the stream last delivered an event.
-inline constexpr int kMaxStreamReopens = 20;
-std::optional<Duration> streamReopenDelay(int reopens_so_far);
+// A client's broken GET stream is re-opened after this wait (50 ms doubling up to 2 s, then
+// every 2 s), for as long as the client holds the stream: an outage of any length costs the
+// client nothing but the events sent while the server was down. `reopens_so_far` counts the
+// re-opens since the stream last delivered an event or keep-alive.
+Duration streamReopenDelay(int reopens_so_far);
+
+// A client's GET stream whose response has not started (no stream yet to keep open) waits for
+// a restarting upstream as a POST does: decideUnreachable() with defaults.retry.restart_wait
+// (a GET has no stale entry or fallback), trying again at the re-open pace above, the last try
+// at `max`. nullopt: no restart to wait for (or the wait is spent): answer the client now.
+std::optional<Duration> streamOpenWait(const RestartWaitParams& params,
+                                       const UnreachableFacts& facts, int reopens_so_far);
 
 }  // namespace bulwark::policies

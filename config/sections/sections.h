@@ -43,8 +43,7 @@ void readLimits(Reader& reader, const Field& f, LimitsConfig& out);
 void readSessions(Reader& reader, const Field& f, SessionsConfig& out); // sessions.cc
 void readSecurity(Reader& reader, const Field& f, SecurityConfig& out);
 // Also checks `shared_state` against the listen address and the upstream (shared_state.cc).
-void readSharedState(Reader& reader, const Field& f, const Config& config,
-                     SharedStateConfig& out);
+void readSharedState(Reader& reader, const Field& f, const Config& config, SharedStateConfig& out);
 void readPolicyBlock(Reader& reader, const Field& f, PolicyBlock& block); // policy.cc
 void readCircuitBreaker(Reader& reader, const Field& f, PolicyBlock& block);
 void readFallback(Reader& reader, const Field& f, PolicyBlock& block); // fallback.cc

@@ -94,13 +94,12 @@ constexpr std::array<std::string_view, 3> kSessionForgottenLabels = {"handshake_
 constexpr std::array<std::string_view, 6> kToolDiscoveryLabels = {
     "success", "refused", "failed", "malformed", "too_large", "endless"};
 constexpr std::array<std::string_view, 12> kSharedStateOpLabels = {
-    "handshake",      "heartbeat",   "session_write", "session_read",
-    "session_touch",  "session_delete", "claim",      "cache_read",
-    "cache_write",    "catalog_read", "catalog_write", "other"};
+    "handshake", "heartbeat",  "session_write", "session_read", "session_touch", "session_delete",
+    "claim",     "cache_read", "cache_write",   "catalog_read", "catalog_write", "other"};
 constexpr std::array<std::string_view, 4> kSharedStateResultLabels = {"ok", "error", "timeout",
                                                                       "unavailable"};
-constexpr std::array<std::string_view, 4> kSessionForwardLabels = {
-    "success", "owner_unreachable", "failed", "loop_refused"};
+constexpr std::array<std::string_view, 4> kSessionForwardLabels = {"success", "owner_unreachable",
+                                                                   "failed", "loop_refused"};
 constexpr std::array<std::string_view, 3> kSessionTakeoverLabels = {"success", "lost", "failed"};
 constexpr std::array<std::string_view, 2> kTimeoutKindLabels = {"per_try", "deadline"};
 constexpr std::size_t kFailureClassCount = policies::kAllFailureClasses.size();
@@ -442,6 +441,11 @@ MetricFamilies::MetricFamilies(std::size_t max_tool_labels)
   sessions_forgotten_.createAll();
   cache_requests_.createAll();
   tool_discoveries_.createAll();
+  session_forwards_.createAll();
+  session_takeovers_.createAll();
+  for (const std::string_view result : kSharedStateResultLabels) {
+    shared_state_operations_.with({"heartbeat", result});
+  }
   fallbacks_.with({""});
   for (const std::string_view limit : kLimitNames) {
     limit_rejections_.with({limit});

@@ -87,7 +87,7 @@ struct RecoveryCounts {
   bool waiting_for_session = false;  // registered with the SessionDirectory
   bool session_reopened = false;     // re-opened once for this request: never again
   bool holding_session = false;      // a GET stream holding its session (SessionDirectory::hold)
-  int stream_reopens = 0;            // of a GET stream, since it last delivered an event
+  int stream_reopens = 0;  // of a GET stream, since it last delivered an event or keep-alive
 };
 
 // What the client has been sent.
@@ -165,6 +165,12 @@ private:
   // A client's GET stream whose upstream broke is re-opened (after its session if need be)
   // rather than ended; only whole events reach the client, so the seam is invisible.
   bool reopenStream();
+  // A client's GET whose response has not started waits for a restarting upstream as a POST
+  // does (policies::streamOpenWait); false: answer it now.
+  bool waitToOpenStream(const UpstreamFailure& failure);
+  // A held GET stream whose session the upstream lost for good: it ends (the reconnect is 404).
+  void endStreamSessionLost();
+  void noteStreamDelivered();
   void forwardWholeEvents(std::string_view bytes);
   bool ensureTimers();
   bool scheduleAttempt(policies::Duration delay);

@@ -37,11 +37,27 @@ void Exchange::onUpstreamHead(HttpHead& head) {
     if (client_->responseStarted()) {
       // A re-opened GET stream: the client has had its head; events go on where they stopped.
       if (head.status >= 200 && head.status < 300 && isEventStream(head)) {
+        // The upstream has the session: a later loss of it is a new one, recovered again.
+        recovery_counts_.session_reopened = false;
+        recovery_counts_.session_recoveries = 0;
         attempt_->reply = Reply::kForward;
         attempt_->sse = std::make_unique<SseParser>(context_.max_held_answer_bytes);
         return;
       }
       abandonUpstream();
+      if (head.status >= 400 && head.status < 500 && head.status != 408 && head.status != 429) {
+        // Refused, not unavailable (a lost session that cannot be re-opened, a credential gone
+        // stale): re-opening would be refused forever. The stream ends; the client's reconnect
+        // gets the upstream's answer itself.
+        if (head.status == 404 && policies::couldMeanLostSession(sessionLossFacts(404))) {
+          endStreamSessionLost();
+          return;
+        }
+        client_->endResponse();
+        answered(RequestOutcome::failed(
+            policies::classify(Outcome::httpStatus(head.status, !request_.session_id.empty()))));
+        return;
+      }
       if (!reopenStream()) {
         client_->endResponse();
         answered(RequestOutcome::failed(FailureClass::kUpstream));
@@ -255,7 +271,26 @@ void Exchange::feedSse(std::string_view bytes) {
       }
     }
   });
-  if (attempt_->reply != Reply::kSse || forwarded == bytes.size()) {
+  if (attempt_->reply != Reply::kSse) {
+    return;
+  }
+  if (const std::size_t settled = attempt_->sse->settledOffset(); settled > forwarded) {
+    // Keep-alive comments and events without data after the last event: whole, and no answer
+    // to judge. They go out now, so that an idle-timeout client or balancer sees the stream
+    // alive, and they are progress for the per-try clock like any event.
+    if (!attempt_->sse_carry.empty()) {
+      client_->sendResponseBody(attempt_->sse_carry);
+      attempt_->sse_carry.clear();
+    }
+    client_->sendResponseBody(bytes.substr(forwarded, settled - forwarded));
+    forwarded = settled;
+    if (!downstream_.final_delivered && !armAttemptTimer()) {
+      abandonUpstream();
+      giveUp(FailureClass::kUpstream, report_.loop_error);
+      return;
+    }
+  }
+  if (forwarded == bytes.size()) {
     return;
   }
   if (attempt_->sse->overflowed() > 0) {
@@ -512,6 +547,9 @@ void Exchange::onUpstreamFailure(const UpstreamFailure& failure) {
   if (request_.resumable_stream && client_ != nullptr &&
       (attempt_->reply == Reply::kForward || client_->responseStarted()) && reopenStream()) {
     return;
+  }
+  if (waitToOpenStream(failure)) {
+    return;  // a client's GET, while the upstream restarts
   }
   const Outcome outcome = outcomeOfFailure(failure.kind);
   if (attempt_->reply != Reply::kForward && tryRetry(outcome, std::nullopt)) {

@@ -146,11 +146,12 @@ void Exchange::onSessionRecovered(bool recovered) {
     return;
   }
   if (client_->responseStarted()) {
-    if (reopenStream()) {
+    // A held GET stream. The replay failing while the upstream is down again is an outage: the
+    // stream waits for it. Otherwise the upstream is up and will not take the session back.
+    if (context_.health.failing() && reopenStream()) {
       return;
     }
-    client_->endResponse();
-    answered(RequestOutcome::failed(FailureClass::kSessionLost));
+    endStreamSessionLost();
     return;
   }
   const ErrorAnswer answer = errorAnswerFor(FailureClass::kSessionLost);
@@ -164,21 +165,66 @@ void Exchange::onSessionRecovered(bool recovered) {
 }
 
 bool Exchange::reopenStream() {
-  const std::optional<policies::Duration> delay =
-      policies::streamReopenDelay(recovery_counts_.stream_reopens);
-  if (!request_.resumable_stream || client_ == nullptr || !delay || !ensureTimers()) {
+  // For as long as the client holds the stream (an outage of any length): the client keeps its
+  // stream and, once the upstream is back, the events it would have missed after a reconnect.
+  if (!request_.resumable_stream || client_ == nullptr || !ensureTimers()) {
     return false;
   }
   // Only whole events went out; a partial one dies with the connection that carried it.
   attempt_->sse_carry.clear();
   attempt_->sse.reset();
+  const policies::Duration delay = policies::streamReopenDelay(recovery_counts_.stream_reopens);
   ++recovery_counts_.stream_reopens;
   retry_state_->noteFailure(now());
+  attempt_->reply = Reply::kDiscard;
+  return scheduleAttempt(delay);
+}
+
+bool Exchange::waitToOpenStream(const UpstreamFailure& failure) {
+  if (!request_.resumable_stream || client_ == nullptr || client_->responseStarted() ||
+      attempt_->reply != Reply::kPending) {
+    return false;
+  }
+  const auto now = this->now();
+  const Outcome outcome = outcomeOfFailure(failure.kind);
+  policies::UnreachableFacts facts;
+  facts.never_sent = !policies::mayHaveReachedUpstream(outcome);
+  facts.connection_lost = outcome.kind == policies::OutcomeKind::kResetBeforeResponse;
+  facts.probe_failing = context_.health.failing();
+  if (const auto since_up = context_.health.sinceReachable(now)) {
+    facts.since_seen_up = std::chrono::duration_cast<policies::Duration>(*since_up);
+  }
+  if (const auto first = retry_state_->firstFailureAt()) {
+    facts.waited = std::chrono::duration_cast<policies::Duration>(now - *first);
+  }
+  const std::optional<policies::Duration> delay = policies::streamOpenWait(
+      runtime_->settings.restart_wait, facts, recovery_counts_.stream_reopens);
+  if (!delay || !ensureTimers()) {
+    return false;
+  }
+  ++recovery_counts_.stream_reopens;
+  retry_state_->noteFailure(now);
   attempt_->reply = Reply::kDiscard;
   return scheduleAttempt(*delay);
 }
 
+void Exchange::endStreamSessionLost() {
+  // The client's stream ends; its reconnect finds the session lost too and is answered 404, so
+  // that the client starts a new session (as the specification asks of it).
+  abandonUpstream();
+  report_.error_detail = "the upstream lost the session and re-opening it failed";
+  client_->endResponse();
+  answered(RequestOutcome::failed(FailureClass::kSessionLost));
+}
+
 void Exchange::onServerDraining() {
+  if (request_.resumable_stream && client_ != nullptr && !client_->responseStarted() &&
+      backing_off_) {
+    // A client's GET waiting for a restarting upstream (waitToOpenStream) does not hold the
+    // drain up: it gets its 502 now, as it would have without the wait, and tries elsewhere.
+    giveUp(FailureClass::kUpstream, "the upstream is unreachable and bulwark is draining");
+    return;
+  }
   // A GET stream in a session forwards whole events only (forwardWholeEvents), and between
   // re-opens the client has had whole events only too: ending it now cuts no event, and the
   // client resumes with Last-Event-ID. A stream forwarded raw, or whose head has not come yet,
@@ -206,11 +252,26 @@ void Exchange::forwardWholeEvents(std::string_view bytes) {
     client_->sendResponseBody(bytes.substr(forwarded, end - forwarded));
     forwarded = end;
     // The stream works again: a later break starts a fresh series.
-    recovery_counts_.stream_reopens = 0;
+    noteStreamDelivered();
   });
+  if (const std::size_t settled = attempt_->sse->settledOffset(); settled > forwarded) {
+    // Keep-alive comments and events without data between events (`: connected`, `: ping`)
+    // are whole too: they go out at once rather than with the next event.
+    if (!attempt_->sse_carry.empty()) {
+      client_->sendResponseBody(attempt_->sse_carry);
+      attempt_->sse_carry.clear();
+    }
+    client_->sendResponseBody(bytes.substr(forwarded, settled - forwarded));
+    forwarded = settled;
+    noteStreamDelivered();
+  }
   if (forwarded < bytes.size()) {
     attempt_->sse_carry.append(bytes.substr(forwarded));
   }
+}
+
+void Exchange::noteStreamDelivered() {
+  recovery_counts_.stream_reopens = 0;
 }
 
 void Exchange::sendCancelNotification(std::string_view reason) {

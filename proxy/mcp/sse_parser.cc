@@ -36,6 +36,7 @@ SseParser::SseParser(std::size_t max_event_bytes) : max_event_bytes_(max_event_b
 
 void SseParser::feed(std::string_view bytes, const EventCallback& on_event) {
   const std::size_t input_size = bytes.size();
+  settled_offset_ = 0;
   // The BOM may arrive split across feeds; its bytes are held in line_ until it is complete or
   // disproved, and in the latter case they stay there as the start of the first line.
   while (!bom_checked_ && !bytes.empty()) {
@@ -117,8 +118,12 @@ void SseParser::carryPartial(std::string_view piece) {
 
 void SseParser::endLine(std::string_view piece, const EventCallback& on_event) {
   if (discarding_line_) {
-    // The line had content, so it was not the blank line that ends an event.
+    // The line had content, so it was not the blank line that ends an event. A comment that
+    // began in an earlier feed ends here; between events, the bytes up to here are settled.
     discarding_line_ = false;
+    if (betweenEvents()) {
+      settled_offset_ = dispatch_offset_;
+    }
     return;
   }
   if (line_.empty()) {
@@ -151,6 +156,11 @@ void SseParser::processLine(std::string_view line, const EventCallback& on_event
       event_.data.pop_back(); // every data line appended a '\n'; the last one is not part of it
       ++dispatched_;
       on_event(event_);
+    } else if (!skipping_) {
+      // An event without data (or a stray blank line): nothing to dispatch, but its bytes are
+      // complete and may go on at once. The blank line of a dropped event is not settled: its
+      // bytes are the caller's to deal with (overflowed()).
+      settled_offset_ = dispatch_offset_;
     }
     skipping_ = false;
     has_data_ = false;
@@ -160,8 +170,14 @@ void SseParser::processLine(std::string_view line, const EventCallback& on_event
     event_.retry_ms.reset();
     return;
   }
-  if (skipping_ || line.front() == ':')
+  if (skipping_)
     return;
+  if (line.front() == ':') {
+    if (betweenEvents()) {
+      settled_offset_ = dispatch_offset_; // a keep-alive between events
+    }
+    return;
+  }
   if (heldBytes() + line.size() > max_event_bytes_) {
     dropEvent();
     return;

@@ -40,6 +40,14 @@ public:
   // raw bytes of each event exactly as received.
   std::size_t dispatchOffset() const { return dispatch_offset_; }
 
+  // Valid after feed() returns, about its input: how many bytes precede the last line end that
+  // left no event in progress without dispatching one: a comment (`: ping`) between events, or
+  // the blank line of an event without data. Up to there the bytes hold no part of an event, so
+  // a caller that forwards whole events only can send them at once (framing intact); 0 when no
+  // such line ended in this feed. Lines of an event in progress (even a comment among them) are
+  // not settled until the event ends. A dispatched event's end is dispatchOffset(), not this.
+  std::size_t settledOffset() const { return settled_offset_; }
+
   std::size_t overflowed() const { return overflowed_; }
   std::size_t dispatched() const { return dispatched_; }
 
@@ -49,6 +57,10 @@ private:
   void processLine(std::string_view line, const EventCallback& on_event);
   void dropEvent();
   std::size_t heldBytes() const;
+  // No field of an event has been read since the last blank line (nor is one being skipped).
+  bool betweenEvents() const {
+    return !has_data_ && !skipping_ && event_.type.empty() && !event_.id && !event_.retry_ms;
+  }
 
   std::size_t max_event_bytes_;
   std::string line_; // a partial line carried between feeds (also a partial BOM at the start)
@@ -61,6 +73,7 @@ private:
   std::size_t overflowed_ = 0;
   std::size_t dispatched_ = 0;
   std::size_t dispatch_offset_ = 0;
+  std::size_t settled_offset_ = 0;
 };
 
 } // namespace bulwark

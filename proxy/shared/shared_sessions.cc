@@ -36,6 +36,16 @@ end
 return {0, owner, redis.call('EXISTS', ARGV[4] .. owner)}
 )lua";
 
+// KEYS[1] the session record; ARGV owner, initialize, protocol version, TTL in ms. Writes the
+// record only if there is none: after Redis was away, a session another sidecar took over
+// meanwhile stays with it.
+constexpr std::string_view kPublishIfAbsentScript = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'init', ARGV[2], 'proto', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+)lua";
+
 std::string_view protocolVersionOf(std::string_view initialize_body) {
   // "protocolVersion":"2025-06-18": read without a JSON parser (only for the record's field).
   constexpr std::string_view kKey = "\"protocolVersion\"";
@@ -97,7 +107,10 @@ void SharedSessions::start() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&touch_timer_));
   last_touch_ms_ = uv_now(loop_);
   sessions_.setObserver(this);
-  redis_.setOnUp([this] { writeHeartbeat(); });
+  redis_.setOnUp([this] {
+    writeHeartbeat();
+    publishLocalSessions();
+  });
   if (redis_.up()) {
     writeHeartbeat();
   }
@@ -128,6 +141,16 @@ void SharedSessions::writeHeartbeat() {
                  {"SET", nodeKey(options_.advertise), options_.advertise, "PX", ttl});
 }
 
+void SharedSessions::publishLocalSessions() {
+  // Sessions opened while Redis was away (or before it was first up) get their records now.
+  const std::string ttl = std::to_string(options_.session_ttl.count());
+  sessions_.forEachUsedSince(0, [&](std::string_view client_id, std::string_view initialize) {
+    redis_.command(SharedStateOp::kSessionWrite,
+                   {"EVAL", kPublishIfAbsentScript, "1", sessionKey(client_id), options_.advertise,
+                    initialize, protocolVersionOf(initialize), ttl});
+  });
+}
+
 void SharedSessions::touchUsedSessions() {
   const std::uint64_t now = uv_now(loop_);
   const std::uint64_t since = last_touch_ms_;
@@ -136,7 +159,7 @@ void SharedSessions::touchUsedSessions() {
     return;
   }
   const std::string ttl = std::to_string(options_.session_ttl.count());
-  sessions_.forEachUsedSince(since, [&](std::string_view client_id) {
+  sessions_.forEachUsedSince(since, [&](std::string_view client_id, std::string_view) {
     redis_.command(SharedStateOp::kSessionTouch, {"PEXPIRE", sessionKey(client_id), ttl});
   });
 }

@@ -86,6 +86,7 @@ private:
   static void onTouchTimer(uv_timer_t* timer);
   void writeHeartbeat();
   void touchUsedSessions();
+  void publishLocalSessions();
 
   uv_loop_t* loop_;
   RedisClient& redis_;

@@ -196,15 +196,18 @@ void StdioBridge::tick() {
     }
   }
   const Clock::time_point idle_cutoff = now - settings_.session_idle_timeout;
-  std::vector<StdioSession*> idle;
+  std::vector<StdioSession*> ending;
   for (auto& [id, session] : sessions_) {
     session->tick(now);
-    if (session->idleSince(idle_cutoff)) {
-      idle.push_back(session.get());
+    if (session->abandoned() || session->idleSince(idle_cutoff)) {
+      ending.push_back(session.get());
     }
   }
-  for (StdioSession* session : idle) {
-    logLine(LogLevel::kInfo, "stdio session idle; ending it",
+  for (StdioSession* session : ending) {
+    logLine(LogLevel::kInfo,
+            session->abandoned() ? "stdio session's client left before its initialize was "
+                                   "answered; ending it"
+                                 : "stdio session idle; ending it",
             {{"session", SessionRef{session->id()}}});
     sessionEnded(*session);
   }

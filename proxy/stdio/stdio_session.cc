@@ -421,6 +421,7 @@ void StdioSession::postGone(PostStream& stream) {
       }
       if (it->first == handshake_id_) {
         it->second.stream = nullptr;  // the handshake still has to finish
+        abandoned_ = abandoned_ || !established_;
         ++it;
         continue;
       }

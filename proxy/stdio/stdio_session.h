@@ -102,6 +102,10 @@ public:
   // The child is down and restarting is in a crash loop: new requests fail at once.
   bool unavailable() const;
   bool idleSince(Clock::time_point cutoff) const;
+  // The client's own initialize went away before its answer (the client closed the POST, or
+  // the proxy gave up on that attempt): nobody learnt this session's id, so nobody can ever use
+  // it. The bridge ends such a session at its next tick rather than at the idle timeout.
+  bool abandoned() const { return abandoned_; }
   // Called by the bridge's tick: restarts a child that is due, notes uptime.
   void tick(Clock::time_point now);
   // Ends everything: open POSTs fail, the GET stream ends, the child is stopped.
@@ -154,6 +158,7 @@ private:
   std::int64_t handshake_id_ = 0;  // the child id of the initialize being answered
   bool client_initialized_ = false;  // the client sent notifications/initialized
   bool established_ = false;  // the client's own initialize was answered
+  bool abandoned_ = false;  // see abandoned()
   std::int64_t next_child_id_ = 1;
   std::map<std::int64_t, Pending> pending_;  // by child id, oldest first
   std::deque<Queued> queue_;  // waiting for the child to be ready

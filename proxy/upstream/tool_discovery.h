@@ -1,9 +1,12 @@
 // Discovery (issue #14): Bulwark lists the upstream's tools itself (upstream/tool_listing.h), so
 // that a tool's retry safety is known before any client lists it. Discovery becomes active at
-// start (at_start) or the first time a retry decision needs the hints of a tool the catalog does
-// not know; from then on it lists again when asked (the upstream restarted,
-// notifications/tools/list_changed passed through) and on a refresh interval (shortened by a
-// 2026 server's ttlMs).
+// start (at_start, the default) or, without it, the first time a retry decision needs the hints
+// of a tool the catalog does not know; from then on it lists again when asked (the upstream
+// restarted, notifications/tools/list_changed passed through) and on a refresh interval
+// (shortened by a 2026 server's ttlMs).
+//
+// A stdio server is listed through its bridge (stdio/README.md): the listing's session takes
+// the bridge's spare child, and its DELETE stops it.
 //
 // When discovery is off or refused (401/403) and a retry decision needs an unknown tool's hints,
 // the tools are listed with that caller's own credentials (and session, in the 2025 protocol):
@@ -34,7 +37,7 @@ struct DiscoverySettings {
   bool enabled = true;
   // List at start. Otherwise discovery waits until it is first needed (a retry decision about a
   // tool the catalog does not know).
-  bool at_start = false;
+  bool at_start = true;
   std::chrono::milliseconds interval{std::chrono::minutes(5)};
   // Sent with every request of a listing (e.g. Authorization). Values are secrets: never logged.
   std::vector<std::pair<std::string, std::string>> headers;

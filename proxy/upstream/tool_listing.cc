@@ -10,6 +10,7 @@ namespace {
 
 constexpr std::string_view kStatelessVersion = "2026-07-28";
 constexpr std::string_view kSessionVersion = "2025-11-25";
+constexpr std::int64_t kMethodNotFound = -32601;
 
 // A request of Bulwark's own listing, with the configured headers (credentials) added.
 struct RequestParts {
@@ -256,11 +257,17 @@ private:
       return fail(ToolDiscoveryResult::kTooLarge,
                   page + " is larger than " + std::to_string(kMaxFetchBodyBytes) + " bytes");
     }
+    std::optional<Envelope> answer = answerIn(result);
+    if (pages_ == 0 && (result.status == 200 || result.status == 404) && answer &&
+        answer->kind == MessageKind::kError && answer->error_code == kMethodNotFound) {
+      // A server without tools (no `tools` capability) answers tools/list "method not found"
+      // (a 2026 server with a 404): that is its whole list, not a failure to try again soon.
+      return succeed();
+    }
     if (result.status != 200) {
       return fail(ToolDiscoveryResult::kFailed,
                   page + " answered " + std::to_string(result.status));
     }
-    std::optional<Envelope> answer = answerIn(result);
     if (!answer || answer->kind != MessageKind::kResult || !answer->result_span.present()) {
       return fail(
           ToolDiscoveryResult::kMalformed,

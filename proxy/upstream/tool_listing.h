@@ -3,6 +3,7 @@
 // accepts: `server/discover` and a stateless tools/list (2026-07-28), else a session of Bulwark's
 // own (initialize, notifications/initialized, tools/list, DELETE). A caller's listing goes inside
 // the caller's session (2025) or stateless (2026) with the caller's credentials, no handshake.
+// A first page answered -32601 (method not found: a server without tools) is an empty listing.
 #pragma once
 
 #include "proxy/admin/metrics.h"

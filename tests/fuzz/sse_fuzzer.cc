@@ -3,7 +3,8 @@
 // must see the same events whichever way the stream is cut into reads: fed whole, in two or
 // three pieces, or byte by byte. Each event's dispatchOffset() must point just past a line end
 // inside the current piece, and map back to the same place in the stream as when fed whole
-// (one byte earlier when a \r\n is cut between its two bytes: the event ends at the \r).
+// (one byte earlier when a \r\n is cut between its two bytes: the event ends at the \r); a
+// non-zero settledOffset() after each feed must point just past a line end too.
 #include "proxy/mcp/sse_parser.h"
 
 #include <cstddef>
@@ -53,6 +54,9 @@ Run feedInPieces(std::string_view stream, const std::vector<std::size_t>& cuts,
                  "dispatchOffset did not move forward");
       run.events.push_back({event, start + offset});
     });
+    const std::size_t settled = parser.settledOffset();
+    FUZZ_CHECK(settled == 0 || endsLine(piece, settled),
+               "settledOffset is not just past a line end");
     start = end;
   };
   for (std::size_t cut : cuts) {

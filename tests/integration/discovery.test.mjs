@@ -9,6 +9,7 @@
 // counts (the numbers the README quotes).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kBulwarkBin, kDirect, startBulwark } from './lib/peers.mjs';
@@ -53,14 +54,14 @@ async function discovered(bw, { result = 'success', count = 1, timeoutMs = 15000
 
 const byName = (view) => Object.fromEntries(view.tools.map((t) => [t.name, t]));
 
-// A config that lists at start (the default waits for the first need).
+// A config with `discovery` settings on top of the defaults (which list at start).
 const retriesConfig = (url, extra = {}, discovery = {}) => {
   const config = makeConfig(url, {
     retry: { max_attempts: 5 },
     defaults: { circuit_breaker: { enabled: false } },
     ...extra,
   });
-  config.upstream.discovery = { at_start: true, ...discovery };
+  if (Object.keys(discovery).length > 0) config.upstream.discovery = { ...discovery };
   return config;
 };
 
@@ -291,11 +292,10 @@ describe('discovery', { skip: kDirect ? 'needs Bulwark' : false, timeout: 180000
     assert.equal(byName(view).read_data.policy, 'tools[1] read_*');
   }));
 
-  test('default (no at_start): a never-listing client under 25 % resets still sees 0 errors',
+  test('at_start: false: a never-listing client under 25 % resets still sees 0 errors',
     scoped(async (t, track) => {
       const up = track(await startFaultyUpstream({ mode: 'session', name: 'faulty-lazy' }));
-      const config = retriesConfig(up.url);
-      delete config.upstream.discovery;  // the default: list when first needed
+      const config = retriesConfig(up.url, {}, { at_start: false });  // list when first needed
       const bw = await bulwarkWith(track, up.url, config);
       const c = await connectClient(bw.url, { name: 'never-lists-lazy' });
       const kCalls = 100;
@@ -400,7 +400,7 @@ describe('discovery', { skip: kDirect ? 'needs Bulwark' : false, timeout: 180000
 
   test('stdio upstream: discovery through the spare child', scoped(async (t, track) => {
     const file = await writeConfig(dir.file(`config-${++configCount}.yaml`), {
-      upstream: { command: [process.execPath, kStdioServer], discovery: { at_start: true } } });
+      upstream: { command: [process.execPath, kStdioServer] } });
     const bw = track(await startBulwark('http://127.0.0.1/mcp', { config: file, name: 'bulwark-stdio' }));
     const view = await discovered(bw, { timeoutMs: 30000 });
     const tools = byName(view);
@@ -408,4 +408,62 @@ describe('discovery', { skip: kDirect ? 'needs Bulwark' : false, timeout: 180000
     assert.equal(tools.slow_read?.source, 'discovered');
     assert.equal(tools.slow_write?.retryable, false);
   }));
+
+  test('stdio upstream, a client that never lists: a read-only call survives its child\'s crash, ' +
+       'a write is not repeated; both decided from discovery\'s knowledge',
+    scoped(async (t, track) => {
+      const fixtureLog = dir.file(`stdio-fixture-${++configCount}.log`);
+      const readLog = async () => (await fs.readFile(fixtureLog, 'utf8').catch(() => '')).split('\n');
+      const file = await writeConfig(dir.file(`config-${++configCount}.yaml`), {
+        upstream: { command: [process.execPath, kStdioServer], env: { STDIO_FIXTURE_LOG: fixtureLog },
+                    restart: { backoff: { base: '50ms', multiplier: 2, max: '1s' } } },
+        defaults: { timeout: '25s', per_try_timeout: '15s',
+                    retry: { max_attempts: 4, backoff: { base: '100ms', multiplier: 2, max: '500ms' } } },
+      });
+      const bw = track(await startBulwark('http://127.0.0.1/mcp', { config: file, name: 'bulwark-stdio-crash' }));
+      const listed = byName(await discovered(bw, { timeoutMs: 30000 }));
+      assert.equal(listed.slow_read?.source, 'discovered');
+      assert.equal(listed.slow_read?.retryable, true);
+      assert.equal(listed.slow_write?.retryable, false);
+      // The listing ran in the spare child of the time, which stopped with the listing's
+      // session: what runs now is a new spare, for the next client.
+      await pollUntil(async () => sumSamples(await bw.metrics(), 'bulwark_stdio_children') === 1,
+                      { timeoutMs: 10000, what: 'the listing\'s child stopped, one spare running' });
+
+      const c = await connectClient(bw.url, { name: 'never-lists-stdio' });
+      try {
+        const whoami = async () => JSON.parse((await c.client.callTool({ name: 'whoami', arguments: {} })).content[0].text);
+        const first = await whoami();
+        assert.equal(first.client.name, 'never-lists-stdio', 'the client\'s child is its own, not the listing\'s');
+
+        // Read-only: the child dies under the call, Bulwark retries it in the restarted child.
+        const read = c.client.callTool({ name: 'slow_read', arguments: { ms: 1500, tag: 'r1' } });
+        await pollUntil(async () => (await readLog()).includes(`read r1 ${first.pid}`),
+                        { timeoutMs: 10000, what: 'slow_read running in the client\'s child' });
+        process.kill(first.pid, 'SIGKILL');
+        const answer = await read;
+        const second = await whoami();
+        assert.notEqual(second.pid, first.pid, 'a restarted child serves the session');
+        assert.equal(answer.content[0].text, `read r1 by ${second.pid}`, 'retried in the restarted child');
+
+        // Not read-only, not idempotent: the child dies after the write began; it is not repeated.
+        const write = c.client.callTool({ name: 'slow_write', arguments: { ms: 1500, tag: 'w1' } });
+        await pollUntil(async () => (await readLog()).includes(`write w1 ${second.pid}`),
+                        { timeoutMs: 10000, what: 'slow_write running in the client\'s child' });
+        process.kill(second.pid, 'SIGKILL');
+        await assert.rejects(write, (e) => /"gaveUp":"unsafe"/.test(e.message), 'the write fails, unrepeated');
+        const third = await whoami();
+        assert.notEqual(third.pid, second.pid);
+        assert.deepEqual((await readLog()).filter((l) => l.startsWith('write w1 ')), [`write w1 ${second.pid}`],
+                         'slow_write ran once');
+      } finally {
+        await c.close();
+      }
+      const m = await bw.metrics();
+      assert.ok(sumSamples(m, 'bulwark_retries_total', { tool: 'slow_read' }) >= 1, 'the read was retried');
+      assert.equal(sumSamples(m, 'bulwark_retries_total', { tool: 'slow_write' }), 0, 'the write was not');
+      const view = await toolsView(bw);
+      assert.equal(view.discovery.caller_listings, 0, 'no listing in the caller\'s context was needed');
+      assert.equal(byName(view).slow_read.source, 'discovered');
+    }));
 });

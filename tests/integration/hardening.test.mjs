@@ -36,10 +36,12 @@ after(async () => {
 });
 
 // Bulwark in front of `upstreamUrl` with `extra` top-level config sections (limits, security,
-// tools, ...).
+// tools, ...). It does not list the upstream's tools at start: the tests count what reaches the
+// shared upstream exactly, and that listing (retried while a test's handler fails it) would land
+// in their counts.
 async function bulwarkWith(track, upstreamUrl, extra = {}, name = 'bulwark-hardening') {
   const file = await writeConfig(dir.file(`config-${++configCount}.yaml`),
-                                 { upstream: { url: upstreamUrl }, ...extra });
+                                 { upstream: { url: upstreamUrl, discovery: { at_start: false } }, ...extra });
   return track(await startBulwark(upstreamUrl, { config: file, name }));
 }
 
@@ -75,7 +77,9 @@ const limitLogLines = (bw, limit) => jsonLogLines(bw.logs()).filter((l) => l.lim
 describe('request smuggling', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 60000 }, () => {
   let bw;
   before(async () => {
-    bw = await startBulwark(up.url, { name: 'bulwark-smuggling' });
+    const file = await writeConfig(dir.file('smuggling.yaml'),
+                                   { upstream: { url: up.url, discovery: { at_start: false } } });
+    bw = await startBulwark(up.url, { config: file, name: 'bulwark-smuggling' });
   });
   after(async () => {
     await bw?.stop();

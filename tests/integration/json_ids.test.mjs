@@ -15,6 +15,18 @@ import assert from 'node:assert/strict';
 import { kDirect, startBulwark, startEverything, startFixture, stopAll, withDiagnostics } from './lib/peers.mjs';
 import { request } from './lib/net.mjs';
 import { sumSamples } from './lib/metrics.mjs';
+import { tempDir, writeConfig } from './lib/faulty.mjs';
+
+// Bulwark in front of `upstreamUrl` with the defaults, except that it does not list the
+// upstream's tools at start: the tests count upstream attempts exactly, and that listing (five
+// requests of Bulwark's own) may still be under way when they start counting.
+async function startCountedBulwark(upstreamUrl, name) {
+  const dir = await tempDir('bulwark-ids-');
+  const file = await writeConfig(dir.file('bulwark.yaml'),
+                                 { upstream: { url: upstreamUrl, discovery: { at_start: false } } });
+  const bulwark = await startBulwark(upstreamUrl, { config: file, name });
+  return { ...bulwark, stop: async () => { try { return await bulwark.stop(); } finally { await dir.remove(); } } };
+}
 
 const kHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 const kProtocolVersion = '2025-06-18';
@@ -73,7 +85,7 @@ describe('request ids spelled differently by server-everything (SSE, session)', 
   let sessionHeaders;
   before(async () => {
     everything = await startEverything('everything-ids');
-    bulwark = await startBulwark(everything.url, { name: 'bulwark-ids' });
+    bulwark = await startCountedBulwark(everything.url, 'bulwark-ids');
     const init = await post(bulwark.url, JSON.stringify({
       jsonrpc: '2.0', id: 'init', method: 'initialize',
       params: { protocolVersion: kProtocolVersion, capabilities: {}, clientInfo: { name: 'ids', version: '1' } },
@@ -104,7 +116,7 @@ describe('request ids spelled differently by the stateless SDK server (JSON repl
   let bulwark;
   before(async () => {
     fixture = await startFixture('stateless-ids');
-    bulwark = await startBulwark(fixture.url, { name: 'bulwark-ids-json' });
+    bulwark = await startCountedBulwark(fixture.url, 'bulwark-ids-json');
     const list = await post(bulwark.url, JSON.stringify({ jsonrpc: '2.0', id: 'list', method: 'tools/list' }));
     const tools = messagesOf(list).find((m) => m.id === 'list')?.result?.tools ?? [];
     assert.equal(tools.find((t) => t.name === 'echo')?.annotations?.readOnlyHint, true);

@@ -40,6 +40,9 @@ async function startProxy(t, track, upstreamUrl, extra = {}) {
   const dir = await tempDir('bulwark-session-guard-');
   t.after(() => dir.remove());
   const config = makeConfig(upstreamUrl, { defaults: { timeout: '10s', per_try_timeout: '5s' } });
+  // The tests count the upstream's initializes and DELETEs exactly: Bulwark's own listing (at
+  // start, and again after each lost session) would add sessions of its own.
+  config.upstream.discovery = { at_start: false };
   const file = await writeConfig(dir.file('bulwark.yaml'), { ...config, ...extra });
   // Under AddressSanitizer (CI) freed memory waits in a quarantine of up to 256 MiB, which would
   // read as resident growth: with no quarantine RSS measures what Bulwark keeps. A build without

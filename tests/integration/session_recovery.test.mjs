@@ -23,16 +23,23 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function configFile(upstreamUrl, extra = {}) {
+async function configFile(upstreamUrl, extra = {}, { listAtStart = true } = {}) {
   const dir = await tempDir('bulwark-sessions-');
-  const file = await writeConfig(dir.file('bulwark.yaml'), makeConfig(upstreamUrl, {
+  const config = makeConfig(upstreamUrl, {
     defaults: { timeout: '15s', per_try_timeout: '5s' },
     retry: { max_attempts: 12, backoff: { base: '50ms', multiplier: 2, max: '400ms' } },
     tools: [{ match: 'echo', idempotent: true }, { match: 'append', idempotent: false }],
     ...extra,
-  }));
+  });
+  if (!listAtStart) config.upstream.discovery = { at_start: false };
+  const file = await writeConfig(dir.file('bulwark.yaml'), config);
   return { file, dir };
 }
+
+// The scripted upstream names its sessions s1, s2, ... and the tests count its initializes and
+// DELETEs exactly: Bulwark's own listing (at start, and again after each lost session) would
+// open sessions of its own.
+const scriptedConfigFile = (upstreamUrl) => configFile(upstreamUrl, {}, { listAtStart: false });
 
 describe('session recovery across an upstream restart (SDK client, server-everything)', { skip: kSkip, timeout: 120000 }, () => {
   test('read-only calls keep working with zero client-visible errors; clients keep their session ids',
@@ -198,7 +205,7 @@ describe('session recovery (scripted upstream)', { skip: kSkip, timeout: 60000 }
   for (const lostStatus of [404, 400]) {
     test(`a lost session (HTTP ${lostStatus}) is re-opened and a non-idempotent call runs exactly once`, scoped(async (t, track) => {
       const { up, state } = await startSessionServer(track, { lostStatus });
-      const { file, dir } = await configFile(up.url);
+      const { file, dir } = await scriptedConfigFile(up.url);
       t.after(() => dir.remove());
       const bw = track(await startBulwark(up.url, { config: file, name: 'bulwark-sessions-raw' }));
 
@@ -237,7 +244,7 @@ describe('session recovery (scripted upstream)', { skip: kSkip, timeout: 60000 }
 
   test('a 400 that is not about the session reaches the client unchanged, without a replay', scoped(async (t, track) => {
     const { up, state } = await startSessionServer(track);
-    const { file, dir } = await configFile(up.url);
+    const { file, dir } = await scriptedConfigFile(up.url);
     t.after(() => dir.remove());
     const bw = track(await startBulwark(up.url, { config: file, name: 'bulwark-sessions-raw' }));
     await post(bw.url, null, kInitialize);
@@ -249,7 +256,7 @@ describe('session recovery (scripted upstream)', { skip: kSkip, timeout: 60000 }
 
   test('concurrent requests in one lost session share a single replay', scoped(async (t, track) => {
     const { up, state } = await startSessionServer(track);
-    const { file, dir } = await configFile(up.url);
+    const { file, dir } = await scriptedConfigFile(up.url);
     t.after(() => dir.remove());
     const bw = track(await startBulwark(up.url, { config: file, name: 'bulwark-sessions-raw' }));
     await post(bw.url, null, kInitialize);
@@ -277,7 +284,7 @@ describe('session recovery (scripted upstream)', { skip: kSkip, timeout: 60000 }
       }
       return scripted(req, res, rec);
     };
-    const { file, dir } = await configFile(up.url);
+    const { file, dir } = await scriptedConfigFile(up.url);
     t.after(() => dir.remove());
     const bw = track(await startBulwark(up.url, { config: file, name: 'bulwark-sessions-raw' }));
     await post(bw.url, null, kInitialize);

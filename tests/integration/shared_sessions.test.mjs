@@ -105,6 +105,9 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
         'round robin sent about half the requests to the other pair, which forwarded them');
       assert.equal(await metric(ownerPair, 'bulwark_session_forwards_total'), 0);
 
+      assert.doesNotMatch(other.server.proc.out, /Establishing new SSE stream/,
+        'before the kill the GET stream is on the owner\'s server only');
+
       // A side-effecting call in flight when the owner pod dies (its first progress arrived).
       let progressed;
       const progress = new Promise((resolve) => { progressed = resolve; });
@@ -129,6 +132,8 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
       assert.equal(await metric(other, 'bulwark_session_recoveries_total', { result: 'success' }), 1,
         'one initialize replayed on the new owner\'s server');
       assert.equal(await recordOf(redis, sessionId), `127.0.0.1:${other.bulwark.port}`);
+      // The client's GET stream, cut with the owner, is re-opened on the new owner's server.
+      await other.server.proc.waitForOutput(/Establishing new SSE stream for session/, 10000);
       assert.equal(await metric(other, 'bulwark_requests_total', { tool: 'trigger-long-running-operation' }), 0,
         'the side-effecting call in flight at the kill was not repeated on the new owner');
 

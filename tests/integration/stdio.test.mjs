@@ -400,6 +400,8 @@ describe('a stdio server that keeps crashing', { skip: kDirect && 'needs Bulwark
       'upstream:',
       `  command: [${JSON.stringify(process.execPath)}, -e, "process.stderr.write('boom\\\\n'); process.exit(3)"]`,
       '  restart: {backoff: {base: 20ms, multiplier: 2, max: 200ms}, max_restarts: 3}',
+      // Counts every child's exit: Bulwark's own tool listing would take one of them.
+      '  discovery: {at_start: false}',
       '',
     ].join('\n'));
     const bw = await startBulwark(kStdioUrl, { config: work.file });
@@ -433,6 +435,8 @@ describe('a stdio server that keeps crashing', { skip: kDirect && 'needs Bulwark
         'upstream:',
         `  command: [${JSON.stringify(process.execPath)}, -e, ${JSON.stringify(script)}]`,
         '  restart: {backoff: {base: 20ms, multiplier: 2, max: 200ms}, max_restarts: 2}',
+        // Every exit must be the spare's: Bulwark's own tool listing would run in a session.
+        '  discovery: {at_start: false}',
         '',
       ].join('\n'));
       const bw = await startBulwark(kStdioUrl, { config: work.file });

@@ -27,7 +27,7 @@ bool anyContains(const std::vector<std::string>& errors, std::string_view text) 
 TEST_CASE("upstream.discovery: defaults") {
   const config::Config c = mustLoad("upstream: {url: http://127.0.0.1:3000/mcp}\n");
   CHECK(c.upstream.discovery.enabled);
-  CHECK_FALSE(c.upstream.discovery.at_start);
+  CHECK(c.upstream.discovery.at_start);
   CHECK(c.upstream.discovery.interval == std::chrono::minutes(5));
   CHECK(c.upstream.discovery.headers.empty());
   CHECK(c.never_ran.statuses == std::vector<int>{429, 503});

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <doctest/doctest.h>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -302,14 +303,45 @@ TEST_CASE("an unreachable upstream with a recovery answer ready ends the attempt
   CHECK(budget.retriesInWindow(start) == 1);  // the recovery answer was no retry
 }
 
-TEST_CASE("a broken GET stream is re-opened after 50ms doubling to 2s, 20 times in a row") {
-  const std::vector<Duration> expected = {50ms,   100ms,  200ms,  400ms,  800ms,  1600ms, 2000ms,
-                                          2000ms, 2000ms, 2000ms, 2000ms, 2000ms, 2000ms, 2000ms,
-                                          2000ms, 2000ms, 2000ms, 2000ms, 2000ms, 2000ms};
-  for (int reopens = 0; reopens < kMaxStreamReopens; ++reopens) {
+TEST_CASE("a broken GET stream is re-opened after 50ms doubling to 2s, then every 2s, no limit") {
+  const std::vector<Duration> expected = {50ms, 100ms, 200ms, 400ms, 800ms, 1600ms, 2000ms, 2000ms};
+  for (int reopens = 0; reopens < static_cast<int>(expected.size()); ++reopens) {
     CAPTURE(reopens);
     CHECK(streamReopenDelay(reopens) == expected.at(static_cast<std::size_t>(reopens)));
   }
-  CHECK_FALSE(streamReopenDelay(kMaxStreamReopens).has_value());
-  CHECK_FALSE(streamReopenDelay(1000).has_value());
+  // An outage longer than 31 s (20 re-opens) no longer ends the client's stream.
+  CHECK(streamReopenDelay(20) == 2000ms);
+  CHECK(streamReopenDelay(1000) == 2000ms);
+  CHECK(streamReopenDelay(std::numeric_limits<int>::max()) == 2000ms);
+}
+
+TEST_CASE("a GET stream not yet started waits for a restarting upstream like a POST") {
+  const UnreachableFacts refused_restarting{.never_sent = true, .since_seen_up = 300ms};
+  SUBCASE("a refused connection while the upstream restarts: the re-open pace") {
+    CHECK(streamOpenWait(kRestartWait, refused_restarting, 0) == 50ms);
+    CHECK(streamOpenWait(kRestartWait, refused_restarting, 10) == 2000ms);
+  }
+  SUBCASE("the last try lands at restart_wait.max") {
+    UnreachableFacts facts = refused_restarting;
+    facts.waited = 4500ms;
+    CHECK(streamOpenWait(kRestartWait, facts, 10) == 500ms);
+    facts.waited = 5000ms;
+    CHECK_FALSE(streamOpenWait(kRestartWait, facts, 10).has_value());
+  }
+  SUBCASE("no restart to wait for: answered at once") {
+    UnreachableFacts never_up = refused_restarting;
+    never_up.since_seen_up.reset();
+    CHECK_FALSE(streamOpenWait(kRestartWait, never_up, 0).has_value());
+    UnreachableFacts down_long = refused_restarting;
+    down_long.since_seen_up = 61s;
+    CHECK_FALSE(streamOpenWait(kRestartWait, down_long, 0).has_value());
+    const UnreachableFacts reset{.connection_lost = true, .since_seen_up = 0ms};
+    CHECK_FALSE(streamOpenWait(kRestartWait, reset, 0).has_value());
+    CHECK_FALSE(streamOpenWait(RestartWaitParams{.max = 0ms}, refused_restarting, 0).has_value());
+  }
+  SUBCASE("a longer restart_wait.max holds the GET longer") {
+    UnreachableFacts facts = refused_restarting;
+    facts.waited = 40s;
+    CHECK(streamOpenWait(RestartWaitParams{.max = 50s}, facts, 30) == 2000ms);
+  }
 }

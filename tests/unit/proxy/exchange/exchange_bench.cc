@@ -87,6 +87,9 @@ ExchangeBench::ExchangeBench(std::string_view config_yaml, std::vector<Reply> re
     start_error_ = loaded.errorText();
     return;
   }
+  // The scripted upstream answers the requests in order, and the cases count them: Bulwark's own
+  // tool listing at start would take the first replies.
+  loaded.config->upstream.discovery.at_start = false;
   ServerSettings settings;
   settings.listen = {"127.0.0.1", 0};
   settings.admin = {"127.0.0.1", 0};

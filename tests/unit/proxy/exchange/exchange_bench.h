@@ -29,7 +29,8 @@ double seriesValue(const std::string& metrics, std::string_view series);
 class ExchangeBench {
 public:
   // Starts a Server with `config_yaml` in front of a ScriptedUpstream that will answer with
-  // `replies`, in order.
+  // `replies`, in order. Bulwark does not list the upstream's tools at start here
+  // (upstream.discovery.at_start is forced to false), so the replies are the cases' own.
   ExchangeBench(std::string_view config_yaml, std::vector<Reply> replies);
   ~ExchangeBench();
   const std::string& startError() const { return start_error_; }

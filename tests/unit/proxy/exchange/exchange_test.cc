@@ -3,6 +3,7 @@
 // ends with the loop closing with no handle left.
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <string>
 
 #include "tests/unit/proxy/exchange/exchange_bench.h"
@@ -429,6 +430,93 @@ TEST_CASE("draining ends an idle GET stream of a known session between two event
   // The whole event, then the end of the chunked body: the half event never reaches the client.
   CHECK(response.ends_with("list_changed\"}\n\n\r\n0\r\n\r\n"));
   CHECK(response.find("event:\r\n") == std::string::npos);
+  CHECK(bench.close() == 0);
+}
+
+// One chunk of a chunked body holding exactly `bytes`.
+std::string chunk(std::string_view bytes) {
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+  return size + std::string(bytes) + "\r\n";
+}
+
+TEST_CASE("keep-alives on an SSE answer reach the client at once, the answer still judged") {
+  // The upstream pings and then waits: nothing else comes until the client has had the pings.
+  const std::string sse_head =
+      Reply::head(200, {{"Content-Type", "text/event-stream"}, {"Transfer-Encoding", "chunked"}});
+  ExchangeBench bench(kFastRetries,
+                      {Reply::raw({{std::chrono::milliseconds(0),
+                                    sse_head + chunk(": ping\n\n") +
+                                        chunk("event: ping\nid: 3\n\nevent: message\n")}},
+                                  Reply::End::kHang)});
+  REQUIRE(bench.startError().empty());
+  auto client = bench.begin(mcpPost(kCall));
+  // The comment and the event without data; not the start of the event after them.
+  const bool pinged = bench.loop().runUntil([&] {
+    return client->received().find("event: ping\nid: 3\n\n") != std::string::npos;
+  });
+  const std::string response = client->received();
+  client.reset();
+  INFO(response);
+  CHECK(pinged);
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(response.find(": ping\n\n") != std::string::npos);
+  CHECK(response.find("event: message") == std::string::npos);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("a GET stream's `: connected` and keep-alives reach the client before any event") {
+  constexpr std::string_view kInit =
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
+      R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
+  constexpr std::string_view kInitAnswer =
+      R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},)"
+      R"("serverInfo":{"name":"s","version":"1"}}})";
+  ExchangeBench bench(
+      "{}\n",
+      {Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "s1"}}),
+       Reply::raw({{std::chrono::milliseconds(0),
+                    Reply::head(200, {{"Content-Type", "text/event-stream"},
+                                      {"Transfer-Encoding", "chunked"}}) +
+                        chunk(": connected\n\n: pi") + chunk("ng\r\n")}},
+                  Reply::End::kHang)});
+  REQUIRE(bench.startError().empty());
+  CHECK(bench.send(mcpPost(kInit)).starts_with("HTTP/1.1 200 OK\r\n"));
+  auto client = bench.begin(
+      "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+      "Mcp-Session-Id: s1\r\n\r\n");
+  const bool arrived = bench.loop().runUntil(
+      [&] { return bodyOf(client->received()) == ": connected\n\n: ping\r\n"; });
+  const std::string response = client->received();
+  client.reset();
+  INFO(response);
+  CHECK(arrived);
+  CHECK(bench.close() == 0);
+}
+
+TEST_CASE("a client's GET sent while the upstream restarts waits for it, up to restart_wait.max") {
+  constexpr std::string_view kInit =
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
+      R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
+  constexpr std::string_view kInitAnswer =
+      R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},)"
+      R"("serverInfo":{"name":"s","version":"1"}}})";
+  ExchangeBench bench("defaults:\n  retry:\n    restart_wait: {max: 300ms}\n",
+                      {Reply::json(200, kInitAnswer, {{"Mcp-Session-Id", "s1"}})});
+  REQUIRE(bench.startError().empty());
+  CHECK(bench.send(mcpPost(kInit)).starts_with("HTTP/1.1 200 OK\r\n"));
+  // The health probe has seen the upstream up (it answered just now); from here on every
+  // connection is refused, as while a server restarts.
+  bench.upstream().close();
+  const std::string response = bench.send(
+      "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+      "Mcp-Session-Id: s1\r\nConnection: close\r\n\r\n");
+  INFO(response);
+  CHECK(response.starts_with("HTTP/1.1 502 "));
+  // Tried again while waiting (it used to be answered after its first refused connection).
+  const std::size_t at = response.find("\"attempts\":");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoi(response.substr(at + 11)) >= 2);
   CHECK(bench.close() == 0);
 }
 

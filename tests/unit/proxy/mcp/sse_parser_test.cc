@@ -388,3 +388,95 @@ TEST_CASE("dispatchOffset counts a skipped BOM and a split CRLF as part of the f
   REQUIRE(offsets.size() == 1);
   CHECK(offsets[0] == 3);  // "\n" (the rest of the first CRLF) + "\r\n" of the blank line
 }
+
+TEST_CASE("settledOffset marks comments and events without data between events") {
+  bulwark::SseParser parser;
+  int dispatched = 0;
+  const auto count = [&](const bulwark::SseEvent&) { ++dispatched; };
+  SUBCASE("a keep-alive comment is settled at its line end") {
+    parser.feed(": ping\n", count);
+    CHECK(parser.settledOffset() == 7);
+  }
+  SUBCASE("an event without data is settled at its blank line") {
+    parser.feed("event: heartbeat\n\nevent: message\n", count);
+    CHECK(parser.settledOffset() == 18);  // not the `event:` line of the next event
+  }
+  SUBCASE("a comment inside an event waits for the event") {
+    parser.feed("event: message\n: ping\n", count);
+    CHECK(parser.settledOffset() == 0);
+    parser.feed("data: x\n\n", count);
+    CHECK(dispatched == 1);
+    CHECK(parser.settledOffset() == 0);  // the end is the event's own (dispatchOffset)
+  }
+  SUBCASE("a comment split across feeds is settled in the feed where it ends") {
+    parser.feed(": pi", count);
+    CHECK(parser.settledOffset() == 0);
+    parser.feed("ng\r\n: pong\r", count);
+    CHECK(parser.settledOffset() == 11);  // "ng\r\n" and ": pong\r" (its \n may never come)
+    parser.feed("\n", count);
+    CHECK(parser.settledOffset() == 0);   // only the rest of that CRLF: nothing new ends
+  }
+  SUBCASE("each feed reports only its own settled bytes") {
+    parser.feed(": a\n", count);
+    CHECK(parser.settledOffset() == 4);
+    parser.feed("data: x\n", count);
+    CHECK(parser.settledOffset() == 0);
+  }
+  SUBCASE("the blank line of an event dropped for its size is not settled") {
+    bulwark::SseParser small(16);
+    small.feed("data: " + std::string(64, 'x') + "\n\n", count);
+    CHECK(small.overflowed() == 1);
+    CHECK(small.settledOffset() == 0);
+  }
+  CHECK(dispatched <= 1);
+}
+
+TEST_CASE("forwarding whole events and settled bytes sends every keep-alive in its own feed") {
+  // What the proxy does with a GET stream (forwardWholeEvents): bytes go out up to the end of
+  // each dispatched event and up to settledOffset(); the rest waits. However the stream is
+  // split, the output is the input, cut only between events, and each comment leaves in the
+  // feed that completes it.
+  const std::string stream =
+      ": connected\n\nevent: message\nid: 1\ndata: {\"a\":1}\n\n: ping\n: ping\r\n"
+      "event: message\r\ndata: b\r\n\r\nid: 2\n\n: ping\r";
+  for (std::size_t cut = 1; cut < stream.size(); ++cut) {
+    CAPTURE(cut);
+    bulwark::SseParser parser;
+    std::string out;
+    std::string carry;
+    std::vector<std::size_t> out_sizes;  // size of the output after each feed
+    for (const std::string_view piece :
+         {std::string_view(stream).substr(0, cut), std::string_view(stream).substr(cut)}) {
+      std::size_t forwarded = 0;
+      parser.feed(piece, [&](const bulwark::SseEvent&) {
+        out += carry;
+        carry.clear();
+        out += piece.substr(forwarded, parser.dispatchOffset() - forwarded);
+        forwarded = parser.dispatchOffset();
+      });
+      if (parser.settledOffset() > forwarded) {
+        out += carry;
+        carry.clear();
+        out += piece.substr(forwarded, parser.settledOffset() - forwarded);
+        forwarded = parser.settledOffset();
+      }
+      carry.append(piece.substr(forwarded));
+      out_sizes.push_back(out.size());
+    }
+    CHECK(out == stream);  // the stream ends between events: nothing is left held
+    CHECK(carry.empty());
+    // Everything complete by the cut left with the first feed: the output then ends where the
+    // last complete line of the first piece ends, unless that line is inside an event.
+    const std::string first = stream.substr(0, cut);
+    const std::size_t last_line_end = first.find_last_of("\r\n");
+    if (last_line_end != std::string::npos) {
+      const std::string_view done = std::string_view(first).substr(0, last_line_end + 1);
+      const bool inside_event = !(done.ends_with("\n\n") || done.ends_with("\r\n\r\n") ||
+                                  done.ends_with(": ping\n") || done.ends_with(": ping\r\n") ||
+                                  done.ends_with(": ping\r") || done.ends_with("\n\r"));
+      if (!inside_event) {
+        CHECK(out_sizes[0] == done.size());
+      }
+    }
+  }
+}

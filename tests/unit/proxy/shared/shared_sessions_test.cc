@@ -173,5 +173,36 @@ TEST_CASE("SharedSessions: the sweep refreshes the TTL of sessions used since th
   CHECK(f.close() == 0);
 }
 
+TEST_CASE("SharedSessions: sessions opened while Redis was away are recorded when it is back") {
+  QuietLogs quiet;
+  RedisServer server;
+  UpstreamFixture f;
+  SessionDirectory directory(f.loop, f.pool, f.metrics, "/mcp");
+  RedisClient redis(f.loop, optionsFor(server), nullptr);
+  SharedSessions shared(f.loop, redis, directory, sessionsOptions("10.0.0.1:8080"));
+  shared.start();
+  directory.opened("while-down", kInitialize); // not connected: no record written
+  directory.opened("taken-over", kInitialize);
+  REQUIRE(server.start());
+  RedisClient other(f.loop, optionsFor(server), nullptr);
+  other.start();
+  REQUIRE(f.loop.runUntil([&] { return other.up(); }));
+  // Meanwhile another sidecar took one of them over: that record must stay its.
+  ask(f, other, {"HSET", shared.sessionKey("taken-over"), "owner", "10.0.0.2:8080"});
+  redis.start();
+  REQUIRE(f.loop.runUntil([&] { return redis.up(); }));
+  REQUIRE(f.loop.runUntil([&] {
+    return ask(f, other, {"HGET", shared.sessionKey("while-down"), "owner"}) == "10.0.0.1:8080";
+  }));
+  CHECK(ask(f, other, {"HGET", shared.sessionKey("while-down"), "init"}) == kInitialize);
+  CHECK(std::stoll(ask(f, other, {"PTTL", shared.sessionKey("while-down")})) > 0);
+  CHECK(ask(f, other, {"HGET", shared.sessionKey("taken-over"), "owner"}) == "10.0.0.2:8080");
+  shared.stop();
+  redis.stop();
+  other.stop();
+  directory.close();
+  CHECK(f.close() == 0);
+}
+
 } // namespace
 } // namespace bulwark

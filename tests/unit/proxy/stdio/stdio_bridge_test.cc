@@ -1,7 +1,8 @@
 // The stdio bridge's HTTP side on a fresh loop, with a tiny Node stdio server as the child:
 // initialize opens a session (Mcp-Session-Id), notifications get 202, a missing session 400, an
-// unknown one 404, DELETE ends a session, other methods 405; readiness; a command that cannot be
-// spawned fails start with a clear line. Every case ends with the loop closed, children gone.
+// unknown one 404, DELETE ends a session, other methods 405; readiness; a session whose client
+// left before its initialize was answered ends; a command that cannot be spawned fails start
+// with a clear line. Every case ends with the loop closed, children gone.
 #include "proxy/stdio/stdio_bridge.h"
 
 #include <doctest/doctest.h>
@@ -61,6 +62,31 @@ TEST_CASE("stdio bridge: DELETE ends the session") {
   const std::string session = f.initialize();
   CHECK(f.request("DELETE", "", session).status(200));
   CHECK(f.request("POST", R"({"jsonrpc":"2.0","id":1,"method":"echo"})", session).status(404));
+  CHECK(f.close() == 0);
+}
+
+TEST_CASE("stdio bridge: a session whose initialize went unanswered to a client that left ends") {
+  // A child that reads and never answers. The client (Bulwark's own tool listing timing out on
+  // a slow start, or an attempt the proxy gave up on) closes the POST before the answer: nobody
+  // learnt the session's id, so its child must not run on until the idle timeout.
+  BridgeSettings settings = test::nodeServer();
+  settings.command.argv = {"node", "-e", "process.stdin.resume()"};
+  BridgeFixture f(settings);
+  f.start();
+  const auto children = [&f](int count) {
+    return f.metrics.serialize().find("\nbulwark_stdio_children " + std::to_string(count) +
+                                      "\n") != std::string::npos;
+  };
+  std::string bytes = "POST /mcp HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                      "Accept: application/json, text/event-stream\r\nContent-Length: " +
+                      std::to_string(std::string_view(test::kInitialize).size()) + "\r\n\r\n" +
+                      test::kInitialize;
+  testing::RawClient client(f.loop, f.port, std::move(bytes));
+  // The session took the spare, and a new spare started: two children.
+  CHECK(f.loop.runUntil([&] { return children(2); }));
+  client.close();
+  CHECK(f.loop.runUntil([&] { return children(1); })); // only the spare is left
+  CHECK(client.received().empty());
   CHECK(f.close() == 0);
 }
 

@@ -1,7 +1,9 @@
 // Tool discovery against the scripted upstream on a fresh loop: a 2026 server listed statelessly
 // over two pages with the configured header; a refusal (401) that sends a waiting retry decision
 // on to a listing in the caller's own session with its credentials; a malformed page that leaves
-// the catalog as it was.
+// the catalog as it was; a server without tools (tools/list is method not found) listed as empty,
+// any other error a failure tried again.
+#include "policies/tool_knowledge.h"
 #include "proxy/mcp/tool_catalog.h"
 #include "proxy/upstream/tool_discovery.h"
 #include "tests/support/quiet_logs.h"
@@ -21,8 +23,7 @@ struct RecordingWaiter final : HintsWaiter {
 };
 
 DiscoverySettings atStart() {
-  DiscoverySettings settings;
-  settings.at_start = true;
+  DiscoverySettings settings; // at_start by default
   settings.headers = {{"Authorization", "Bearer configured"}};
   return settings;
 }
@@ -77,7 +78,9 @@ TEST_CASE(
       200,
       {R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"w","annotations":{"idempotentHint":true}}]}})"}));
   ToolDiscovery discovery(f.loop, f.pool, f.metrics, catalog, parser, "up:1", "/mcp");
-  CHECK(discovery.start(DiscoverySettings{}).empty()); // not at start: waits to be needed
+  DiscoverySettings on_need;
+  on_need.at_start = false; // waits to be needed
+  CHECK(discovery.start(on_need).empty());
   RecordingWaiter waiter;
   CHECK(discovery.awaitHints({"Bearer caller", "upstream-session-7", "2025-06-18"}, waiter));
   CHECK(f.loop.runUntil([&] { return waiter.calls > 0; }));
@@ -134,6 +137,49 @@ TEST_CASE("discovery: a malformed page leaves the catalog as it was") {
   CHECK(requests[3].header("mcp-protocol-version") == "2025-06-18");
   CHECK(requests[4].method == "DELETE");
   CHECK(requests[4].header("mcp-session-id") == "own");
+  discovery.close();
+  CHECK(f.close() == 0);
+}
+
+TEST_CASE("discovery: a server without tools (tools/list is method not found) is listed, empty") {
+  // A resources-only server: its answer is the whole list, so discovery waits the interval
+  // instead of trying again after 1 s, 2 s, ... and logging a failure each time.
+  const testing::QuietLogs quiet;
+  UpstreamFixture f;
+  EnvelopeParser parser;
+  ToolCatalog catalog;
+  f.upstream.push(Reply::json(
+      200, R"({"jsonrpc":"2.0","id":1,"result":{"supportedVersions":["2026-07-28"]}})"));
+  f.upstream.push(Reply::json(
+      404, R"({"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"Method not found"}})"));
+  ToolDiscovery discovery(f.loop, f.pool, f.metrics, catalog, parser, "up:1", "/mcp");
+  DiscoverySettings settings = atStart();
+  settings.interval = std::chrono::minutes(7);
+  CHECK(discovery.start(settings).empty());
+  CHECK(f.loop.runUntil([&] { return discovery.status().last_result.has_value(); }));
+  CHECK(discovery.status().last_result == ToolDiscoveryResult::kSuccess);
+  CHECK(discovery.status().tools == 0);
+  CHECK(discovery.status().next_in == std::chrono::minutes(7));
+  CHECK(catalog.size() == 0);
+  CHECK(f.upstream.requests().size() == 2);
+  discovery.close();
+  CHECK(f.close() == 0);
+}
+
+TEST_CASE("discovery: any other JSON-RPC error to tools/list is a failed listing, tried again") {
+  const testing::QuietLogs quiet;
+  UpstreamFixture f;
+  EnvelopeParser parser;
+  ToolCatalog catalog;
+  f.upstream.push(Reply::json(
+      200, R"({"jsonrpc":"2.0","id":1,"result":{"supportedVersions":["2026-07-28"]}})"));
+  f.upstream.push(Reply::json(
+      200, R"({"jsonrpc":"2.0","id":2,"error":{"code":-32603,"message":"Internal error"}})"));
+  ToolDiscovery discovery(f.loop, f.pool, f.metrics, catalog, parser, "up:1", "/mcp");
+  CHECK(discovery.start(atStart()).empty());
+  CHECK(f.loop.runUntil([&] { return discovery.status().last_result.has_value(); }));
+  CHECK(discovery.status().last_result == ToolDiscoveryResult::kMalformed);
+  CHECK(discovery.status().next_in == policies::kMinRefresh);
   discovery.close();
   CHECK(f.close() == 0);
 }
