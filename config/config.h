@@ -86,6 +86,9 @@ struct LimitsConfig {
   // An answer (a JSON body, one SSE event) is held to be judged up to this size; past it the
   // outcome is decided from what was read and the rest streams through, with no retry.
   std::size_t max_held_answer_bytes = 1024 * 1024;
+  // Every byte buffered for clients and answers together (held answers, request bodies, bytes
+  // queued for clients). At it, answers stream instead of being held and new requests get 503.
+  std::size_t max_buffered_bytes = 64 * 1024 * 1024;
   // The head must arrive within this of its first byte (of the accept, for the first request):
   // slowloris. Over: 408 and close.
   Duration header_timeout{std::chrono::seconds(10)};

@@ -46,6 +46,14 @@ constexpr auto kLimitsKeys = std::to_array<Key<LimitsConfig>>({
        c.max_held_answer_bytes = static_cast<std::size_t>(v.whole);
      },
      nullptr, [] { return showSize(LimitsConfig{}.max_held_answer_bytes); }},
+    {"max_buffered_bytes", ValueKind::kSize,
+     Range{65536, double(1ULL << 40), false,
+           "must be between 65536 and 1099511627776 bytes (64KiB..1TiB)",
+           "must be between 65536 and 1099511627776 bytes (64KiB..1TiB)"},
+     [](LimitsConfig& c, const Value& v) {
+       c.max_buffered_bytes = static_cast<std::size_t>(v.whole);
+     },
+     nullptr, [] { return showSize(LimitsConfig{}.max_buffered_bytes); }},
     {"header_timeout", ValueKind::kDuration, kTimeoutRange,
      [](LimitsConfig& c, const Value& v) { c.header_timeout = v.duration; }, nullptr,
      [] { return policies::formatDuration(LimitsConfig{}.header_timeout); }},

@@ -255,6 +255,7 @@ public:
   ClosedCounterFamily<kReloadResultLabels.size()> session_recoveries_;
   ClosedCounterFamily<kSessionForgottenLabels.size()> sessions_forgotten_;
   prometheus::Gauge& session_bytes_;
+  prometheus::Gauge& buffered_bytes_;
   prometheus::Counter& stdio_restarts_;
   prometheus::Gauge& stdio_child_up_;
   prometheus::Gauge& stdio_children_;
@@ -340,6 +341,10 @@ MetricFamilies::MetricFamilies(std::size_t max_tool_labels)
                           "reason", kSessionForgottenLabels),
       session_bytes_(gauge(*registry_, "bulwark_session_bytes",
                            "Bytes the session directory keeps: ids and initialize bodies.")),
+      buffered_bytes_(gauge(*registry_, "bulwark_buffered_bytes",
+                            "Bytes buffered for clients and answers (held answers, request "
+                            "bodies, bytes queued for clients), against "
+                            "limits.max_buffered_bytes.")),
       stdio_restarts_(counter(*registry_, "bulwark_stdio_restarts_total",
                               "stdio children started again after one exited or crashed")
                           .Add({})),
@@ -580,6 +585,10 @@ void Metrics::recordSessionForgotten(SessionForgotten reason) {
 
 void Metrics::setSessionBytes(std::size_t bytes) {
   families_->session_bytes_.Set(static_cast<double>(bytes));
+}
+
+void Metrics::setBufferedBytes(std::size_t bytes) {
+  families_->buffered_bytes_.Set(static_cast<double>(bytes));
 }
 
 void Metrics::recordRecovery(RecoveredBy strategy, double seconds_since_first_failure) {

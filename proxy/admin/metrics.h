@@ -169,6 +169,8 @@ public:
   void recordSessionForgotten(SessionForgotten reason);
   // Bytes the session directory keeps (ids, initialize bodies, per-session overhead).
   void setSessionBytes(std::size_t bytes);
+  // Bytes buffered for clients and answers (the process's BufferBudget), set at each scrape.
+  void setBufferedBytes(std::size_t bytes);
   // A request that failed at least once and was then answered well, by what saved it, and how
   // long after its first failure.
   void recordRecovery(RecoveredBy strategy, double seconds_since_first_failure);

@@ -34,6 +34,7 @@ std::string Server::start(const ServerSettings& settings) {
 std::string Server::openEverything(const ServerSettings& settings) {
   settings_ = settings;
   static_cast<config::LimitsConfig&>(limits_) = settings_.runtime->settings.limits;
+  BufferBudget::process().setLimit(limits_.max_buffered_bytes);
   std::string error;
   if (settings_.stdio) {
     stdio_bridge_ = std::make_unique<stdio::StdioBridge>(loop_, deferred_, metrics_,
@@ -74,7 +75,10 @@ std::string Server::openEverything(const ServerSettings& settings) {
   metrics_.setMaxToolLabels(settings_.runtime->settings.monitoring.max_tool_labels);
   metrics_.setAlertThresholds(settings_.runtime->settings.monitoring.alert_error_rate,
                               settings_.runtime->settings.monitoring.alert_recovery_time);
-  metrics_.setBeforeScrape([this] { breakers_.refresh(std::chrono::steady_clock::now()); });
+  metrics_.setBeforeScrape([this] {
+    breakers_.refresh(std::chrono::steady_clock::now());
+    metrics_.setBufferedBytes(BufferBudget::process().used());
+  });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
                    cache_json_, breakers_, *sessions_, *probe_, nullptr, settings_.runtime, mcp_path,
@@ -107,6 +111,9 @@ std::string Server::openEverything(const ServerSettings& settings) {
   }
   if (error = admin_listener_->listen(settings_.admin); !error.empty()) {
     return error;
+  }
+  if (error = allocator_trim_.start(); !error.empty()) {
+    return "allocator trim: " + error;
   }
   if (shared_state_) {
     shared_state_->start(data_listener_->boundAddress());
@@ -204,6 +211,7 @@ void Server::applyConfig(RuntimeConfigPtr runtime) {
   metrics_.setAlertThresholds(next.monitoring.alert_error_rate,
                               next.monitoring.alert_recovery_time);
   static_cast<config::LimitsConfig&>(limits_) = next.limits;
+  BufferBudget::process().setLimit(next.limits.max_buffered_bytes);
   sessions_->setLimits(sessionLimitsOf(next));
   gate_->configure(next.security);
   discovery_->configure(discoverySettings(next.upstream.discovery));
@@ -284,6 +292,7 @@ void Server::shutdown() {
       listener->closeConnections();
     }
   }
+  allocator_trim_.close();
   if (probe_) {
     probe_->stop();
   }

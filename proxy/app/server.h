@@ -22,6 +22,7 @@
 #include "proxy/mcp/session_directory.h"
 #include "proxy/mcp/tool_catalog.h"
 #include "proxy/net/address.h"
+#include "proxy/net/allocator_trim.h"
 #include "proxy/net/deferred_queue.h"
 #include "proxy/net/listener.h"
 #include "proxy/shared/shared_state.h"
@@ -117,6 +118,7 @@ private:
   uv_signal_t sigint_{};
   bool signals_installed_ = false;
   uv_timer_t drain_timer_{};
+  AllocatorTrim allocator_trim_{loop_};  // gives freed memory back after large answers
   bool draining_ = false;
   bool drain_timer_started_ = false;
   std::chrono::steady_clock::time_point drain_deadline_{};

@@ -10,6 +10,7 @@
 
 #include "proxy/http/http_message.h"
 #include "proxy/mcp/sse_parser.h"
+#include "proxy/net/buffer_budget.h"
 #include "proxy/net/spare_pool.h"
 #include "proxy/upstream/circuit_breakers.h"
 
@@ -53,6 +54,8 @@ struct AttemptState {
   std::unique_ptr<SseParser> sse;
   std::string sse_carry;       // bytes of an SSE event not yet complete
   bool sse_resumable = false;  // an event carried an id: the client may resume the stream
+  // held_body and the pending SSE event in the process's buffer budget (Exchange::chargeHeld).
+  BufferShare held_share;
 };
 
 }  // namespace bulwark

@@ -98,6 +98,12 @@ void Exchange::operator delete(void* block, std::size_t size) {
 }
 
 ClientStream* Exchange::start(ProxyContext& context, Request& request, ClientConnection& client) {
+  if (BufferBudget::process().exhausted()) {
+    // Every proxied request needs buffers (its copy for retries, an answer, a window): none is
+    // admitted until what is buffered drains below limits.max_buffered_bytes.
+    refuseOverBudget(context, client);
+    return nullptr;
+  }
   auto* self = new Exchange(context, client, request.received_at);
   // The exchange can finish inline (bad input, or uv_tcp_connect refusing at once); then it has
   // answered and is on its way out before start returns.

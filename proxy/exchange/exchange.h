@@ -184,6 +184,10 @@ private:
   // The answer is out (judged `outcome`): the per-try clock stops, the outcome is reported.
   void commitJudged(const policies::Outcome& outcome);
   void pauseUpstreamIfClientBehind();
+  // What the attempt holds (its answer, a pending SSE event) goes into the buffer budget.
+  void chargeHeld();
+  // limits.max_buffered_bytes is reached: a 503 (data.class overload), Retry-After: 1.
+  static void refuseOverBudget(ProxyContext& context, ClientConnection& client);
   void observe(std::string_view json);
   // Judges one JSON-RPC message that may answer our request. Returns true when it does.
   bool judgeFinal(std::string_view json, policies::Outcome& outcome);
@@ -247,6 +251,7 @@ private:
   Clock::time_point started_at_;
   ClientRequest request_;
   UpstreamRequest upstream_request_;
+  BufferShare upstream_request_share_;  // upstream_request_.bytes, kept for retries
   CacheKeys cache_keys_;
   std::optional<policies::RetryState> retry_state_;  // the deadline, per-try timeouts, retries
   int attempts_ = 0;                                 // attempts started

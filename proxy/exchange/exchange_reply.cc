@@ -147,10 +147,16 @@ void Exchange::forwardHead(const HttpHead& head) {
 }
 
 void Exchange::onUpstreamReadDone() {
+  chargeHeld();
   if (client_ != nullptr) {
     client_->uncork();
     pauseUpstreamIfClientBehind();
   }
+}
+
+void Exchange::chargeHeld() {
+  // The SSE parser keeps its own copy of the pending event's data: it counts as much again.
+  attempt_->held_share.set(attempt_->held_body.capacity() + 2 * attempt_->sse_carry.capacity());
 }
 
 void Exchange::pauseUpstreamIfClientBehind() {
@@ -178,7 +184,9 @@ void Exchange::onUpstreamBody(std::string_view bytes) {
         }
       });
     } else if (attempt_->observe_json) {
-      if (attempt_->held_body.size() + bytes.size() <= context_.max_held_answer_bytes) {
+      const std::size_t observed = attempt_->held_body.size() + bytes.size();
+      if (observed <= context_.max_held_answer_bytes &&
+          BufferBudget::process().allowsHolding(observed)) {
         attempt_->held_body.append(bytes);
       } else {
         attempt_->observe_json = false;  // too large to observe; forwarded all the same
@@ -188,6 +196,14 @@ void Exchange::onUpstreamBody(std::string_view bytes) {
     client_->sendResponseBody(bytes);
     break;
   case Reply::kHoldJson:
+    if (!BufferBudget::process().allowsHolding(attempt_->held_body.size() + bytes.size()) &&
+        !client_->responseStarted() &&
+        attempt_->held_body.size() + bytes.size() <= context_.max_held_answer_bytes) {
+      // The process's buffer budget is full: treated as past max_held_answer_bytes.
+      attempt_->held_body.append(bytes);
+      commitHeldJson({});
+      break;
+    }
     if (attempt_->held_body.size() + bytes.size() > context_.max_held_answer_bytes) {
       // Too large to hold: judged from what was read, then delivered as it comes.
       if (!client_->responseStarted()) {
@@ -223,6 +239,7 @@ void Exchange::commitHeldJson(std::string_view rest_of_chunk) {
   client_->sendResponseBody(rest_of_chunk);
   attempt_->held_body.clear();
   attempt_->held_body.shrink_to_fit();  // the held megabyte goes back now, not at the end
+  chargeHeld();
   commitJudged(outcome);
 }
 
@@ -293,10 +310,12 @@ void Exchange::feedSse(std::string_view bytes) {
   if (forwarded == bytes.size()) {
     return;
   }
-  if (attempt_->sse->overflowed() > 0) {
-    // An event too large to inspect (most often the answer itself): it cannot be judged, only
-    // delivered. Everything from here on streams through as it is, and the request counts as
-    // answered.
+  if (attempt_->sse->overflowed() > 0 ||
+      !BufferBudget::process().allowsHolding(attempt_->sse_carry.size() + bytes.size() -
+                                             forwarded)) {
+    // An event too large to inspect (most often the answer itself), or one the full buffer
+    // budget lets no stream hold beyond a window: it cannot be judged, only delivered.
+    // Everything from here on streams through as it is, and the request counts as answered.
     commitOversizedEvent(bytes.substr(forwarded));
     return;
   }

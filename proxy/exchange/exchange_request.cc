@@ -7,6 +7,7 @@
 #include "proxy/admin/metrics.h"
 #include "proxy/exchange/downstream_writer.h"
 #include "proxy/exchange/error_answers.h"
+#include "proxy/http/limit_report.h"
 #include "proxy/http/request_target.h"
 #include "proxy/mcp/json_rpc_errors.h"
 #include "proxy/mcp/json_writer.h"
@@ -22,6 +23,21 @@ namespace bulwark {
 using policies::FailureClass;
 using policies::Outcome;
 using namespace exchange_detail;
+
+void Exchange::refuseOverBudget(ProxyContext& context, ClientConnection& client) {
+  const BufferBudget& budget = BufferBudget::process();
+  const std::string detail = "Bulwark buffers " + std::to_string(budget.used()) +
+                             " bytes for clients and answers, at limits.max_buffered_bytes (" +
+                             std::to_string(budget.limit()) + ")";
+  const std::string peer = client.peerAddress();
+  reportLimitHit(&context.metrics, {"data", "memory", 503, detail, peer});
+  // Status and code from the one table (overload: 503); the message says whose overload it is.
+  const ErrorAnswer answer = errorAnswerFor(FailureClass::kOverload);
+  const std::string body = jsonRpcErrorBody(
+      {}, ProxyError{answer.jsonrpc_code, "Bulwark is out of buffer memory", detail,
+                     policies::failureClassName(FailureClass::kOverload), 0, {}});
+  sendErrorAnswer(client, answer, body, "Retry-After: 1\r\n");
+}
 
 bool Exchange::parseRequest(Request& request) {
   const HttpHead& head = request.head;
@@ -217,6 +233,7 @@ void Exchange::buildUpstreamRequest(const Request& request) {
   out += "\r\n";
   upstream_request_.body_at = out.size();
   out += request.body;
+  upstream_request_share_.set(out.capacity());
 }
 
 void Exchange::useCurrentUpstreamSession() {

@@ -19,6 +19,11 @@ void appendHex(std::string& out, std::size_t value) {
 // clients cannot hold connections open.
 constexpr std::chrono::milliseconds kLingerTime{2000};
 
+// A request body's storage a connection keeps for its next request; larger goes back at once.
+constexpr std::size_t kKeptBodyBytes = 16 * 1024;
+// The same for the response bytes gathered while corked (the head, small bodies, SSE events).
+constexpr std::size_t kMaxKeptGathered = 64 * 1024;
+
 bool hasRepeatedHost(const HeaderList& headers) {
   bool seen = false;
   for (const HeaderField& field : headers) {
@@ -84,8 +89,11 @@ void ClientConnection::onData(std::string_view bytes) {
     return;
   case State::kDispatched:
     pending_input_.append(bytes);
+    pending_share_.set(pending_input_.capacity());
     // A client that pipelines without limit waits: stop reading until this request is answered.
-    if (pending_input_.size() > limits_.max_header_bytes + limits_.max_body_bytes) {
+    // So does any client that pipelines while the process's buffer budget is full.
+    if (pending_input_.size() > limits_.max_header_bytes + limits_.max_body_bytes ||
+        BufferBudget::process().exhausted()) {
       stopReading();
     }
     return;
@@ -141,6 +149,7 @@ void ClientConnection::parse(std::string_view bytes) {
     }
     request_open_ = true;
     ClientStream* stream = handler_.handle(request_, *this);
+    releaseLargeBody();
     // A handler that answered inline has moved the state on (finishResponse); otherwise the
     // returned stream answers later.
     if (state_ == State::kDispatched) {
@@ -148,6 +157,7 @@ void ClientConnection::parse(std::string_view bytes) {
     }
     if (state_ != State::kReading) {
       pending_input_.append(bytes);
+      pending_share_.set(pending_input_.capacity());
       return;
     }
   }
@@ -188,6 +198,7 @@ bool ClientConnection::onHead(HttpHead& head) {
   wait(Waiting::kBody, limits_.body_timeout);
   if (request.content_length) {
     request_.body.reserve(static_cast<std::size_t>(*request.content_length));
+    body_share_.set(request_.body.capacity());
   }
   const HeaderField* expect = findHeader(request.headers, "expect");
   if (expect != nullptr && equalsIgnoreCase(expect->value, "100-continue") &&
@@ -206,7 +217,15 @@ bool ClientConnection::onBody(std::string_view bytes) {
     return false;
   }
   request_.body.append(bytes);
+  body_share_.set(request_.body.capacity());
   return true;
+}
+
+void ClientConnection::releaseLargeBody() {
+  if (request_.body.capacity() > kKeptBodyBytes) {
+    std::string().swap(request_.body);
+  }
+  body_share_.set(request_.body.capacity());
 }
 
 bool ClientConnection::onMessageComplete() {
@@ -271,7 +290,16 @@ void ClientConnection::sendResponseBody(std::string_view bytes) {
   }
   if (!corked_ || head_.size() > kMaxCorked) {
     write(head_);
-    head_.clear();
+    clearGathered();
+  }
+}
+
+void ClientConnection::clearGathered() {
+  head_.clear();
+  // A large body passed through it (write() copied what the socket did not take): its storage
+  // goes back rather than staying with the connection, one unaccounted megabyte per slow reader.
+  if (head_.capacity() > kMaxKeptGathered) {
+    std::string().swap(head_);
   }
 }
 
@@ -279,7 +307,7 @@ void ClientConnection::uncork() {
   corked_ = false;
   if (response_started_ && !head_.empty()) {
     write(head_);
-    head_.clear();
+    clearGathered();
   }
 }
 
@@ -289,7 +317,7 @@ void ClientConnection::endResponse() {
     head_ += "0\r\n\r\n";
   }
   write(head_);
-  head_.clear();
+  clearGathered();
   finishResponse();
 }
 
@@ -348,6 +376,7 @@ void ClientConnection::runDeferred() {
   std::string input = std::move(pending_input_);
   pending_input_.clear();
   parse(input);
+  pending_share_.set(pending_input_.capacity());
 }
 
 void ClientConnection::refuse(const Refusal& refusal, std::string_view extra_header_lines) {

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "proxy/http/head_guard.h"
 #include "proxy/http/http_message.h"
+#include "proxy/net/buffer_budget.h"
 #include "proxy/net/deferred_queue.h"
 #include "proxy/net/tcp_connection.h"
 
@@ -173,6 +174,11 @@ private:
   void closeAfterWrites();
   void dropStream();
   void endRequest();
+  // After the handler took a request: a large body's storage goes back rather than staying with
+  // the connection for its next request.
+  void releaseLargeBody();
+  // Empties head_ after it was written, keeping its storage only up to a bound.
+  void clearGathered();
 
   RequestHandler& handler_;
   ConnectionObserver& observer_;
@@ -181,7 +187,9 @@ private:
   HttpParser parser_;
   HeadGuard head_guard_;
   Request request_;
+  BufferShare body_share_;  // request_.body's storage, in the process's buffer budget
   std::string pending_input_;  // bytes after a paused message, parsed when it is answered
+  BufferShare pending_share_;  // pending_input_'s storage, in the process's buffer budget
   std::string head_;  // the response head, held until the first body bytes join it
   ClientStream* stream_ = nullptr;
   State state_ = State::kReading;

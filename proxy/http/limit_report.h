@@ -11,10 +11,11 @@ namespace bulwark {
 class Metrics;
 
 // Every value of bulwark_limit_rejections_total's `limit` label (series exist from the start).
-inline constexpr std::array<std::string_view, 12> kLimitNames = {
+inline constexpr std::array<std::string_view, 14> kLimitNames = {
     "header_bytes",  "headers",        "body_bytes",   "connections",
     "requests_per_connection", "streams_per_session", "header_timeout", "body_timeout",
-    "idle_timeout",  "malformed_http", "origin",       "host"};
+    "idle_timeout",  "malformed_http", "origin",       "host",
+    "send_timeout",  "memory"};
 
 struct LimitHit {
   std::string_view listener;  // "data" or "admin"

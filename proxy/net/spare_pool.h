@@ -1,7 +1,7 @@
 // Storage that an object living for one exchange hands back when it ends, for the next exchange to
 // take: a string or header list that has grown to a working size costs no allocation the second
-// time. One pool per thread (a loop runs on one thread), bounded in how many spares it keeps and
-// in the size of each, so one huge message does not stay resident.
+// time. One pool per thread (a loop runs on one thread), bounded in how many spares it keeps, in
+// the size of each and in their total, so one huge message (or a burst) does not stay resident.
 #pragma once
 
 #include <cstddef>
@@ -21,34 +21,48 @@ class SparePool {
 public:
   static constexpr std::size_t kMaxSpares = 256;
   static constexpr std::size_t kMaxKeptBytes = 16 * 1024;
+  // All spares of one pool together: after a burst of large messages the pool keeps at most
+  // this, so what it holds does not keep the process above its idle size.
+  static constexpr std::size_t kMaxPooledBytes = 1024 * 1024;
 
   // An empty T, with the storage of one given back earlier when there is one.
   static T take() {
-    std::vector<T>& spares = list();
-    if (spares.empty()) {
+    Spares& pool = spares();
+    if (pool.list.empty()) {
       return T{};
     }
-    T out = std::move(spares.back());
-    spares.pop_back();
+    T out = std::move(pool.list.back());
+    pool.list.pop_back();
+    const std::size_t bytes = storageBytes(out);
+    pool.bytes -= bytes <= pool.bytes ? bytes : pool.bytes;
     return out;
   }
 
   // Keeps `value`'s storage (emptied) for a later take(), unless the pool is full or the
   // storage is larger than worth keeping.
   static void giveBack(T&& value) {
-    std::vector<T>& spares = list();
-    if (spares.size() >= kMaxSpares || storageBytes(value) > kMaxKeptBytes ||
-        storageBytes(value) == 0) {
+    Spares& pool = spares();
+    const std::size_t bytes = storageBytes(value);
+    if (pool.list.size() >= kMaxSpares || bytes > kMaxKeptBytes || bytes == 0 ||
+        pool.bytes + bytes > kMaxPooledBytes) {
       return;
     }
     value.clear();
-    spares.push_back(std::move(value));
+    pool.bytes += bytes;
+    pool.list.push_back(std::move(value));
   }
 
+  // Bytes of storage the pool keeps now.
+  static std::size_t pooledBytes() { return spares().bytes; }
+
 private:
-  static std::vector<T>& list() {
-    thread_local std::vector<T> spares;
-    return spares;
+  struct Spares {
+    std::vector<T> list;
+    std::size_t bytes = 0;
+  };
+  static Spares& spares() {
+    thread_local Spares pool;
+    return pool;
   }
 };
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "proxy/admin/log.h"
+#include "proxy/net/buffer_budget.h"
 #include "proxy/net/uv_util.h"
 
 namespace bulwark {
@@ -90,6 +91,8 @@ void TcpConnection::write(std::string_view bytes) {
     return;
   }
   queued_bytes_ += request->bytes.size();
+  // Bytes a peer has not taken are buffered memory: they count against limits.max_buffered_bytes.
+  BufferBudget::process().charge(request->bytes.size());
   request.release();  // writeCallback owns it now
 }
 
@@ -159,6 +162,7 @@ void TcpConnection::writeCallback(uv_write_t* raw, int status) {
   TcpConnection* self = request->owner;
   self->queued_bytes_ -= request->bytes.size();
   self->bytes_sent_ += request->bytes.size();
+  BufferBudget::process().release(request->bytes.size());
   if (self->closing_) {
     return;
   }

@@ -45,11 +45,14 @@ async function startKeepAliveServer({ port = 0, name = 'keepalive', args = [] } 
 
 async function configFile(upstreamUrl, { defaults = {}, retry = {} } = {}) {
   const dir = await tempDir('bulwark-streams-');
-  const file = await writeConfig(dir.file('bulwark.yaml'), makeConfig(upstreamUrl, {
+  const config = makeConfig(upstreamUrl, {
     defaults: { timeout: '20s', per_try_timeout: '1s', ...defaults },
     retry: { max_attempts: 1, ...retry },
     tools: [{ match: '*', idempotent: true }],
-  }));
+  });
+  // The test counts the server's initializes: Bulwark's own tool listings would add theirs.
+  config.upstream.discovery = { at_start: false };
+  const file = await writeConfig(dir.file('bulwark.yaml'), config);
   return { file, dir };
 }
 

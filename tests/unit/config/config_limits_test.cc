@@ -23,6 +23,7 @@ TEST_CASE("limits and security have safe defaults when absent") {
   CHECK(c.limits.max_requests_per_connection == 0);
   CHECK(c.limits.header_timeout == 10s);
   CHECK(c.limits.idle_timeout == 60s);
+  CHECK(c.limits.max_buffered_bytes == 64 * 1024 * 1024);
   CHECK_FALSE(c.security.allowed_origins.has_value());
   CHECK_FALSE(c.security.allowed_hosts.has_value());
 }
@@ -38,6 +39,7 @@ TEST_CASE("every limits key is read") {
   header_timeout: 2s
   body_timeout: 5s
   idle_timeout: 90s
+  max_buffered_bytes: 256KiB
 )");
   CHECK(c.limits.max_header_bytes == 16 * 1024);
   CHECK(c.limits.max_headers == 40);
@@ -48,6 +50,7 @@ TEST_CASE("every limits key is read") {
   CHECK(c.limits.header_timeout == 2s);
   CHECK(c.limits.body_timeout == 5s);
   CHECK(c.limits.idle_timeout == 90s);
+  CHECK(c.limits.max_buffered_bytes == 256 * 1024);
 }
 
 TEST_CASE("security lists are read as given") {
@@ -82,6 +85,9 @@ TEST_CASE("limits and security errors name file, line, column and key") {
       {"limits:\n  max_header_bytes: 100\n",
        "bulwark.yaml:2:21: limits.max_header_bytes: must be between 1024 and 1048576 bytes "
        "(1KiB..1MiB)"},
+      {"limits:\n  max_buffered_bytes: 1KiB\n",
+       "bulwark.yaml:2:23: limits.max_buffered_bytes: must be between 65536 and 1099511627776 "
+       "bytes (64KiB..1TiB)"},
       {"limits:\n  max_headers: 0\n",
        "bulwark.yaml:2:16: limits.max_headers: must be between 8 and 10000"},
       {"limits:\n  max_connections: -1\n",

@@ -375,8 +375,31 @@ TEST_CASE("a keep-alive connection answers three sequential requests") {
   CHECK(h.listener().connectionCount() == 0);
 }
 
+TEST_CASE("a request body counts in the buffer budget while held, and a large one goes back") {
+  ServerHarness h;
+  const std::size_t before = BufferBudget::process().used();
+  std::vector<std::size_t> used_at_handle;
+  h.handler.on_request = [&](Request& r, ClientConnection& c) {
+    used_at_handle.push_back(BufferBudget::process().used());
+    c.sendSimpleResponse(200, "text/plain", std::to_string(r.body.size()));
+    return nullptr;
+  };
+  const std::string big(100 * 1024, 'b');
+  const std::string requests = request("POST", "/big", {}, big) + request("GET", "/after");
+  const std::string expected = simpleOk(std::to_string(big.size())) + simpleOk("0");
+  TestClient& client = h.connectClient([&](TestClient& c) { c.send(requests); },
+                                       untilReceived(h, expected.size()));
+  CHECK(h.run() == 0);
+  CHECK(client.received == expected);
+  REQUIRE(used_at_handle.size() == 2);
+  CHECK(used_at_handle[0] >= before + big.size());  // the body being read
+  CHECK(used_at_handle[1] < before + 16 * 1024);    // its storage went back once handled
+  CHECK(BufferBudget::process().used() == before);  // and the connection's share with it
+}
+
 TEST_CASE("three pipelined requests in one write are answered in order") {
   ServerHarness h;
+  const std::size_t before = BufferBudget::process().used();
   std::vector<std::string> handled;
   h.handler.on_request = [&](Request& r, ClientConnection& c) {
     handled.push_back(r.head.target);
@@ -394,6 +417,7 @@ TEST_CASE("three pipelined requests in one write are answered in order") {
   CHECK(client.received == expected);
   CHECK(handled == std::vector<std::string>{"/a", "/b", "/c"});
   CHECK_FALSE(client.eof);
+  CHECK(BufferBudget::process().used() == before);  // nothing stays charged
 }
 
 TEST_CASE("pipelined requests written one byte at a time are answered in order") {
@@ -422,8 +446,11 @@ TEST_CASE("a pipelined request waits while the one before it is answered later")
   ServerHarness h;
   LaterStream slow;
   std::vector<std::string> events;
+  const std::size_t before = BufferBudget::process().used();
+  std::size_t used_while_waiting = 0;
   slow.answer = [&](ClientConnection& c) {
     events.push_back("answer /slow");
+    used_while_waiting = BufferBudget::process().used();
     c.sendResponseHead(200, "OK", "Content-Type: text/plain\r\n", BodyFraming::kContentLength, 9);
     c.sendResponseBody("slow ");
     c.sendResponseBody("done");
@@ -447,6 +474,9 @@ TEST_CASE("a pipelined request waits while the one before it is answered later")
   CHECK(client.received == expected);
   CHECK(events == std::vector<std::string>{"handle /slow", "answer /slow", "handle /fast"});
   CHECK(slow.gone == 0);
+  // The request waiting behind /slow was buffered, in the budget; nothing stays charged.
+  CHECK(used_while_waiting >= before + request("GET", "/fast").size());
+  CHECK(BufferBudget::process().used() == before);
 }
 
 TEST_CASE("a streamed response is chunked for HTTP/1.1 and the connection stays usable") {

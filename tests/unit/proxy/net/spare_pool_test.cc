@@ -57,3 +57,15 @@ TEST_CASE("a header list comes back empty and usable, its storage kept") {
   CHECK(again[0].value == "a");
   CHECK(findHeader(again, "content-type") == nullptr);
 }
+
+TEST_CASE("a pool keeps at most kMaxPooledBytes of storage in all, whatever passed through it") {
+  drain();
+  const std::size_t each = SparePool<std::string>::kMaxKeptBytes;
+  for (std::size_t i = 0; i < SparePool<std::string>::kMaxSpares; ++i) {
+    SparePool<std::string>::giveBack(std::string(each, 'x'));
+  }
+  CHECK(SparePool<std::string>::pooledBytes() <= SparePool<std::string>::kMaxPooledBytes);
+  CHECK(SparePool<std::string>::pooledBytes() >= SparePool<std::string>::kMaxPooledBytes - each);
+  drain();
+  CHECK(SparePool<std::string>::pooledBytes() == 0);
+}
