@@ -3,9 +3,8 @@
 // shared_state.timeout, before its first attempt; what Redis had is then in the local cache,
 // so a fresh entry answers and a stale one can serve stale_if_error. Everything else (a local
 // hit, a request that is not cacheable, Redis down) goes on without waiting.
-#include "proxy/exchange/exchange.h"
-
 #include "proxy/admin/metrics.h"
+#include "proxy/exchange/exchange.h"
 
 namespace bulwark {
 
@@ -28,7 +27,7 @@ bool Exchange::askSharedCache() {
     return false;
   }
   waiting_for_shared_cache_ = true;
-  backing_off_ = true;  // nothing in flight: the deadline or the client's leaving ends the wait
+  backing_off_ = true; // nothing in flight: the deadline or the client's leaving ends the wait
   return true;
 }
 
@@ -59,4 +58,4 @@ void Exchange::publishToSharedCache(const std::string& key,
   }
 }
 
-}  // namespace bulwark
+} // namespace bulwark

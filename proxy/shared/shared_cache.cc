@@ -106,20 +106,20 @@ bool SharedCache::lookup(std::string_view caller_key, std::string_view shared_ke
   const std::string caller_name = keys_.cacheKey(caller_key);
   const std::string shared_name = keys_.cacheKey(shared_key);
   const std::uint64_t id = next_id_++;
-  const bool sent = redis_.command(
-      SharedStateOp::kCacheRead, {"MGET", caller_name, shared_name},
-      [this, id](RedisStatus status, RedisReply reply) {
-        std::optional<std::string> values[2];
-        if (status == RedisStatus::kOk && reply.isArray() && reply.size() == 2) {
-          for (std::size_t i = 0; i < 2; ++i) {
-            const RedisReply element = reply.element(i);
-            if (element.isString()) {
-              values[i] = std::string(element.text());
-            }
-          }
-        }
-        answered(id, values[0], values[1]);
-      });
+  const bool sent =
+      redis_.command(SharedStateOp::kCacheRead, {"MGET", caller_name, shared_name},
+                     [this, id](RedisStatus status, RedisReply reply) {
+                       std::optional<std::string> values[2];
+                       if (status == RedisStatus::kOk && reply.isArray() && reply.size() == 2) {
+                         for (std::size_t i = 0; i < 2; ++i) {
+                           const RedisReply element = reply.element(i);
+                           if (element.isString()) {
+                             values[i] = std::string(element.text());
+                           }
+                         }
+                       }
+                       answered(id, values[0], values[1]);
+                     });
   if (!sent) {
     return false;
   }
@@ -164,8 +164,8 @@ void SharedCache::answered(std::uint64_t id, const std::optional<std::string>& c
   pending_.erase(found);
   const policies::TimePoint now = now_();
   const WallClock::time_point now_wall = WallClock::now();
-  const std::array<std::pair<const std::optional<std::string>*, const std::string*>, 2> found_values{
-      {{&caller_value, &pending.caller_key}, {&shared_value, &pending.shared_key}}};
+  const std::array<std::pair<const std::optional<std::string>*, const std::string*>, 2>
+      found_values{{{&caller_value, &pending.caller_key}, {&shared_value, &pending.shared_key}}};
   for (const auto& [value, local_key] : found_values) {
     if (!value->has_value()) {
       continue;

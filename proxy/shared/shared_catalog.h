@@ -11,12 +11,11 @@
 
 #include "proxy/mcp/tool_catalog.h"
 
-#include <uv.h>
-
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <uv.h>
 
 namespace bulwark {
 

@@ -1,10 +1,9 @@
 #include "proxy/shared/shared_key.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <array>
 #include <cstdlib>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <utility>
 
 namespace bulwark {

@@ -10,7 +10,6 @@
 #include "tests/support/test_loop.h"
 
 #include <doctest/doctest.h>
-
 #include <string>
 
 namespace bulwark {

@@ -1,9 +1,8 @@
 #include "proxy/shared/shared_cache.h"
 #include "proxy/shared/shared_catalog.h"
 
-#include <doctest/doctest.h>
-
 #include <chrono>
+#include <doctest/doctest.h>
 #include <string>
 
 namespace bulwark {

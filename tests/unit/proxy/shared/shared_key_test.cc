@@ -1,10 +1,8 @@
+#include "policies/response_cache.h"
 #include "proxy/shared/shared_key.h"
 
-#include "policies/response_cache.h"
-
-#include <doctest/doctest.h>
-
 #include <cstdlib>
+#include <doctest/doctest.h>
 #include <string>
 
 namespace bulwark {
@@ -35,9 +33,9 @@ TEST_CASE("a shared cache key names the entry without the caller's credential") 
   CHECK(name.find("Oslo") == std::string::npos);
   // Same local key, same name (on every replica with the same secret); another caller, another.
   CHECK(keys.cacheKey(local) == name);
-  CHECK(keys.cacheKey(policies::cacheKey("tools/call", "weather", R"({"city":"Oslo"})",
-                                         "2025-06-18",
-                                         policies::CacheKeyScope::callerOf("Bearer bob"))) != name);
+  CHECK(
+      keys.cacheKey(policies::cacheKey("tools/call", "weather", R"({"city":"Oslo"})", "2025-06-18",
+                                       policies::CacheKeyScope::callerOf("Bearer bob"))) != name);
   // Another secret gives another name: without the secret the name cannot be computed.
   CHECK(SharedKeys("other", "bulwark:").cacheKey(local) != name);
 }
