@@ -127,9 +127,9 @@ void SessionDirectory::opened(std::string_view session_id, std::string_view init
 
 void SessionDirectory::forEachUsedSince(
     std::uint64_t since_ms,
-    const std::function<void(std::string_view, std::string_view)>& visit) const {
+    const std::function<void(std::string_view, std::string_view, std::string_view)>& visit) const {
   for (auto it = lru_.rbegin(); it != lru_.rend() && it->last_used_ms >= since_ms; ++it) {
-    visit(it->client_id, it->initialize_body);
+    visit(it->client_id, it->upstream_id, it->initialize_body);
   }
 }
 

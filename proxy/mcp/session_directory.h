@@ -127,10 +127,12 @@ public:
   void setClockForTesting(NowFn now) { now_ = now; }
   // Told of each session kept by opened() and each closed(); null: nobody.
   void setObserver(SessionObserver* observer) { observer_ = observer; }
-  // Calls `visit(client_id, initialize_body)` for every session used at or after `since_ms`
-  // (uv_now's clock; 0: every session), most recently used first.
-  void forEachUsedSince(std::uint64_t since_ms,
-                        const std::function<void(std::string_view, std::string_view)>& visit) const;
+  // Calls `visit(client_id, upstream_id, initialize_body)` for every session used at or after
+  // `since_ms` (uv_now's clock; 0: every session), most recently used first. `visit` must not
+  // change the directory.
+  void forEachUsedSince(
+      std::uint64_t since_ms,
+      const std::function<void(std::string_view, std::string_view, std::string_view)>& visit) const;
   // Runs (inline) when a recovery starts: the upstream lost a session, so it may have restarted.
   void setOnSessionLost(std::function<void()> hook) { on_session_lost_ = std::move(hook); }
 

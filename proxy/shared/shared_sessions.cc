@@ -36,12 +36,14 @@ end
 return {0, owner, redis.call('EXISTS', ARGV[4] .. owner)}
 )lua";
 
-// KEYS[1] the session record; ARGV owner, initialize, protocol version, TTL in ms. Writes the
+// KEYS[1] the session record; ARGV owner, initialize, protocol version, TTL in ms, upstream
+// session id. Writes the
 // record only if there is none: after Redis was away, a session another sidecar took over
 // meanwhile stays with it.
 constexpr std::string_view kPublishIfAbsentScript = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'init', ARGV[2], 'proto', ARGV[3])
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'init', ARGV[2], 'proto', ARGV[3], 'upstream',
+           ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 )lua";
@@ -106,6 +108,7 @@ void SharedSessions::start() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&heartbeat_timer_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&touch_timer_));
   last_touch_ms_ = uv_now(loop_);
+  last_full_touch_ms_ = last_touch_ms_;
   sessions_.setObserver(this);
   redis_.setOnUp([this] {
     writeHeartbeat();
@@ -144,31 +147,39 @@ void SharedSessions::writeHeartbeat() {
 void SharedSessions::publishLocalSessions() {
   // Sessions opened while Redis was away (or before it was first up) get their records now.
   const std::string ttl = std::to_string(options_.session_ttl.count());
-  sessions_.forEachUsedSince(0, [&](std::string_view client_id, std::string_view initialize) {
+  sessions_.forEachUsedSince(0, [&](std::string_view client_id, std::string_view upstream_id,
+                                    std::string_view initialize) {
     redis_.command(SharedStateOp::kSessionWrite,
                    {"EVAL", kPublishIfAbsentScript, "1", sessionKey(client_id), options_.advertise,
-                    initialize, protocolVersionOf(initialize), ttl});
+                    initialize, protocolVersionOf(initialize), ttl, upstream_id});
   });
 }
 
 void SharedSessions::touchUsedSessions() {
   const std::uint64_t now = uv_now(loop_);
-  const std::uint64_t since = last_touch_ms_;
+  std::uint64_t since = last_touch_ms_;
   last_touch_ms_ = now;
+  // Every third of the TTL, every session kept here: one held only by a client's GET stream is
+  // in use without requests (the directory itself forgets sessions idle for too long).
+  if (now - last_full_touch_ms_ >= static_cast<std::uint64_t>(options_.session_ttl.count() / 3)) {
+    last_full_touch_ms_ = now;
+    since = 0;
+  }
   if (!redis_.up()) {
     return;
   }
   const std::string ttl = std::to_string(options_.session_ttl.count());
-  sessions_.forEachUsedSince(since, [&](std::string_view client_id, std::string_view) {
-    redis_.command(SharedStateOp::kSessionTouch, {"PEXPIRE", sessionKey(client_id), ttl});
-  });
+  sessions_.forEachUsedSince(
+      since, [&](std::string_view client_id, std::string_view, std::string_view) {
+        redis_.command(SharedStateOp::kSessionTouch, {"PEXPIRE", sessionKey(client_id), ttl});
+      });
 }
 
 void SharedSessions::sessionOpened(std::string_view client_id, std::string_view initialize_body) {
   const std::string key = sessionKey(client_id);
   redis_.command(SharedStateOp::kSessionWrite,
                  {"HSET", key, "owner", options_.advertise, "init", initialize_body, "proto",
-                  protocolVersionOf(initialize_body)});
+                  protocolVersionOf(initialize_body), "upstream", client_id});
   redis_.command(SharedStateOp::kSessionWrite,
                  {"PEXPIRE", key, std::to_string(options_.session_ttl.count())});
 }

@@ -1,8 +1,10 @@
 // Session ownership in Redis, for replicas of one server behind a load balancer. Each sidecar
 // keeps a heartbeat key (`<prefix>node:<advertise>`, renewed every heartbeat_interval, expiring
 // after heartbeat_ttl); each session opened through it gets a record (`<prefix>session:<id>`: a
-// hash of owner, the client's initialize, the protocol version) written without waiting, its
-// TTL refreshed by a sweep every few seconds for the sessions used since the last one, and
+// hash of owner, the client's initialize, the protocol version, the upstream session id)
+// written without waiting, its
+// TTL refreshed by a sweep every few seconds for the sessions used since the last one (and for
+// every session kept here each third of the TTL), and
 // deleted when the client ends the session. Nothing here runs per request of an owned session:
 // the sweep reads the SessionDirectory's own last-use times.
 //
@@ -95,7 +97,8 @@ private:
   uv_timer_t heartbeat_timer_{};
   uv_timer_t touch_timer_{};
   bool started_ = false;
-  std::uint64_t last_touch_ms_ = 0; // uv_now of the last sweep
+  std::uint64_t last_touch_ms_ = 0;      // uv_now of the last sweep
+  std::uint64_t last_full_touch_ms_ = 0; // ... and of the last one over every session
 };
 
 } // namespace bulwark

@@ -88,6 +88,7 @@ TEST_CASE("SharedSessions: heartbeat, records on open and close, lookup and a cl
   CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "owner"}) == "10.0.0.1:8080");
   CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "init"}) == kInitialize);
   CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "proto"}) == "2025-06-18");
+  CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "upstream"}) == "s1");
   CHECK(std::stoll(ask(f, redis_a, {"PTTL", a.sessionKey("s1")})) > 50000);
 
   std::optional<SessionRecord> seen;
@@ -195,11 +196,43 @@ TEST_CASE("SharedSessions: sessions opened while Redis was away are recorded whe
     return ask(f, other, {"HGET", shared.sessionKey("while-down"), "owner"}) == "10.0.0.1:8080";
   }));
   CHECK(ask(f, other, {"HGET", shared.sessionKey("while-down"), "init"}) == kInitialize);
+  CHECK(ask(f, other, {"HGET", shared.sessionKey("while-down"), "upstream"}) == "while-down");
   CHECK(std::stoll(ask(f, other, {"PTTL", shared.sessionKey("while-down")})) > 0);
   CHECK(ask(f, other, {"HGET", shared.sessionKey("taken-over"), "owner"}) == "10.0.0.2:8080");
   shared.stop();
   redis.stop();
   other.stop();
+  directory.close();
+  CHECK(f.close() == 0);
+}
+
+TEST_CASE("SharedSessions: every third of the TTL, every session kept here is refreshed") {
+  QuietLogs quiet;
+  RedisServer server;
+  REQUIRE(server.start());
+  UpstreamFixture f;
+  SessionDirectory directory(f.loop, f.pool, f.metrics, "/mcp");
+  RedisClient redis(f.loop, optionsFor(server), nullptr);
+  SharedSessionsOptions options = sessionsOptions("10.0.0.1:8080");
+  options.session_ttl = 600ms; // a full pass every 200 ms
+  options.touch_interval = 50ms;
+  SharedSessions shared(f.loop, redis, directory, options);
+  redis.start();
+  REQUIRE(f.loop.runUntil([&] { return redis.up(); }));
+  directory.opened("held", kInitialize); // say, a GET stream holds it: no request uses it
+  directory.hold("held");
+  shared.start();
+  REQUIRE(ask(f, redis, {"EXISTS", shared.sessionKey("held")}) == "0"); // opened before start
+  // Not used since the sweep started, yet refreshed by the full pass.
+  REQUIRE(f.loop.runUntil([&] {
+    ask(f, redis, {"HSET", shared.sessionKey("held"), "owner", "10.0.0.1:8080"});
+    ask(f, redis, {"PEXPIRE", shared.sessionKey("held"), "150"});
+    f.loop.runUntil([] { return false; }, 60ms);
+    return std::stoll(ask(f, redis, {"PTTL", shared.sessionKey("held")})) > 300;
+  }));
+  directory.release("held");
+  shared.stop();
+  redis.stop();
   directory.close();
   CHECK(f.close() == 0);
 }
