@@ -84,10 +84,13 @@ describe('shared cache and catalog across replicas', { skip: kDirect ? 'proxy-on
       const [a, b] = cluster.pairs;
       const first = await callTool(a.bulwark.url, 'weather', { city: 'Bergen' }, { headers: kAuth });
       assert.equal(text(first), 'weather in Bergen by stale-0-server #1');
-      await waitForCacheEntries(cluster, 1);
+      const [entry] = await waitForCacheEntries(cluster, 1);
       await cluster.killServer(1);
-      // Past the 300 ms ttl: the entry in Redis is stale now, good only when the upstream fails.
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      // Past the 300 ms ttl the entry in Redis is stale, good only when the upstream fails. Its
+      // value says until when it is fresh ("bk1 <stored> <fresh until> <stale until> ..." in ms).
+      const freshUntil = Number(entry.text.split(' ')[2]);
+      assert.ok(freshUntil > 0, entry.text.slice(0, 80));
+      await pollUntil(() => Date.now() > freshUntil + 50, { timeoutMs: 5000, what: 'the entry is stale' });
       const res = await callTool(b.bulwark.url, 'weather', { city: 'Bergen' }, { headers: kAuth });
       assert.equal(res.status, 200, res.body);
       assert.equal(text(res), 'weather in Bergen by stale-0-server #1');
