@@ -16,6 +16,8 @@ options:
                         MCP endpoint; every other path is forwarded untouched)
   --listen HOST:PORT    data port for MCP clients (default 127.0.0.1:8080)
   --admin HOST:PORT     admin port: /metrics /healthz /readyz (default 127.0.0.1:9901)
+  --advertise ADDR      with shared_state: HOST:PORT where other sidecars reach this one's
+                        data port (in Kubernetes the pod IP: --advertise=$(POD_IP):8080)
   --config FILE         policy configuration (YAML); flags override it
   --check-config FILE   validate FILE, print every error, exit 0 (valid) or 1
   --log-level LEVEL     debug, info, warn or error (default info)
@@ -65,6 +67,8 @@ CliParse parseCommandLine(const std::vector<std::string>& args) {
       slot = &options.listen;
     } else if (name == "--admin") {
       slot = &options.admin;
+    } else if (name == "--advertise") {
+      slot = &options.advertise;
     } else if (name == "--config") {
       slot = &options.config;
     } else if (name == "--check-config") {
@@ -119,6 +123,13 @@ CliAddresses parseAddressFlags(const CliOptions& options, std::string& error) {
     out.admin = config::parseHostPort(*options.admin, detail);
     if (!out.admin) {
       error = "--admin: " + detail;
+      return out;
+    }
+  }
+  if (options.advertise) {
+    out.advertise = config::parseHostPort(*options.advertise, detail);
+    if (!out.advertise) {
+      error = "--advertise: " + detail;
     }
   }
   return out;

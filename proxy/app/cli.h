@@ -13,6 +13,7 @@ struct CliOptions {
   std::optional<std::string> upstream;  // --upstream URL
   std::optional<std::string> listen;    // --listen HOST:PORT
   std::optional<std::string> admin;     // --admin HOST:PORT
+  std::optional<std::string> advertise; // --advertise HOST:PORT (shared_state.advertise)
   std::optional<std::string> config;    // --config FILE
   std::optional<std::string> check_config;  // --check-config FILE
   std::optional<std::string> log_level;     // --log-level debug|info|warn|error
@@ -29,12 +30,13 @@ struct CliParse {
 
 CliParse parseCommandLine(const std::vector<std::string>& args);
 
-// --upstream, --listen and --admin as typed values, parsed by the config parser functions (so a
+// --upstream, --listen, --admin and --advertise as typed values, parsed by the config parser functions (so a
 // flag and the config key accept exactly the same text).
 struct CliAddresses {
   std::optional<config::UpstreamUrl> upstream;
   std::optional<config::HostPort> listen;
   std::optional<config::HostPort> admin;
+  std::optional<config::HostPort> advertise;
 };
 
 // Empty `error` on success; otherwise one line naming the flag, e.g. "--listen: invalid port ...".

@@ -108,8 +108,14 @@ int main(int argc, char** argv) {
     if (flags.admin) {
       config.admin = *flags.admin;
     }
+    if (flags.advertise && config.shared_state) {
+      config.shared_state->advertise = *flags.advertise;
+    }
   };
   apply_flags(loaded);
+  if (flags.advertise && !loaded.shared_state) {
+    return fail("--advertise: only with a shared_state block in --config (see config/README.md)");
+  }
 
   ServerSettings settings;
   std::string upstream_text;

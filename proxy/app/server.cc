@@ -93,6 +93,10 @@ std::string Server::openEverything(const ServerSettings& settings) {
     shared_state_ = std::make_unique<SharedState>(loop_, *shared, *sessions_, *data_handler_,
                                                   metrics_, settings_.pool);
     data_handler = &shared_state_->handler();
+    shared_state_->shareCacheAndCatalog(loop_, cache_, tools_,
+                                        [this] { return context_->clock.now(); });
+    context_->shared_cache = shared_state_->cache();
+    context_->shared_catalog = shared_state_->catalog();
   }
   gate_ = std::make_unique<RequestGate>(*data_handler, metrics_, limits_,
                                         isLoopbackHost(settings_.listen.host));
@@ -169,6 +173,9 @@ std::string Server::startDiscovery(const std::string& mcp_path) {
                                                settings_.upstream.host_header, mcp_path);
   tools_.setOnLearned([this] {
     metrics_.setToolCatalogSize(tools_.size());
+    if (shared_state_ && shared_state_->catalog() != nullptr) {
+      shared_state_->catalog()->publish();
+    }
     if (!discovery_->status().enabled) {
       warnUnmatchedRules(tools_, *context_->runtime, warned_rules_);
     }

@@ -111,7 +111,10 @@ ClientStream* Exchange::start(ProxyContext& context, Request& request, ClientCon
   self->finished_flag_ = &finished_inline;
   if (self->parseRequest(request)) {
     self->buildUpstreamRequest(request);
-    self->beginAttempt();
+    // Without shared_state (or a key secret) nothing more than this test per request.
+    if (context.shared_cache == nullptr || !self->askSharedCache()) {
+      self->beginAttempt();
+    }
   }
   if (finished_inline) {
     return nullptr;

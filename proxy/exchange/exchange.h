@@ -32,6 +32,7 @@
 #include "proxy/mcp/session_directory.h"
 #include "proxy/mcp/sse_parser.h"
 #include "proxy/mcp/tool_catalog.h"
+#include "proxy/shared/shared_cache.h"
 #include "proxy/upstream/circuit_breakers.h"
 #include "proxy/upstream/tool_discovery.h"
 #include "proxy/upstream/upstream_connection.h"
@@ -39,6 +40,7 @@
 namespace bulwark {
 
 class Metrics;
+class SharedCatalog;
 class UpstreamPool;
 class UpstreamProbe;
 struct AnswerPrefix;
@@ -63,6 +65,10 @@ struct ProxyContext {
   // limits.max_held_answer_bytes: the most of one answer held to be judged (at start-up).
   std::size_t max_held_answer_bytes = 1024 * 1024;
   ExchangeClock clock;  // the one source of time of every exchange
+  // Shared state (proxy/shared/): the cache and tool catalog other replicas see; null without
+  // shared_state (and the cache without a key secret).
+  SharedCache* shared_cache = nullptr;
+  SharedCatalog* shared_catalog = nullptr;
 };
 
 // The data port's RequestHandler.
@@ -93,7 +99,8 @@ struct DownstreamState {
 class Exchange final : private ClientStream,
                        private UpstreamResponseSink,
                        private SessionRecoveryWaiter,
-                       private HintsWaiter {
+                       private HintsWaiter,
+                       private SharedCacheWaiter {
 public:
   // Starts proxying `request`; returns the stream to install on the connection, or nullptr
   // when the request was answered at once (bad input).
@@ -209,6 +216,15 @@ private:
                                           bool circuit_open = false);
   void serveRecovery(policies::RecoveryStrategy strategy, policies::FailureClass failure);
   void answerWithResult(std::string_view result_json);
+  // Shared cache (exchange_shared.cc): on a local miss, one Redis read before the first attempt.
+  // Whether the read will be asked (then the miss is counted when it is answered).
+  bool sharedCacheMayHave() const;
+  // Asks it; true when the exchange now waits for onSharedCacheRead() instead of attempting.
+  bool askSharedCache();
+  void onSharedCacheRead() override;
+  // What was just stored locally goes to Redis too.
+  void publishToSharedCache(const std::string& key, const policies::CachedResponse& response,
+                            policies::Duration ttl, policies::Duration stale_if_error);
   // The breakers hear how each attempt they let through ended, once.
   void reportAttempt(policies::FailureClass result);
   void refusedByBreaker();
@@ -247,6 +263,7 @@ private:
   bool backing_off_ = false;
   bool hints_asked_ = false;        // a listing was awaited once for this request
   bool waiting_for_hints_ = false;  // registered with ToolDiscovery::awaitHints
+  bool waiting_for_shared_cache_ = false;  // registered with SharedCache::lookup
   policies::Outcome hints_outcome_;  // the failure whose retry decision waits for the listing
   std::optional<policies::Duration> hints_retry_after_;
   RecoveryCounts recovery_counts_;

@@ -3,6 +3,8 @@
 // discovery or with this caller's own credentials and session, and then decides again.
 #include "proxy/exchange/exchange.h"
 
+#include "proxy/shared/shared_catalog.h"
+
 namespace bulwark {
 
 using policies::FailureClass;
@@ -17,6 +19,9 @@ bool Exchange::waitForHints(const policies::Outcome& outcome,
     return false;
   }
   hints_asked_ = true;
+  if (context_.shared_catalog != nullptr) {
+    context_.shared_catalog->load();  // another replica may know it; answers before the listing
+  }
   const CallerCredentials caller{request_.authorization, upstream_request_.session_id,
                                  request_.protocol_version};
   if (!context_.discovery->awaitHints(caller, *this)) {

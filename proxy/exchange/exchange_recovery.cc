@@ -108,7 +108,9 @@ bool Exchange::answerFromFreshCache() {
       return true;
     }
   }
-  context_.metrics.recordCacheRequest(CacheResult::kMiss);
+  if (!sharedCacheMayHave()) {  // otherwise counted once Redis answered (exchange_shared.cc)
+    context_.metrics.recordCacheRequest(CacheResult::kMiss);
+  }
   return false;
 }
 
@@ -134,8 +136,9 @@ void Exchange::storeInCache(std::string_view message_json, const Envelope& messa
   }
   const std::string& key = decision->scope == policies::CacheScope::kShared ? cache_keys_.shared
                                                                            : cache_keys_.caller;
-  context_.cache.insert(key, policies::CachedResponse{result->result_json, "application/json", 0},
-                        decision->ttl, decision->stale_if_error, now());
+  const policies::CachedResponse response{result->result_json, "application/json", 0};
+  context_.cache.insert(key, response, decision->ttl, decision->stale_if_error, now());
+  publishToSharedCache(key, response, decision->ttl, decision->stale_if_error);
 }
 
 policies::RecoveryStrategy Exchange::planRecovery(FailureClass failure, bool circuit_open) {

@@ -130,6 +130,10 @@ void Exchange::finish(RequestOutcome outcome) {
     waiting_for_hints_ = false;
     context_.discovery->forget(*this);
   }
+  if (waiting_for_shared_cache_) {
+    waiting_for_shared_cache_ = false;
+    context_.shared_cache->forget(*this);
+  }
   if (!attempt_->reported) {
     if (outcome.isCancelled()) {
       attempt_->reported = true;

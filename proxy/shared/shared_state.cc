@@ -47,16 +47,36 @@ SharedState::SharedState(uv_loop_t* loop, const config::SharedStateConfig& confi
       sessions_(loop, redis_, sessions, sessionsOptions(config)),
       router_(loop, data_handler, sessions, sessions_, metrics, peer_pool) {}
 
+void SharedState::shareCacheAndCatalog(uv_loop_t* loop, policies::ResponseCache& local_cache,
+                                       ToolCatalog& catalog,
+                                       std::function<policies::TimePoint()> now) {
+  std::string why_not;
+  if (std::optional<SharedKeys> keys =
+          SharedKeys::fromEnvironment(config_.key_secret_env, config_.key_prefix, &why_not)) {
+    cache_ = std::make_unique<SharedCache>(redis_, std::move(*keys), local_cache, std::move(now));
+  } else {
+    // Once: without the secret, cache entries would be named by the caller's credential.
+    logLine(LogLevel::kWarn, "shared_state: cache sharing is off", {{"reason", why_not}});
+  }
+  catalog_ = std::make_unique<SharedCatalog>(loop, redis_, catalog, config_.key_prefix);
+}
+
 void SharedState::start(const std::string& bound) {
   sessions_.setAdvertise(config_.advertise ? config_.advertise->text() : bound);
   logLine(LogLevel::kInfo, "shared_state: on",
           {{"redis", config_.redis.text()}, {"advertise", sessions_.advertise()}});
   redis_.start();
   sessions_.start();
+  if (catalog_) {
+    catalog_->start();
+  }
 }
 
 void SharedState::stop() {
   redis_.stop(); // first: no Redis callback runs after this, so the router may free its waiters
+  if (catalog_) {
+    catalog_->stop();
+  }
   router_.close();
   sessions_.stop();
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bulwark benchmark: small JSON-RPC tools/call requests sent by h2load (HTTP/1.1) to one fast
 # upstream (nginx) directly, through HAProxy, through nginx as a proxy and through Bulwark (default
-# config, a realistic policy config, and a config that answers from its cache), in one run, with
+# config, a realistic policy config, and a config that answers from its cache; on request also in
+# an MCP session it owns, without and with shared_state on a local Redis), in one run, with
 # JSON and SSE replies, saturated and at a fixed rate. Prints medians of several interleaved
 # rounds, the ratios, the latency each proxy adds, and the CPU each process spent per request.
 # See tests/bench/README.md.
@@ -19,8 +20,9 @@ repo=$(cd "$here/../.." && pwd)
 usage() {
   cat <<'EOF'
 usage: tests/bench/run.sh [options]
-  --targets LIST     comma list of direct,haproxy,nginx,bulwark,bulwark-policy,bulwark-cache
-                     (BENCH_TARGETS, default all six)
+  --targets LIST     comma list of direct,haproxy,nginx,bulwark,bulwark-policy,bulwark-cache,
+                     bulwark-session,bulwark-shared (BENCH_TARGETS, default the first six;
+                     the last two need redis-server)
   --replies LIST     comma list of json,sse                  (BENCH_REPLIES, default both)
   --rounds R         measured rounds per target and reply    (BENCH_ROUNDS, default 3)
   --requests N       requests per measured run               (BENCH_REQUESTS, default 100000)
@@ -83,7 +85,7 @@ done
 IFS=, read -r -a target_list <<<"$targets"
 IFS=, read -r -a reply_list <<<"$replies"
 for t in "${target_list[@]}"; do
-  case "$t" in direct|haproxy|nginx|bulwark|bulwark-policy|bulwark-cache) ;; *) echo "run.sh: unknown target '$t'" >&2; exit 2 ;; esac
+  case "$t" in direct|haproxy|nginx|bulwark|bulwark-policy|bulwark-cache|bulwark-session|bulwark-shared) ;; *) echo "run.sh: unknown target '$t'" >&2; exit 2 ;; esac
 done
 for r in "${reply_list[@]}"; do
   case "$r" in json|sse) ;; *) echo "run.sh: unknown reply type '$r'" >&2; exit 2 ;; esac
@@ -140,7 +142,7 @@ render() { # template output
 # --- Start the servers -------------------------------------------------------------------------
 start_upstream_nginx "$nginx_port" "${server_pin[@]}"
 
-declare -A url proxy_pid
+declare -A url proxy_pid admin_url
 url[direct]=http://127.0.0.1:$nginx_port/mcp
 proxy_pid[direct]=
 
@@ -166,23 +168,67 @@ if has_target nginx; then
   [ -n "${proxy_pid[nginx]}" ] || die "cannot find the proxying nginx's worker process"
 fi
 
-# start_bulwark TARGET [ARG...]: one Bulwark per target, each on its own ports.
+# start_bulwark TARGET [ARG...]: one Bulwark per target, each on its own ports. The upstream
+# path is /mcp, or $upstream_path when set (the session targets).
 start_bulwark() {
-  local target=$1 port admin_port
+  local target=$1 port admin_port path=${upstream_path:-/mcp}
   shift
   read -r port admin_port <<<"$(free_ports 2)"
   # shellcheck disable=SC2086 # BULWARK_ARGS is a list of words on purpose
-  "${server_pin[@]}" "$bulwark_bin" --upstream "http://127.0.0.1:$nginx_port/mcp" \
+  "${server_pin[@]}" "$bulwark_bin" --upstream "http://127.0.0.1:$nginx_port$path" \
     --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin_port" "$@" $bulwark_args \
     >"$work/$target.log" 2>&1 &
   proxy_pid[$target]=$!
   pids+=("${proxy_pid[$target]}")
-  url[$target]=http://127.0.0.1:$port/mcp
+  url[$target]=http://127.0.0.1:$port$path
+  admin_url[$target]=http://127.0.0.1:$admin_port
   wait_ready "$target" "${proxy_pid[$target]}" "http://127.0.0.1:$admin_port/healthz"
 }
 has_target bulwark && start_bulwark bulwark
 has_target bulwark-policy && start_bulwark bulwark-policy --config "$here/policies.yaml"
 has_target bulwark-cache && start_bulwark bulwark-cache --config "$here/cache.yaml"
+
+# The session targets: policies.yaml, every request in one MCP session that Bulwark opened (and
+# so owns), without and with shared_state on a local redis-server: the cost of shared_state on
+# the hot path, which should be none (an owned session makes no Redis round trip).
+declare -A session_header
+if has_target bulwark-session || has_target bulwark-shared; then
+  upstream_path=/mcp-owned
+  if has_target bulwark-session; then
+    start_bulwark bulwark-session --config "$here/policies.yaml"
+  fi
+  if has_target bulwark-shared; then
+    command -v redis-server >/dev/null || die "redis-server not found (Debian package redis-server)"
+    read -r redis_port <<<"$(free_ports 1)"
+    redis_password=bench-$RANDOM$RANDOM
+    "${server_pin[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" \
+      --appendonly no --requirepass "$redis_password" >"$work/redis.log" 2>&1 &
+    pids+=("$!")
+    { cat "$here/policies.yaml"
+      printf 'shared_state:\n  redis: redis://127.0.0.1:%s\n  password_env: BENCH_REDIS_PASSWORD\n' "$redis_port"
+      printf '  key_secret_env: BENCH_CACHE_KEY_SECRET\n  key_prefix: "bench:"\n'
+    } >"$work/shared_state.yaml"
+    BENCH_REDIS_PASSWORD=$redis_password BENCH_CACHE_KEY_SECRET=bench-secret-$RANDOM \
+      start_bulwark bulwark-shared --config "$work/shared_state.yaml"
+  fi
+  upstream_path=
+  for t in bulwark-session bulwark-shared; do
+    has_target "$t" || continue
+    # Opens the session through Bulwark: nginx names it in its reply to `initialize` (id 1, as
+    # in nginx's fixed reply). Then Bulwark must count it as one of its own.
+    curl -s -m 5 -o /dev/null -H 'content-type: application/json' \
+      -H 'accept: application/json, text/event-stream' \
+      --data-binary '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
+      "${url[$t]}" || die "$t: initialize failed"
+    opened=0
+    for _ in $(seq 50); do
+      curl -s -m 5 "${admin_url[$t]}/metrics" | grep -q '^bulwark_sessions_active 1' && { opened=1; break; }
+      sleep 0.1
+    done
+    [ "$opened" = 1 ] || die "$t: the session did not open through Bulwark (logs in $work/$t.log)"
+    session_header[$t]="mcp-session-id: bench-owned-session"
+  done
+fi
 
 # --- Check every target answers exactly what nginx sends ---------------------------------------
 expected_body() {
@@ -194,7 +240,8 @@ for t in "${target_list[@]}"; do
     applies "$t" "$r" || continue
     meta=$(curl -s -m 5 -o "$work/check.body" -w '%{http_code} %{content_type}' \
       -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
-      -H "x-bench-reply: $r" --data-binary @"$request_file" "${url[$t]}") ||
+      -H "x-bench-reply: $r" ${session_header[$t]:+-H "${session_header[$t]}"} \
+      --data-binary @"$request_file" "${url[$t]}") ||
       die "$t ($r): request failed"
     if [ "$t" = bulwark-cache ]; then
       # A cache hit is Bulwark's own rendering of the stored result, with the request's id.
@@ -224,6 +271,7 @@ run_h2load() {
   local args=(--h1 -t 1 -c "$c" -m 1 -n "$n" --data "$request_file"
               -H 'content-type: application/json' -H 'accept: application/json, text/event-stream'
               -H "x-bench-reply: $reply" --log-file="$log")
+  [ -n "${session_header[$target]:-}" ] && args+=(-H "${session_header[$target]}")
   [ -n "$rps" ] && args+=(--rps "$rps")
   p0=$(cpu_ticks "${proxy_pid[$target]}")
   n0=$(cpu_ticks "$nginx_worker")
@@ -407,14 +455,14 @@ print_phase() {
   grep -q "^$phase	" "$summary" || return 0
   echo
   echo "$title"
-  printf '%-5s %-14s %10s %8s %8s %8s %9s %14s %14s %9s %7s\n' reply target "req/s" "mean us" "p50 us" \
+  printf '%-5s %-15s %10s %8s %8s %8s %9s %14s %14s %9s %7s\n' reply target "req/s" "mean us" "p50 us" \
     "p99 us" "p99.9 us" "proxy CPU/req" "nginx CPU/req" "proxy CPU" errors
   for r in "${reply_list[@]}"; do
     for t in "${target_list[@]}"; do
       IFS=$'\t' read -r _ _ _ rps mean p50 p99 p999 pcpu ncpu pct errs < <(
         awk -F'\t' -v a="$phase" -v b="$r" -v c="$t" '$1 == a && $2 == b && $3 == c' "$summary") || continue
       if [ "$t" = direct ]; then pcpu=-; pct=-; else pcpu="$pcpu us"; pct="$pct%"; fi
-      printf '%-5s %-14s %10s %8s %8s %8s %9s %14s %14s %9s %7s\n' "$r" "$t" "$rps" "$mean" "$p50" \
+      printf '%-5s %-15s %10s %8s %8s %8s %9s %14s %14s %9s %7s\n' "$r" "$t" "$rps" "$mean" "$p50" \
         "$p99" "$p999" "$pcpu" "$ncpu us" "$pct" "$errs"
     done
   done
@@ -433,6 +481,8 @@ print_phase() {
         [ -n "$(lookup "$phase" "$r" "$base" 4)" ] && [ -n "$(lookup "$phase" "$r" direct 4)" ] &&
           line+="  $base/direct $(ratio "$(lookup "$phase" "$r" "$base" 4)" "$(lookup "$phase" "$r" direct 4)")"
       done
+      [ -n "$(lookup "$phase" "$r" bulwark-shared 4)" ] && [ -n "$(lookup "$phase" "$r" bulwark-session 4)" ] &&
+        line+="  bulwark-shared/bulwark-session $(ratio "$(lookup "$phase" "$r" bulwark-shared 4)" "$(lookup "$phase" "$r" bulwark-session 4)")"
       [ -n "$line" ] && echo "$r throughput:$line"
     fi
     if [ -n "$(lookup "$phase" "$r" direct 4)" ]; then

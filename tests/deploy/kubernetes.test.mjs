@@ -21,9 +21,14 @@ import { freePorts, openStream, request, waitForHttp } from '../integration/lib/
 const kDirs = kustomizations();
 const rel = (dir) => path.relative(kRepo, dir);
 
+// Objects of an overlay beside the server's own (the scale-out overlay's Redis), by kind: they
+// are checked by that overlay's own test, and left out of byKind() below.
+const kBesideServer = { 'deploy/kubernetes/overlays/scale-out': ['Deployment', 'NetworkPolicy', 'Service'] };
+const besideServer = (o) => o.metadata?.labels?.['app.kubernetes.io/name'] === 'redis';
+
 // Everything about one rendering that the checks need.
 function describe(objects) {
-  const byKind = (kind) => objects.filter((o) => o.kind === kind);
+  const byKind = (kind) => objects.filter((o) => o.kind === kind && !besideServer(o));
   const [deployment] = byKind('Deployment');
   assert.ok(deployment, 'a Deployment');
   assert.equal(byKind('Deployment').length, 1, 'one Deployment');
@@ -51,8 +56,9 @@ test('kubectl has a kustomize that can render these files (v4 or later)', () => 
   assert.ok(v.major >= 4, `kubectl's kustomize is ${v.text}; these files need v4+ (kubectl 1.21+)`);
 });
 
-test('there is a base and a stdio overlay', () => {
-  assert.deepEqual(kDirs.map(rel), ['deploy/kubernetes/base', 'deploy/kubernetes/overlays/stdio']);
+test('there is a base, a scale-out and a stdio overlay', () => {
+  assert.deepEqual(kDirs.map(rel), ['deploy/kubernetes/base', 'deploy/kubernetes/overlays/scale-out',
+                                    'deploy/kubernetes/overlays/stdio']);
 });
 
 for (const dir of kDirs) {
@@ -60,8 +66,9 @@ for (const dir of kDirs) {
 
   test(`${name}: renders, and every object passes the schemas with no unknown field`, async () => {
     const { objects } = renderedFor(dir);
-    const kinds = objects.map((o) => o.kind).sort();
+    const kinds = objects.filter((o) => !besideServer(o) && o.kind !== 'Secret').map((o) => o.kind).sort();
     assert.deepEqual(kinds, ['ConfigMap', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'PodMonitor', 'Service']);
+    assert.deepEqual(objects.filter(besideServer).map((o) => o.kind).sort(), kBesideServer[name] ?? []);
     const problems = [];
     for (const o of objects) problems.push(...(await validateObject(o)));
     assert.deepEqual(problems, []);
@@ -253,6 +260,78 @@ test('base: Bulwark is a native sidecar in front of the server on 127.0.0.1', ()
   const pinned = /@modelcontextprotocol\/server-everything@([\w.-]+)/.exec(server.command.join(' '));
   const testPeers = JSON.parse(fs.readFileSync(path.join(kRepo, 'tests', 'package.json'), 'utf8')).dependencies;
   assert.equal(pinned?.[1], testPeers['@modelcontextprotocol/server-everything']);
+});
+
+test('scale-out overlay: 3 replicas share a password-protected Redis, advertise their pod IP, no affinity', () => {
+  const dir = kDirs.find((x) => x.endsWith(path.join('overlays', 'scale-out')));
+  const d = renderedFor(dir);
+  assert.equal(d.deployment.spec.replicas, 3);
+  assert.ok(d.sidecar, 'Bulwark stays the native sidecar');
+  const [svc] = d.byKind('Service');
+  assert.notEqual(svc.spec.sessionAffinity ?? 'None', 'ClientIP', 'no session affinity: any pod serves any session');
+
+  // advertise: this pod's IP (downward API) and the data port.
+  const env = new Map((d.bulwark.env ?? []).map((e) => [e.name, e]));
+  assert.equal(d.flags.get('advertise'), `$(POD_IP):${d.listen.port}`);
+  assert.equal(env.get('POD_IP')?.valueFrom?.fieldRef?.fieldPath, 'status.podIP');
+  assert.match(run(bulwarkBinary(), ['--help']), /--advertise ADDR/, 'the binary has the flag');
+
+  // The policy's shared_state names the Redis Service and env variables set from the Secret.
+  const cm = d.byKind('ConfigMap').find((c) => c.metadata.name === 'bulwark-config');
+  const shared = YAML.parse(cm.data['bulwark.yaml']).shared_state;
+  assert.ok(shared, 'the policy has a shared_state block');
+  assert.equal(shared.advertise, undefined, 'advertise is the flag (a pod IP cannot be in a ConfigMap)');
+  const redisUrl = new URL(shared.redis);
+  assert.equal(redisUrl.protocol, 'redis:');
+  const all = d.objects;
+  const redisSvc = all.find((o) => o.kind === 'Service' && o.metadata.name === redisUrl.hostname);
+  assert.ok(redisSvc, `a Service named ${redisUrl.hostname}`);
+  const redisDeployment = all.find((o) => o.kind === 'Deployment' && o.metadata.name !== d.deployment.metadata.name);
+  assert.ok(redisDeployment, 'a Redis Deployment');
+  const redisPod = redisDeployment.spec.template;
+  assert.ok(selects(redisSvc.spec.selector, redisPod.metadata.labels), 'the Redis Service selects the Redis pod');
+  assert.ok(!selects(svc.spec.selector, redisPod.metadata.labels), "the server's Service does not select Redis");
+  const [redis] = redisPod.spec.containers;
+  const svcPort = redisSvc.spec.ports.find((p) => p.port === Number(redisUrl.port || 6379));
+  assert.ok(svcPort, `the Redis Service has port ${redisUrl.port || 6379}`);
+  assert.equal(resolvePort(redis, svcPort.targetPort), 6379);
+
+  const [secret] = all.filter((o) => o.kind === 'Secret');
+  assert.ok(secret, 'a Secret');
+  const fromSecret = (e) => {
+    const ref = e?.valueFrom?.secretKeyRef;
+    assert.ok(ref, `${e?.name} comes from a Secret`);
+    assert.equal(ref.name, secret.metadata.name, `${e.name}: the rendered Secret (hashed name)`);
+    const data = secret.data?.[ref.key] ?? secret.stringData?.[ref.key];
+    assert.ok(data, `the Secret has ${ref.key}`);
+    return ref.key;
+  };
+  const passwordKey = fromSecret(env.get(shared.password_env));
+  fromSecret(env.get(shared.key_secret_env));
+  // Redis requires that same password, expanded from its own env.
+  const redisEnv = new Map((redis.env ?? []).map((e) => [e.name, e]));
+  const pass = redis.args[redis.args.indexOf('--requirepass') + 1];
+  const m = /^\$\((\w+)\)$/.exec(pass ?? '');
+  assert.ok(m, `--requirepass takes $(VAR), got ${pass}`);
+  assert.equal(fromSecret(redisEnv.get(m[1])), passwordKey, 'Redis and the sidecars use one password');
+  assert.equal(redis.args[redis.args.indexOf('--save') + 1], '', 'no snapshots: Redis holds only what is relearned');
+
+  // Only the server's pods reach Redis.
+  const np = all.find((o) => o.kind === 'NetworkPolicy' && selects(o.spec.podSelector.matchLabels, redisPod.metadata.labels));
+  assert.ok(np, 'a NetworkPolicy for Redis');
+  assert.deepEqual(np.spec.policyTypes, ['Ingress']);
+  for (const rule of np.spec.ingress) {
+    assert.ok(rule.from?.length, 'every rule names who may connect');
+    for (const peer of rule.from) assert.ok(selects(peer.podSelector?.matchLabels, d.pod.metadata.labels), 'only mcp-server pods');
+    for (const p of rule.ports) assert.equal(resolvePort(redis, p.port), 6379);
+  }
+  assert.equal(redisPod.spec.securityContext?.runAsNonRoot, true);
+  assert.equal(redis.securityContext?.readOnlyRootFilesystem, true);
+  for (const kind of ['requests', 'limits']) {
+    for (const r of ['cpu', 'memory']) assert.ok(redis.resources?.[kind]?.[r], `redis: resources.${kind}.${r}`);
+  }
+  const readme = fs.readFileSync(path.join(kDeploy, 'kubernetes', 'overlays', 'scale-out', 'README.md'), 'utf8');
+  assert.match(readme, /no TLS/i, 'the README says hiredis 0.14 has no TLS');
 });
 
 test('stdio overlay: Bulwark is the only container and spawns the server after --', () => {

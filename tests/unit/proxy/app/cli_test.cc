@@ -197,5 +197,22 @@ TEST_CASE("an empty value is an error in either form") {
   }
 }
 
+TEST_CASE("--advertise is a HOST:PORT read like --listen") {
+  const CliParse parsed =
+      parseCommandLine({"--advertise=10.0.0.7:8080", "--upstream", "http://127.0.0.1:3000/mcp"});
+  REQUIRE(parsed.error.empty());
+  std::string error;
+  const CliAddresses flags = parseAddressFlags(parsed.options, error);
+  CHECK(error.empty());
+  REQUIRE(flags.advertise.has_value());
+  CHECK(flags.advertise->host == "10.0.0.7");
+  CHECK(flags.advertise->port == 8080);
+
+  const CliParse bad = parseCommandLine({"--advertise", "10.0.0.7"});
+  REQUIRE(bad.error.empty());
+  parseAddressFlags(bad.options, error);
+  CHECK(error.starts_with("--advertise: "));
+}
+
 } // namespace
 } // namespace bulwark
