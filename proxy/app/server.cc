@@ -93,7 +93,7 @@ std::string Server::openEverything(const ServerSettings& settings) {
     shared_state_ = std::make_unique<SharedState>(loop_, *shared, *sessions_, *data_handler_,
                                                   metrics_, settings_.pool);
     data_handler = &shared_state_->handler();
-    shared_state_->shareCacheAndCatalog(loop_, cache_, tools_,
+    shared_state_->shareCacheAndCatalog(cache_, tools_,
                                         [this] { return context_->clock.now(); });
     context_->shared_cache = shared_state_->cache();
     context_->shared_catalog = shared_state_->catalog();

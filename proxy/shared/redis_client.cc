@@ -116,7 +116,9 @@ void RedisClient::start() {
 
 void RedisClient::stop() {
   state_ = State::kStopped;
-  on_up_ = nullptr;
+  for (std::function<void()>& hook : on_up_) {
+    hook = nullptr; // slots stay: an id is never given twice
+  }
   // Callbacks first (house rule 7): nothing the caller handed us runs after this.
   for (Pending* pending : pending_) {
     pending->done = nullptr;
@@ -340,8 +342,22 @@ void RedisClient::becomeUp() {
   }
   ever_reported_ = true;
   reported_up_ = true;
-  if (on_up_) {
-    on_up_();
+  // By index and on a copy: a hook may add or remove hooks, or stop the client.
+  for (std::size_t i = 0; i < on_up_.size(); ++i) {
+    if (std::function<void()> hook = on_up_[i]) {
+      hook();
+    }
+  }
+}
+
+RedisClient::OnUpId RedisClient::addOnUp(std::function<void()> hook) {
+  on_up_.push_back(std::move(hook));
+  return on_up_.size() - 1;
+}
+
+void RedisClient::removeOnUp(OnUpId id) {
+  if (id < on_up_.size()) {
+    on_up_[id] = nullptr;
   }
 }
 

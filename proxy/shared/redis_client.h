@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <uv.h>
+#include <vector>
 
 struct redisAsyncContext;
 struct redisReply;
@@ -96,9 +97,13 @@ public:
                    std::move(done));
   }
 
-  // Runs each time the client becomes up (after a connect or a reconnect), e.g. to write the
-  // heartbeat at once. May send commands.
-  void setOnUp(std::function<void()> hook) { on_up_ = std::move(hook); }
+  // `hook` runs each time the client becomes up (after a connect or a reconnect), e.g. to write
+  // the heartbeat at once; several parts each add their own, run in the order added. A hook may
+  // send commands (and add or remove hooks). Never inline in addOnUp(). stop() drops them all.
+  using OnUpId = std::size_t;
+  OnUpId addOnUp(std::function<void()> hook);
+  // The hook added under `id` never runs again (its owner is stopping before the client).
+  void removeOnUp(OnUpId id);
 
 private:
   enum class State : std::uint8_t { kStopped, kResolving, kConnecting, kUp, kDown };
@@ -141,7 +146,8 @@ private:
   std::string handshake_error_; // the first refusal of AUTH or SELECT on this connection
   // Commands sent on the current connection, oldest first (Redis answers in order).
   std::deque<Pending*> pending_;
-  std::function<void()> on_up_;
+  // Indexed by OnUpId; a removed hook stays as an empty slot (a handful, added at start).
+  std::vector<std::function<void()>> on_up_;
 };
 
 } // namespace bulwark

@@ -1,7 +1,5 @@
 #include "proxy/shared/shared_catalog.h"
 
-#include "proxy/admin/log.h"
-#include "proxy/net/uv_util.h"
 #include "proxy/shared/redis_client.h"
 
 #include <charconv>
@@ -83,45 +81,30 @@ std::optional<KnownTool> decodeSharedTool(std::string_view text) {
   return tool;
 }
 
-SharedCatalog::SharedCatalog(uv_loop_t* loop, RedisClient& redis, ToolCatalog& catalog,
-                             std::string key_prefix)
-    : loop_(loop), redis_(redis), catalog_(catalog), key_(std::move(key_prefix) + "catalog") {}
+SharedCatalog::SharedCatalog(RedisClient& redis, ToolCatalog& catalog, std::string key_prefix)
+    : redis_(redis), catalog_(catalog), key_(std::move(key_prefix) + "catalog") {}
 
 void SharedCatalog::start() {
-  if (timer_open_) {
+  if (started_) {
     return;
   }
-  if (const int rc = uv_timer_init(loop_, &sync_timer_); rc != 0) {
-    logLine(LogLevel::kError, "shared_state: " + uvError("uv_timer_init", rc));
-    return;
+  started_ = true;
+  on_up_id_ = redis_.addOnUp([this] { sync(); });
+  if (redis_.up()) {
+    sync();
   }
-  timer_open_ = true;
-  sync_timer_.data = this;
-  const auto poll = static_cast<std::uint64_t>(kFirstSyncPoll.count());
-  if (const int rc = uv_timer_start(&sync_timer_, &SharedCatalog::onSyncTimer, 0, poll); rc != 0) {
-    logLine(LogLevel::kError, "shared_state: " + uvError("uv_timer_start", rc));
-  }
-  // Only a helper: the timer alone never keeps the loop alive.
-  uv_unref(reinterpret_cast<uv_handle_t*>(&sync_timer_));
 }
 
 void SharedCatalog::stop() {
-  if (timer_open_) {
-    timer_open_ = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&sync_timer_), nullptr); // a member: no memory to free
+  if (started_) {
+    started_ = false;
+    redis_.removeOnUp(on_up_id_);
   }
 }
 
-void SharedCatalog::onSyncTimer(uv_timer_t* timer) {
-  auto* self = static_cast<SharedCatalog*>(timer->data);
-  if (self->synced_) {
-    uv_timer_stop(timer);
-    return;
-  }
-  if (self->redis_.up()) {
-    self->publish();
-    self->load();
-  }
+void SharedCatalog::sync() {
+  publish();
+  load();
 }
 
 void SharedCatalog::publish() {
@@ -156,7 +139,6 @@ void SharedCatalog::load() {
         if (status != RedisStatus::kOk || !reply.isArray()) {
           return;
         }
-        synced_ = true;
         adopting_ = true;
         for (std::size_t i = 0; i + 1 < reply.size(); i += 2) {
           const std::string_view name = reply.element(i).text();

@@ -11,11 +11,10 @@
 
 #include "proxy/mcp/tool_catalog.h"
 
-#include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <uv.h>
 
 namespace bulwark {
 
@@ -28,7 +27,7 @@ std::optional<KnownTool> decodeSharedTool(std::string_view text);
 
 class SharedCatalog {
 public:
-  SharedCatalog(uv_loop_t* loop, RedisClient& redis, ToolCatalog& catalog, std::string key_prefix);
+  SharedCatalog(RedisClient& redis, ToolCatalog& catalog, std::string key_prefix);
   SharedCatalog(const SharedCatalog&) = delete;
   SharedCatalog& operator=(const SharedCatalog&) = delete;
 
@@ -39,27 +38,25 @@ public:
   // catalog changes when Redis answers). Coalesced: one read in flight at a time.
   void load();
 
-  // Once Redis is first up (checked every kFirstSyncPoll): publish, then load. Every later
-  // load is asked for (a retry decision about an unknown tool). stop() closes the timer: the
-  // loop must run once more, and this object must outlive that run.
+  // Publishes, then loads, each time Redis comes up (at once if it is up now): a Redis that
+  // restarted empty gets the catalog again, and this sidecar learns what others wrote while it
+  // was away. Every other load is asked for (a retry decision about an unknown tool). stop():
+  // no more of that (before the RedisClient stops or dies).
   void start();
   void stop();
-  static constexpr std::chrono::milliseconds kFirstSyncPoll{200};
 
   const std::string& key() const { return key_; }
 
 private:
-  static void onSyncTimer(uv_timer_t* timer);
+  void sync();
 
-  uv_loop_t* loop_;
-  uv_timer_t sync_timer_{};
-  bool timer_open_ = false;
-  bool synced_ = false; // the first load succeeded
   RedisClient& redis_;
   ToolCatalog& catalog_;
   std::string key_;
   bool loading_ = false;
   bool adopting_ = false; // the catalog's on-learned hook runs for our own adoption: no publish
+  bool started_ = false;
+  std::size_t on_up_id_ = 0;
 };
 
 } // namespace bulwark

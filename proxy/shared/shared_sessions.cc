@@ -110,7 +110,7 @@ void SharedSessions::start() {
   last_touch_ms_ = uv_now(loop_);
   last_full_touch_ms_ = last_touch_ms_;
   sessions_.setObserver(this);
-  redis_.setOnUp([this] {
+  on_up_id_ = redis_.addOnUp([this] {
     writeHeartbeat();
     publishLocalSessions();
   });
@@ -125,7 +125,7 @@ void SharedSessions::stop() {
   }
   started_ = false;
   sessions_.setObserver(nullptr);
-  redis_.setOnUp(nullptr);
+  redis_.removeOnUp(on_up_id_);
   uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&touch_timer_), nullptr);
 }

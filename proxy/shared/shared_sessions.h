@@ -97,6 +97,7 @@ private:
   uv_timer_t heartbeat_timer_{};
   uv_timer_t touch_timer_{};
   bool started_ = false;
+  RedisClient::OnUpId on_up_id_ = 0;
   std::uint64_t last_touch_ms_ = 0;      // uv_now of the last sweep
   std::uint64_t last_full_touch_ms_ = 0; // ... and of the last one over every session
 };

@@ -47,8 +47,7 @@ SharedState::SharedState(uv_loop_t* loop, const config::SharedStateConfig& confi
       sessions_(loop, redis_, sessions, sessionsOptions(config)),
       router_(loop, data_handler, sessions, sessions_, metrics, peer_pool) {}
 
-void SharedState::shareCacheAndCatalog(uv_loop_t* loop, policies::ResponseCache& local_cache,
-                                       ToolCatalog& catalog,
+void SharedState::shareCacheAndCatalog(policies::ResponseCache& local_cache, ToolCatalog& catalog,
                                        std::function<policies::TimePoint()> now) {
   std::string why_not;
   if (std::optional<SharedKeys> keys =
@@ -58,7 +57,7 @@ void SharedState::shareCacheAndCatalog(uv_loop_t* loop, policies::ResponseCache&
     // Once: without the secret, cache entries would be named by the caller's credential.
     logLine(LogLevel::kWarn, "shared_state: cache sharing is off", {{"reason", why_not}});
   }
-  catalog_ = std::make_unique<SharedCatalog>(loop, redis_, catalog, config_.key_prefix);
+  catalog_ = std::make_unique<SharedCatalog>(redis_, catalog, config_.key_prefix);
 }
 
 void SharedState::start(const std::string& bound) {

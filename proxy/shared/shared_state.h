@@ -37,8 +37,8 @@ public:
   // The shared cache in front of `local_cache` (when the key secret is set; otherwise one log
   // line says why not) and the shared catalog of `catalog`. Before start(). `now` is the
   // exchanges' clock (the local cache's time).
-  void shareCacheAndCatalog(uv_loop_t* loop, policies::ResponseCache& local_cache,
-                            ToolCatalog& catalog, std::function<policies::TimePoint()> now);
+  void shareCacheAndCatalog(policies::ResponseCache& local_cache, ToolCatalog& catalog,
+                            std::function<policies::TimePoint()> now);
   SharedCache* cache() { return cache_.get(); }       // null: no cache sharing
   SharedCatalog* catalog() { return catalog_.get(); } // null before shareCacheAndCatalog
 

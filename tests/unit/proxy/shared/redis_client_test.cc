@@ -51,11 +51,14 @@ TEST_CASE("RedisClient: AUTH, SELECT, commands and replies; counted; closes clea
   Metrics metrics;
   RedisClient client(loop, optionsFor(redis, "s3cret", 3), &metrics);
   int ups = 0;
-  client.setOnUp([&] { ++ups; });
+  std::string order;
+  client.addOnUp([&] { ++ups; order += "a"; });
+  client.addOnUp([&] { order += "b"; }); // several parts each have their own hook
   CHECK_FALSE(client.command(SharedStateOp::kOther, {"PING"})); // not connected yet
   client.start();
   REQUIRE(loop.runUntil([&] { return client.up(); }));
   CHECK(ups == 1);
+  CHECK(order == "ab");
 
   Answer set, get, missing, db, error;
   CHECK(client.command(SharedStateOp::kSessionWrite, {"SET", "k", std::string_view("v\0w", 3)},
@@ -161,13 +164,18 @@ TEST_CASE("RedisClient: a connection that stops answering is dropped and made ag
   TestLoop loop;
   RedisClient client(loop, optionsFor(redis), nullptr);
   int ups = 0;
-  client.setOnUp([&] { ++ups; });
+  int removed_ups = 0;
+  const RedisClient::OnUpId removed = client.addOnUp([&] { ++removed_ups; });
+  client.addOnUp([&] { ++ups; });
   client.start();
   REQUIRE(loop.runUntil([&] { return client.up(); }));
+  CHECK(removed_ups == 1);
+  client.removeOnUp(removed); // its owner stopped: the reconnect below does not run it
   Answer stuck;
   CHECK(client.command(SharedStateOp::kOther, {"BLPOP", "list", "10"}, stuck.callback()));
   REQUIRE(loop.runUntil([&] { return ups == 2; }));
   CHECK(stuck.status == SharedStateResult::kTimeout);
+  CHECK(removed_ups == 1);
   client.stop();
   CHECK(loop.close() == 0);
 }

@@ -123,8 +123,8 @@ TEST_CASE("SharedCatalog: tools one replica learned reach another; local knowled
   RedisClient client_b(loop, optionsFor(redis), &metrics);
   ToolCatalog tools_a;
   ToolCatalog tools_b;
-  SharedCatalog shared_a(loop, client_a, tools_a, "t:");
-  SharedCatalog shared_b(loop, client_b, tools_b, "t:");
+  SharedCatalog shared_a(client_a, tools_a, "t:");
+  SharedCatalog shared_b(client_b, tools_b, "t:");
   client_a.start();
   client_b.start();
   REQUIRE(loop.runUntil([&] { return client_a.up() && client_b.up(); }));
@@ -135,7 +135,7 @@ TEST_CASE("SharedCatalog: tools one replica learned reach another; local knowled
   shared_a.publish();
   REQUIRE(drain(loop, client_a));
 
-  shared_b.start(); // loads once Redis is up
+  shared_b.start(); // Redis is up: loads at once
   REQUIRE(loop.runUntil([&] { return tools_b.knows("search"); }));
   CHECK(tools_b.annotationsOf("search").read_only_hint == std::optional<bool>(true));
   CHECK_FALSE(tools_b.annotationsOf("search").idempotent_hint.has_value());
@@ -145,6 +145,59 @@ TEST_CASE("SharedCatalog: tools one replica learned reach another; local knowled
   CHECK(tools_b.annotationsOf("delete").read_only_hint == std::optional<bool>(true));
   CHECK(snapshot.back().second.source == policies::HintSource::kDiscovered);
 
+  shared_b.stop();
+  client_a.stop();
+  client_b.stop();
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("SharedCatalog: started before Redis is up, it syncs when Redis comes up, and again") {
+  QuietLogs quiet;
+  RedisServer redis;
+  TestLoop loop;
+  Metrics metrics;
+  RedisClient client_a(loop, optionsFor(redis), &metrics);
+  RedisClient client_b(loop, optionsFor(redis), &metrics);
+  ToolCatalog tools_a;
+  ToolCatalog tools_b;
+  SharedCatalog shared_a(client_a, tools_a, "t:");
+  SharedCatalog shared_b(client_b, tools_b, "t:");
+  tools_a.learn({{"search", true, std::nullopt}}, policies::HintSource::kDiscovered);
+  tools_b.learn({{"delete", false, false}}, policies::HintSource::kListed);
+  int other_hook_ups = 0;
+  client_b.addOnUp([&] { ++other_hook_ups; }); // another part's hook (as SharedSessions has)
+  shared_a.start();
+  shared_b.start();
+  client_a.start();
+  client_b.start();
+  loop.runUntil([] { return false; }, 100ms); // Redis not running: nothing to do
+  CHECK_FALSE(client_b.up());
+
+  // Up: each publishes what it knows and loads what the other wrote (whichever comes first,
+  // the later one's load sees both).
+  REQUIRE(redis.start());
+  REQUIRE(loop.runUntil([&] { return tools_a.knows("delete") || tools_b.knows("search"); }));
+  CHECK(other_hook_ups == 1);
+
+  // Redis restarts empty: the catalog is written again when the clients reconnect.
+  redis.kill();
+  REQUIRE(loop.runUntil([&] { return !client_a.up() && !client_b.up(); }));
+  REQUIRE(redis.start());
+  REQUIRE(loop.runUntil([&] { return client_a.up() && client_b.up(); }));
+  REQUIRE(drain(loop, client_a));
+  REQUIRE(drain(loop, client_b));
+  bool listed = false;
+  long long fields = 0;
+  REQUIRE(client_a.command(SharedStateOp::kOther, {"HLEN", "t:catalog"},
+                           [&](RedisStatus, RedisReply reply) {
+                             listed = true;
+                             fields = reply.integer();
+                           }));
+  REQUIRE(loop.runUntil([&] { return listed; }));
+  CHECK(fields == 2);
+  CHECK(other_hook_ups == 2);
+
+  shared_a.stop();
   shared_b.stop();
   client_a.stop();
   client_b.stop();
