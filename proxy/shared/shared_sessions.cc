@@ -5,6 +5,7 @@
 
 #include "proxy/admin/log.h"
 #include "proxy/net/uv_util.h"
+#include "proxy/shared/shared_key.h"
 
 #include <algorithm>
 #include <array>
@@ -36,9 +37,8 @@ end
 return {0, owner, redis.call('EXISTS', ARGV[4] .. owner)}
 )lua";
 
-// KEYS[1] the session record; ARGV owner, initialize, protocol version, TTL in ms, upstream
-// session id. Writes the
-// record only if there is none: after Redis was away, a session another sidecar took over
+// KEYS[1] the session record; ARGV owner, initialize, protocol version, TTL in ms, digest of
+// the upstream session id. Writes the record only if there is none: after Redis was away, a session another sidecar took over
 // meanwhile stays with it.
 constexpr std::string_view kPublishIfAbsentScript = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -74,7 +74,7 @@ SharedSessions::SharedSessions(uv_loop_t* loop, RedisClient& redis, SessionDirec
 std::string SharedSessions::sessionKey(std::string_view client_id) const {
   std::string key = options_.key_prefix;
   key += "session:";
-  key += client_id;
+  key += sessionDigestHex(options_.key_secret, client_id);
   return key;
 }
 
@@ -151,7 +151,8 @@ void SharedSessions::publishLocalSessions() {
                                     std::string_view initialize) {
     redis_.command(SharedStateOp::kSessionWrite,
                    {"EVAL", kPublishIfAbsentScript, "1", sessionKey(client_id), options_.advertise,
-                    initialize, protocolVersionOf(initialize), ttl, upstream_id});
+                    initialize, protocolVersionOf(initialize), ttl,
+                    sessionDigestHex(options_.key_secret, upstream_id)});
   });
 }
 
@@ -176,10 +177,12 @@ void SharedSessions::touchUsedSessions() {
 }
 
 void SharedSessions::sessionOpened(std::string_view client_id, std::string_view initialize_body) {
-  const std::string key = sessionKey(client_id);
+  // A session opens with the upstream's own id (recoveries map it later): same digest.
+  const std::string digest = sessionDigestHex(options_.key_secret, client_id);
+  const std::string key = options_.key_prefix + "session:" + digest;
   redis_.command(SharedStateOp::kSessionWrite,
                  {"HSET", key, "owner", options_.advertise, "init", initialize_body, "proto",
-                  protocolVersionOf(initialize_body), "upstream", client_id});
+                  protocolVersionOf(initialize_body), "upstream", digest});
   redis_.command(SharedStateOp::kSessionWrite,
                  {"PEXPIRE", key, std::to_string(options_.session_ttl.count())});
 }

@@ -1,8 +1,8 @@
 // Session ownership in Redis, for replicas of one server behind a load balancer. Each sidecar
 // keeps a heartbeat key (`<prefix>node:<advertise>`, renewed every heartbeat_interval, expiring
-// after heartbeat_ttl); each session opened through it gets a record (`<prefix>session:<id>`: a
-// hash of owner, the client's initialize, the protocol version, the upstream session id)
-// written without waiting, its
+// after heartbeat_ttl); each session opened through it gets a record (`<prefix>session:<digest
+// of the id>`: a hash of owner, the client's initialize, the protocol version, the digest of the
+// upstream session id) written without waiting, its
 // TTL refreshed by a sweep every few seconds for the sessions used since the last one (and for
 // every session kept here each third of the TTL), and
 // deleted when the client ends the session. Nothing here runs per request of an owned session:
@@ -12,6 +12,11 @@
 // forwards to the owner while its heartbeat lives, or claims the session atomically (claim: a
 // Lua compare-and-set on the owner, so that two sidecars never both win) and re-opens it on its
 // own server. See session_router.h.
+//
+// Session ids are bearer-like: neither the client's nor the upstream's is written to Redis in
+// clear, only sessionDigestHex (shared_key.h) of it, keyed by shared_state.key_secret_env when
+// set. The record's other values are the client's initialize body (no HTTP header values), the
+// protocol version and the owner's advertise address.
 #pragma once
 
 #include "proxy/mcp/session_directory.h"
@@ -29,6 +34,8 @@ namespace bulwark {
 struct SharedSessionsOptions {
   std::string key_prefix = "bulwark:";
   std::string advertise; // "host:port" of this sidecar's data port
+  // The HMAC key for the names of session ids in Redis; empty: unkeyed SHA-256 (shared_key.h).
+  std::string key_secret;
   std::chrono::milliseconds session_ttl{std::chrono::hours(1)};
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds heartbeat_ttl{3000};
@@ -80,6 +87,7 @@ public:
   void sessionOpened(std::string_view client_id, std::string_view initialize_body) override;
   void sessionClosed(std::string_view client_id) override;
 
+  // <prefix>session:<sessionDigestHex(key_secret, client_id)>.
   std::string sessionKey(std::string_view client_id) const;
   std::string nodeKey(std::string_view advertise) const;
 

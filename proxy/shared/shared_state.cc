@@ -32,6 +32,9 @@ RedisClientOptions redisOptions(const config::SharedStateConfig& config) {
 SharedSessionsOptions sessionsOptions(const config::SharedStateConfig& config) {
   SharedSessionsOptions options;
   options.key_prefix = config.key_prefix;
+  // Without a secret, session ids are named by an unkeyed SHA-256 (shared_key.h); the cache
+  // part says once that its sharing is off.
+  options.key_secret = sharedSecretFromEnvironment(config.key_secret_env).value_or("");
   options.session_ttl = duration_cast<milliseconds>(config.session_ttl);
   options.heartbeat_interval = duration_cast<milliseconds>(config.heartbeat_interval);
   options.heartbeat_ttl = duration_cast<milliseconds>(config.heartbeat_ttl);

@@ -3,7 +3,7 @@
 // a replica answers from an entry another one cached (fresh, without its own server; stale,
 // when its own server is dead), knows tools another one discovered without listing them, keeps
 // caching to itself without the key secret, and after a run no key or value in Redis holds a
-// caller's token in clear.
+// caller's token or a client's session id in clear.
 //
 //   BULWARK_BIN=build/dev/proxy/bulwark node --test tests/integration/shared_cache.test.mjs
 import { after, describe, test } from 'node:test';
@@ -183,15 +183,19 @@ describe('shared cache and catalog across replicas', { skip: kDirect ? 'proxy-on
     })(t);
   });
 
-  test('after a run, no key or value in Redis holds the caller\'s token in clear', async (t) => {
+  test('after a run, no key or value in Redis holds the caller\'s token or a session id in clear', async (t) => {
     const cluster = track(await startReplicas({ count: 2, name: 'scan', config: {
       ...cacheConfig('1h'), upstream: { discovery: { at_start: true } },
     } }));
     await withDiagnostics(() => cluster.procs(), async () => {
       // Sessions (SDK client, the token on every request) through the balancer (so requests
-      // are forwarded between pods) and on each pod, cached and uncached calls.
+      // are forwarded between pods) and on each pod, cached and uncached calls. Their ids are
+      // bearer-like too: only their digests may be in Redis (the sessions stay open: closing the
+      // SDK client sends no DELETE, so the records are still there at the scan).
+      const sessionIds = [];
       for (const url of [cluster.url, ...cluster.pairs.map((pair) => pair.bulwark.url)]) {
         const sdk = await connectClient(url, { headers: kAuth });
+        sessionIds.push(sdk.transport.sessionId);
         try {
           for (const city of ['Oslo', 'Bergen']) {
             await sdk.client.callTool({ name: 'weather', arguments: { city } });
@@ -205,12 +209,18 @@ describe('shared cache and catalog across replicas', { skip: kDirect ? 'proxy-on
       // And stateless-looking traffic (no session) with the token, through the balancer.
       await rpc(cluster.url, 'tools/list', {}, { headers: kAuth });
       await waitForCacheEntries(cluster, 2);
+      const recordKeys = sessionIds.map((id) => cluster.sessionKey(id));
+      await pollUntil(async () => {
+        const keys = new Set((await redisDump(cluster)).map((e) => e.key));
+        return recordKeys.every((k) => keys.has(k));
+      }, { timeoutMs: 5000, what: 'every session recorded under the digest of its id' });
       const dump = await redisDump(cluster);
       assert.ok(dump.length >= 3, `Redis holds something: ${dump.map((e) => e.key).join(', ')}`);
       const secret = kToken.slice('Bearer '.length);
-      const leaks = dump.filter((e) => [secret, kApiKey].some((v) => e.key.includes(v) || e.text.includes(v)))
+      assert.equal(sessionIds.filter(Boolean).length, 3, 'three sessions were opened');
+      const leaks = dump.filter((e) => [secret, kApiKey, ...sessionIds].some((v) => e.key.includes(v) || e.text.includes(v)))
         .map((e) => `${e.type} ${e.key}`);
-      assert.deepEqual(leaks, [], 'keys whose name or value holds the token or the API key');
+      assert.deepEqual(leaks, [], 'keys whose name or value holds the token, the API key or a session id');
       t.diagnostic(`scanned ${dump.length} keys: ${[...new Set(dump.map((e) => e.key.replace(/[0-9a-f]{16,}/g, '<hex>')))].join(', ')}`);
     })(t);
   });

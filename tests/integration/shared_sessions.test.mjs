@@ -23,6 +23,7 @@ import { sumSamples } from './lib/metrics.mjs';
 import { sleep, withTimeout } from './lib/procs.mjs';
 import { callTool, kMcpHeaders, pollUntil, rpc, scoped } from './lib/faulty.mjs';
 import { freshConnectionFetch, startBalancer, startPair, startRedis } from './lib/shared_state.mjs';
+import { sessionRecordKey } from './lib/replicas.mjs';
 
 const kSkip = kDirect ? 'proxy-only behaviour' : false;
 const kCalls = Number(process.env.SHARED_CALLS ?? 6);
@@ -80,7 +81,7 @@ async function openSession(pair) {
 }
 
 async function recordOf(redis, id) {
-  return redis.cli('HGET', `bulwark:session:${id}`, 'owner');
+  return redis.cli('HGET', sessionRecordKey(id), 'owner');
 }
 
 describe('shared state: sessions across replicas', { skip: kSkip, timeout: 180000 }, () => {
@@ -139,7 +140,7 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
 
       // DELETE ends the session everywhere: its record goes.
       await transport.terminateSession();
-      await pollUntil(async () => (await redis.cli('EXISTS', `bulwark:session:${sessionId}`)) === '0',
+      await pollUntil(async () => (await redis.cli('EXISTS', sessionRecordKey(sessionId))) === '0',
         { timeoutMs: 5000, what: 'the session record deleted' });
     }));
 

@@ -20,15 +20,16 @@
 //                    null: the variable is not set, so cache sharing is off)
 //   startRedis       false: Redis is not running at start (call cluster.redis.start() later)
 //   env              more environment for every sidecar
-// The returned cluster: {redis, pairs, balancer, url, origin, startPair(config?), killPair(i),
-// killServer(i), procs(), describe(), stop()}.
+// The returned cluster: {redis, pairs, balancer, url, origin, keySecret, sessionKey(id) (the
+// Redis key of a session's record), startPair(config?), killPair(i), killServer(i), procs(),
+// describe(), stop()}.
 // redis: {port, url, password, running, start(), kill(), stop(), client() (lib/resp.mjs)}.
 // pairs[i]: {index, name, alive, server: {port, url, proc, stats()}, bulwark: {port, origin,
 // url, admin, advertise, proc, metrics(), metricsText(), logs(), describe()}}.
 // balancer: {port, origin, url, choices (pair index per accepted connection), stop()}.
 import net from 'node:net';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { ChildProcess, withTimeout } from './procs.mjs';
 import { freePorts, kHost, request, waitForHttp } from './net.mjs';
@@ -145,6 +146,14 @@ export async function startBalancer(backends) {
       server.close(() => resolve());
     }),
   };
+}
+
+// The name of a session's record in Redis (proxy/shared/shared_key.h): the id's HMAC-SHA256
+// under the key secret, or its SHA-256 without one; never the id in clear.
+export function sessionRecordKey(id, { secret = null, prefix = 'bulwark:' } = {}) {
+  const digest = secret ? createHmac('sha256', secret).update(id).digest('hex')
+                        : createHash('sha256').update(id).digest('hex');
+  return `${prefix}session:${digest}`;
 }
 
 async function startReplicaServer(name, { stateless }) {
@@ -270,6 +279,9 @@ export async function startReplicas({ count = 2, stateless = false, config = {},
   };
   const cluster = {
     redis, pairs, dir,
+    keySecret: secret,
+    // The Redis key of the record of the client session `id`.
+    sessionKey: (id) => sessionRecordKey(id, { secret, prefix: sharedState?.key_prefix ?? 'bulwark:' }),
     get balancer() {
       return balancer;
     },

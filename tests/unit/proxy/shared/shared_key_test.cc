@@ -21,6 +21,16 @@ TEST_CASE("hmacSha256Hex matches RFC 4231") {
         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
+TEST_CASE("sha256Hex matches FIPS 180-2; a session id is named by its digest") {
+  CHECK(sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  // Keyed when there is a secret, unkeyed SHA-256 otherwise; never the id itself.
+  CHECK(sessionDigestHex("s3cret", "session-1") == hmacSha256Hex("s3cret", "session-1"));
+  CHECK(sessionDigestHex("", "session-1") == sha256Hex("session-1"));
+  CHECK(sessionDigestHex("s3cret", "session-1") != sessionDigestHex("", "session-1"));
+  CHECK(sessionDigestHex("", "session-1").find("session") == std::string::npos);
+}
+
 TEST_CASE("a shared cache key names the entry without the caller's credential") {
   const SharedKeys keys("s3cret", "bulwark:");
   const std::string local =

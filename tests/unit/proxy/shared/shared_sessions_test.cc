@@ -2,6 +2,7 @@
 // it opens (and loses when its client ends it), its TTL refreshed for used sessions, the lookup's
 // four answers, and the claim: of two sidecars racing for a dead owner's session exactly one
 // wins. Redis down: lookups say "no record" at once.
+#include "proxy/shared/shared_key.h"
 #include "proxy/shared/shared_sessions.h"
 #include "tests/support/quiet_logs.h"
 #include "tests/support/redis_server.h"
@@ -30,9 +31,10 @@ RedisClientOptions optionsFor(const RedisServer& redis) {
   return options;
 }
 
-SharedSessionsOptions sessionsOptions(std::string advertise) {
+SharedSessionsOptions sessionsOptions(std::string advertise, std::string key_secret = {}) {
   SharedSessionsOptions options;
   options.advertise = std::move(advertise);
+  options.key_secret = std::move(key_secret);
   options.heartbeat_interval = 100ms;
   options.heartbeat_ttl = 1000ms;
   options.session_ttl = 60s;
@@ -68,8 +70,8 @@ TEST_CASE("SharedSessions: heartbeat, records on open and close, lookup and a cl
   SessionDirectory directory_b(f.loop, f.pool, f.metrics, "/mcp");
   RedisClient redis_a(f.loop, optionsFor(server), &f.metrics);
   RedisClient redis_b(f.loop, optionsFor(server), nullptr);
-  SharedSessions a(f.loop, redis_a, directory_a, sessionsOptions("10.0.0.1:8080"));
-  SharedSessions b(f.loop, redis_b, directory_b, sessionsOptions("10.0.0.2:8080"));
+  SharedSessions a(f.loop, redis_a, directory_a, sessionsOptions("10.0.0.1:8080", "k3y"));
+  SharedSessions b(f.loop, redis_b, directory_b, sessionsOptions("10.0.0.2:8080", "k3y"));
   redis_a.start();
   redis_b.start();
   a.start();
@@ -83,12 +85,14 @@ TEST_CASE("SharedSessions: heartbeat, records on open and close, lookup and a cl
   CHECK(std::stoll(ttl) > 0);
   CHECK(std::stoll(ttl) <= 1000);
 
-  // A session opened through a: its record, with a TTL.
+  // A session opened through a: its record, with a TTL, named by the id's HMAC (bearer-like:
+  // never in clear in Redis, neither in the name nor as the upstream id).
+  CHECK(a.sessionKey("s1") == "bulwark:session:" + hmacSha256Hex("k3y", "s1"));
   directory_a.opened("s1", kInitialize);
   CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "owner"}) == "10.0.0.1:8080");
   CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "init"}) == kInitialize);
   CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "proto"}) == "2025-06-18");
-  CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "upstream"}) == "s1");
+  CHECK(ask(f, redis_a, {"HGET", a.sessionKey("s1"), "upstream"}) == hmacSha256Hex("k3y", "s1"));
   CHECK(std::stoll(ask(f, redis_a, {"PTTL", a.sessionKey("s1")})) > 50000);
 
   std::optional<SessionRecord> seen;
@@ -196,7 +200,10 @@ TEST_CASE("SharedSessions: sessions opened while Redis was away are recorded whe
     return ask(f, other, {"HGET", shared.sessionKey("while-down"), "owner"}) == "10.0.0.1:8080";
   }));
   CHECK(ask(f, other, {"HGET", shared.sessionKey("while-down"), "init"}) == kInitialize);
-  CHECK(ask(f, other, {"HGET", shared.sessionKey("while-down"), "upstream"}) == "while-down");
+  // No key secret: the ids are named by their SHA-256.
+  CHECK(shared.sessionKey("while-down") == "bulwark:session:" + sha256Hex("while-down"));
+  CHECK(ask(f, other, {"HGET", shared.sessionKey("while-down"), "upstream"}) ==
+        sha256Hex("while-down"));
   CHECK(std::stoll(ask(f, other, {"PTTL", shared.sessionKey("while-down")})) > 0);
   CHECK(ask(f, other, {"HGET", shared.sessionKey("taken-over"), "owner"}) == "10.0.0.2:8080");
   shared.stop();
