@@ -153,6 +153,13 @@ struct SharedStateConfig {
   bool operator==(const SharedStateConfig&) const = default;
 };
 
+// Why other sidecars could not reach this one: `shared_state` without `advertise` while `listen`
+// is a wildcard address (0.0.0.0, [::]). One sentence naming the key and the flag to set; empty
+// when there is no such problem. The config check reports it at the key; main() checks again
+// once the command-line flags (--listen, --advertise) are applied.
+std::string missingAdvertiseProblem(const HostPort& listen,
+                                    const std::optional<HostPort>& advertise);
+
 struct Config {
   std::string source = "<defaults>";  // the file (or name) it was loaded from
   HostPort listen{"127.0.0.1", 8080}; // data port, host:port (IPv6 as [::1]:8080)

@@ -156,12 +156,9 @@ void readSharedState(Reader& reader, const Field& f, const Config& config, Share
                      policies::formatDuration(out.heartbeat_interval) +
                      "), or a live sidecar would look gone between two heartbeats");
   }
-  if (!out.advertise && isWildcard(config.listen.host)) {
-    reader.error(f.valueLoc(), f.path,
-                 "missing key \"advertise\": listen is " + config.listen.text() +
-                     ", which other sidecars cannot reach; set the address they should use, "
-                     "e.g. the pod IP and the data port (advertise: \"10.0.0.5:" +
-                     std::to_string(config.listen.port) + "\")");
+  if (const std::string problem = missingAdvertiseProblem(config.listen, out.advertise);
+      !problem.empty()) {
+    reader.error(f.valueLoc(), f.path, "missing key \"advertise\": " + problem);
   }
   if (out.advertise && (isWildcard(out.advertise->host) || out.advertise->port == 0)) {
     const Field& where = *storedField(reads, "advertise");
@@ -174,6 +171,20 @@ void readSharedState(Reader& reader, const Field& f, const Config& config, Share
                  "shared_state needs an HTTP upstream (upstream.url): a stdio server's sessions "
                  "are children of this process, which no other replica can reach or take over");
   }
+}
+
+std::string missingAdvertiseProblem(const HostPort& listen,
+                                    const std::optional<HostPort>& advertise) {
+  if (advertise || !isWildcard(listen.host)) {
+    return {};
+  }
+  // The example needs a real port: an advertised port 0 is refused too.
+  const std::string port = std::to_string(listen.port != 0 ? listen.port : 8080);
+  return "listen is " + listen.text() +
+         ", which other sidecars cannot reach; set the address they should use with "
+         "shared_state.advertise or the flag --advertise, e.g. the pod IP and the data port "
+         "(advertise: \"10.0.0.5:" +
+         port + "\", or --advertise=$(POD_IP):" + port + ")";
 }
 
 void appendSharedStateKeys(std::vector<KeyInfo>& out) {

@@ -135,4 +135,13 @@ CliAddresses parseAddressFlags(const CliOptions& options, std::string& error) {
   return out;
 }
 
+std::string checkFlagsOverConfig(const config::Config& merged) {
+  if (!merged.shared_state) {
+    return {};
+  }
+  const std::string problem =
+      config::missingAdvertiseProblem(merged.listen, merged.shared_state->advertise);
+  return problem.empty() ? problem : "shared_state: no advertise address: " + problem;
+}
+
 }  // namespace bulwark

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/address.h"
+#include "config/config.h"
 
 namespace bulwark {
 
@@ -41,6 +42,12 @@ struct CliAddresses {
 
 // Empty `error` on success; otherwise one line naming the flag, e.g. "--listen: invalid port ...".
 CliAddresses parseAddressFlags(const CliOptions& options, std::string& error);
+
+// What the flags applied over the config make unworkable, as one line for the user; empty when
+// fine. Today: shared_state with a wildcard listen address (--listen 0.0.0.0:8080) and no
+// advertise address (neither shared_state.advertise nor --advertise), which the config check
+// alone cannot see.
+std::string checkFlagsOverConfig(const config::Config& merged);
 
 std::string usageText();
 

@@ -9,6 +9,7 @@ import { ChildProcess, withTimeout } from './lib/procs.mjs';
 import { freePort, kHost, request } from './lib/net.mjs';
 import { kBulwarkBin, kDirect, startBulwark, withDiagnostics } from './lib/peers.mjs';
 import { startRawUpstream } from './lib/raw_upstream.mjs';
+import { tempDir, writeConfig } from './lib/faulty.mjs';
 
 const skip = kDirect && 'BULWARK_BIN=direct';
 const kT = { timeout: 20000, skip };
@@ -91,6 +92,28 @@ test('bad flags and addresses: one clear line on stderr and a non-zero exit', kT
     if (!mentions.test(r.err)) problems.push(`${what}: stderr does not mention ${mentions}: ${JSON.stringify(r.err)}`);
   }
   assert.deepEqual(problems, []);
+});
+
+test('--listen on a wildcard with shared_state and no advertise address: refused at start, naming both ways to set it', kT, async () => {
+  const dir = await tempDir('bulwark-cli-');
+  try {
+    // Redis is never reached: the refusal comes before anything starts.
+    const file = await writeConfig(dir.file('shared.yaml'), {
+      upstream: { url: up.url }, shared_state: { redis: 'redis://127.0.0.1:9' },
+    });
+    const admin = `${kHost}:${await freePort()}`;
+    for (const listen of ['0.0.0.0:0', '[::]:0']) {
+      const r = await run(['--config', file, '--listen', listen, '--admin', admin]);
+      assert.ok(r.code !== 0 && r.code !== null, `${listen}: exit ${r.code}: ${r.err}`);
+      const lines = oneLine(r.err);
+      assert.equal(lines.length, 1, r.err);
+      assert.match(lines[0], /no advertise address/);
+      assert.match(lines[0], /shared_state\.advertise/);
+      assert.match(lines[0], /--advertise/);
+    }
+  } finally {
+    await dir.remove();
+  }
 });
 
 test('stderr carries one JSON object per line, with time and level', kT, async (t) => {

@@ -214,5 +214,28 @@ TEST_CASE("--advertise is a HOST:PORT read like --listen") {
   CHECK(error.starts_with("--advertise: "));
 }
 
+TEST_CASE("--listen on a wildcard with shared_state and no advertise address is refused") {
+  config::Config merged;
+  CHECK(checkFlagsOverConfig(merged).empty()); // no shared_state: nothing to advertise
+  merged.listen = {"0.0.0.0", 8080};
+  CHECK(checkFlagsOverConfig(merged).empty());
+
+  merged.shared_state = config::SharedStateConfig{};
+  const std::string error = checkFlagsOverConfig(merged);
+  CHECK(error.starts_with("shared_state: no advertise address: listen is 0.0.0.0:8080, "));
+  CHECK(error.find("shared_state.advertise") != std::string::npos);
+  CHECK(error.find("--advertise") != std::string::npos);
+  CHECK(error.find('\n') == std::string::npos); // one line
+
+  merged.listen = {"::", 8080};
+  CHECK(checkFlagsOverConfig(merged).find("listen is [::]:8080") != std::string::npos);
+
+  merged.shared_state->advertise = config::HostPort{"10.0.0.5", 8080}; // key or --advertise
+  CHECK(checkFlagsOverConfig(merged).empty());
+  merged.shared_state->advertise.reset();
+  merged.listen = {"127.0.0.1", 8080}; // reachable as it is: advertised as bound
+  CHECK(checkFlagsOverConfig(merged).empty());
+}
+
 } // namespace
 } // namespace bulwark
