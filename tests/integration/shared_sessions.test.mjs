@@ -1,5 +1,6 @@
 // Sessions that outlive their pod (issue 15): pairs of server-everything + Bulwark sharing one
-// redis-server, behind a round-robin TCP balancer, with the official SDK client.
+// redis-server, behind a round-robin TCP balancer (the multi-replica harness, lib/replicas.mjs),
+// with the official SDK client.
 // - any pair serves any session: requests that land on a non-owner are forwarded to the owner,
 //   and only the owner's server sees the session's calls;
 // - the owner pair killed mid-run: calls after the kill succeed, the session id is unchanged;
@@ -22,8 +23,7 @@ import { request } from './lib/net.mjs';
 import { sumSamples } from './lib/metrics.mjs';
 import { sleep, withTimeout } from './lib/procs.mjs';
 import { callTool, kMcpHeaders, pollUntil, rpc, scoped } from './lib/faulty.mjs';
-import { freshConnectionFetch, startBalancer, startPair, startRedis } from './lib/shared_state.mjs';
-import { sessionRecordKey } from './lib/replicas.mjs';
+import { freshConnectionFetch, startReplicas } from './lib/replicas.mjs';
 
 const kSkip = kDirect ? 'proxy-only behaviour' : false;
 const kCalls = Number(process.env.SHARED_CALLS ?? 6);
@@ -80,24 +80,43 @@ async function openSession(pair) {
   return { id, headers };
 }
 
-async function recordOf(redis, id) {
-  return redis.cli('HGET', sessionRecordKey(id), 'owner');
+// Each pod: server-everything and its sidecar, patient timeouts, quick retries (echo may be
+// repeated), heartbeats fast enough that a dead owner is noticed within a second.
+function cluster(options) {
+  return startReplicas({
+    server: 'everything',
+    config: {
+      defaults: {
+        timeout: '15s',
+        per_try_timeout: '5s',
+        retry: { max_attempts: 6, backoff: { base: '50ms', multiplier: 2, max: '400ms' },
+                 on: ['upstream', 'timeout', 'overload'],
+                 budget: { ratio: 0.5, min_per_second: 100, window: '10s' } },
+      },
+      tools: [{ match: 'echo', idempotent: true }],
+    },
+    sharedState: { heartbeat_interval: '200ms', heartbeat_ttl: '1s' },
+    ...options,
+  });
+}
+
+// The owner named by the session's record (named by the digest of the id, never the id).
+async function recordOf(replicas, id) {
+  return replicas.redis.cli('HGET', replicas.sessionKey(id), 'owner');
 }
 
 describe('shared state: sessions across replicas', { skip: kSkip, timeout: 180000 }, () => {
   test('any pair serves any session; only the owner\'s server sees its calls; the owner dies and the session lives on',
     scoped(async (t, track) => {
-      const redis = track(await startRedis());
-      const a = track(await startPair(redis.url, { name: 'a' }));
-      const b = track(await startPair(redis.url, { name: 'b' }));
-      const lb = track(await startBalancer([a.bulwark.port, b.bulwark.port]));
-      const { client, transport } = await connectSdk(t, lb.url, freshConnectionFetch);
+      const replicas = track(await cluster({ count: 2, name: 'spread' }));
+      const [a, b] = replicas.pairs;
+      const { client, transport } = await connectSdk(t, replicas.url, freshConnectionFetch);
       const sessionId = transport.sessionId;
       assert.ok(sessionId);
 
       const failures = await echoCalls(client, 'spread', kCalls);
       assert.deepEqual(failures, []);
-      const owner = await recordOf(redis, sessionId);
+      const owner = await recordOf(replicas, sessionId);
       const [ownerPair, other] = owner === `127.0.0.1:${a.bulwark.port}` ? [a, b] : [b, a];
       assert.equal(owner, `127.0.0.1:${ownerPair.bulwark.port}`, 'the record names the owner');
       assert.equal(await toolCalls(ownerPair), kCalls, 'every call ran through the owner');
@@ -119,9 +138,9 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
         .then(() => 'answered', (e) => `failed: ${e.message}`);
       await withTimeout(progress, kTimeoutMs, 'first progress of the long call');
 
-      // The owner pod dies. Calls go on through the survivor, which takes the session over.
+      // The owner pod dies (the balancer drops it). Calls go on through the survivor, which
+      // takes the session over.
       await ownerPair.kill();
-      lb.setBackends([other.bulwark.port]);
       const inFlightEnd = await withTimeout(inFlight, kTimeoutMs, 'the in-flight call settles');
       assert.match(inFlightEnd, /^failed/, 'the call in flight at the kill fails rather than hangs');
       const killedAt = performance.now();
@@ -132,7 +151,7 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
       assert.equal(await metric(other, 'bulwark_session_takeovers_total', { result: 'success' }), 1);
       assert.equal(await metric(other, 'bulwark_session_recoveries_total', { result: 'success' }), 1,
         'one initialize replayed on the new owner\'s server');
-      assert.equal(await recordOf(redis, sessionId), `127.0.0.1:${other.bulwark.port}`);
+      assert.equal(await recordOf(replicas, sessionId), `127.0.0.1:${other.bulwark.port}`);
       // The client's GET stream, cut with the owner, is re-opened on the new owner's server.
       await other.server.proc.waitForOutput(/Establishing new SSE stream for session/, 10000);
       assert.equal(await metric(other, 'bulwark_requests_total', { tool: 'trigger-long-running-operation' }), 0,
@@ -140,18 +159,16 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
 
       // DELETE ends the session everywhere: its record goes.
       await transport.terminateSession();
-      await pollUntil(async () => (await redis.cli('EXISTS', sessionRecordKey(sessionId))) === '0',
+      await pollUntil(async () => (await replicas.redis.cli('EXISTS', replicas.sessionKey(sessionId))) === '0',
         { timeoutMs: 5000, what: 'the session record deleted' });
     }));
 
   test('two sidecars racing to take over one session: exactly one wins, one initialize replayed',
     scoped(async (t, track) => {
-      const redis = track(await startRedis());
-      const a = track(await startPair(redis.url, { name: 'a' }));
-      const b = track(await startPair(redis.url, { name: 'b' }));
-      const c = track(await startPair(redis.url, { name: 'c' }));
+      const replicas = track(await cluster({ count: 3, name: 'race' }));
+      const [a, b, c] = replicas.pairs;
       const { id, headers } = await openSession(a);
-      await pollUntil(async () => (await recordOf(redis, id)) !== '', { what: 'the record written' });
+      await pollUntil(async () => (await recordOf(replicas, id)) !== '', { what: 'the record written' });
       await a.kill();
       const results = await Promise.all([b, c, b, c].map((pair, i) =>
         callTool(pair.bulwark.url, 'echo', { message: `race-${i}` }, { headers })));
@@ -164,18 +181,17 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
       const replays = (await metric(b, 'bulwark_session_recoveries_total', { result: 'success' })) +
                       (await metric(c, 'bulwark_session_recoveries_total', { result: 'success' }));
       assert.equal(replays, 1, 'exactly one initialize replayed');
-      const winner = await recordOf(redis, id);
+      const winner = await recordOf(replicas, id);
       const loser = winner === `127.0.0.1:${b.bulwark.port}` ? c : b;
       assert.equal(await toolCalls(loser), 0, 'the loser forwarded to the winner');
     }));
 
   test('a forwarded request whose record points elsewhere is served locally, never forwarded again',
     scoped(async (t, track) => {
-      const redis = track(await startRedis());
-      const a = track(await startPair(redis.url, { name: 'a' }));
-      const b = track(await startPair(redis.url, { name: 'b' }));
+      const replicas = track(await cluster({ count: 2, name: 'loop' }));
+      const [a, b] = replicas.pairs;
       const { id, headers } = await openSession(b);
-      await pollUntil(async () => (await recordOf(redis, id)) === `127.0.0.1:${b.bulwark.port}`,
+      await pollUntil(async () => (await recordOf(replicas, id)) === `127.0.0.1:${b.bulwark.port}`,
         { what: 'the record names b' });
       // As if b had forwarded it to a: a must not send it back.
       const res = await callTool(a.bulwark.url, 'echo', { message: 'loop' },
@@ -188,22 +204,20 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
 
   test('Redis down at start and killed mid-run: an owned session has 0 failed calls; /readyz stays 200',
     scoped(async (t, track) => {
-      const redis = track(await startRedis());
-      const port = redis.port;
-      await redis.kill();
-      const a = track(await startPair(`redis://127.0.0.1:${port}`, { name: 'a' }));
+      const replicas = track(await cluster({ count: 1, name: 'noredis', startRedis: false }));
+      const [a] = replicas.pairs;
       const { client } = await connectSdk(t, a.bulwark.url);
       assert.deepEqual(await echoCalls(client, 'no-redis', kCalls), []);
       assert.equal((await request(`${a.bulwark.admin}/readyz`)).status, 200);
       assert.equal(await metric(a, 'bulwark_shared_state_up'), 0);
 
-      const revived = track(await startRedis({ port }));
+      await replicas.redis.start(); // on the port the sidecar has been trying
       await pollUntil(async () => (await metric(a, 'bulwark_shared_state_up')) === 1,
         { timeoutMs: 10000, what: 'Bulwark reconnected to Redis' });
       const { client: second, transport } = await connectSdk(t, a.bulwark.url);
-      await pollUntil(async () => (await recordOf(revived, transport.sessionId)) !== '',
+      await pollUntil(async () => (await recordOf(replicas, transport.sessionId)) !== '',
         { what: 'the new session recorded' });
-      await revived.kill();
+      await replicas.redis.kill();
       const during = await Promise.all([echoCalls(client, 'killed-1', kCalls), echoCalls(second, 'killed-2', kCalls)]);
       assert.deepEqual(during, [[], []]);
       assert.equal((await request(`${a.bulwark.admin}/readyz`)).status, 200);
@@ -218,13 +232,13 @@ describe('shared state: sessions across replicas', { skip: kSkip, timeout: 18000
         const sorted = [...xs].sort((x, y) => x - y);
         return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))].toFixed(2);
       };
-      const redis = track(await startRedis());
-      const survivor = track(await startPair(redis.url, { name: 'survivor' }));
+      const replicas = track(await cluster({ count: 1, name: 'measure' }));
+      const [survivor] = replicas.pairs;
       const direct = [];
       const forwarded = [];
       const deaths = [];
       for (let round = 0; round < kMeasure; round++) {
-        const owner = track(await startPair(redis.url, { name: `owner-${round}` }));
+        const owner = await replicas.startPair();
         const { headers } = await openSession(owner);
         await sleep(100); // the record written
         for (let i = 0; i < 50; i++) {

@@ -11,7 +11,9 @@
 //
 // Options of startReplicas:
 //   count            pairs (default 2)
-//   stateless        true: the servers are stateless (JSON replies, no sessions)
+//   server           'replica' (default: fixtures/replica_server.mjs) or 'everything'
+//                    (server-everything, streamable HTTP: echo, progress, the GET stream)
+//   stateless        true: the replica servers are stateless (JSON replies, no sessions)
 //   config           more Bulwark config (tools, methods, defaults, ...), an object or a
 //                    function (pairIndex) -> object, merged over the base config
 //   sharedState      more `shared_state` keys (object), or false for no shared_state at all
@@ -23,17 +25,23 @@
 // The returned cluster: {redis, pairs, balancer, url, origin, keySecret, sessionKey(id) (the
 // Redis key of a session's record), startPair(config?), killPair(i), killServer(i), procs(),
 // describe(), stop()}.
-// redis: {port, url, password, running, start(), kill(), stop(), client() (lib/resp.mjs)}.
-// pairs[i]: {index, name, alive, server: {port, url, proc, stats()}, bulwark: {port, origin,
-// url, admin, advertise, proc, metrics(), metricsText(), logs(), describe()}}.
+// redis: {port, url, password, running, start(), kill(), stop(), client() (lib/resp.mjs),
+// cli(...args) (one command on a fresh connection, the reply as redis-cli prints it: '' for nil)}.
+// pairs[i]: {index, name, alive, kill(), server: {port, url, proc, stats() (replica servers
+// only)}, bulwark: {port, origin, url, admin, advertise, proc, metrics(), metricsText(), logs(),
+// describe()}}.
+// Also freshConnectionFetch: a fetch() opening a new connection per request, so that the
+// balancer spreads one SDK client's requests over the pods.
 // balancer: {port, origin, url, choices (pair index per accepted connection), stop()}.
 import net from 'node:net';
+import http from 'node:http';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { ChildProcess, withTimeout } from './procs.mjs';
 import { freePorts, kHost, request, waitForHttp } from './net.mjs';
-import { kBulwarkBin, kTestsDir } from './peers.mjs';
+import { kBulwarkBin, kTestsDir, startEverything } from './peers.mjs';
 import { parseMetrics } from './metrics.mjs';
 import { tempDir, writeConfig } from './faulty.mjs';
 import { connectRedis } from './resp.mjs';
@@ -90,6 +98,15 @@ export async function makeRedis({ password = randomBytes(12).toString('hex'), na
       if (proc) await proc.stop();
     },
     client: () => connectRedis(port, { password: password ?? undefined }),
+    cli: async (...args) => {
+      const client = await redis.client();
+      try {
+        const reply = await client.command(...args);
+        return reply === null || reply === undefined ? '' : Buffer.isBuffer(reply) ? reply.toString('utf8') : String(reply);
+      } finally {
+        client.close();
+      }
+    },
     describe: () => proc?.describe() ?? `--- ${name}: never started`,
   };
   return redis;
@@ -146,6 +163,35 @@ export async function startBalancer(backends) {
       server.close(() => resolve());
     }),
   };
+}
+
+// fetch() on node:http with a fresh connection per request (no keep-alive), for the SDK
+// transport: each request then lands wherever the balancer sends it.
+export function freshConnectionFetch(url, init = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const headers = Object.fromEntries(new Headers(init.headers ?? {}).entries());
+    const req = http.request({
+      host: u.hostname, port: u.port, path: u.pathname + u.search, method: init.method ?? 'GET',
+      headers, agent: false,
+    }, (res) => {
+      const out = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) {
+        if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(', ') : v);
+      }
+      const nullBody = [204, 205, 304].includes(res.statusCode);
+      if (nullBody) res.resume();
+      resolve(new Response(nullBody ? null : Readable.toWeb(res), { status: res.statusCode, headers: out }));
+    });
+    req.on('error', reject);
+    if (init.signal) {
+      if (init.signal.aborted) req.destroy(new Error('aborted'));
+      const abort = () => req.destroy(new Error('aborted'));
+      init.signal.addEventListener('abort', abort, { once: true });
+      req.on('close', () => init.signal.removeEventListener('abort', abort));
+    }
+    req.end(init.body ?? undefined);
+  });
 }
 
 // The name of a session's record in Redis (proxy/shared/shared_key.h): the id's HMAC-SHA256
@@ -245,7 +291,7 @@ async function startSidecar(name, { configFor, env, dir }) {
   throw lastError;
 }
 
-export async function startReplicas({ count = 2, stateless = false, config = {}, sharedState = {},
+export async function startReplicas({ count = 2, server = 'replica', stateless = false, config = {}, sharedState = {},
                                       redisPassword, keySecret, startRedis = true, env = {},
                                       name = 'replica' } = {}) {
   const dir = await tempDir('bulwark-replicas-');
@@ -265,9 +311,11 @@ export async function startReplicas({ count = 2, stateless = false, config = {},
   const startPair = async (extra = undefined) => {
     const i = pairs.length;
     const pairName = `${name}-${i}`;
-    const pair = { index: i, name: pairName, alive: true, server: null, bulwark: null };
+    const pair = { index: i, name: pairName, alive: true, server: null, bulwark: null,
+                   kill: () => cluster.killPair(i) };
     pairs.push(pair);
-    pair.server = await startReplicaServer(`${pairName}-server`, { stateless });
+    pair.server = server === 'everything' ? await startEverything(`${pairName}-server`)
+                                          : await startReplicaServer(`${pairName}-server`, { stateless });
     const more = extra ?? (typeof config === 'function' ? config(i) : config);
     pair.bulwark = await startSidecar(`${pairName}-bulwark`, {
       dir,
