@@ -2,8 +2,9 @@
 // (lib/replicas.mjs: a real redis-server, pods of replica server + Bulwark with shared_state):
 // a replica answers from an entry another one cached (fresh, without its own server; stale,
 // when its own server is dead), knows tools another one discovered without listing them, keeps
-// caching to itself without the key secret, and after a run no key or value in Redis holds a
-// caller's token or a client's session id in clear.
+// caching to itself without the key secret, learns a tool's annotations another one found when a
+// retry decision meets the tool, and after a run no key or value in Redis holds a caller's token
+// or a client's session id in clear.
 //
 //   BULWARK_BIN=build/dev/proxy/bulwark node --test tests/integration/shared_cache.test.mjs
 import { after, describe, test } from 'node:test';
@@ -15,6 +16,7 @@ import { request } from './lib/net.mjs';
 import { sumSamples } from './lib/metrics.mjs';
 import { dumpAll } from './lib/resp.mjs';
 import { startReplicas } from './lib/replicas.mjs';
+import { startRawUpstream } from './lib/raw_upstream.mjs';
 
 const text = (res) => res.json?.result?.content?.[0]?.text;
 // A caller token that must never be found in Redis in clear.
@@ -162,6 +164,91 @@ describe('shared cache and catalog across replicas', { skip: kDirect ? 'proxy-on
       assert.deepEqual(byName.record.hints, { readOnlyHint: null, idempotentHint: null });
       assert.equal(byName.whoami.hints_source, 'discovered', 'as replica 0 learned it');
       assert.equal((await b.server.stats()).methods['tools/list'], undefined, 'replica 1 listed nothing');
+    })(t);
+  });
+
+  test('a retry decision about a tool this replica does not know uses the annotations another replica listed', async (t) => {
+    // Replica 1's server is scripted (in this process): its first tools/call fails with a 502
+    // (it may have run: a retry needs the tool's annotations), and it holds Bulwark's listing
+    // of its tools until the test saw replica 1 learn the tool from Redis; then it lists
+    // nothing. So the retry can only come from what replica 0 wrote to Redis.
+    const raw = await startRawUpstream();
+    t.after(() => raw.close());
+    let calls = 0;
+    let releaseListing;
+    const listingHeld = new Promise((resolve) => { releaseListing = resolve; });
+    const json = (res, status, value) => {
+      const text = JSON.stringify(value);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    raw.handler = async (req, res, rec) => {
+      let msg = {};
+      try {
+        msg = JSON.parse(rec.body.toString('utf8'));
+      } catch {
+        // not JSON (a probe): answered below
+      }
+      if (msg.method === 'tools/call') {
+        calls++;
+        if (calls === 1) {
+          res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end('bad gateway');
+          return;
+        }
+        json(res, 200, { jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: 'replica raw' }] } });
+      } else if (msg.method === 'tools/list') {
+        await listingHeld;
+        json(res, 200, { jsonrpc: '2.0', id: msg.id, result: { tools: [] } });
+      } else if (msg.method === 'initialize') {
+        json(res, 200, { jsonrpc: '2.0', id: msg.id, result: {
+          protocolVersion: msg.params?.protocolVersion ?? '2025-06-18', capabilities: { tools: {} },
+          serverInfo: { name: 'raw', version: '1' } } });
+      } else if (msg.id === undefined) {
+        res.writeHead(202);
+        res.end();
+      } else {
+        json(res, 200, { jsonrpc: '2.0', id: msg.id, result: {} });
+      }
+    };
+    // Replica 0 lists nothing by itself (it learns from a client's listing, later); replica 1
+    // fronts the scripted server and never lists on its own (a caller listing at most).
+    const cluster = track(await startReplicas({
+      count: 2, stateless: true, name: 'hints',
+      config: (i) => (i === 0 ? { upstream: { discovery: { at_start: false } } }
+                              : { upstream: { url: raw.url, discovery: { enabled: false } } }),
+    }));
+    await withDiagnostics(() => cluster.procs(), async () => {
+      const [a, b] = cluster.pairs;
+      const toolsOf = async (pair) => JSON.parse((await request(`${pair.bulwark.admin}/tools`, { timeoutMs: 5000 })).body).tools;
+      // Replica 1 has read the (empty) shared catalog once Redis was up: it knows no tool.
+      await pollUntil(async () => sumSamples(await b.bulwark.metrics(), 'bulwark_shared_state_operations_total',
+                                             { op: 'catalog_read', result: 'ok' }) >= 1,
+                      { timeoutMs: 10000, what: 'replica 1 read the shared catalog' });
+      // Then replica 0 learns the tools from a client's listing and writes them to Redis.
+      const listed = await rpc(a.bulwark.url, 'tools/list', {});
+      assert.equal(listed.status, 200, listed.body);
+      const redis = await cluster.redis.client();
+      try {
+        await pollUntil(async () => (await redis.command('HLEN', 'bulwark:catalog')) >= 3,
+                        { timeoutMs: 10000, what: 'the catalog of replica 0 in Redis' });
+      } finally {
+        redis.close();
+      }
+      assert.deepEqual(await toolsOf(b), [], 'replica 1 does not know whoami before the call');
+
+      const pending = callTool(b.bulwark.url, 'whoami', {});
+      await pollUntil(async () => (await toolsOf(b)).some((tool) => tool.name === 'whoami'),
+                      { timeoutMs: 10000, what: 'replica 1 learned whoami from Redis at the retry decision' });
+      releaseListing();
+      const res = await pending;
+      assert.equal(res.status, 200, res.body);
+      assert.equal(text(res), 'replica raw', 'retried after the 502, on the annotations from Redis');
+      assert.equal(calls, 2, 'one failed attempt and one retry');
+      const whoami = (await toolsOf(b)).find((tool) => tool.name === 'whoami');
+      assert.deepEqual(whoami.hints, { readOnlyHint: true, idempotentHint: true });
+      assert.equal(whoami.hints_source, 'listed', "as replica 0 learned it (a client's listing)");
+      assert.equal(sumSamples(await b.bulwark.metrics(), 'bulwark_retries_total', {}), 1);
     })(t);
   });
 
