@@ -40,8 +40,9 @@ std::string sha256Hex(std::string_view message) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   // One-shot digest; fails only on allocation failure inside OpenSSL (then: empty, as above).
-  if (EVP_Digest(message.data(), message.size(), digest.data(), &length, EVP_sha256(),
-                 nullptr) != 1) {
+  const int ok =
+      EVP_Digest(message.data(), message.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  if (ok != 1) {
     return {};
   }
   return toHex(digest.data(), length);

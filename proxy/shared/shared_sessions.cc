@@ -38,8 +38,8 @@ return {0, owner, redis.call('EXISTS', ARGV[4] .. owner)}
 )lua";
 
 // KEYS[1] the session record; ARGV owner, initialize, protocol version, TTL in ms, digest of
-// the upstream session id. Writes the record only if there is none: after Redis was away, a session another sidecar took over
-// meanwhile stays with it.
+// the upstream session id. Writes the record only if there is none: after Redis was away, a
+// session another sidecar took over meanwhile stays with it.
 constexpr std::string_view kPublishIfAbsentScript = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'init', ARGV[2], 'proto', ARGV[3], 'upstream',

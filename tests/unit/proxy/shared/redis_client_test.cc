@@ -52,7 +52,10 @@ TEST_CASE("RedisClient: AUTH, SELECT, commands and replies; counted; closes clea
   RedisClient client(loop, optionsFor(redis, "s3cret", 3), &metrics);
   int ups = 0;
   std::string order;
-  client.addOnUp([&] { ++ups; order += "a"; });
+  client.addOnUp([&] {
+    ++ups;
+    order += "a";
+  });
   client.addOnUp([&] { order += "b"; }); // several parts each have their own hook
   CHECK_FALSE(client.command(SharedStateOp::kOther, {"PING"})); // not connected yet
   client.start();
