@@ -154,11 +154,13 @@ struct SharedStateConfig {
 };
 
 // Why other sidecars could not reach this one: `shared_state` without `advertise` while `listen`
-// is a wildcard address (0.0.0.0, [::]). One sentence naming the key and the flag to set; empty
-// when there is no such problem. The config check reports it at the key; main() checks again
-// once the command-line flags (--listen, --advertise) are applied.
+// is a wildcard address (0.0.0.0, [::]). One sentence naming what to set; empty when there is no
+// such problem. The config check reports it at the key (`listen_from_flag` false: only the key
+// helps, the file is checked before any flag); main() checks again once the command-line flags
+// are applied (true: a wildcard --listen, fixed by the key or by --advertise).
 std::string missingAdvertiseProblem(const HostPort& listen,
-                                    const std::optional<HostPort>& advertise);
+                                    const std::optional<HostPort>& advertise,
+                                    bool listen_from_flag = false);
 
 struct Config {
   std::string source = "<defaults>";  // the file (or name) it was loaded from

@@ -174,17 +174,23 @@ void readSharedState(Reader& reader, const Field& f, const Config& config, Share
 }
 
 std::string missingAdvertiseProblem(const HostPort& listen,
-                                    const std::optional<HostPort>& advertise) {
+                                    const std::optional<HostPort>& advertise,
+                                    bool listen_from_flag) {
   if (advertise || !isWildcard(listen.host)) {
     return {};
   }
   // The example needs a real port: an advertised port 0 is refused too.
   const std::string port = std::to_string(listen.port != 0 ? listen.port : 8080);
-  return "listen is " + listen.text() +
-         ", which other sidecars cannot reach; set the address they should use with "
-         "shared_state.advertise or the flag --advertise, e.g. the pod IP and the data port "
-         "(advertise: \"10.0.0.5:" +
-         port + "\", or --advertise=$(POD_IP):" + port + ")";
+  std::string text = (listen_from_flag ? "--listen is " : "listen is ") + listen.text() +
+                     ", which other sidecars cannot reach; set the address they should use, "
+                     "e.g. the pod IP and the data port (";
+  if (listen_from_flag) {
+    text +=
+        "--advertise=$(POD_IP):" + port + ", or shared_state.advertise: \"10.0.0.5:" + port + "\")";
+  } else {
+    text += "advertise: \"10.0.0.5:" + port + "\")";
+  }
+  return text;
 }
 
 void appendSharedStateKeys(std::vector<KeyInfo>& out) {

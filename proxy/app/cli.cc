@@ -135,12 +135,12 @@ CliAddresses parseAddressFlags(const CliOptions& options, std::string& error) {
   return out;
 }
 
-std::string checkFlagsOverConfig(const config::Config& merged) {
+std::string checkFlagsOverConfig(const config::Config& merged, const CliAddresses& flags) {
   if (!merged.shared_state) {
     return {};
   }
-  const std::string problem =
-      config::missingAdvertiseProblem(merged.listen, merged.shared_state->advertise);
+  const std::string problem = config::missingAdvertiseProblem(
+      merged.listen, merged.shared_state->advertise, flags.listen.has_value());
   return problem.empty() ? problem : "shared_state: no advertise address: " + problem;
 }
 

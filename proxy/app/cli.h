@@ -47,7 +47,7 @@ CliAddresses parseAddressFlags(const CliOptions& options, std::string& error);
 // fine. Today: shared_state with a wildcard listen address (--listen 0.0.0.0:8080) and no
 // advertise address (neither shared_state.advertise nor --advertise), which the config check
 // alone cannot see.
-std::string checkFlagsOverConfig(const config::Config& merged);
+std::string checkFlagsOverConfig(const config::Config& merged, const CliAddresses& flags);
 
 std::string usageText();
 

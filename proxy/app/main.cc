@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
   if (flags.advertise && !loaded.shared_state) {
     return fail("--advertise: only with a shared_state block in --config (see config/README.md)");
   }
-  if (const std::string problem = checkFlagsOverConfig(loaded); !problem.empty()) {
+  if (const std::string problem = checkFlagsOverConfig(loaded, flags); !problem.empty()) {
     return fail(problem);
   }
 

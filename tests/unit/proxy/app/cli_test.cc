@@ -215,26 +215,29 @@ TEST_CASE("--advertise is a HOST:PORT read like --listen") {
 }
 
 TEST_CASE("--listen on a wildcard with shared_state and no advertise address is refused") {
+  std::string parse_error;
+  const CliAddresses flags =
+      parseAddressFlags(parseCommandLine({"--listen", "0.0.0.0:8080"}).options, parse_error);
+  REQUIRE(parse_error.empty());
   config::Config merged;
-  CHECK(checkFlagsOverConfig(merged).empty()); // no shared_state: nothing to advertise
-  merged.listen = {"0.0.0.0", 8080};
-  CHECK(checkFlagsOverConfig(merged).empty());
+  merged.listen = *flags.listen;
+  CHECK(checkFlagsOverConfig(merged, flags).empty()); // no shared_state: nothing to advertise
 
   merged.shared_state = config::SharedStateConfig{};
-  const std::string error = checkFlagsOverConfig(merged);
-  CHECK(error.starts_with("shared_state: no advertise address: listen is 0.0.0.0:8080, "));
+  const std::string error = checkFlagsOverConfig(merged, flags);
+  CHECK(error.starts_with("shared_state: no advertise address: --listen is 0.0.0.0:8080, "));
   CHECK(error.find("shared_state.advertise") != std::string::npos);
-  CHECK(error.find("--advertise") != std::string::npos);
+  CHECK(error.find("--advertise=$(POD_IP):8080") != std::string::npos);
   CHECK(error.find('\n') == std::string::npos); // one line
 
   merged.listen = {"::", 8080};
-  CHECK(checkFlagsOverConfig(merged).find("listen is [::]:8080") != std::string::npos);
+  CHECK(checkFlagsOverConfig(merged, flags).find("--listen is [::]:8080") != std::string::npos);
 
   merged.shared_state->advertise = config::HostPort{"10.0.0.5", 8080}; // key or --advertise
-  CHECK(checkFlagsOverConfig(merged).empty());
+  CHECK(checkFlagsOverConfig(merged, flags).empty());
   merged.shared_state->advertise.reset();
   merged.listen = {"127.0.0.1", 8080}; // reachable as it is: advertised as bound
-  CHECK(checkFlagsOverConfig(merged).empty());
+  CHECK(checkFlagsOverConfig(merged, flags).empty());
 }
 
 } // namespace
