@@ -171,6 +171,9 @@ private:
   // A held GET stream whose session the upstream lost for good: it ends (the reconnect is 404).
   void endStreamSessionLost();
   void noteStreamDelivered();
+  // Sends the partial event carried over from earlier reads, then `bytes` (its completion and
+  // whatever whole events or keep-alives follow), in stream order.
+  void sendCarriedThen(std::string_view bytes);
   void forwardWholeEvents(std::string_view bytes);
   bool ensureTimers();
   bool scheduleAttempt(policies::Duration delay);

@@ -268,11 +268,7 @@ void Exchange::feedSse(std::string_view bytes) {
     }
     // Progress, notifications and server-to-client requests go out as they come; so does the
     // final answer once judged deliverable.
-    if (!attempt_->sse_carry.empty()) {
-      client_->sendResponseBody(attempt_->sse_carry);
-      attempt_->sse_carry.clear();
-    }
-    client_->sendResponseBody(bytes.substr(forwarded, end - forwarded));
+    sendCarriedThen(bytes.substr(forwarded, end - forwarded));
     forwarded = end;
     if (is_final) {
       downstream_.final_delivered = true;
@@ -295,11 +291,7 @@ void Exchange::feedSse(std::string_view bytes) {
     // Keep-alive comments and events without data after the last event: whole, and no answer
     // to judge. They go out now, so that an idle-timeout client or balancer sees the stream
     // alive, and they are progress for the per-try clock like any event.
-    if (!attempt_->sse_carry.empty()) {
-      client_->sendResponseBody(attempt_->sse_carry);
-      attempt_->sse_carry.clear();
-    }
-    client_->sendResponseBody(bytes.substr(forwarded, settled - forwarded));
+    sendCarriedThen(bytes.substr(forwarded, settled - forwarded));
     forwarded = settled;
     if (!downstream_.final_delivered && !armAttemptTimer()) {
       abandonUpstream();

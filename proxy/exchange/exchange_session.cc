@@ -245,11 +245,7 @@ void Exchange::forwardWholeEvents(std::string_view bytes) {
   attempt_->sse->feed(bytes, [&](const SseEvent& event) {
     context_.tools.noticeStreamEvent(event.data, context_.envelope_parser);
     const std::size_t end = attempt_->sse->dispatchOffset();
-    if (!attempt_->sse_carry.empty()) {
-      client_->sendResponseBody(attempt_->sse_carry);
-      attempt_->sse_carry.clear();
-    }
-    client_->sendResponseBody(bytes.substr(forwarded, end - forwarded));
+    sendCarriedThen(bytes.substr(forwarded, end - forwarded));
     forwarded = end;
     // The stream works again: a later break starts a fresh series.
     noteStreamDelivered();
@@ -257,17 +253,21 @@ void Exchange::forwardWholeEvents(std::string_view bytes) {
   if (const std::size_t settled = attempt_->sse->settledOffset(); settled > forwarded) {
     // Keep-alive comments and events without data between events (`: connected`, `: ping`)
     // are whole too: they go out at once rather than with the next event.
-    if (!attempt_->sse_carry.empty()) {
-      client_->sendResponseBody(attempt_->sse_carry);
-      attempt_->sse_carry.clear();
-    }
-    client_->sendResponseBody(bytes.substr(forwarded, settled - forwarded));
+    sendCarriedThen(bytes.substr(forwarded, settled - forwarded));
     forwarded = settled;
     noteStreamDelivered();
   }
   if (forwarded < bytes.size()) {
     attempt_->sse_carry.append(bytes.substr(forwarded));
   }
+}
+
+void Exchange::sendCarriedThen(std::string_view bytes) {
+  if (!attempt_->sse_carry.empty()) {
+    client_->sendResponseBody(attempt_->sse_carry);
+    attempt_->sse_carry.clear();
+  }
+  client_->sendResponseBody(bytes);
 }
 
 void Exchange::noteStreamDelivered() {
