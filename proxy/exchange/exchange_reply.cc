@@ -251,6 +251,15 @@ void Exchange::commitJudged(const Outcome& outcome) {
   }
 }
 
+// Here rather than with the GET stream code: the SSE answer path (feedSse) is the hot caller.
+void Exchange::sendCarriedThen(std::string_view bytes) {
+  if (!attempt_->sse_carry.empty()) {
+    client_->sendResponseBody(attempt_->sse_carry);
+    attempt_->sse_carry.clear();
+  }
+  client_->sendResponseBody(bytes);
+}
+
 void Exchange::feedSse(std::string_view bytes) {
   std::size_t forwarded = 0;  // bytes of this chunk already sent or judged
   attempt_->sse->feed(bytes, [&](const SseEvent& event) {

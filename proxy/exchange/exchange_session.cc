@@ -262,14 +262,6 @@ void Exchange::forwardWholeEvents(std::string_view bytes) {
   }
 }
 
-void Exchange::sendCarriedThen(std::string_view bytes) {
-  if (!attempt_->sse_carry.empty()) {
-    client_->sendResponseBody(attempt_->sse_carry);
-    attempt_->sse_carry.clear();
-  }
-  client_->sendResponseBody(bytes);
-}
-
 void Exchange::noteStreamDelivered() {
   recovery_counts_.stream_reopens = 0;
 }
