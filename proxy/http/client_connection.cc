@@ -404,12 +404,7 @@ void ClientConnection::refuse(const Refusal& refusal, std::string_view extra_hea
 }
 
 bool ClientConnection::sendStalled(std::chrono::steady_clock::time_point now) {
-  if (queuedBytes() == 0 || bytesSent() != sent_at_last_sweep_) {
-    sent_at_last_sweep_ = bytesSent();
-    send_progress_at_ = now;
-    return false;
-  }
-  return now - send_progress_at_ >= limits_.send_timeout;
+  return send_progress_.stalled(queuedBytes(), bytesSent(), now, limits_.send_timeout);
 }
 
 void ClientConnection::sweep(std::chrono::steady_clock::time_point now) {

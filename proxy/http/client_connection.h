@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "proxy/http/head_guard.h"
 #include "proxy/http/http_message.h"
+#include "proxy/http/send_progress.h"
 #include "proxy/net/buffer_budget.h"
 #include "proxy/net/deferred_queue.h"
 #include "proxy/net/tcp_connection.h"
@@ -211,8 +212,7 @@ private:
   Waiting waiting_ = Waiting::kNothing;
   std::chrono::steady_clock::time_point wait_until_{};
   std::chrono::steady_clock::time_point linger_until_{};
-  std::uint64_t sent_at_last_sweep_ = 0;  // bytesSent() when the sweep last saw progress
-  std::chrono::steady_clock::time_point send_progress_at_{};
+  SendProgressWatch send_progress_;  // limits.send_timeout
 };
 
 }  // namespace bulwark
