@@ -167,6 +167,7 @@ void Exchange::beginAttempt() {
   useCurrentUpstreamSession();
   ++attempts_;
   if (attempt_->started) {
+    detachUpstream();
     attempt_.emplace();  // nothing of the previous attempt carries over
   }
   attempt_->started = true;
@@ -204,6 +205,7 @@ bool Exchange::armAttemptTimer() {
 }
 
 void Exchange::sendToUpstream(bool fresh_connection) {
+  detachUpstream();
   attempt_->upstream = &context_.pool.acquire(fresh_connection);
   attempt_->upstream->send(upstream_request_.bytes, request_.head_request, *this);
 }
@@ -299,6 +301,17 @@ bool Exchange::tryRetry(const Outcome& outcome, std::optional<policies::Duration
   }
   backing_off_ = true;
   return true;
+}
+
+void Exchange::detachUpstream() {
+  // A connection must never outlive its attempt still pointing at this exchange: its late
+  // answer or failure would reach the next attempt (or a freed exchange). Every path abandons
+  // it before moving on; this is the backstop where attempts are replaced and the exchange ends.
+  if (attempt_->upstream != nullptr) {
+    context_.metrics.recordUpstreamAttempt(UpstreamAttemptResult::kAbandoned);
+    attempt_->upstream->abandon();
+    attempt_->upstream = nullptr;
+  }
 }
 
 void Exchange::abandonUpstream() {

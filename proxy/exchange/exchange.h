@@ -207,6 +207,8 @@ private:
   void onHintsListed() override;
   void deliverHeldJson();
   void abandonUpstream();
+  // The attempt's connection, if one is still attached, is abandoned (reply state untouched).
+  void detachUpstream();
   void sendCancelNotification(std::string_view reason);
 
   // The response cache and the recovery strategies that do not need the upstream.

@@ -118,6 +118,7 @@ void Exchange::answered() {
 }
 
 void Exchange::finish(RequestOutcome outcome) {
+  detachUpstream();
   if (recovery_counts_.waiting_for_session) {
     recovery_counts_.waiting_for_session = false;
     context_.sessions.forget(request_.session_id, *this);

@@ -937,7 +937,7 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
 
     // Invariant 3: no repeated side effect; a success means it ran exactly once.
     const repeated = [...journal.execsByKey].filter(([, n]) => n > 1);
-    check(repeated.length === 0, `${repeated.length} write_record keys ran more than once: ${JSON.stringify(repeated.slice(0, 10))}`);
+    check(repeated.length === 0, `${repeated.length} write_record keys ran more than once: ${JSON.stringify(repeated.slice(0, 10).map(([key, runs]) => ({ key, runs, faults: journal.faultsByKey.get(key) ?? [] })))}`);
     const unknownRuns = [...journal.execsByKey.keys()].filter((k) => k.startsWith(`w-${kSeed}-`) && !ledger.writes.has(k));
     check(unknownRuns.length === 0, `write_record runs no client asked for: ${JSON.stringify(unknownRuns.slice(0, 10))}`);
     check(!journal.execsByKey.has('never-complete'), 'a request whose body never arrived in full ran upstream');
