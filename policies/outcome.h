@@ -100,10 +100,11 @@ private:
 //   JSON-RPC: -32700/-32600/-32602 invalid_input (2026-07-28 also answers an unknown resource
 //   with -32602: answered at once either way); -32020 header mismatch, -32021 missing required
 //   client capability, -32022 unsupported protocol version (2026-07-28) invalid_input;
-//   -32601/-32002 resource; -32042 (URL elicitation required: the user must act) permission; -32001 (SDK request timeout) timeout;
-//   -32603 and the rest of the server-error range -32099..-32000 upstream (the server failed
-//   while handling it: retried only if safe); other reserved codes -32768..-32100 protocol;
-//   any application-defined code tool_error (the server chose to answer an error: pass through).
+//   -32601/-32002 resource; -32042 (URL elicitation required: the user must act) permission; -32001
+//   (SDK request timeout) timeout; -32603 and the rest of the server-error range -32099..-32000
+//   upstream (the server failed while handling it: retried only if safe); other reserved codes
+//   -32768..-32100 protocol; any application-defined code tool_error (the server chose to answer an
+//   error: pass through).
 FailureClass classify(const Outcome& outcome);
 
 // False only when the request provably never left Bulwark (connect failed). Every other outcome

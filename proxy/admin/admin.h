@@ -1,5 +1,5 @@
-// The admin port: /metrics, /healthz, /readyz and /tools, served on the same loop as the data path and
-// on a listener of its own (never the data port).
+// The admin port: /metrics, /healthz, /readyz and /tools, served on the same loop as the data path
+// and on a listener of its own (never the data port).
 #pragma once
 
 #include <uv.h>

@@ -56,7 +56,8 @@ CliParse parseCommandLine(const std::vector<std::string>& args) {
     // Both "--flag value" and "--flag=value".
     std::string_view name = arg;
     std::optional<std::string> value;
-    if (const auto equals = arg.find('='); arg.starts_with("--") && equals != std::string_view::npos) {
+    if (const auto equals = arg.find('=');
+        arg.starts_with("--") && equals != std::string_view::npos) {
       name = arg.substr(0, equals);
       value = std::string(arg.substr(equals + 1));
     }

@@ -31,8 +31,8 @@ struct CliParse {
 
 CliParse parseCommandLine(const std::vector<std::string>& args);
 
-// --upstream, --listen, --admin and --advertise as typed values, parsed by the config parser functions (so a
-// flag and the config key accept exactly the same text).
+// --upstream, --listen, --admin and --advertise as typed values, parsed by the config parser
+// functions (so a flag and the config key accept exactly the same text).
 struct CliAddresses {
   std::optional<config::UpstreamUrl> upstream;
   std::optional<config::HostPort> listen;

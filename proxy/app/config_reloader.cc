@@ -126,7 +126,8 @@ void ConfigReloader::reload(std::string_view trigger) {
   adjust_(*result.config);
   apply_(std::make_shared<const RuntimeConfig>(std::move(*result.config)));
   metrics_.recordConfigReload(ReloadResult::kSuccess);
-  logLine(LogLevel::kInfo, "config reloaded", {{"trigger", trigger}, {"file", std::string_view(path_)}});
+  logLine(LogLevel::kInfo, "config reloaded",
+          {{"trigger", trigger}, {"file", std::string_view(path_)}});
 }
 
 }  // namespace bulwark

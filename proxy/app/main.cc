@@ -16,7 +16,8 @@
 
 namespace {
 
-bulwark::stdio::BridgeSettings stdioBridgeSettings(const bulwark::config::UpstreamConfig& upstream) {
+bulwark::stdio::BridgeSettings
+stdioBridgeSettings(const bulwark::config::UpstreamConfig& upstream) {
   bulwark::stdio::BridgeSettings settings;
   settings.command.argv = upstream.command;
   settings.command.env = upstream.env;

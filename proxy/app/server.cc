@@ -81,8 +81,8 @@ std::string Server::openEverything(const ServerSettings& settings) {
   });
   context_ = std::make_unique<ProxyContext>(
       ProxyContext{loop_, *pool_, metrics_, envelope_parser_, tools_, *budget_, random_, cache_,
-                   cache_json_, breakers_, *sessions_, *probe_, nullptr, settings_.runtime, mcp_path,
-                   limits_.max_held_answer_bytes, ExchangeClock{}});
+                   cache_json_, breakers_, *sessions_, *probe_, nullptr, settings_.runtime,
+                   mcp_path, limits_.max_held_answer_bytes, ExchangeClock{}});
   data_handler_ = std::make_unique<DataPlaneHandler>(*context_);
   RequestHandler* data_handler = data_handler_.get();
   if (const auto& shared = settings_.runtime->settings.shared_state) {
@@ -181,7 +181,8 @@ std::string Server::startDiscovery(const std::string& mcp_path) {
     }
   });
   tools_.setOnListChanged([this] { discovery_->listSoon("tools/list_changed"); });
-  discovery_->setOnListed([this] { warnUnmatchedRules(tools_, *context_->runtime, warned_rules_); });
+  discovery_->setOnListed(
+      [this] { warnUnmatchedRules(tools_, *context_->runtime, warned_rules_); });
   sessions_->setOnSessionLost([this] {
     tools_.newGeneration();
     discovery_->listSoon("upstream lost a session");

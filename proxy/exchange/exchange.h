@@ -203,7 +203,8 @@ private:
   void giveUp(policies::FailureClass failure, std::string detail);
   // A retry refused only because the tool is unknown waits for a listing (issue #14): the tool
   // is listed (discovery, or with this caller's credentials) and the decision made again.
-  bool waitForHints(const policies::Outcome& outcome, std::optional<policies::Duration> retry_after);
+  bool waitForHints(const policies::Outcome& outcome,
+                    std::optional<policies::Duration> retry_after);
   void onHintsListed() override;
   void deliverHeldJson();
   void abandonUpstream();

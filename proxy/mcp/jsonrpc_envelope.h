@@ -76,7 +76,8 @@ struct Envelope {
   // round-trip request.
   bool continues_round_trip = false;
   std::string next_cursor;      // result.nextCursor of a paginated list result, when a string
-  std::string result_protocol_version; // result.protocolVersion of an initialize result, when a string
+  // result.protocolVersion of an initialize result, when a string
+  std::string result_protocol_version;
 
   // Where this message and its ids lie in the parsed text, so that a bridge can rewrite them in
   // place without re-serializing (offsets into the `json` given to parse). Filled also when the

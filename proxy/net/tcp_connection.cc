@@ -68,7 +68,8 @@ void TcpConnection::write(std::string_view bytes) {
   }
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   if (queued_bytes_ == 0) {
-    uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+    uv_buf_t buf =
+        uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
     const int written = uv_try_write(stream, &buf, 1);
     if (written > 0) {
       bytes.remove_prefix(static_cast<std::size_t>(written));

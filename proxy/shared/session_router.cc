@@ -247,7 +247,8 @@ private:
     } else {
       client_->sendSimpleResponse(
           502, "application/json",
-          R"({"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Bulwark: the sidecar that owns this session failed while answering"}})");
+          R"({"jsonrpc":"2.0","id":null,"error":{"code":-32603,)"
+          R"("message":"Bulwark: the sidecar that owns this session failed while answering"}})");
     }
   }
 

@@ -403,7 +403,8 @@ void StdioSession::cancelInChild(std::int64_t child_id, std::string_view reason)
   if (child_ == nullptr || state_ != State::kReady) {
     return;
   }
-  std::string line = R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)";
+  std::string line =
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)";
   line += std::to_string(child_id);
   line += R"(,"reason":)";
   appendJsonString(line, reason);

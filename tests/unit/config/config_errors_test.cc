@@ -353,7 +353,8 @@ TEST_CASE("a YAML syntax error is reported with its position") {
 
 TEST_CASE("a stray ',' (which makes yaml-cpp's LoadAll loop forever) is an error, not a hang") {
   // Inputs the config fuzzer found; each must come back, as an error with a position.
-  for (const char* text : {",", "- a\n,", "\"x\",", "--- ,", "upstream: {url: http://127.0.0.1:1/mcp}\n,\n"}) {
+  for (const char* text :
+       {",", "- a\n,", "\"x\",", "--- ,", "upstream: {url: http://127.0.0.1:1/mcp}\n,\n"}) {
     CAPTURE(text);
     const config::ConfigLoadResult r = config::loadConfigString(text, "stray.yaml");
     REQUIRE_FALSE(r.ok());
@@ -362,7 +363,8 @@ TEST_CASE("a stray ',' (which makes yaml-cpp's LoadAll loop forever) is an error
     CHECK(r.errors[0].message.rfind("YAML syntax error: ", 0) == 0);
   }
   // Several documents still load far enough to be told apart from a stall.
-  const config::ConfigLoadResult two = config::loadConfigString("listen: 127.0.0.1:1\n---\nadmin: 127.0.0.1:2\n", "two.yaml");
+  const config::ConfigLoadResult two =
+      config::loadConfigString("listen: 127.0.0.1:1\n---\nadmin: 127.0.0.1:2\n", "two.yaml");
   REQUIRE(two.errors.size() == 1);
   CHECK(two.errors[0].message.find("expected one YAML document") != std::string::npos);
 }

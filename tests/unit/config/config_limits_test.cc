@@ -117,8 +117,8 @@ TEST_CASE("limits and security errors name file, line, column and key") {
 }
 
 TEST_CASE("describeConfig shows the limits and security in force") {
-  const std::string text = config::describeConfig(
-      mustLoad("limits: {max_headers: 50}\nsecurity: {allowed_origins: [\"http://localhost:*\"]}\n"));
+  const std::string text = config::describeConfig(mustLoad(
+      "limits: {max_headers: 50}\nsecurity: {allowed_origins: [\"http://localhost:*\"]}\n"));
   CHECK(text.find("max_headers=50") != std::string::npos);
   CHECK(text.find("allowed_origins=[http://localhost:*]") != std::string::npos);
   CHECK(text.find("allowed_hosts=(default") != std::string::npos);

@@ -37,12 +37,19 @@ TEST_CASE("typed events are exported under today's label strings") {
                                   policies::CircuitState::kHalfOpen);
   const std::string text = metrics.serialize();
 
-  CHECK(exposes(text, R"(bulwark_requests_total{method="tools/call",outcome="success",tool="get_weather"} 1)"));
-  CHECK(exposes(text, R"(bulwark_requests_total{method="tools/call",outcome="cancelled",tool="get_weather"} 1)"));
-  CHECK(exposes(text, R"(bulwark_requests_total{method="tools/call",outcome="timeout",tool="get_weather"} 1)"));
+  CHECK(exposes(
+      text,
+      R"(bulwark_requests_total{method="tools/call",outcome="success",tool="get_weather"} 1)"));
+  CHECK(exposes(
+      text,
+      R"(bulwark_requests_total{method="tools/call",outcome="cancelled",tool="get_weather"} 1)"));
+  CHECK(exposes(
+      text,
+      R"(bulwark_requests_total{method="tools/call",outcome="timeout",tool="get_weather"} 1)"));
   CHECK(exposes(text, R"(bulwark_requests_total{method="none",outcome="success",tool=""} 1)"));
   CHECK(exposes(text, R"(bulwark_requests_total{method="other",outcome="success",tool=""} 1)"));
-  CHECK(exposes(text, R"(bulwark_requests_total{method="notifications/other",outcome="success",tool=""} 1)"));
+  CHECK(exposes(
+      text, R"(bulwark_requests_total{method="notifications/other",outcome="success",tool=""} 1)"));
   CHECK(exposes(text, R"(bulwark_request_duration_seconds_count{method="tools/call"} 3)"));
   CHECK(exposes(text, R"(bulwark_upstream_attempts_total{result="reset_before_response"} 1)"));
   CHECK(exposes(text, R"(bulwark_upstream_attempts_total{result="abandoned"} 1)"));
@@ -60,7 +67,9 @@ TEST_CASE("typed events are exported under today's label strings") {
   CHECK(exposes(text, R"(bulwark_cache_requests_total{result="stale"} 1)"));
   CHECK(exposes(text, R"(bulwark_cache_requests_total{result="hit"} 0)"));
   CHECK(exposes(text, R"(bulwark_circuit_state{target="upstream"} 1)"));
-  CHECK(exposes(text, R"(bulwark_circuit_transitions_total{from="open",target="upstream",to="half_open"} 1)"));
+  CHECK(exposes(
+      text,
+      R"(bulwark_circuit_transitions_total{from="open",target="upstream",to="half_open"} 1)"));
   // "none" is success, never a log class of its own.
   CHECK_FALSE(exposes(text, R"(bulwark_log_records_total{class="none"})"));
 }

@@ -49,7 +49,10 @@ struct Fixture {
   TempFile file;
   std::vector<RuntimeConfigPtr> applied;
   ConfigReloader reloader{loop, file.path.string(), metrics,
-                          [](config::Config& c) { std::string error; c.listen = *config::parseHostPort("127.0.0.1:7", error); },
+                          [](config::Config& c) {
+                            std::string error;
+                            c.listen = *config::parseHostPort("127.0.0.1:7", error);
+                          },
                           [this](RuntimeConfigPtr runtime) { applied.push_back(runtime); }};
 
   int close() {

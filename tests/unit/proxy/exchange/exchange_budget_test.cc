@@ -88,7 +88,8 @@ TEST_CASE("with the budget full, an answer over one window streams: judged, not 
   CHECK(BufferBudget::process().used() == 0);
 }
 
-TEST_CASE("with the budget full, an SSE answer event over one window streams, judged from its start") {
+TEST_CASE(
+    "with the budget full, an SSE answer event over one window streams, judged from its start") {
   RestoreBudgetLimit restore;
   // isError held whole would be judged a tool error all the same; a -32000 error would be
   // retried. Past the window of a full budget the event is forwarded as it arrives (framing

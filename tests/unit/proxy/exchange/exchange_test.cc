@@ -346,8 +346,9 @@ std::string bigText(std::size_t bytes) {
 }
 
 TEST_CASE("a JSON answer over the held bound arrives byte-exact and counts as a success") {
-  const std::string big = R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":")" +
-                          bigText(1024 * 1024) + R"("}]}})";
+  const std::string big =
+      R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":")" +
+      bigText(1024 * 1024) + R"("}]}})";
   ExchangeBench bench(kSmallHoldRetries, {Reply::json(200, big)});
   REQUIRE(bench.startError().empty());
   const std::string response = bench.send(mcpPost(kCall));

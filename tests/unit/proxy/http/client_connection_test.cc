@@ -964,7 +964,8 @@ struct Rec final : HttpMessageSink {
 TEST_CASE("field values lose trailing whitespace") {
   Rec sink;
   HttpParser parser(HTTP_REQUEST, sink, 65536);
-  CHECK(parser.execute("GET / HTTP/1.1\r\nX-A: v  \r\nX-B:\t w \t\r\n\r\n").status == ParseStatus::kOk);
+  CHECK(parser.execute("GET / HTTP/1.1\r\nX-A: v  \r\nX-B:\t w \t\r\n\r\n").status ==
+        ParseStatus::kOk);
   REQUIRE(sink.heads.size() == 1);
   CHECK(sink.heads[0].headers[0].value == "v");
   CHECK(sink.heads[0].headers[1].value == "w");
@@ -991,15 +992,20 @@ TEST_CASE("whitespace before a colon is refused") {
   CHECK(parser.execute("GET / HTTP/1.1\r\nHost : h\r\n\r\n").status == ParseStatus::kError);
   Rec response_sink;
   HttpParser response(HTTP_RESPONSE, response_sink, 65536);
-  CHECK(response.execute("HTTP/1.1 200 OK\r\nX : y\r\nContent-Length: 0\r\n\r\n").status == ParseStatus::kError);
+  CHECK(response.execute("HTTP/1.1 200 OK\r\nX : y\r\nContent-Length: 0\r\n\r\n").status ==
+        ParseStatus::kError);
 }
 
 TEST_CASE("whitespace before a colon gets 400 from the connection") {
   ServerHarness h;
   int handled = 0;
   h.handler.on_request = [&](Request& r, ClientConnection& c) { ++handled; return echo(r, c); };
-  TestClient& client = h.connectClient([](TestClient& c) { c.send("GET / HTTP/1.1\r\nHost : t\r\n\r\n"); },
-                                       [&](TestClient& c) { if (c.eof || !c.received.empty()) h.teardown(); });
+  TestClient& client =
+      h.connectClient([](TestClient& c) { c.send("GET / HTTP/1.1\r\nHost : t\r\n\r\n"); },
+                      [&](TestClient& c) {
+                        if (c.eof || !c.received.empty())
+                          h.teardown();
+                      });
   CHECK(h.run() == 0);
   CHECK(handled == 0);
   CHECK(client.received.starts_with("HTTP/1.1 400 Bad Request\r\n"));
@@ -1009,8 +1015,8 @@ TEST_CASE("whitespace before a colon gets 400 from the connection") {
 TEST_CASE("chunk data must be followed by CRLF") {
   Rec sink;
   HttpParser parser(HTTP_REQUEST, sink, 65536);
-  CHECK(parser.execute("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n").status ==
-        ParseStatus::kError);
+  CHECK(parser.execute("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n")
+            .status == ParseStatus::kError);
 }
 
 // a request with Connection: Upgrade + Upgrade (or CONNECT) poisons the connection.
@@ -1027,7 +1033,8 @@ TEST_CASE("an ignored Upgrade leaves the connection usable") {
   const std::string expected = simpleOk("GET /up") + simpleOk("GET /next");
   TestClient& client = h.connectClient(
       [](TestClient& c) {
-        c.send(request("GET", "/up", "Connection: Upgrade\r\nUpgrade: h2c\r\n") + request("GET", "/next"));
+        c.send(request("GET", "/up", "Connection: Upgrade\r\nUpgrade: h2c\r\n") +
+               request("GET", "/next"));
       },
       untilReceived(h, expected.size()));
   CHECK(h.run() == 0);
@@ -1046,7 +1053,9 @@ TEST_CASE("the last request allowed on a connection is answered with Connection:
   };
   // Three pipelined: the second answer closes, the third request is never read.
   TestClient& client = h.connectClient(
-      [](TestClient& c) { c.send(request("GET", "/1") + request("GET", "/2") + request("GET", "/3")); },
+      [](TestClient& c) {
+        c.send(request("GET", "/1") + request("GET", "/2") + request("GET", "/3"));
+      },
       untilEnd(h));
   CHECK(h.run() == 0);
   CHECK_FALSE(h.timed_out);

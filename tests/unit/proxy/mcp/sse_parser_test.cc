@@ -370,7 +370,8 @@ TEST_CASE("dispatchOffset marks where each event's bytes end in the current feed
   bulwark::SseParser parser;
   const std::string stream = "data: a\n\n: comment\ndata: b\r\n\r\nid: 7\ndata: c\r\r";
   std::vector<std::size_t> offsets;
-  parser.feed(stream, [&](const bulwark::SseEvent&) { offsets.push_back(parser.dispatchOffset()); });
+  parser.feed(stream,
+              [&](const bulwark::SseEvent&) { offsets.push_back(parser.dispatchOffset()); });
   REQUIRE(offsets.size() == 3);
   CHECK(offsets[0] == 9);                     // "data: a\n\n"
   CHECK(offsets[1] == 9 + 11 + 10);           // ": comment\n" "data: b\r\n\r\n"
