@@ -28,6 +28,11 @@ bool Exchange::waitForHints(const policies::Outcome& outcome,
     return false;  // listed since the last change: the tool is unknown to the upstream too
   }
   waiting_for_hints_ = true;
+  // The failed attempt's per-try timer must not fire into the wait: onAttemptTimer would take
+  // it for the end of a backoff and send the request again before anything was decided.
+  if (timers_ready_) {
+    uv_timer_stop(&attempt_timer_);
+  }
   hints_outcome_ = outcome;
   hints_retry_after_ = retry_after;
   abandonUpstream();

@@ -349,6 +349,29 @@ describe('discovery', { skip: kDirect ? 'needs Bulwark' : false, timeout: 180000
       }
     }));
 
+  test('while a retry decision waits for a slow listing, the per-try timer sends nothing again',
+    scoped(async (t, track) => {
+      // The soak found it: the failed attempt's per-try timer, still armed, ended the wait as if
+      // it were a backoff and ran a side-effecting tool a second time.
+      const up = track(await startFaultyUpstream({ mode: 'json', name: 'faulty-hints-wait' }));
+      const bw = await bulwarkWith(track, up.url, retriesConfig(up.url, {
+        defaults: { per_try_timeout: '300ms', timeout: '10s', circuit_breaker: { enabled: false } },
+      }, { at_start: false }));
+      await up.control.plan([{ tool: 'write_record', sequence: [{ type: 'reset_after' }] },
+                             { method: 'tools/list', sequence: [{ type: 'delay', ms: 1500 }] }]);
+      const c = await connectClient(bw.url, { name: 'hints-wait' });
+      try {
+        await assert.rejects(c.client.callTool({ name: 'write_record', arguments: { key: 'hints-wait' } }),
+                             (e) => /"gaveUp":"unsafe"/.test(e.message), 'the write fails, unrepeated');
+        const stats = await up.control.stats();
+        assert.equal(stats.executions.byKey['hints-wait'], 1, 'write_record ran once');
+        assert.equal(stats.attempts.byTool.write_record, 1, 'one attempt reached the upstream');
+        assert.ok(stats.records.some((x) => x.method === 'tools/list'), 'the decision waited for a listing');
+      } finally {
+        await c.close();
+      }
+    }));
+
   test('never_ran_statuses: [] turns the rule off', scoped(async (t, track) => {
     const up = track(await startFaultyUpstream({ mode: 'json', name: 'faulty-never-ran-off' }));
     const config = retriesConfig(up.url);

@@ -37,6 +37,8 @@
 //   BULWARK_BIN=build/dev/proxy/bulwark node --test --test-timeout=600000 tests/integration/soak.test.mjs
 //   SOAK_SECONDS=600 SOAK_SEED=12345 ... (longer run; replay a seed)
 //   SOAK_UPSTREAM_MODE=session ...      (session-based upstream: each restart loses every session)
+//   SOAK_LOG_DIR=/tmp/x SOAK_LOG_LEVEL=debug ... (on failure, Bulwark's and the upstream's whole
+//                                       output in that directory; debug: every retry decision)
 //
 // The seed is printed first ("soak: seed=..."). With SOAK_SEED the clients' action sequences,
 // the fault draws and the restart/reload schedule repeat; the interleaving of concurrent
@@ -336,7 +338,8 @@ function responseFor(res, id) {
 async function rawRpc(ctx, agent, op, params, check) {
   const { ledger } = ctx;
   const id = `raw-${++rawId}`;
-  const key = `${op}-${id}`;
+  // A keyed tool's calls are journaled under their argument key, so a repeated write names its faults.
+  const key = params.arguments?.key ?? `${op}-${id}`;
   const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { ...params, _meta: { testKey: key } } });
   let res;
   try {
@@ -685,7 +688,8 @@ async function settle(bw, quietMs) {
 }
 
 function readJournal(file) {
-  const out = { execsByKey: new Map(), execsByTool: {}, faults: {}, attempts: 0, faultsByKey: new Map() };
+  const out = { execsByKey: new Map(), execsByTool: {}, faults: {}, attempts: 0, faultsByKey: new Map(),
+               linesByKey: new Map() };
   if (!fs.existsSync(file)) return out;
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
     if (line.trim() === '') continue;
@@ -696,6 +700,10 @@ function readJournal(file) {
       continue; // a line cut by SIGKILL mid-write
     }
     if (e.e === 'exec') {
+      if (typeof e.key === 'string') {
+        if (!out.linesByKey.has(e.key)) out.linesByKey.set(e.key, []);
+        out.linesByKey.get(e.key).push(line);
+      }
       out.execsByTool[e.tool] = (out.execsByTool[e.tool] ?? 0) + 1;
       if (e.tool === 'write_record') out.execsByKey.set(e.key, (out.execsByKey.get(e.key) ?? 0) + 1);
     } else if (e.e === 'attempt') {
@@ -704,6 +712,8 @@ function readJournal(file) {
       if (typeof e.testKey === 'string') {
         if (!out.faultsByKey.has(e.testKey)) out.faultsByKey.set(e.testKey, []);
         out.faultsByKey.get(e.testKey).push(e.fault);
+        if (!out.linesByKey.has(e.testKey)) out.linesByKey.set(e.testKey, []);
+        out.linesByKey.get(e.testKey).push(line);
       }
     }
   }
@@ -757,6 +767,11 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
     try {
       await runSoak(t);
     } catch (e) {
+      if (process.env.SOAK_LOG_DIR) {
+        for (const p of [bw, up]) {
+          if (p?.proc) fs.writeFileSync(`${process.env.SOAK_LOG_DIR}/${p.proc.name}.log`, `${p.proc.out}\n${p.proc.err}`);
+        }
+      }
       for (const p of [bw, up]) {
         if (!p) continue;
         const text = p.describe();
@@ -771,7 +786,8 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
   async function runSoak(t) {
     const configRng = streamFor(400);
     await writeConfigAtomic(configFile(), soakConfig(`http://${kHost}:${upstreamPort}/mcp`, configRng));
-    bw = await startBulwark(up.url, { config: configFile(), name: 'bulwark-soak' });
+    bw = await startBulwark(up.url, { config: configFile(), name: 'bulwark-soak',
+                                    extraArgs: process.env.SOAK_LOG_LEVEL ? ['--log-level', process.env.SOAK_LOG_LEVEL] : [] });
     const ledger = new Ledger();
     const counts = { restarts: 0, reloads: 0, invalidReloads: 0, signals: 0 };
     const ctx = {
@@ -938,6 +954,9 @@ describe('chaos soak', { skip: kDirect ? 'BULWARK_BIN=direct: proxy-only behavio
     // Invariant 3: no repeated side effect; a success means it ran exactly once.
     const repeated = [...journal.execsByKey].filter(([, n]) => n > 1);
     check(repeated.length === 0, `${repeated.length} write_record keys ran more than once: ${JSON.stringify(repeated.slice(0, 10).map(([key, runs]) => ({ key, runs, faults: journal.faultsByKey.get(key) ?? [] })))}`);
+    for (const [key] of repeated.slice(0, 3)) {
+      for (const line of journal.linesByKey.get(key) ?? []) t.diagnostic(`journal ${key}: ${line}`);
+    }
     const unknownRuns = [...journal.execsByKey.keys()].filter((k) => k.startsWith(`w-${kSeed}-`) && !ledger.writes.has(k));
     check(unknownRuns.length === 0, `write_record runs no client asked for: ${JSON.stringify(unknownRuns.slice(0, 10))}`);
     check(!journal.execsByKey.has('never-complete'), 'a request whose body never arrived in full ran upstream');
