@@ -15,7 +15,9 @@ void reportLimitHit(Metrics* metrics, const LimitHit& hit) {
           hit.status == 0 ? "connection limit reached" : "request refused by a limit",
           {{"listener", hit.listener},
            {"limit", hit.limit},
-           {"status", hit.status},
+           // A connection closed without an answer has no status to tell.
+           LogField::ifSet("status", hit.status == 0 ? std::nullopt
+                                                     : std::optional<std::int64_t>(hit.status)),
            {"detail", hit.detail},
            {"peer", hit.peer}});
 }
