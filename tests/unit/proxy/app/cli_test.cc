@@ -223,7 +223,7 @@ TEST_CASE("--listen on a wildcard with shared_state and no advertise address is 
   merged.listen = *flags.listen;
   CHECK(checkFlagsOverConfig(merged, flags).empty()); // no shared_state: nothing to advertise
 
-  merged.shared_state = config::SharedStateConfig{};
+  merged.shared_state.emplace();
   const std::string error = checkFlagsOverConfig(merged, flags);
   CHECK(error.starts_with("shared_state: no advertise address: --listen is 0.0.0.0:8080, "));
   CHECK(error.find("shared_state.advertise") != std::string::npos);
