@@ -135,7 +135,11 @@ std::string describeConfig(const Config& c) {
       << " allowed_hosts=" << describePatterns(c.security.allowed_hosts) << "\n";
   if (const std::optional<SharedStateConfig>& s = c.shared_state) {
     out << "shared_state: redis=" << s->redis_url
-        << " advertise=" << (s->advertise ? s->advertise->text() : "(listen address)")
+        << " advertise="
+        << (s->advertise ? s->advertise->text()
+            : missingAdvertiseProblem(c.listen, s->advertise).empty()
+                ? "(listen address)"
+                : "(required at start: listen is a wildcard; --advertise or the key)")
         << " key_prefix=" << s->key_prefix << " timeout=" << policies::formatDuration(s->timeout)
         << " session_ttl=" << policies::formatDuration(s->session_ttl)
         << " heartbeat_interval=" << policies::formatDuration(s->heartbeat_interval)

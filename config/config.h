@@ -154,10 +154,10 @@ struct SharedStateConfig {
 };
 
 // Why other sidecars could not reach this one: `shared_state` without `advertise` while `listen`
-// is a wildcard address (0.0.0.0, [::]). One sentence naming what to set; empty when there is no
-// such problem. The config check reports it at the key (`listen_from_flag` false: only the key
-// helps, the file is checked before any flag); main() checks again once the command-line flags
-// are applied (true: a wildcard --listen, fixed by the key or by --advertise).
+// is a wildcard address (0.0.0.0, [::]). One sentence naming both ways to fix it (the key and
+// --advertise); empty when there is no such problem. Checked once the command-line flags are
+// applied (a file alone is not refused: --advertise may complete it); `listen_from_flag` names
+// where the wildcard came from.
 std::string missingAdvertiseProblem(const HostPort& listen,
                                     const std::optional<HostPort>& advertise,
                                     bool listen_from_flag = false);

@@ -156,10 +156,8 @@ void readSharedState(Reader& reader, const Field& f, const Config& config, Share
                      policies::formatDuration(out.heartbeat_interval) +
                      "), or a live sidecar would look gone between two heartbeats");
   }
-  if (const std::string problem = missingAdvertiseProblem(config.listen, out.advertise);
-      !problem.empty()) {
-    reader.error(f.valueLoc(), f.path, "missing key \"advertise\": " + problem);
-  }
+  // A wildcard `listen` without `advertise` is not an error here: `--advertise` (the pod IP in
+  // Kubernetes) may complete the file. main() refuses it once the flags are applied.
   if (out.advertise && (isWildcard(out.advertise->host) || out.advertise->port == 0)) {
     const Field& where = *storedField(reads, "advertise");
     reader.error(where.valueLoc(), where.path,
@@ -181,16 +179,10 @@ std::string missingAdvertiseProblem(const HostPort& listen,
   }
   // The example needs a real port: an advertised port 0 is refused too.
   const std::string port = std::to_string(listen.port != 0 ? listen.port : 8080);
-  std::string text = (listen_from_flag ? "--listen is " : "listen is ") + listen.text() +
-                     ", which other sidecars cannot reach; set the address they should use, "
-                     "e.g. the pod IP and the data port (";
-  if (listen_from_flag) {
-    text +=
-        "--advertise=$(POD_IP):" + port + ", or shared_state.advertise: \"10.0.0.5:" + port + "\")";
-  } else {
-    text += "advertise: \"10.0.0.5:" + port + "\")";
-  }
-  return text;
+  return (listen_from_flag ? "--listen is " : "listen is ") + listen.text() +
+         ", which other sidecars cannot reach; set the address they should use, e.g. the pod IP "
+         "and the data port (--advertise=$(POD_IP):" +
+         port + ", or shared_state.advertise: \"10.0.0.5:" + port + "\")";
 }
 
 void appendSharedStateKeys(std::vector<KeyInfo>& out) {

@@ -116,6 +116,37 @@ test('--listen on a wildcard with shared_state and no advertise address: refused
   }
 });
 
+test('a wildcard listen from the file with shared_state: --advertise completes it, and without it the start is refused naming both ways', kT, async () => {
+  const dir = await tempDir('bulwark-cli-');
+  try {
+    // Bound on the wildcard for a moment; every request of the test goes to 127.0.0.1.
+    const file = await writeConfig(dir.file('wildcard.yaml'), {
+      listen: '0.0.0.0:0', upstream: { url: up.url }, shared_state: { redis: 'redis://127.0.0.1:9' },
+    });
+    const adminPort = await freePort();
+    const admin = `${kHost}:${adminPort}`;
+    const refused = await run(['--config', file, '--admin', admin]);
+    assert.ok(refused.code !== 0 && refused.code !== null, `exit ${refused.code}: ${refused.err}`);
+    const lines = oneLine(refused.err);
+    assert.equal(lines.length, 1, refused.err);
+    assert.match(lines[0], /no advertise address: listen is 0\.0\.0\.0:0/);
+    assert.match(lines[0], /--advertise=/);
+    assert.match(lines[0], /shared_state\.advertise/);
+
+    const proc = new ChildProcess('bulwark', kBulwarkBin, ['--config', file, '--admin', admin,
+                                                          '--advertise', '127.0.0.1:8080']);
+    try {
+      await proc.waitForOutput(/"msg":"listening"/, 10000);
+      const health = await request(`http://${admin}/healthz`, { timeoutMs: 5000 });
+      assert.equal(health.status, 200, proc.describe());
+    } finally {
+      await proc.stop();
+    }
+  } finally {
+    await dir.remove();
+  }
+});
+
 test('stderr carries one JSON object per line, with time and level', kT, async (t) => {
   const bw = await startBulwark(up.url);
   t.after(() => bw.stop());

@@ -83,12 +83,19 @@ TEST_CASE("shared_state: errors name the key") {
   CHECK(errorsOf("shared_state:\n").size() == 1);
 }
 
-TEST_CASE("shared_state: advertise is required on a wildcard listen address") {
-  const std::vector<std::string> errors =
-      errorsOf("listen: 0.0.0.0:8080\nshared_state:\n  redis: redis://127.0.0.1:6379\n");
-  REQUIRE(errors.size() == 1);
-  CHECK(errors[0].starts_with("bulwark.yaml:3:3: shared_state: missing key \"advertise\": "
-                              "listen is 0.0.0.0:8080"));
+TEST_CASE("shared_state: a wildcard listen address without advertise is left to the flags") {
+  // --advertise may complete the file (the pod IP in Kubernetes): main() checks the merged result.
+  CHECK(errorsOf("listen: 0.0.0.0:8080\nshared_state:\n  redis: redis://127.0.0.1:6379\n")
+            .empty());
+  const std::string problem =
+      config::missingAdvertiseProblem(config::HostPort{"0.0.0.0", 8080}, std::nullopt);
+  CHECK(problem.starts_with("listen is 0.0.0.0:8080, which other sidecars cannot reach"));
+  CHECK(problem.find("--advertise=$(POD_IP):8080") != std::string::npos);
+  CHECK(problem.find("shared_state.advertise: \"10.0.0.5:8080\"") != std::string::npos);
+  CHECK(config::missingAdvertiseProblem(config::HostPort{"0.0.0.0", 8080},
+                                        config::HostPort{"10.0.0.5", 8080})
+            .empty());
+  CHECK(config::missingAdvertiseProblem(config::HostPort{"127.0.0.1", 8080}, std::nullopt).empty());
   CHECK(errorsOf("shared_state: {advertise: \"0.0.0.0:8080\"}\n").size() == 1);
   CHECK(errorsOf("shared_state: {advertise: \"10.0.0.5:0\"}\n").size() == 1);
 }
