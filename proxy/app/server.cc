@@ -60,6 +60,9 @@ std::string Server::openEverything(const ServerSettings& settings) {
   probe_ = std::make_unique<UpstreamProbe>(loop_, *upstream_address, metrics_);
   probe_->setOnReachableAgain([this] {
     breakers_.upstreamReachableAgain(std::chrono::steady_clock::now());
+    if (context_) {
+      context_->stream_wake.wakeAll();  // client GET streams waiting out the outage
+    }
     if (discovery_) {
       tools_.newGeneration();
       discovery_->listSoon("upstream reachable again");

@@ -333,6 +333,7 @@ void Exchange::onAttemptTimer(uv_timer_t* timer) {
     return;  // nothing in flight and nothing decided: only their answer moves the request on
   }
   if (self->backing_off_) {
+    self->stopWaitingForStream();
     self->beginAttempt();
     return;
   }

@@ -25,6 +25,7 @@
 #include "proxy/exchange/client_request.h"
 #include "proxy/exchange/exchange_clock.h"
 #include "proxy/exchange/request_outcome.h"
+#include "proxy/exchange/stream_wake_list.h"
 #include "proxy/http/client_connection.h"
 #include "proxy/http/status_text.h"
 #include "proxy/mcp/cache_json.h"
@@ -69,6 +70,8 @@ struct ProxyContext {
   // shared_state (and the cache without a key secret).
   SharedCache* shared_cache = nullptr;
   SharedCatalog* shared_catalog = nullptr;
+  // GET streams waiting out an outage, woken when the health probe sees the upstream again.
+  StreamWakeList stream_wake{};
 };
 
 // The data port's RequestHandler.
@@ -100,7 +103,8 @@ class Exchange final : private ClientStream,
                        private UpstreamResponseSink,
                        private SessionRecoveryWaiter,
                        private HintsWaiter,
-                       private SharedCacheWaiter {
+                       private SharedCacheWaiter,
+                       private StreamWakeList::Waiter {
 public:
   // Starts proxying `request`; returns the stream to install on the connection, or nullptr
   // when the request was answered at once (bad input).
@@ -206,6 +210,10 @@ private:
   bool waitForHints(const policies::Outcome& outcome,
                     std::optional<policies::Duration> retry_after);
   void onHintsListed() override;
+  // A GET stream's wait to (re)open: joins the wake list, so that the upstream's return ends it.
+  bool scheduleStreamOpen(policies::Duration delay);
+  void stopWaitingForStream();
+  void wakeNow() override;
   void deliverHeldJson();
   void abandonUpstream();
   // The attempt's connection, if one is still attached, is abandoned (reply state untouched).
@@ -270,6 +278,7 @@ private:
   bool hints_asked_ = false;        // a listing was awaited once for this request
   bool waiting_for_hints_ = false;  // registered with ToolDiscovery::awaitHints
   bool waiting_for_shared_cache_ = false;  // registered with SharedCache::lookup
+  bool waiting_for_stream_ = false;        // in ProxyContext::stream_wake
   policies::Outcome hints_outcome_;  // the failure whose retry decision waits for the listing
   std::optional<policies::Duration> hints_retry_after_;
   RecoveryCounts recovery_counts_;

@@ -135,6 +135,7 @@ void Exchange::finish(RequestOutcome outcome) {
     waiting_for_shared_cache_ = false;
     context_.shared_cache->forget(*this);
   }
+  stopWaitingForStream();
   if (!attempt_->reported) {
     if (outcome.isCancelled()) {
       attempt_->reported = true;
@@ -149,7 +150,7 @@ void Exchange::finish(RequestOutcome outcome) {
     logLine(LogLevel::kInfo, "request",
             {{"method", context_.metrics.methodLabel(request_.method)},  // as in the metrics
              {"http_method", std::string_view(request_.http_method)},
-             {"tool", std::string_view(request_.tool)},
+             LogField::ifNonEmpty("tool", request_.tool),  // tools/call only
              LogField::ifNonEmpty("session", SessionRef{request_.session_id}),
              LogField::ifNonEmpty("request_id", request_.id),
              {"outcome", outcomeName(outcome)},

@@ -177,7 +177,7 @@ bool Exchange::reopenStream() {
   ++recovery_counts_.stream_reopens;
   retry_state_->noteFailure(now());
   attempt_->reply = Reply::kDiscard;
-  return scheduleAttempt(delay);
+  return scheduleStreamOpen(delay);
 }
 
 bool Exchange::waitToOpenStream(const UpstreamFailure& failure) {
@@ -205,7 +205,33 @@ bool Exchange::waitToOpenStream(const UpstreamFailure& failure) {
   ++recovery_counts_.stream_reopens;
   retry_state_->noteFailure(now);
   attempt_->reply = Reply::kDiscard;
-  return scheduleAttempt(*delay);
+  return scheduleStreamOpen(*delay);
+}
+
+bool Exchange::scheduleStreamOpen(policies::Duration delay) {
+  if (!scheduleAttempt(delay)) {
+    return false;
+  }
+  if (!waiting_for_stream_) {
+    waiting_for_stream_ = true;
+    context_.stream_wake.add(*this);
+  }
+  return true;
+}
+
+void Exchange::stopWaitingForStream() {
+  if (waiting_for_stream_) {
+    waiting_for_stream_ = false;
+    context_.stream_wake.remove(*this);
+  }
+}
+
+void Exchange::wakeNow() {
+  // The upstream answers again: the next open goes now rather than at the end of the backoff.
+  // Through the timer, not inline: the wake list is being walked.
+  if (waiting_for_stream_ && backing_off_) {
+    scheduleAttempt(policies::Duration{0});
+  }
 }
 
 void Exchange::endStreamSessionLost() {

@@ -108,7 +108,8 @@ describe('monitoring switches', { skip: kDirect ? 'proxy-only behaviour' : false
       assert.equal(line.upstream_status, 200);
       assert.equal(typeof line.duration_ms, 'number');
     }
-    assert.deepEqual(lines.map((l) => l.tool), ['', 'read_data', 'set_value']);
+    assert.deepEqual(lines.map((l) => l.tool), [undefined, 'read_data', 'set_value'],
+                     'a tool only on tools/call lines (no empty field)');
 
     const m = parseMetrics(await (await fetch(`${bw.admin}/metrics`)).text());
     const tools = new Set(findSamples(m, 'bulwark_requests_total', { method: 'tools/call' }).map((s) => s.labels.tool));
