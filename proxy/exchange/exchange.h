@@ -212,7 +212,12 @@ private:
   void onHintsListed() override;
   // A GET stream's wait to (re)open: joins the wake list, so that the upstream's return ends it.
   bool scheduleStreamOpen(policies::Duration delay);
-  void stopWaitingForStream();
+  void stopWaitingForStream() {  // inline: every exchange's finish passes here
+    if (waiting_for_stream_) {
+      waiting_for_stream_ = false;
+      context_.stream_wake.remove(*this);
+    }
+  }
   void wakeNow() override;
   void deliverHeldJson();
   void abandonUpstream();

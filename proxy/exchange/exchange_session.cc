@@ -219,13 +219,6 @@ bool Exchange::scheduleStreamOpen(policies::Duration delay) {
   return true;
 }
 
-void Exchange::stopWaitingForStream() {
-  if (waiting_for_stream_) {
-    waiting_for_stream_ = false;
-    context_.stream_wake.remove(*this);
-  }
-}
-
 void Exchange::wakeNow() {
   // The upstream answers again: the next open goes now rather than at the end of the backoff.
   // Through the timer, not inline: the wake list is being walked.
