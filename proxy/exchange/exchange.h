@@ -103,8 +103,7 @@ class Exchange final : private ClientStream,
                        private UpstreamResponseSink,
                        private SessionRecoveryWaiter,
                        private HintsWaiter,
-                       private SharedCacheWaiter,
-                       private StreamWakeList::Waiter {
+                       private SharedCacheWaiter {
 public:
   // Starts proxying `request`; returns the stream to install on the connection, or nullptr
   // when the request was answered at once (bad input).
@@ -215,10 +214,10 @@ private:
   void stopWaitingForStream() {  // inline: every exchange's finish passes here
     if (waiting_for_stream_) {
       waiting_for_stream_ = false;
-      context_.stream_wake.remove(*this);
+      context_.stream_wake.remove(this);
     }
   }
-  void wakeNow() override;
+  static void wakeStream(void* self);
   void deliverHeldJson();
   void abandonUpstream();
   // The attempt's connection, if one is still attached, is abandoned (reply state untouched).

@@ -214,16 +214,17 @@ bool Exchange::scheduleStreamOpen(policies::Duration delay) {
   }
   if (!waiting_for_stream_) {
     waiting_for_stream_ = true;
-    context_.stream_wake.add(*this);
+    context_.stream_wake.add(this, &Exchange::wakeStream);
   }
   return true;
 }
 
-void Exchange::wakeNow() {
+void Exchange::wakeStream(void* self) {
   // The upstream answers again: the next open goes now rather than at the end of the backoff.
   // Through the timer, not inline: the wake list is being walked.
-  if (waiting_for_stream_ && backing_off_) {
-    scheduleAttempt(policies::Duration{0});
+  auto* exchange = static_cast<Exchange*>(self);
+  if (exchange->waiting_for_stream_ && exchange->backing_off_) {
+    exchange->scheduleAttempt(policies::Duration{0});
   }
 }
 

@@ -4,35 +4,31 @@
 // notifications resume within a probe interval of the server's return, not a backoff later.
 #pragma once
 
-#include <unordered_set>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace bulwark {
 
 class StreamWakeList {
 public:
-  class Waiter {
-  public:
-    // Called from the list's wakeAll(); must not add or remove waiters inline (start a timer).
-    virtual void wakeNow() = 0;
+  // Called from wakeAll() with the waiter's pointer; must not add or remove waiters inline (it
+  // starts a timer). A plain function, not a virtual base: every request would pay for the vptr.
+  using Wake = void (*)(void* waiter);
 
-  protected:
-    ~Waiter() = default;
-  };
-
-  void add(Waiter& waiter) { waiters_.insert(&waiter); }
-  void remove(Waiter& waiter) { waiters_.erase(&waiter); }
+  void add(void* waiter, Wake wake) { waiters_.emplace(waiter, wake); }
+  void remove(void* waiter) { waiters_.erase(waiter); }
   std::size_t size() const { return waiters_.size(); }
 
   void wakeAll() {
-    const std::vector<Waiter*> waking(waiters_.begin(), waiters_.end());
-    for (Waiter* waiter : waking) {
-      waiter->wakeNow();
+    const std::vector<std::pair<void*, Wake>> waking(waiters_.begin(), waiters_.end());
+    for (const auto& [waiter, wake] : waking) {
+      wake(waiter);
     }
   }
 
 private:
-  std::unordered_set<Waiter*> waiters_;
+  std::unordered_map<void*, Wake> waiters_;
 };
 
 }  // namespace bulwark
