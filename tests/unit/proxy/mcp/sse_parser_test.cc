@@ -91,7 +91,8 @@ const std::string kStream = "\xEF\xBB\xBF"
                             "\r\n";
 
 const std::vector<std::string> kStreamEvents = {
-    R"(type=[message] data=[{"jsonrpc":"2.0","method":"notifications/progress"}] id=[1] retry=none)",
+    R"(type=[message] data=[{"jsonrpc":"2.0","method":"notifications/progress"}])"
+    R"( id=[1] retry=none)",
     "type=[] data=[first\n\n two spaces] id=none retry=2500",
     "type=[] data=[after overflow] id=[] retry=none",
     "type=[] data=[last] id=none retry=none",
