@@ -134,8 +134,7 @@ std::string describeConfig(const Config& c) {
       << "security: allowed_origins=" << describePatterns(c.security.allowed_origins)
       << " allowed_hosts=" << describePatterns(c.security.allowed_hosts) << "\n";
   if (const std::optional<SharedStateConfig>& s = c.shared_state) {
-    out << "shared_state: redis=" << s->redis_url
-        << " advertise="
+    out << "shared_state: redis=" << s->redis_url << " advertise="
         << (s->advertise ? s->advertise->text()
             : missingAdvertiseProblem(c.listen, s->advertise).empty()
                 ? "(listen address)"

@@ -61,7 +61,7 @@ std::string Server::openEverything(const ServerSettings& settings) {
   probe_->setOnReachableAgain([this] {
     breakers_.upstreamReachableAgain(std::chrono::steady_clock::now());
     if (context_) {
-      context_->stream_wake.wakeAll();  // client GET streams waiting out the outage
+      context_->stream_wake.wakeAll(); // client GET streams waiting out the outage
     }
     if (discovery_) {
       tools_.newGeneration();

@@ -330,7 +330,7 @@ void Exchange::abandonUpstream() {
 void Exchange::onAttemptTimer(uv_timer_t* timer) {
   auto* self = static_cast<Exchange*>(timer->data);
   if (self->waiting_for_hints_ || self->waiting_for_shared_cache_) {
-    return;  // nothing in flight and nothing decided: only their answer moves the request on
+    return; // nothing in flight and nothing decided: only their answer moves the request on
   }
   if (self->backing_off_) {
     self->stopWaitingForStream();

@@ -6,13 +6,6 @@
 // paths, notifications) streams through untouched.
 #pragma once
 
-#include <uv.h>
-
-#include <chrono>
-#include <memory>
-#include <random>
-#include <string>
-
 #include "policies/outcome.h"
 #include "policies/policy.h"
 #include "policies/recovery.h"
@@ -37,6 +30,12 @@
 #include "proxy/upstream/circuit_breakers.h"
 #include "proxy/upstream/tool_discovery.h"
 #include "proxy/upstream/upstream_connection.h"
+
+#include <chrono>
+#include <memory>
+#include <random>
+#include <string>
+#include <uv.h>
 
 namespace bulwark {
 
@@ -211,7 +210,7 @@ private:
   void onHintsListed() override;
   // A GET stream's wait to (re)open: joins the wake list, so that the upstream's return ends it.
   bool scheduleStreamOpen(policies::Duration delay);
-  void stopWaitingForStream() {  // inline: every exchange's finish passes here
+  void stopWaitingForStream() { // inline: every exchange's finish passes here
     if (waiting_for_stream_) {
       waiting_for_stream_ = false;
       context_.stream_wake.remove(this);

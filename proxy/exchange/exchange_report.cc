@@ -148,13 +148,13 @@ void Exchange::finish(RequestOutcome outcome) {
   const double seconds = std::chrono::duration<double>(now - started_at_).count();
   if (runtime_ && runtime_->settings.monitoring.access_log) {
     logLine(LogLevel::kInfo, "request",
-            {{"method", context_.metrics.methodLabel(request_.method)},  // as in the metrics
+            {{"method", context_.metrics.methodLabel(request_.method)}, // as in the metrics
              {"http_method", std::string_view(request_.http_method)},
-             LogField::ifNonEmpty("tool", request_.tool),  // tools/call only
+             LogField::ifNonEmpty("tool", request_.tool), // tools/call only
              LogField::ifNonEmpty("session", SessionRef{request_.session_id}),
              LogField::ifNonEmpty("request_id", request_.id),
              {"outcome", outcomeName(outcome)},
-             LogField::ifNonEmpty("cache", report_.cache),  // answered from the cache
+             LogField::ifNonEmpty("cache", report_.cache), // answered from the cache
              LogField::ifSet("upstream_status",
                              attempt_->upstream_status > 0
                                  ? std::optional<std::int64_t>(attempt_->upstream_status)

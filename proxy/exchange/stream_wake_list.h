@@ -31,4 +31,4 @@ private:
   std::unordered_map<void*, Wake> waiters_;
 };
 
-}  // namespace bulwark
+} // namespace bulwark

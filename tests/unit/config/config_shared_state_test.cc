@@ -85,8 +85,7 @@ TEST_CASE("shared_state: errors name the key") {
 
 TEST_CASE("shared_state: a wildcard listen address without advertise is left to the flags") {
   // --advertise may complete the file (the pod IP in Kubernetes): main() checks the merged result.
-  CHECK(errorsOf("listen: 0.0.0.0:8080\nshared_state:\n  redis: redis://127.0.0.1:6379\n")
-            .empty());
+  CHECK(errorsOf("listen: 0.0.0.0:8080\nshared_state:\n  redis: redis://127.0.0.1:6379\n").empty());
   const std::string problem =
       config::missingAdvertiseProblem(config::HostPort{"0.0.0.0", 8080}, std::nullopt);
   CHECK(problem.starts_with("listen is 0.0.0.0:8080, which other sidecars cannot reach"));
