@@ -46,6 +46,16 @@ async function waitForCacheEntries(cluster, count) {
   }, { timeoutMs: 5000, what: `${count} cache entries in Redis` });
 }
 
+// Waits until replica 0's tool catalog (the fixture's 3 tools) is in Redis.
+async function catalogInRedis(cluster) {
+  const redis = await cluster.redis.client();
+  try {
+    await pollUntil(async () => (await redis.command('HLEN', 'bulwark:catalog')) >= 3,
+                    { timeoutMs: 10000, what: 'the catalog of replica 0 in Redis' });
+  } finally {
+    redis.close();
+  }
+}
 describe('shared cache and catalog across replicas', { skip: kDirect ? 'proxy-only behaviour' : false, timeout: 90000 }, () => {
   const clusters = [];
   after(async () => {
@@ -145,13 +155,7 @@ describe('shared cache and catalog across replicas', { skip: kDirect ? 'proxy-on
       config: { upstream: { discovery: { at_start: true } } },
     }));
     await withDiagnostics(() => cluster.procs(), async () => {
-      const redis = await cluster.redis.client();
-      try {
-        await pollUntil(async () => (await redis.command('HLEN', 'bulwark:catalog')) >= 3,
-                        { timeoutMs: 10000, what: 'the catalog of replica 0 in Redis' });
-      } finally {
-        redis.close();
-      }
+      await catalogInRedis(cluster);
       const b = await cluster.startPair({ upstream: { discovery: { enabled: false } } });
       const view = await pollUntil(async () => {
         const res = await request(`${b.bulwark.admin}/tools`, { timeoutMs: 5000 });
@@ -228,13 +232,7 @@ describe('shared cache and catalog across replicas', { skip: kDirect ? 'proxy-on
       // Then replica 0 learns the tools from a client's listing and writes them to Redis.
       const listed = await rpc(a.bulwark.url, 'tools/list', {});
       assert.equal(listed.status, 200, listed.body);
-      const redis = await cluster.redis.client();
-      try {
-        await pollUntil(async () => (await redis.command('HLEN', 'bulwark:catalog')) >= 3,
-                        { timeoutMs: 10000, what: 'the catalog of replica 0 in Redis' });
-      } finally {
-        redis.close();
-      }
+      await catalogInRedis(cluster);
       assert.deepEqual(await toolsOf(b), [], 'replica 1 does not know whoami before the call');
 
       const pending = callTool(b.bulwark.url, 'whoami', {});

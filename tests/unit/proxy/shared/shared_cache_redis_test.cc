@@ -113,95 +113,97 @@ TEST_CASE("SharedCache: one replica's entry is adopted by another, named by HMAC
   CHECK(loop.close() == 0);
 }
 
+// Two replicas' tool catalogs, each with its own connection to `redis` (started or not yet).
+struct CatalogReplicas {
+  explicit CatalogReplicas(RedisServer& redis)
+      : client_a(loop, optionsFor(redis), &metrics), client_b(loop, optionsFor(redis), &metrics),
+        shared_a(client_a, tools_a, "t:"), shared_b(client_b, tools_b, "t:") {}
+
+  TestLoop loop;
+  Metrics metrics;
+  RedisClient client_a;
+  RedisClient client_b;
+  ToolCatalog tools_a;
+  ToolCatalog tools_b;
+  SharedCatalog shared_a;
+  SharedCatalog shared_b;
+};
+
 TEST_CASE("SharedCatalog: tools one replica learned reach another; local knowledge wins") {
   QuietLogs quiet;
   RedisServer redis;
   REQUIRE(redis.start());
-  TestLoop loop;
-  Metrics metrics;
-  RedisClient client_a(loop, optionsFor(redis), &metrics);
-  RedisClient client_b(loop, optionsFor(redis), &metrics);
-  ToolCatalog tools_a;
-  ToolCatalog tools_b;
-  SharedCatalog shared_a(client_a, tools_a, "t:");
-  SharedCatalog shared_b(client_b, tools_b, "t:");
-  client_a.start();
-  client_b.start();
-  REQUIRE(loop.runUntil([&] { return client_a.up() && client_b.up(); }));
+  CatalogReplicas r(redis);
+  r.client_a.start();
+  r.client_b.start();
+  REQUIRE(r.loop.runUntil([&] { return r.client_a.up() && r.client_b.up(); }));
 
-  tools_a.learn({{"search", true, std::nullopt}, {"delete", false, false}},
-                policies::HintSource::kDiscovered);
-  tools_b.learn({{"delete", true, true}}, policies::HintSource::kListed);
-  shared_a.publish();
-  REQUIRE(drain(loop, client_a));
+  r.tools_a.learn({{"search", true, std::nullopt}, {"delete", false, false}},
+                  policies::HintSource::kDiscovered);
+  r.tools_b.learn({{"delete", true, true}}, policies::HintSource::kListed);
+  r.shared_a.publish();
+  REQUIRE(drain(r.loop, r.client_a));
 
-  shared_b.start(); // Redis is up: loads at once
-  REQUIRE(loop.runUntil([&] { return tools_b.knows("search"); }));
-  CHECK(tools_b.annotationsOf("search").read_only_hint == std::optional<bool>(true));
-  CHECK_FALSE(tools_b.annotationsOf("search").idempotent_hint.has_value());
-  const auto snapshot = tools_b.snapshot();
+  r.shared_b.start(); // Redis is up: loads at once
+  REQUIRE(r.loop.runUntil([&] { return r.tools_b.knows("search"); }));
+  CHECK(r.tools_b.annotationsOf("search").read_only_hint == std::optional<bool>(true));
+  CHECK_FALSE(r.tools_b.annotationsOf("search").idempotent_hint.has_value());
+  const auto snapshot = r.tools_b.snapshot();
   CHECK(snapshot.front().first == "delete");
   CHECK(snapshot.front().second.source == policies::HintSource::kListed); // its own, kept
-  CHECK(tools_b.annotationsOf("delete").read_only_hint == std::optional<bool>(true));
+  CHECK(r.tools_b.annotationsOf("delete").read_only_hint == std::optional<bool>(true));
   CHECK(snapshot.back().second.source == policies::HintSource::kDiscovered);
 
-  shared_b.stop();
-  client_a.stop();
-  client_b.stop();
-  CHECK(loop.close() == 0);
+  r.shared_b.stop();
+  r.client_a.stop();
+  r.client_b.stop();
+  CHECK(r.loop.close() == 0);
 }
 
 TEST_CASE("SharedCatalog: started before Redis is up, it syncs when Redis comes up, and again") {
   QuietLogs quiet;
   RedisServer redis;
-  TestLoop loop;
-  Metrics metrics;
-  RedisClient client_a(loop, optionsFor(redis), &metrics);
-  RedisClient client_b(loop, optionsFor(redis), &metrics);
-  ToolCatalog tools_a;
-  ToolCatalog tools_b;
-  SharedCatalog shared_a(client_a, tools_a, "t:");
-  SharedCatalog shared_b(client_b, tools_b, "t:");
-  tools_a.learn({{"search", true, std::nullopt}}, policies::HintSource::kDiscovered);
-  tools_b.learn({{"delete", false, false}}, policies::HintSource::kListed);
+  CatalogReplicas r(redis);
+  r.tools_a.learn({{"search", true, std::nullopt}}, policies::HintSource::kDiscovered);
+  r.tools_b.learn({{"delete", false, false}}, policies::HintSource::kListed);
   int other_hook_ups = 0;
-  client_b.addOnUp([&] { ++other_hook_ups; }); // another part's hook (as SharedSessions has)
-  shared_a.start();
-  shared_b.start();
-  client_a.start();
-  client_b.start();
-  loop.runUntil([] { return false; }, 100ms); // Redis not running: nothing to do
-  CHECK_FALSE(client_b.up());
+  r.client_b.addOnUp([&] { ++other_hook_ups; }); // another part's hook (as SharedSessions has)
+  r.shared_a.start();
+  r.shared_b.start();
+  r.client_a.start();
+  r.client_b.start();
+  r.loop.runUntil([] { return false; }, 100ms); // Redis not running: nothing to do
+  CHECK_FALSE(r.client_b.up());
 
   // Up: each publishes what it knows and loads what the other wrote (whichever comes first,
   // the later one's load sees both).
   REQUIRE(redis.start());
-  REQUIRE(loop.runUntil([&] { return tools_a.knows("delete") || tools_b.knows("search"); }));
+  REQUIRE(r.loop.runUntil([&] { return r.tools_a.knows("delete") || r.tools_b.knows("search"); }));
   CHECK(other_hook_ups == 1);
 
   // Redis restarts empty: the catalog is written again when the clients reconnect.
   redis.kill();
-  REQUIRE(loop.runUntil([&] { return !client_a.up() && !client_b.up(); }));
+  REQUIRE(r.loop.runUntil([&] { return !r.client_a.up() && !r.client_b.up(); }));
   REQUIRE(redis.start());
-  REQUIRE(loop.runUntil([&] { return client_a.up() && client_b.up(); }));
-  REQUIRE(drain(loop, client_a));
-  REQUIRE(drain(loop, client_b));
+  REQUIRE(r.loop.runUntil([&] { return r.client_a.up() && r.client_b.up(); }));
+  REQUIRE(drain(r.loop, r.client_a));
+  REQUIRE(drain(r.loop, r.client_b));
   bool listed = false;
   long long fields = 0;
-  REQUIRE(client_a.command(SharedStateOp::kOther, {"HLEN", "t:catalog"},
-                           [&](RedisStatus, RedisReply reply) {
-                             listed = true;
-                             fields = reply.integer();
-                           }));
-  REQUIRE(loop.runUntil([&] { return listed; }));
+  REQUIRE(r.client_a.command(SharedStateOp::kOther, {"HLEN", "t:catalog"},
+                             [&](RedisStatus, RedisReply reply) {
+                               listed = true;
+                               fields = reply.integer();
+                             }));
+  REQUIRE(r.loop.runUntil([&] { return listed; }));
   CHECK(fields == 2);
   CHECK(other_hook_ups == 2);
 
-  shared_a.stop();
-  shared_b.stop();
-  client_a.stop();
-  client_b.stop();
-  CHECK(loop.close() == 0);
+  r.shared_a.stop();
+  r.shared_b.stop();
+  r.client_a.stop();
+  r.client_b.stop();
+  CHECK(r.loop.close() == 0);
 }
 
 } // namespace

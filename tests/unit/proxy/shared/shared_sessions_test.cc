@@ -143,39 +143,59 @@ TEST_CASE("SharedSessions: heartbeat, records on open and close, lookup and a cl
   CHECK(f.close() == 0);
 }
 
+// One sidecar's shared sessions on `server`, with the sweep's timing under test.
+struct SweepRig {
+  SweepRig(RedisServer& server, std::chrono::milliseconds session_ttl,
+           std::chrono::milliseconds touch_interval)
+      : redis(f.loop, optionsFor(server), nullptr),
+        shared(f.loop, redis, directory, optionsWith(session_ttl, touch_interval)) {}
+
+  static SharedSessionsOptions optionsWith(std::chrono::milliseconds session_ttl,
+                                           std::chrono::milliseconds touch_interval) {
+    SharedSessionsOptions options = sessionsOptions("10.0.0.1:8080");
+    options.session_ttl = session_ttl;
+    options.touch_interval = touch_interval;
+    return options;
+  }
+
+  // Stops everything; the loop's close result (0: no handle left).
+  int close() {
+    shared.stop();
+    redis.stop();
+    directory.close();
+    return f.close();
+  }
+
+  UpstreamFixture f;
+  SessionDirectory directory{f.loop, f.pool, f.metrics, "/mcp"};
+  RedisClient redis;
+  SharedSessions shared;
+};
+
 TEST_CASE("SharedSessions: the sweep refreshes the TTL of sessions used since the last one") {
   QuietLogs quiet;
   RedisServer server;
   REQUIRE(server.start());
-  UpstreamFixture f;
-  SessionDirectory directory(f.loop, f.pool, f.metrics, "/mcp");
-  RedisClient redis(f.loop, optionsFor(server), nullptr);
-  SharedSessionsOptions options = sessionsOptions("10.0.0.1:8080");
-  options.session_ttl = 30s;
-  options.touch_interval = 100ms;
-  SharedSessions shared(f.loop, redis, directory, options);
-  redis.start();
-  shared.start();
-  REQUIRE(f.loop.runUntil([&] { return redis.up(); }));
-  directory.opened("used", kInitialize);
-  directory.opened("idle", kInitialize);
-  REQUIRE(ask(f, redis, {"EXISTS", shared.sessionKey("idle")}) == "1");
+  SweepRig rig(server, 30s, 100ms);
+  rig.redis.start();
+  rig.shared.start();
+  REQUIRE(rig.f.loop.runUntil([&] { return rig.redis.up(); }));
+  rig.directory.opened("used", kInitialize);
+  rig.directory.opened("idle", kInitialize);
+  REQUIRE(ask(rig.f, rig.redis, {"EXISTS", rig.shared.sessionKey("idle")}) == "1");
   // Both records get a short TTL by hand; only the used session's is renewed by the sweep.
-  ask(f, redis, {"PEXPIRE", shared.sessionKey("used"), "20000"});
-  ask(f, redis, {"PEXPIRE", shared.sessionKey("idle"), "20000"});
-  f.loop.runUntil([] { return false; }, 150ms); // a sweep passes: both were used at open
-  ask(f, redis, {"PEXPIRE", shared.sessionKey("used"), "20000"});
-  ask(f, redis, {"PEXPIRE", shared.sessionKey("idle"), "20000"});
-  f.loop.runUntil([] { return false; }, 150ms);
-  static_cast<void>(directory.upstreamIdOf("used")); // a request in the session
-  REQUIRE(f.loop.runUntil([&] {
-    return std::stoll(ask(f, redis, {"PTTL", shared.sessionKey("used")})) > 25000;
+  ask(rig.f, rig.redis, {"PEXPIRE", rig.shared.sessionKey("used"), "20000"});
+  ask(rig.f, rig.redis, {"PEXPIRE", rig.shared.sessionKey("idle"), "20000"});
+  rig.f.loop.runUntil([] { return false; }, 150ms); // a sweep passes: both were used at open
+  ask(rig.f, rig.redis, {"PEXPIRE", rig.shared.sessionKey("used"), "20000"});
+  ask(rig.f, rig.redis, {"PEXPIRE", rig.shared.sessionKey("idle"), "20000"});
+  rig.f.loop.runUntil([] { return false; }, 150ms);
+  static_cast<void>(rig.directory.upstreamIdOf("used")); // a request in the session
+  REQUIRE(rig.f.loop.runUntil([&] {
+    return std::stoll(ask(rig.f, rig.redis, {"PTTL", rig.shared.sessionKey("used")})) > 25000;
   }));
-  CHECK(std::stoll(ask(f, redis, {"PTTL", shared.sessionKey("idle")})) <= 20000);
-  shared.stop();
-  redis.stop();
-  directory.close();
-  CHECK(f.close() == 0);
+  CHECK(std::stoll(ask(rig.f, rig.redis, {"PTTL", rig.shared.sessionKey("idle")})) <= 20000);
+  CHECK(rig.close() == 0);
 }
 
 TEST_CASE("SharedSessions: sessions opened while Redis was away are recorded when it is back") {
@@ -217,31 +237,23 @@ TEST_CASE("SharedSessions: every third of the TTL, every session kept here is re
   QuietLogs quiet;
   RedisServer server;
   REQUIRE(server.start());
-  UpstreamFixture f;
-  SessionDirectory directory(f.loop, f.pool, f.metrics, "/mcp");
-  RedisClient redis(f.loop, optionsFor(server), nullptr);
-  SharedSessionsOptions options = sessionsOptions("10.0.0.1:8080");
-  options.session_ttl = 600ms; // a full pass every 200 ms
-  options.touch_interval = 50ms;
-  SharedSessions shared(f.loop, redis, directory, options);
-  redis.start();
-  REQUIRE(f.loop.runUntil([&] { return redis.up(); }));
-  directory.opened("held", kInitialize); // say, a GET stream holds it: no request uses it
-  directory.hold("held");
-  shared.start();
-  REQUIRE(ask(f, redis, {"EXISTS", shared.sessionKey("held")}) == "0"); // opened before start
+  SweepRig rig(server, 600ms, 50ms); // a full pass every 200 ms
+  rig.redis.start();
+  REQUIRE(rig.f.loop.runUntil([&] { return rig.redis.up(); }));
+  rig.directory.opened("held", kInitialize); // say, a GET stream holds it: no request uses it
+  rig.directory.hold("held");
+  rig.shared.start();
+  REQUIRE(ask(rig.f, rig.redis, {"EXISTS", rig.shared.sessionKey("held")}) ==
+          "0"); // opened before start
   // Not used since the sweep started, yet refreshed by the full pass.
-  REQUIRE(f.loop.runUntil([&] {
-    ask(f, redis, {"HSET", shared.sessionKey("held"), "owner", "10.0.0.1:8080"});
-    ask(f, redis, {"PEXPIRE", shared.sessionKey("held"), "150"});
-    f.loop.runUntil([] { return false; }, 60ms);
-    return std::stoll(ask(f, redis, {"PTTL", shared.sessionKey("held")})) > 300;
+  REQUIRE(rig.f.loop.runUntil([&] {
+    ask(rig.f, rig.redis, {"HSET", rig.shared.sessionKey("held"), "owner", "10.0.0.1:8080"});
+    ask(rig.f, rig.redis, {"PEXPIRE", rig.shared.sessionKey("held"), "150"});
+    rig.f.loop.runUntil([] { return false; }, 60ms);
+    return std::stoll(ask(rig.f, rig.redis, {"PTTL", rig.shared.sessionKey("held")})) > 300;
   }));
-  directory.release("held");
-  shared.stop();
-  redis.stop();
-  directory.close();
-  CHECK(f.close() == 0);
+  rig.directory.release("held");
+  CHECK(rig.close() == 0);
 }
 
 } // namespace
